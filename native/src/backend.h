@@ -1,0 +1,218 @@
+// Backend interface of the xferstate native transfer agent.
+//
+// The N-API layer (addon.cc) talks only to this interface. A backend turns an agent
+// configuration into an AgentState, which owns everything the agent does: memory
+// registration, metadata, transfers, notifications and progress. The embedded default is
+// "shm" (backend_shm.cc); a NIXL backend (backend_nixl.cc, built only when NIXL is found)
+// registers itself the same way.
+//
+// Error convention: every failure is an xfer::Error carrying an ErrorCode. addon.cc converts
+// it (and any other C++ exception) into a JavaScript Error with a `code` property, so no C++
+// exception ever crosses the N-API boundary.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace xfer {
+
+enum class ErrorCode {
+  InvalidArgument,
+  NotRegistered,
+  OutOfRange,
+  LengthMismatch,
+  UnknownRemote,
+  BadMetadata,
+  DoubleRelease,
+  RepostActive,
+  Closed,
+  PeerGone,
+  InUse,
+  Backend,
+  Released,
+  Aborted,
+  NotSupported,
+};
+
+// The string used on the JavaScript side (XferErrorCode in src/native/index.ts).
+const char* errorCodeName(ErrorCode code);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const noexcept { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+enum class XferOp { Write, Read };  // WRITE: local -> remote; READ: remote -> local (as NIXL)
+enum class XferStatus { NotPosted, InProgress, Done, Error };
+enum class ProgressMode { Thread, Manual };
+
+// What a backend promises; the transfer-handle machine reads this instead of assuming.
+struct Semantics {
+  std::string backend;
+  bool canAbortInFlight = false;
+  bool releaseInFlightAccepted = false;    // release() of an in-flight handle succeeds
+  bool releaseInFlightQuiesces = false;    // ...and the buffers are untouched once it returns
+  bool notificationAfterData = false;      // notification seen => every byte of it is visible
+  bool notificationOnReleasedTransfer = false;
+  bool terminalImpliesQuiesced = false;    // a terminal status => the engine stopped touching both buffers
+  bool repostActiveRejected = false;
+  bool terminalStatusSticky = false;
+  bool crossProcess = false;
+  bool manualProgress = false;
+  uint64_t maxNotificationBytes = 0;
+  uint64_t chunkBytes = 0;
+};
+
+struct AgentConfig {
+  std::string name;
+  ProgressMode progress = ProgressMode::Thread;
+  uint64_t chunkBytes = 256 * 1024;
+  unsigned copyThreads = 2;
+};
+
+// Host memory handed to JavaScript as an external ArrayBuffer. The ArrayBuffer's finalizer
+// holds a shared_ptr, so the memory outlives any JS view; releaseNow() unmaps early (after the
+// addon has detached the ArrayBuffer, so no JS view can reach it).
+class HostMemory {
+ public:
+  virtual ~HostMemory() = default;
+  virtual uint8_t* data() const noexcept = 0;
+  virtual uint64_t size() const noexcept = 0;
+  virtual void releaseNow() noexcept = 0;
+};
+
+struct RegionInfo {
+  uint64_t id = 0;
+  uint64_t size = 0;
+  std::string name;  // backend-specific (shm: the POSIX shared-memory name)
+  std::shared_ptr<HostMemory> memory;
+};
+
+struct Descriptor {
+  uint64_t regionId = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+struct TransferSpec {
+  XferOp op = XferOp::Write;
+  std::vector<Descriptor> local;
+  std::vector<Descriptor> remote;
+  std::string remoteAgent;
+  std::optional<std::vector<uint8_t>> notification;
+};
+
+struct TransferInfo {
+  XferStatus status = XferStatus::NotPosted;
+  uint64_t bytesDone = 0;
+  uint64_t totalBytes = 0;
+  bool quiesced = true;
+  std::optional<ErrorCode> error;  // why the last run ended in ERROR
+};
+
+struct ReleaseResult {
+  bool accepted = false;
+  bool quiesced = false;
+};
+
+struct Notification {
+  std::string from;
+  std::vector<uint8_t> bytes;
+};
+
+struct StepResult {
+  enum class Kind { Idle, Chunk, Notification, NotificationRetry };
+  Kind kind = Kind::Idle;
+  uint64_t transferId = 0;
+  uint64_t chunkIndex = 0;
+  uint64_t bytes = 0;
+  uint64_t bytesDone = 0;
+  uint64_t totalBytes = 0;
+  XferStatus status = XferStatus::NotPosted;
+  Notification notification;  // Kind::Notification
+};
+
+// Events flow from backend threads to JavaScript. push() may be called from any thread; the
+// addon wakes the JS thread (ThreadSafeFunction) and JS drains them.
+struct Event {
+  enum class Kind { Terminal, Quiesced, Notification };
+  Kind kind = Kind::Terminal;
+  uint64_t transferId = 0;
+  XferStatus status = XferStatus::NotPosted;
+  std::optional<ErrorCode> error;
+  uint64_t bytesDone = 0;
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void push(Event event) = 0;
+};
+
+class AgentState {
+ public:
+  virtual ~AgentState() = default;
+
+  virtual Semantics semantics() const = 0;
+  virtual RegionInfo registerMemory(uint64_t size) = 0;
+  virtual void deregisterMemory(uint64_t regionId) = 0;
+  virtual std::vector<uint8_t> exportMetadata() = 0;
+  virtual std::string loadRemoteMetadata(const uint8_t* data, size_t length) = 0;
+  virtual void invalidateRemote(const std::string& name) = 0;
+
+  virtual uint64_t createTransfer(const TransferSpec& spec) = 0;
+  virtual void post(uint64_t transferId) = 0;
+  virtual XferStatus status(uint64_t transferId) = 0;
+  virtual TransferInfo info(uint64_t transferId) = 0;
+  virtual ReleaseResult release(uint64_t transferId) = 0;
+  virtual ReleaseResult abort(uint64_t transferId) = 0;
+
+  virtual void sendNotification(const std::string& remote, const uint8_t* data, size_t length) = 0;
+  virtual std::vector<Notification> pollNotifications() = 0;
+
+  // Manual progress: one chunk of one transfer, or one notification, or nothing.
+  virtual StepResult step() = 0;
+
+  // Idempotent. Stops and joins every thread, then unlinks what the agent created. After it
+  // returns no thread of this agent touches any buffer.
+  virtual void close() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual std::unique_ptr<AgentState> createAgentState(const AgentConfig& config, EventSink* sink) = 0;
+};
+
+// Registry by name. Backends register themselves from their translation unit
+// (see XFERSTATE_REGISTER_BACKEND); the shm backend is always present.
+using BackendFactory = std::function<std::unique_ptr<Backend>()>;
+bool registerBackend(const std::string& name, BackendFactory factory);
+std::vector<std::string> backendNames();
+std::unique_ptr<Backend> makeBackend(const std::string& name);  // nullptr when unknown
+
+// Housekeeping for the shm backend: removes /dev/shm segments left by dead processes.
+// Returns how many names were unlinked.
+uint64_t reapStaleShmSegments();
+std::string shmSegmentPrefix();  // "xferstate-"
+
+}  // namespace xfer
+
+#define XFERSTATE_CONCAT_(a, b) a##b
+#define XFERSTATE_CONCAT(a, b) XFERSTATE_CONCAT_(a, b)
+#define XFERSTATE_REGISTER_BACKEND(NAME, TYPE)                                                     \
+  namespace {                                                                                     \
+  const bool XFERSTATE_CONCAT(registered_backend_, __LINE__) =                                    \
+      ::xfer::registerBackend(NAME, [] { return std::unique_ptr<::xfer::Backend>(new TYPE()); }); \
+  }

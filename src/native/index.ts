@@ -1,0 +1,733 @@
+/**
+ * Typed facade over the native NIXL-shaped transfer agent (native/, node-addon-api).
+ *
+ * Mirrors NIXL's agent: register memory, export/load metadata, create a transfer (WRITE/READ,
+ * descriptor lists, remote agent, optional notification), post, status, release, abort, and
+ * notifications. Every failure is an XferError with a typed `code`. See docs/native.md.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export const XFER_ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'NOT_REGISTERED',
+  'OUT_OF_RANGE',
+  'LENGTH_MISMATCH',
+  'UNKNOWN_REMOTE',
+  'BAD_METADATA',
+  'DOUBLE_RELEASE',
+  'REPOST_ACTIVE',
+  'CLOSED',
+  'PEER_GONE',
+  'IN_USE',
+  'BACKEND',
+  'RELEASED',
+  'ABORTED',
+  'NOT_SUPPORTED',
+] as const;
+
+export type XferErrorCode = (typeof XFER_ERROR_CODES)[number];
+
+const errorCodeSet: ReadonlySet<string> = new Set<string>(XFER_ERROR_CODES);
+
+export function isXferErrorCode(value: unknown): value is XferErrorCode {
+  return typeof value === 'string' && errorCodeSet.has(value);
+}
+
+export class XferError extends Error {
+  readonly code: XferErrorCode;
+  constructor(code: XferErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'XferError';
+    this.code = code;
+  }
+}
+
+function toXferError(error: unknown): XferError {
+  if (error instanceof XferError) return error;
+  if (error instanceof Error) {
+    const code: unknown = (error as Error & { code?: unknown }).code;
+    if (isXferErrorCode(code)) return new XferError(code, error.message, { cause: error });
+    // A TypeError from the engine itself (e.g. a getter on a detached value) is bad input too.
+    if (error instanceof TypeError) return new XferError('INVALID_ARGUMENT', error.message, { cause: error });
+    return new XferError('BACKEND', error.message, { cause: error });
+  }
+  return new XferError('BACKEND', String(error));
+}
+
+function native<T>(body: () => T): T {
+  try {
+    return body();
+  } catch (error) {
+    throw toXferError(error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+
+export type TransferOp = 'WRITE' | 'READ';
+export type TransferStatus = 'NOT_POSTED' | 'IN_PROGRESS' | 'DONE' | 'ERROR';
+export type TerminalStatus = 'DONE' | 'ERROR';
+export type ProgressMode = 'thread' | 'manual';
+
+export interface AgentOptions {
+  /** Backend name; 'shm' (default) is always built in. See availableBackends(). */
+  backend?: string;
+  /** 'thread' (default): copy and progress threads. 'manual': nothing moves except step(). */
+  progress?: ProgressMode;
+  /** Copy-engine chunk size in bytes (4 KiB .. 64 MiB, default 256 KiB). */
+  chunkBytes?: number;
+  /** Copy threads in 'thread' mode (1..16, default 2). */
+  copyThreads?: number;
+}
+
+/** What a backend promises; state machines read this instead of assuming. */
+export interface BackendSemantics {
+  backend: string;
+  canAbortInFlight: boolean;
+  releaseInFlightAccepted: boolean;
+  releaseInFlightQuiesces: boolean;
+  notificationAfterData: boolean;
+  notificationOnReleasedTransfer: boolean;
+  terminalImpliesQuiesced: boolean;
+  repostActiveRejected: boolean;
+  terminalStatusSticky: boolean;
+  crossProcess: boolean;
+  manualProgress: boolean;
+  maxNotificationBytes: number;
+  chunkBytes: number;
+}
+
+export interface LocalDescriptor {
+  region: Region;
+  offset: number;
+  length: number;
+}
+
+export interface RemoteDescriptor {
+  regionId: number;
+  offset: number;
+  length: number;
+}
+
+export interface TransferRequest {
+  op: TransferOp;
+  local: readonly LocalDescriptor[];
+  remote: readonly RemoteDescriptor[];
+  remoteAgent: string;
+  notification?: Uint8Array;
+}
+
+export interface ReleaseResult {
+  /** The backend accepted the release (the handle is gone either way once this returns). */
+  accepted: boolean;
+  /** The engine no longer touches either buffer. If false, await handle.whenQuiesced(). */
+  quiesced: boolean;
+}
+
+export interface AbortResult {
+  /** A running transfer was told to stop (false when nothing was running). */
+  aborted: boolean;
+  quiesced: boolean;
+}
+
+export interface Notification {
+  from: string;
+  bytes: Uint8Array;
+}
+
+export type StepResult =
+  | { kind: 'idle' }
+  | { kind: 'notification'; from: string; bytes: Uint8Array }
+  | {
+      kind: 'chunk';
+      transferId: number;
+      chunkIndex: number;
+      bytes: number;
+      bytesDone: number;
+      totalBytes: number;
+      status: TransferStatus;
+    }
+  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+
+// ---------------------------------------------------------------------------------------------
+// The native binding (shape checked once at load time)
+
+interface NativeRegion {
+  id: number;
+  size: number;
+  name: string;
+  buffer: ArrayBuffer;
+}
+
+interface NativeInfo {
+  status: TransferStatus;
+  bytesDone: number;
+  totalBytes: number;
+  quiesced: boolean;
+  error?: XferErrorCode;
+}
+
+interface NativeEvent {
+  kind: 'terminal' | 'quiesced' | 'notification';
+  transferId: number;
+  status: TransferStatus;
+  bytesDone: number;
+  error?: XferErrorCode;
+}
+
+interface NativeAgentInstance {
+  semantics(): BackendSemantics;
+  registerMemory(size: number): NativeRegion;
+  deregisterMemory(regionId: number): void;
+  exportMetadata(): Uint8Array;
+  loadRemoteMetadata(blob: Uint8Array): string;
+  invalidateRemote(name: string): void;
+  createTransfer(
+    op: TransferOp,
+    local: Float64Array,
+    remote: Float64Array,
+    remoteAgent: string,
+    notification: Uint8Array | undefined,
+  ): number;
+  post(id: number): void;
+  status(id: number): TransferStatus;
+  info(id: number): NativeInfo;
+  release(id: number): ReleaseResult;
+  abort(id: number): ReleaseResult;
+  sendNotification(remote: string, bytes: Uint8Array): void;
+  pollNotifications(): Notification[];
+  step(): StepResult;
+  drainEvents(): NativeEvent[];
+  close(): void;
+}
+
+interface NativeBinding {
+  NativeAgent: new (
+    name: string,
+    backend: string,
+    progress: ProgressMode,
+    chunkBytes: number,
+    copyThreads: number,
+    onEvents: () => void,
+  ) => NativeAgentInstance;
+  availableBackends(): string[];
+  reapStaleSegments(): number;
+  segmentPrefix: string;
+  builtWithNixl: boolean;
+}
+
+const ADDON_FILE = 'xferstate_native.node';
+
+/** Where the compiled addon is: $XFERSTATE_NATIVE_ADDON, else native/build/Release above this file. */
+export function addonPath(): string {
+  const override = process.env.XFERSTATE_NATIVE_ADDON;
+  if (override) return path.resolve(override);
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 6; depth++) {
+    const candidate = path.join(dir, 'native', 'build', 'Release', ADDON_FILE);
+    if (existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new XferError('BACKEND', 'native addon not built: run `npm ci` (or `npm run install`)');
+}
+
+function isNativeBinding(value: unknown): value is NativeBinding {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.NativeAgent === 'function' &&
+    typeof v.availableBackends === 'function' &&
+    typeof v.reapStaleSegments === 'function' &&
+    typeof v.segmentPrefix === 'string'
+  );
+}
+
+let binding: NativeBinding | undefined;
+
+function loadBinding(): NativeBinding {
+  if (binding) return binding;
+  const require = createRequire(import.meta.url);
+  const file = addonPath();
+  let loaded: unknown;
+  try {
+    loaded = require(file);
+  } catch (error) {
+    throw new XferError('BACKEND', `cannot load native addon ${file}: ${String(error)}`, { cause: error });
+  }
+  if (!isNativeBinding(loaded)) throw new XferError('BACKEND', `${file} is not the xferstate addon`);
+  binding = loaded;
+  return binding;
+}
+
+/** Backends compiled into this build ('shm' always; 'nixl' when NIXL was found at build time). */
+export function availableBackends(): string[] {
+  return native(() => loadBinding().availableBackends());
+}
+
+/** Unlinks /dev/shm segments left behind by dead processes; returns how many. */
+export function reapStaleSegments(): number {
+  return native(() => loadBinding().reapStaleSegments());
+}
+
+/** Every shm segment name starts with this (in /dev/shm), followed by the creating pid. */
+export const SEGMENT_PREFIX = 'xferstate-';
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers
+
+function isIndex(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function requireIndex(value: unknown, what: string): number {
+  if (!isIndex(value)) throw new XferError('INVALID_ARGUMENT', `${what} must be a non-negative safe integer`);
+  return value;
+}
+
+function requireString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new XferError('INVALID_ARGUMENT', `${what} must be a string`);
+  return value;
+}
+
+function requireBytes(value: unknown, what: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new XferError('INVALID_ARGUMENT', `${what} must be a Uint8Array`);
+  return value;
+}
+
+function requireArray(value: unknown, what: string): readonly unknown[] {
+  if (!Array.isArray(value)) throw new XferError('INVALID_ARGUMENT', `${what} must be an array`);
+  return value;
+}
+
+function field(value: unknown, key: string): unknown {
+  if (typeof value !== 'object' || value === null) return undefined;
+  return (value as Record<string, unknown>)[key];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Region
+
+/** Memory registered with an agent: a shared-memory segment mapped into this process. */
+export class Region {
+  readonly id: number;
+  readonly size: number;
+  /** Backend name of the memory (shm: the POSIX shared-memory name). */
+  readonly name: string;
+  readonly agent: Agent;
+  #buffer: ArrayBuffer;
+  #bytes: Uint8Array;
+  #registered = true;
+
+  /** @internal */
+  constructor(agent: Agent, raw: NativeRegion) {
+    this.agent = agent;
+    this.id = raw.id;
+    this.size = raw.size;
+    this.name = raw.name;
+    this.#buffer = raw.buffer;
+    this.#bytes = new Uint8Array(raw.buffer);
+  }
+
+  /** A view of the region, for filling and verifying. Empty (detached) after deregistration. */
+  get bytes(): Uint8Array {
+    if (this.#bytes.byteLength === 0 && this.#buffer.byteLength !== 0) this.#bytes = new Uint8Array(this.#buffer);
+    return this.#bytes;
+  }
+
+  get registered(): boolean {
+    return this.#registered && !this.agent.closed;
+  }
+
+  /** @internal */
+  markDeregistered(): void {
+    this.#registered = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer handle
+
+interface Waiter<T> {
+  resolve: (value: T) => void;
+}
+
+export class TransferHandle {
+  readonly id: number;
+  readonly agent: Agent;
+  readonly op: TransferOp;
+  readonly remoteAgent: string;
+  readonly totalBytes: number;
+  #released = false;
+  #posted = false;
+  #quiesced = true;
+  #lastBytesDone = 0;
+  #lastTerminal: TerminalStatus | undefined;
+  #lastError: XferErrorCode | undefined;
+  #terminalWaiters: Waiter<TerminalStatus>[] = [];
+  #quiesceWaiters: Waiter<void>[] = [];
+
+  /** @internal */
+  constructor(agent: Agent, id: number, op: TransferOp, remoteAgent: string, totalBytes: number) {
+    this.agent = agent;
+    this.id = id;
+    this.op = op;
+    this.remoteAgent = remoteAgent;
+    this.totalBytes = totalBytes;
+  }
+
+  /** Starts (or restarts, after a terminal status) the transfer. REPOST_ACTIVE while running. */
+  post(): void {
+    const n = this.agent.nativeAgent();
+    this.agent.drainEvents(); // settle the previous run's events before a new run starts
+    native(() => n.post(this.id));
+    this.#posted = true;
+    this.#quiesced = false;
+    this.#lastTerminal = undefined;
+    this.#lastError = undefined;
+    this.#lastBytesDone = 0;
+    this.agent.drainEvents();
+  }
+
+  status(): TransferStatus {
+    const n = this.agent.nativeAgent();
+    const status = native(() => n.status(this.id));
+    this.agent.drainEvents();
+    return status;
+  }
+
+  /** Bytes copied by the current (or last) run. Readable after release and close. */
+  get bytesDone(): number {
+    if (this.#released || this.agent.closed) return this.#lastBytesDone;
+    const n = this.agent.nativeAgent();
+    const info = native(() => n.info(this.id));
+    this.#lastBytesDone = info.bytesDone;
+    return info.bytesDone;
+  }
+
+  /** Why the last run ended in ERROR (e.g. 'ABORTED', 'PEER_GONE'); undefined otherwise. */
+  get error(): XferErrorCode | undefined {
+    return this.#lastError;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Frees the handle. While in flight the release is accepted at once and the copy stops at the
+   * next chunk boundary: `quiesced` is false when a chunk may still be in progress.
+   */
+  release(): ReleaseResult {
+    if (this.#released && !this.agent.closed) {
+      throw new XferError('DOUBLE_RELEASE', 'transfer handle was already released');
+    }
+    const n = this.agent.nativeAgent();
+    const bytes = this.#released ? this.#lastBytesDone : this.bytesDone;
+    const result = native(() => n.release(this.id));
+    this.#released = true;
+    this.#lastBytesDone = bytes;
+    if (result.quiesced) this.onQuiesced(bytes);
+    this.agent.drainEvents();
+    if (result.quiesced) this.agent.forgetHandle(this.id);
+    return result;
+  }
+
+  /** Stops a running transfer at the next chunk boundary; its status becomes ERROR ('ABORTED') once quiescent. */
+  abort(): AbortResult {
+    const n = this.agent.nativeAgent();
+    const semantics = this.agent.semantics;
+    if (!semantics.canAbortInFlight) {
+      throw new XferError('NOT_SUPPORTED', `backend '${semantics.backend}' cannot abort in flight`);
+    }
+    const result = native(() => n.abort(this.id));
+    this.agent.drainEvents();
+    return { aborted: result.accepted, quiesced: result.quiesced };
+  }
+
+  /** Resolves once the engine no longer touches either buffer of this handle. */
+  whenQuiesced(): Promise<void> {
+    this.agent.drainEvents();
+    if (this.#quiesced) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#quiesceWaiters.push({ resolve }));
+  }
+
+  /** Resolves with the terminal status of the current run ('ERROR' for a run released in flight). */
+  whenTerminal(): Promise<TerminalStatus> {
+    this.agent.drainEvents();
+    if (this.#lastTerminal !== undefined) return Promise.resolve(this.#lastTerminal);
+    if (!this.#posted) {
+      return Promise.reject(new XferError('INVALID_ARGUMENT', 'transfer was never posted'));
+    }
+    return new Promise<TerminalStatus>((resolve) => this.#terminalWaiters.push({ resolve }));
+  }
+
+  /** @internal */
+  onTerminal(status: TerminalStatus, error: XferErrorCode | undefined, bytesDone: number): void {
+    this.#lastTerminal = status;
+    this.#lastError = error;
+    this.#lastBytesDone = bytesDone;
+    const waiters = this.#terminalWaiters;
+    this.#terminalWaiters = [];
+    for (const w of waiters) w.resolve(status);
+  }
+
+  /** @internal */
+  onQuiesced(bytesDone: number): void {
+    this.#quiesced = true;
+    this.#lastBytesDone = bytesDone;
+    const waiters = this.#quiesceWaiters;
+    this.#quiesceWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  /** @internal Called after close(): nothing can move any more. */
+  onAgentClosed(): void {
+    if (this.#posted && this.#lastTerminal === undefined) this.onTerminal('ERROR', 'ABORTED', this.#lastBytesDone);
+    this.onQuiesced(this.#lastBytesDone);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent
+
+type NotificationListener = (notification: Notification) => void;
+
+export class Agent {
+  readonly name: string;
+  readonly backend: string;
+  readonly progress: ProgressMode;
+  readonly semantics: BackendSemantics;
+  #native: NativeAgentInstance;
+  #closed = false;
+  #handles = new Map<number, TransferHandle>();
+  #regions = new Map<number, Region>();
+  #listeners = new Set<NotificationListener>();
+  #iteratorWakers = new Set<() => void>();
+
+  constructor(name: string, options: AgentOptions = {}) {
+    const b = loadBinding();
+    if (typeof options !== 'object' || options === null) {
+      throw new XferError('INVALID_ARGUMENT', 'options must be an object');
+    }
+    this.name = requireString(name, 'name');
+    const backend = options.backend ?? 'shm';
+    const progress = options.progress ?? 'thread';
+    requireString(backend, 'backend');
+    if (progress !== 'thread' && progress !== 'manual') {
+      throw new XferError('INVALID_ARGUMENT', "progress must be 'thread' or 'manual'");
+    }
+    const chunkBytes = requireIndex(options.chunkBytes ?? 256 * 1024, 'chunkBytes');
+    const copyThreads = requireIndex(options.copyThreads ?? 2, 'copyThreads');
+    this.backend = backend;
+    this.progress = progress;
+    this.#native = native(
+      () => new b.NativeAgent(this.name, backend, progress, chunkBytes, copyThreads, () => this.drainEvents()),
+    );
+    this.semantics = native(() => this.#native.semantics());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal */
+  nativeAgent(): NativeAgentInstance {
+    if (this.#closed) throw new XferError('CLOSED', `agent '${this.name}' is closed`);
+    return this.#native;
+  }
+
+  registerMemory(size: number): Region {
+    const n = this.nativeAgent();
+    requireIndex(size, 'size');
+    const region = new Region(this, native(() => n.registerMemory(size)));
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
+  /** IN_USE while a transfer that is not quiescent uses the region. */
+  deregisterMemory(region: Region): void {
+    const n = this.nativeAgent();
+    if (!(region instanceof Region) || region.agent !== this || !this.#regions.has(region.id)) {
+      throw new XferError('NOT_REGISTERED', 'region is not registered with this agent');
+    }
+    native(() => n.deregisterMemory(region.id));
+    region.markDeregistered();
+    this.#regions.delete(region.id);
+  }
+
+  /** Versioned blob (magic, length, CRC-32) describing this agent and its registered regions. */
+  exportMetadata(): Uint8Array {
+    const n = this.nativeAgent();
+    return native(() => n.exportMetadata());
+  }
+
+  /** Maps a peer's segments; returns its agent name. BAD_METADATA for malformed blobs. */
+  loadRemoteMetadata(blob: Uint8Array): string {
+    const n = this.nativeAgent();
+    requireBytes(blob, 'metadata');
+    return native(() => n.loadRemoteMetadata(blob));
+  }
+
+  /** Forgets a peer; its running transfers end in ERROR ('UNKNOWN_REMOTE'). */
+  invalidateRemote(name: string): void {
+    const n = this.nativeAgent();
+    requireString(name, 'remote agent name');
+    native(() => n.invalidateRemote(name));
+    this.drainEvents();
+  }
+
+  createTransfer(request: TransferRequest): TransferHandle {
+    const n = this.nativeAgent();
+    if (typeof request !== 'object' || request === null) {
+      throw new XferError('INVALID_ARGUMENT', 'transfer request must be an object');
+    }
+    const op: unknown = request.op;
+    if (op !== 'WRITE' && op !== 'READ') throw new XferError('INVALID_ARGUMENT', "op must be 'WRITE' or 'READ'");
+    const local = requireArray(request.local, 'local');
+    const remote = requireArray(request.remote, 'remote');
+    const remoteAgent = requireString(request.remoteAgent, 'remoteAgent');
+    const notification = request.notification === undefined ? undefined : requireBytes(request.notification, 'notification');
+    const localTriples = new Float64Array(local.length * 3);
+    let totalBytes = 0;
+    local.forEach((d, i) => {
+      const region = field(d, 'region');
+      if (!(region instanceof Region) || region.agent !== this || !this.#regions.has(region.id)) {
+        throw new XferError('NOT_REGISTERED', `local descriptor ${i}: region is not registered with this agent`);
+      }
+      localTriples[3 * i] = region.id;
+      localTriples[3 * i + 1] = requireIndex(field(d, 'offset'), `local[${i}].offset`);
+      const length = requireIndex(field(d, 'length'), `local[${i}].length`);
+      localTriples[3 * i + 2] = length;
+      totalBytes += length;
+    });
+    const remoteTriples = new Float64Array(remote.length * 3);
+    remote.forEach((d, i) => {
+      remoteTriples[3 * i] = requireIndex(field(d, 'regionId'), `remote[${i}].regionId`);
+      remoteTriples[3 * i + 1] = requireIndex(field(d, 'offset'), `remote[${i}].offset`);
+      remoteTriples[3 * i + 2] = requireIndex(field(d, 'length'), `remote[${i}].length`);
+    });
+    const id = native(() => n.createTransfer(op, localTriples, remoteTriples, remoteAgent, notification));
+    const handle = new TransferHandle(this, id, op, remoteAgent, totalBytes);
+    this.#handles.set(id, handle);
+    return handle;
+  }
+
+  /** A notification not tied to a transfer (NIXL genNotif). At most semantics.maxNotificationBytes. */
+  sendNotification(remote: string, bytes: Uint8Array): void {
+    const n = this.nativeAgent();
+    requireString(remote, 'remote agent name');
+    requireBytes(bytes, 'notification');
+    native(() => n.sendNotification(remote, bytes));
+  }
+
+  /** Drains notifications that arrived (and were not already emitted as events). */
+  pollNotifications(): Notification[] {
+    const n = this.nativeAgent();
+    return native(() => n.pollNotifications());
+  }
+
+  /** With a listener attached, arriving notifications are emitted instead of queued for polling. */
+  on(event: 'notification', listener: NotificationListener): this {
+    if (event !== 'notification' || typeof listener !== 'function') {
+      throw new XferError('INVALID_ARGUMENT', "only 'notification' listeners are supported");
+    }
+    this.#listeners.add(listener);
+    return this;
+  }
+
+  off(event: 'notification', listener: NotificationListener): this {
+    if (event === 'notification') this.#listeners.delete(listener);
+    return this;
+  }
+
+  /** Async iterator over arriving notifications; ends when the agent closes. */
+  async *notifications(): AsyncGenerator<Notification, void, undefined> {
+    const queue: Notification[] = [];
+    let wake: (() => void) | undefined;
+    const listener: NotificationListener = (n) => {
+      queue.push(n);
+      wake?.();
+    };
+    const waker = (): void => wake?.();
+    this.on('notification', listener);
+    this.#iteratorWakers.add(waker);
+    try {
+      for (;;) {
+        if (queue.length === 0 && !this.#closed && this.progress === 'thread') {
+          for (const n of this.pollNotifications()) queue.push(n);
+        }
+        const next = queue.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } finally {
+      this.off('notification', listener);
+      this.#iteratorWakers.delete(waker);
+    }
+  }
+
+  /** Manual progress: one notification in, one pending notification out, or one chunk. */
+  step(): StepResult {
+    const n = this.nativeAgent();
+    const result = native(() => n.step());
+    this.drainEvents();
+    if (result.kind === 'notification' && this.#listeners.size > 0) this.emitNotifications();
+    return result;
+  }
+
+  /** Stops threads, unmaps and unlinks every segment this agent created. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    native(() => this.#native.close());
+    this.#closed = true;
+    this.drainEvents();
+    for (const handle of this.#handles.values()) handle.onAgentClosed();
+    this.#handles.clear();
+    for (const region of this.#regions.values()) region.markDeregistered();
+    this.#regions.clear();
+    for (const wake of this.#iteratorWakers) wake();
+  }
+
+  /** @internal */
+  forgetHandle(id: number): void {
+    this.#handles.delete(id);
+  }
+
+  /** @internal Routes events from the native side (called on the JS thread). */
+  drainEvents(): void {
+    const events = native(() => this.#native.drainEvents());
+    let notified = false;
+    for (const e of events) {
+      const handle = this.#handles.get(e.transferId);
+      if (e.kind === 'terminal' && handle) {
+        handle.onTerminal(e.status === 'DONE' ? 'DONE' : 'ERROR', e.error, e.bytesDone);
+      } else if (e.kind === 'quiesced' && handle) {
+        handle.onQuiesced(e.bytesDone);
+        if (handle.released) this.#handles.delete(e.transferId);
+      } else if (e.kind === 'notification') {
+        notified = true;
+      }
+    }
+    if (notified && !this.#closed && this.#listeners.size > 0) this.emitNotifications();
+  }
+
+  private emitNotifications(): void {
+    for (const notification of this.pollNotifications()) {
+      for (const listener of [...this.#listeners]) listener(notification);
+    }
+  }
+}
