@@ -26,7 +26,7 @@ function detect() {
     const include = path.join(prefix, 'include');
     const libDir = ['lib64', 'lib', 'lib/x86_64-linux-gnu'].map((d) => path.join(prefix, d)).find((d) => existsSync(d));
     if (existsSync(path.join(include, 'nixl.h')) && libDir) {
-      return { cflags: `-I${include}`, libs: `-L${libDir} -Wl,-rpath,${libDir} -lnixl` };
+      return { cflags: `-I${include}`, libs: `-L${libDir} -Wl,--disable-new-dtags,-rpath,${libDir} -lnixl -lnixl_build -lserdes` };
     }
     return null;
   }
