@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,6 +44,12 @@ constexpr uint64_t kMaxSegmentBytes = 1ull << 40;
 std::shared_ptr<Segment> Segment::create(const std::string& name, uint64_t size) {
   if (size == 0 || size > kMaxSegmentBytes) {
     throw Error(ErrorCode::InvalidArgument, "region size must be 1.." + std::to_string(kMaxSegmentBytes));
+  }
+  // posix_fallocate on tmpfs allocates page by page before it reports ENOSPC: refuse sizes that
+  // cannot fit up front instead of filling /dev/shm first.
+  struct statvfs fs {};
+  if (::statvfs("/dev/shm", &fs) == 0 && size / fs.f_frsize >= fs.f_bavail) {
+    throw Error(ErrorCode::Backend, "not enough space in /dev/shm for " + std::to_string(size) + " bytes");
   }
   FileDescriptor fd(::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
@@ -250,9 +257,11 @@ AgentMeta decodeMetadata(const uint8_t* data, size_t length) {
   if (std::memcmp(data, kMetaMagic, sizeof kMetaMagic) != 0) throw Error(ErrorCode::BadMetadata, "bad metadata magic");
   Reader header(data + 8, kMetaHeaderBytes - 8);
   uint16_t version = header.u16();
-  header.u16();
+  uint16_t reserved16 = header.u16();
   uint32_t total = header.u32();
   uint32_t checksum = header.u32();
+  uint32_t reserved32 = header.u32();
+  if (reserved16 != 0 || reserved32 != 0) throw Error(ErrorCode::BadMetadata, "bad metadata header");
   if (version != kMetaVersion) throw Error(ErrorCode::BadMetadata, "unsupported metadata version " + std::to_string(version));
   if (total != length) throw Error(ErrorCode::BadMetadata, "metadata length mismatch (truncated or padded)");
   if (crc32(data + kMetaHeaderBytes, length - kMetaHeaderBytes) != checksum) {

@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { Agent, type StepResult } from '../../src/native/index.js';
+import { fillPattern, firstMismatch, xferErrorOf } from './helpers.js';
+
+const open: Agent[] = [];
+afterEach(() => {
+  for (const a of open.splice(0)) a.close();
+});
+
+function manualPair(chunkBytes = 4096) {
+  const a = new Agent('ma', { progress: 'manual', chunkBytes });
+  const b = new Agent('mb', { progress: 'manual', chunkBytes });
+  open.push(a, b);
+  const ra = a.registerMemory(64 * 1024);
+  const rb = b.registerMemory(64 * 1024);
+  a.loadRemoteMetadata(b.exportMetadata());
+  b.loadRemoteMetadata(a.exportMetadata());
+  return { a, b, ra, rb };
+}
+
+/** Runs a fixed scenario and returns every step() result until idle (transfer ids made relative). */
+function scenario(): StepResult[] {
+  const { a, b, ra, rb } = manualPair(4096);
+  fillPattern(ra.bytes, 1);
+  const sizes = [10_000, 4096, 20_000];
+  let offset = 0;
+  const handles = sizes.map((size, i) => {
+    const h = a.createTransfer({
+      op: 'WRITE',
+      local: [{ region: ra, offset, length: size }],
+      remote: [{ regionId: rb.id, offset, length: size }],
+      remoteAgent: 'mb',
+      notification: new Uint8Array([i]),
+    });
+    offset += size;
+    return h;
+  });
+  for (const h of handles) h.post();
+  b.sendNotification('ma', new Uint8Array([42]));
+  const base = handles[0]!.id;
+  const steps: StepResult[] = [];
+  for (;;) {
+    const s = a.step();
+    steps.push('transferId' in s ? { ...s, transferId: s.transferId - base } : s);
+    if (s.kind === 'idle') break;
+  }
+  return steps;
+}
+
+describe('manual progress', () => {
+  it('step() is deterministic and round-robins one chunk at a time', () => {
+    const first = scenario();
+    const second = scenario();
+    expect(second).toEqual(first);
+    // The arrived notification first, then chunks: transfer 0,1,2,0,2,0,2,2,2 (3, 1 and 5 chunks).
+    expect(first[0]).toMatchObject({ kind: 'notification', from: 'mb' });
+    const order = first.filter((s) => s.kind === 'chunk').map((s) => ('transferId' in s ? s.transferId : -1));
+    expect(order).toEqual([0, 1, 2, 0, 2, 0, 2, 2, 2]);
+    const chunkBytes = first.filter((s) => s.kind === 'chunk').map((s) => (s.kind === 'chunk' ? s.bytes : -1));
+    expect(chunkBytes.every((n) => n > 0 && n <= 4096)).toBe(true);
+    expect(first.at(-1)).toEqual({ kind: 'idle' });
+  });
+
+  it('nothing moves without step(); the notification comes with the last chunk, after the data', () => {
+    const { a, b, ra, rb } = manualPair(4096);
+    fillPattern(ra.bytes, 7);
+    const h = a.createTransfer({
+      op: 'WRITE',
+      local: [{ region: ra, offset: 0, length: ra.size }],
+      remote: [{ regionId: rb.id, offset: 0, length: rb.size }],
+      remoteAgent: 'mb',
+      notification: new TextEncoder().encode('done'),
+    });
+    h.post();
+    expect(h.status()).toBe('IN_PROGRESS');
+    expect(h.bytesDone).toBe(0);
+    expect(rb.bytes.every((x) => x === 0)).toBe(true);
+    for (let i = 0; i < 15; i++) {
+      const s = a.step();
+      expect(s).toMatchObject({ kind: 'chunk', chunkIndex: i, bytes: 4096, bytesDone: (i + 1) * 4096, status: 'IN_PROGRESS' });
+      expect(b.pollNotifications()).toEqual([]);
+    }
+    expect(firstMismatch(rb.bytes.subarray(0, 15 * 4096), 7)).toBe(-1);
+    expect(rb.bytes.subarray(15 * 4096).every((x) => x === 0)).toBe(true);
+    expect(a.step()).toMatchObject({ kind: 'chunk', chunkIndex: 15, status: 'DONE', bytesDone: 65536 });
+    expect(h.status()).toBe('DONE');
+    const s = b.step();
+    expect(s).toMatchObject({ kind: 'notification', from: 'ma' });
+    expect(firstMismatch(rb.bytes, 7)).toBe(-1);
+    const polled = b.pollNotifications();
+    expect(polled.map((n) => new TextDecoder().decode(n.bytes))).toEqual(['done']);
+    expect(a.step()).toEqual({ kind: 'idle' });
+  });
+
+  it('release mid-transfer is quiescent at once in manual mode and nothing lands afterwards', async () => {
+    const { a, b, ra, rb } = manualPair(4096);
+    fillPattern(ra.bytes, 3);
+    const h = a.createTransfer({
+      op: 'WRITE',
+      local: [{ region: ra, offset: 0, length: ra.size }],
+      remote: [{ regionId: rb.id, offset: 0, length: rb.size }],
+      remoteAgent: 'mb',
+      notification: new Uint8Array([1]),
+    });
+    h.post();
+    expect(xferErrorOf(() => a.deregisterMemory(ra)).code).toBe('IN_USE');
+    a.step();
+    a.step();
+    expect(h.release()).toEqual({ accepted: true, quiesced: true });
+    await h.whenQuiesced();
+    expect(await h.whenTerminal()).toBe('ERROR');
+    expect(h.bytesDone).toBe(8192);
+    const snapshot = Buffer.from(rb.bytes);
+    expect(a.step()).toEqual({ kind: 'idle' });
+    expect(b.step()).toEqual({ kind: 'idle' });
+    expect(Buffer.compare(snapshot, Buffer.from(rb.bytes))).toBe(0);
+    expect(b.pollNotifications()).toEqual([]);
+    a.deregisterMemory(ra);
+  });
+
+  it('a full mailbox keeps the transfer IN_PROGRESS until the receiver drains it', () => {
+    const { a, b, ra, rb } = manualPair(65536);
+    for (let i = 0; i < 32; i++) a.sendNotification('mb', new Uint8Array([i]));
+    expect(xferErrorOf(() => a.sendNotification('mb', new Uint8Array([99]))).code).toBe('BACKEND');
+    const h = a.createTransfer({
+      op: 'WRITE',
+      local: [{ region: ra, offset: 0, length: 100 }],
+      remote: [{ regionId: rb.id, offset: 0, length: 100 }],
+      remoteAgent: 'mb',
+      notification: new Uint8Array([200]),
+    });
+    h.post();
+    expect(a.step()).toMatchObject({ kind: 'chunk', status: 'IN_PROGRESS', bytesDone: 100 });
+    expect(a.step()).toMatchObject({ kind: 'notification-retry', status: 'IN_PROGRESS' });
+    expect(b.pollNotifications()).toHaveLength(32);
+    expect(a.step()).toMatchObject({ kind: 'notification-retry', status: 'DONE' });
+    expect(b.pollNotifications().map((n) => n.bytes[0])).toEqual([200]);
+  });
+
+  it('step() needs manual mode', () => {
+    const t = new Agent('t');
+    open.push(t);
+    expect(xferErrorOf(() => t.step()).code).toBe('NOT_SUPPORTED');
+  });
+});
