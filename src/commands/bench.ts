@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** A benchmark lives in src/bench/<name>.ts and exports `runBench`. */
+export interface BenchModule {
+  /** One-line description shown by `xferstate bench --help`. */
+  description: string;
+  /** Runs the benchmark, prints a table (or JSON when asked) and returns the process exit code. */
+  runBench(opts: { json: boolean; args: string[] }): Promise<number>;
+}
+
+const benchDir = new URL('../bench/', import.meta.url);
+
+export function listBenches(): string[] {
+  const dir = fileURLToPath(benchDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.js') && !f.startsWith('_'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+export async function loadBench(name: string): Promise<BenchModule> {
+  if (!/^[a-z][a-z0-9-]*$/.test(name) || !listBenches().includes(name)) {
+    throw new Error(`unknown benchmark '${name}'; known: ${listBenches().join(', ')}`);
+  }
+  return (await import(new URL(`${name}.js`, benchDir).href)) as BenchModule;
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('run a benchmark (or "all"); results are ratios against a baseline measured in the same run')
+    .argument('<name>', `benchmark name or "all"`)
+    .argument('[args...]', 'benchmark-specific options (e.g. --backend shm,nixl)')
+    .option('--json', 'print JSON instead of a table')
+    .allowUnknownOption(true)
+    .action(async (name: string, args: string[], opts: { json?: boolean }) => {
+      const json = Boolean(opts.json) || args.includes('--json');
+      const rest = args.filter((a) => a !== '--json');
+      const names = name === 'all' ? listBenches() : [name];
+      let code = 0;
+      for (const n of names) {
+        const bench = await loadBench(n);
+        if (!json) console.log(`\n== bench ${n}: ${bench.description}`);
+        code = Math.max(code, await bench.runBench({ json, args: rest }));
+      }
+      process.exitCode = code;
+    });
+}
