@@ -1,0 +1,127 @@
+import { assign, setup } from 'xstate';
+import type { QuiescenceProof, StateMeta } from './common.js';
+import { DEFAULT_DELAYS } from './common.js';
+
+/**
+ * A lease on a request's KV blocks in the block pool: free → allocated → exposed (advertised to a remote
+ * writer, or read by an in-flight local transfer) → free again only with proof of quiescence; without
+ * proof → quarantined, which ends with proof, or after a bounded age by fencing the peer, or — if even
+ * the fence cannot be confirmed — by retiring the blocks from the pool for good (never by reusing them).
+ */
+export interface BlockLeaseInput {
+  leaseId: string;
+}
+
+export interface BlockLeaseContext {
+  leaseId: string;
+  /** Bumped on every allocation; block contents carry it so a stale write or read is detectable. */
+  epoch: number;
+  /** The evidence the last release carried. */
+  proof: QuiescenceProof | null;
+}
+
+export type BlockLeaseEvent =
+  | { type: 'ALLOCATE' }
+  /** The blocks were advertised to a remote writer or handed to a transfer. */
+  | { type: 'EXPOSE' }
+  /** The owner is done with the blocks; `proof` is null when it cannot prove no write can still land. */
+  | { type: 'RELEASE'; proof: QuiescenceProof | null }
+  /** Proof arrived late for a quarantined lease (e.g. the sync notification, or a terminal status). */
+  | { type: 'QUIESCENCE_PROOF'; proof: QuiescenceProof }
+  /** The peer confirmed the fence: it holds no transfer that can still touch these blocks (or it is dead). */
+  | { type: 'FENCE_CONFIRMED' };
+
+export const blockLeaseMachine = setup({
+  types: {
+    input: {} as BlockLeaseInput,
+    context: {} as BlockLeaseContext,
+    events: {} as BlockLeaseEvent,
+  },
+  actions: {
+    /** Engine metric: quarantine entered. */
+    quarantineEntered: (_: unknown, _params: { leaseId: string }) => {},
+    /** Engine metric: quarantine left with proof / by fence. */
+    quarantineReleased: (_: unknown, _params: { leaseId: string; by: 'proof' | 'fence' }) => {},
+    /** Engine: fence the peer (invalidate it; it must drain or be known dead), answered by FENCE_CONFIRMED. */
+    fencePeer: (_: unknown, _params: { leaseId: string }) => {},
+    /** Engine: the blocks leave the pool for good; the pool reports itself unhealthy (L5). */
+    retireBlocks: (_: unknown, _params: { leaseId: string }) => {},
+    bumpEpoch: assign(({ context }) => ({ epoch: context.epoch + 1, proof: null })),
+    recordProof: assign((_, params: { proof: QuiescenceProof | null }) => ({ proof: params.proof })),
+  },
+  guards: {
+    /** S5: reuse of advertised memory needs positive evidence that no write can still arrive. */
+    hasQuiescenceProof: (_, params: { proof: QuiescenceProof | null }) => params.proof !== null,
+  },
+  delays: {
+    quarantineMaxAge: DEFAULT_DELAYS.quarantineMaxAge,
+    fenceTimeout: DEFAULT_DELAYS.fenceTimeout,
+  },
+}).createMachine({
+  id: 'blockLease',
+  context: ({ input }) => ({ leaseId: input?.leaseId ?? 'lease', epoch: 0, proof: null }),
+  initial: 'free',
+  states: {
+    free: {
+      meta: { localProgress: ['ALLOCATE'], description: 'in the pool, reusable' } satisfies StateMeta,
+      on: { ALLOCATE: { target: 'allocated', actions: 'bumpEpoch' } },
+    },
+    allocated: {
+      meta: { localProgress: ['EXPOSE', 'RELEASE'], description: 'owned by a request, not yet visible to any transfer' } satisfies StateMeta,
+      on: {
+        EXPOSE: 'exposed',
+        // Never advertised: nothing remote can write here.
+        RELEASE: { target: 'free', actions: { type: 'recordProof', params: { proof: 'neverExposed' } } },
+      },
+    },
+    exposed: {
+      meta: { localProgress: ['RELEASE'], description: 'advertised to a remote writer / used by a transfer' } satisfies StateMeta,
+      on: {
+        EXPOSE: {},
+        RELEASE: [
+          {
+            guard: { type: 'hasQuiescenceProof', params: ({ event }) => ({ proof: event.proof }) },
+            target: 'free',
+            actions: { type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) },
+          },
+          { target: 'quarantined', actions: { type: 'quarantineEntered', params: ({ context }) => ({ leaseId: context.leaseId }) } },
+        ],
+      },
+    },
+    quarantined: {
+      meta: { description: 'released without proof; never reused until proof or a confirmed fence' } satisfies StateMeta,
+      on: {
+        QUIESCENCE_PROOF: {
+          target: 'free',
+          actions: [
+            { type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) },
+            { type: 'quarantineReleased', params: ({ context }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
+          ],
+        },
+      },
+      after: { quarantineMaxAge: { target: 'fencing', actions: { type: 'fencePeer', params: ({ context }) => ({ leaseId: context.leaseId }) } } },
+    },
+    fencing: {
+      meta: { description: 'the pool asked the peer to fence; waiting for its confirmation' } satisfies StateMeta,
+      on: {
+        QUIESCENCE_PROOF: {
+          target: 'free',
+          actions: [
+            { type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) },
+            { type: 'quarantineReleased', params: ({ context }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
+          ],
+        },
+        FENCE_CONFIRMED: {
+          target: 'free',
+          actions: [
+            { type: 'recordProof', params: { proof: 'peerFenced' } },
+            { type: 'quarantineReleased', params: ({ context }) => ({ leaseId: context.leaseId, by: 'fence' as const }) },
+          ],
+        },
+      },
+      after: { fenceTimeout: { target: 'retired', actions: { type: 'retireBlocks', params: ({ context }) => ({ leaseId: context.leaseId }) } } },
+    },
+    /** Fail closed: the blocks leave the pool; the pool is unhealthy and the process should restart. */
+    retired: { type: 'final' },
+  },
+});

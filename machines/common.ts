@@ -1,0 +1,55 @@
+/**
+ * Vocabulary shared by the lifecycle machines. Nothing here performs I/O: the machines only name
+ * their effects (actions) and their waits (delays); the engine supplies both with `provide()`.
+ */
+
+/** Deadlines, in milliseconds, under TensorRT-LLM's names where those exist. */
+export const DEFAULT_DELAYS = {
+  /** `cache_transceiver_config.kv_transfer_timeout_ms`: a request may spend this long in transmission. */
+  kvTransferTimeout: 60_000,
+  /** `kv_transfer_sender_future_timeout_ms`: how long the status checker waits on one sender future. */
+  senderFutureTimeout: 1_000,
+  /** A cancel accepted while queued is resolved by this deadline even if the peer never asks (TRT-LLM's TODO). */
+  cancelResolveTimeout: 5_000,
+  /** How long a cancelled transfer handle is drained (polled to a terminal status) before it is declared ambiguous. */
+  drainTimeout: 5_000,
+  /** How long a request waits for its transfer side to become quiescent before it fails closed. */
+  quiescenceTimeout: 10_000,
+  /** Longest a lease may stay quarantined before the pool fences the peer. */
+  quarantineMaxAge: 30_000,
+  /** How long a peer fence may take before the blocks are retired from the pool for good. */
+  fenceTimeout: 10_000,
+} as const;
+
+export type DelayName = keyof typeof DEFAULT_DELAYS;
+
+/** What a transfer backend can promise; the transferHandle machine reads this instead of assuming. */
+export interface BackendSemantics {
+  /** An in-flight transfer can be aborted and the abort is confirmed (the engine stops touching both buffers). */
+  canAbortInFlight: boolean;
+  /** A release accepted while in flight also proves the buffers are no longer touched. False for NIXL over UCX. */
+  releaseInFlightQuiesces: boolean;
+}
+
+/** How one request's transfer ended, as published to the status checker. */
+export type TransferOutcome = 'succeeded' | 'failed' | 'cancelled' | 'timedOut';
+
+/**
+ * The state of the (request, promise) entry the worker holds. `broken` is an abandoned promise
+ * (std::future_error "Broken promise"): no shipped machine may ever produce it (invariant S2).
+ */
+export type PromiseState = 'pending' | 'value' | 'error' | 'broken';
+
+/** The evidence that lets blocks advertised to a remote writer be reused (invariant S5). */
+export type QuiescenceProof = 'neverExposed' | 'terminalAndSync' | 'notReadyBeforeWrite' | 'abortConfirmed' | 'terminalStatus' | 'peerFenced';
+
+/**
+ * State-node metadata read by the liveness check (invariant L1): a non-final state either has a
+ * deadline (`after`) or names the local events that always advance it (worker steps, status polls,
+ * synchronous native results) — events the executor itself produces, so no peer can withhold them.
+ */
+export interface StateMeta {
+  localProgress?: readonly string[];
+  /** Short human description used by the docs generator. */
+  description?: string;
+}

@@ -1,0 +1,193 @@
+import { assign, setup } from 'xstate';
+import type { StateMeta } from './common.js';
+import { DEFAULT_DELAYS } from './common.js';
+
+/**
+ * The LlmRequestState view of one request, in either role, under TensorRT-LLM's state names.
+ *
+ * Terminal states (DISAGG_CONTEXT_COMPLETE, DISAGG_TRANS_ERROR, GENERATION_COMPLETE) are absorbing: a
+ * late success never overwrites an error (S8). Entering one does not free anything: resources are
+ * freed only once the transfer side reports it is quiescent (S4), with the proof it has; a side that
+ * never becomes quiescent makes the request fail closed (its blocks are quarantined, not freed).
+ * The request is finished (tag `finished`) once its resources were freed or quarantined; the terminal
+ * state it finished in stays visible as the top-level state.
+ */
+export type RequestRole = 'context' | 'generation';
+
+export interface RequestLifecycleInput {
+  requestId: string;
+  role: RequestRole;
+}
+
+export interface RequestLifecycleContext {
+  requestId: string;
+  role: RequestRole;
+  /** The transfer side (contextSend / generationReceive) has finished and its future was reaped. */
+  sideQuiescent: boolean;
+  /** Whether the side proved that no transfer can still touch the request's blocks. */
+  sideProof: boolean;
+  /** Why the request ended in error, for the error response. */
+  errorReason: 'none' | 'cancelled' | 'timedOut' | 'transferFailed';
+}
+
+export type RequestLifecycleEvent =
+  /** Context side: prefill finished; respondAndSendAsync. */
+  | { type: 'CONTEXT_DONE' }
+  /** Generation side: the scheduler admitted the request and allocated its KV blocks. */
+  | { type: 'SCHEDULED' }
+  | { type: 'SEND_COMPLETE' }
+  | { type: 'SEND_FAILED'; reason: 'cancelled' | 'timedOut' | 'transferFailed' }
+  | { type: 'RECV_COMPLETE' }
+  | { type: 'RECV_FAILED'; reason: 'cancelled' | 'timedOut' | 'transferFailed' }
+  | { type: 'DECODE_START' }
+  | { type: 'DECODE_DONE' }
+  /** A user (or router) cancel. */
+  | { type: 'CANCEL' }
+  /** The transfer side finished and its future was reaped; `proof` tells whether its blocks are quiescent. */
+  | { type: 'SIDE_QUIESCENT'; proof: boolean };
+
+const reqId = ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId });
+
+/** The release half of every terminal state: wait for the side, then free (or quarantine) exactly once. */
+const releaseAfterQuiescence = {
+  initial: 'awaitingQuiescence',
+  states: {
+    awaitingQuiescence: {
+      meta: { description: 'terminal; waiting for the transfer side to be quiescent before freeing' } satisfies StateMeta,
+      always: { guard: 'sideQuiescent', target: 'released' },
+      on: {
+        SIDE_QUIESCENT: {
+          target: 'released',
+          actions: { type: 'noteQuiescent', params: ({ event }: { event: { type: 'SIDE_QUIESCENT'; proof: boolean } }) => ({ proof: event.proof }) },
+        },
+      },
+      after: { quiescenceTimeout: { target: 'failedClosed' } },
+    },
+    released: {
+      type: 'final',
+      tags: ['finished'],
+      entry: { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: context.sideProof }) },
+    },
+    /** The side never became quiescent: keep the blocks out of the pool (quarantine) rather than free them. */
+    failedClosed: {
+      type: 'final',
+      tags: ['finished'],
+      entry: { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: false }) },
+    },
+  },
+} as const;
+
+export const requestLifecycleMachine = setup({
+  types: {
+    input: {} as RequestLifecycleInput,
+    context: {} as RequestLifecycleContext,
+    events: {} as RequestLifecycleEvent,
+  },
+  actions: {
+    /** Engine: respondAndSendAsync — start the contextSend actor for the request. */
+    startContextSend: (_: unknown, _params: { requestId: string }) => {},
+    /** Engine: requestAndReceiveAsync — start the generationReceive actor for the request. */
+    startGenerationReceive: (_: unknown, _params: { requestId: string }) => {},
+    /** Engine: forward a cancel (user or deadline) to the transfer side. */
+    cancelSide: (_: unknown, _params: { requestId: string }) => {},
+    /** Engine: free the request's KV blocks — reusable with proof, quarantined without. Runs exactly once. */
+    freeResources: (_: unknown, _params: { requestId: string; proof: boolean }) => {},
+    /** Engine: send the error response for the request. */
+    respondError: (_: unknown, _params: { requestId: string; reason: string }) => {},
+    noteQuiescent: assign((_, params: { proof: boolean }) => ({ sideQuiescent: true, sideProof: params.proof })),
+    noteError: assign((_, params: { reason: RequestLifecycleContext['errorReason'] }) => ({ errorReason: params.reason })),
+  },
+  guards: {
+    isContext: ({ context }) => context.role === 'context',
+    sideQuiescent: ({ context }) => context.sideQuiescent,
+  },
+  delays: {
+    kvTransferTimeout: DEFAULT_DELAYS.kvTransferTimeout,
+    quiescenceTimeout: DEFAULT_DELAYS.quiescenceTimeout,
+  },
+}).createMachine({
+  id: 'requestLifecycle',
+  context: ({ input }) => ({
+    requestId: input?.requestId ?? 'r',
+    role: input?.role ?? 'context',
+    sideQuiescent: false,
+    sideProof: false,
+    errorReason: 'none',
+  }),
+  initial: 'init',
+  // A side that finishes early (e.g. before its outcome is reported) is remembered in any state.
+  on: {
+    SIDE_QUIESCENT: { actions: { type: 'noteQuiescent', params: ({ event }) => ({ proof: event.proof }) } },
+  },
+  states: {
+    init: {
+      always: [{ guard: 'isContext', target: 'CONTEXT_INIT' }, { target: 'DISAGG_GENERATION_INIT' }],
+    },
+    CONTEXT_INIT: {
+      meta: { localProgress: ['CONTEXT_DONE'], description: 'prefill running' } satisfies StateMeta,
+      on: {
+        CONTEXT_DONE: { target: 'DISAGG_CONTEXT_TRANS_IN_PROGRESS', actions: { type: 'startContextSend', params: reqId } },
+        // Nothing was sent and no side exists: the error is final and trivially quiescent.
+        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true })] },
+      },
+    },
+    DISAGG_CONTEXT_TRANS_IN_PROGRESS: {
+      meta: { description: 'KV send pending or in flight (21)' } satisfies StateMeta,
+      on: {
+        SEND_COMPLETE: 'DISAGG_CONTEXT_COMPLETE',
+        SEND_FAILED: { target: 'DISAGG_TRANS_ERROR', actions: { type: 'noteError', params: ({ event }) => ({ reason: event.reason }) } },
+        CANCEL: { actions: { type: 'cancelSide', params: reqId } },
+      },
+      after: {
+        kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, { type: 'cancelSide', params: reqId }] },
+      },
+    },
+    DISAGG_CONTEXT_COMPLETE: { ...releaseAfterQuiescence },
+    DISAGG_GENERATION_INIT: {
+      meta: { description: 'waiting to be scheduled (8)' } satisfies StateMeta,
+      on: {
+        SCHEDULED: { target: 'DISAGG_GENERATION_TRANS_IN_PROGRESS', actions: { type: 'startGenerationReceive', params: reqId } },
+        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true })] },
+      },
+      after: {
+        kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, assign({ sideQuiescent: true, sideProof: true })] },
+      },
+    },
+    DISAGG_GENERATION_TRANS_IN_PROGRESS: {
+      meta: { description: 'KV receive in flight (9)' } satisfies StateMeta,
+      on: {
+        RECV_COMPLETE: 'DISAGG_GENERATION_TRANS_COMPLETE',
+        RECV_FAILED: { target: 'DISAGG_TRANS_ERROR', actions: { type: 'noteError', params: ({ event }) => ({ reason: event.reason }) } },
+        CANCEL: { actions: { type: 'cancelSide', params: reqId } },
+      },
+      after: {
+        kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, { type: 'cancelSide', params: reqId }] },
+      },
+    },
+    DISAGG_GENERATION_TRANS_COMPLETE: {
+      meta: { localProgress: ['DECODE_START'], description: 'KV received (12)' } satisfies StateMeta,
+      on: { DECODE_START: 'GENERATION_IN_PROGRESS' },
+    },
+    GENERATION_IN_PROGRESS: {
+      meta: { localProgress: ['DECODE_DONE'], description: 'decoding (13)' } satisfies StateMeta,
+      on: { DECODE_DONE: 'GENERATION_COMPLETE' },
+    },
+    GENERATION_COMPLETE: { ...releaseAfterQuiescence },
+    DISAGG_TRANS_ERROR: {
+      entry: { type: 'respondError', params: ({ context }) => ({ requestId: context.requestId, reason: context.errorReason }) },
+      ...releaseAfterQuiescence,
+    },
+  },
+});
+
+/** Top-level states after which a request's transfer outcome is fixed (S8). */
+export const TRANSFER_TERMINAL_STATES = [
+  'DISAGG_CONTEXT_COMPLETE',
+  'DISAGG_TRANS_ERROR',
+  'DISAGG_GENERATION_TRANS_COMPLETE',
+  'GENERATION_IN_PROGRESS',
+  'GENERATION_COMPLETE',
+] as const;
+
+/** States in which a transfer may still touch the request's blocks (S4: nothing is freed here). */
+export const TRANSMISSION_STATES = ['DISAGG_CONTEXT_TRANS_IN_PROGRESS', 'DISAGG_GENERATION_TRANS_IN_PROGRESS'] as const;
