@@ -1,0 +1,81 @@
+import type { AnyStateMachine } from 'xstate';
+import type { RegressionVariant } from '../../machines/index.js';
+import { REGRESSION_VARIANTS } from '../../machines/index.js';
+import type { InvariantName } from './invariants.js';
+import { contextCancelScenario } from './scenarios/contextCancel.js';
+import { generationTimeoutScenario } from './scenarios/generationTimeout.js';
+import { handleReleaseScenario } from './scenarios/handleRelease.js';
+import { slotContentionScenario } from './scenarios/slotContention.js';
+import type { ScenarioDefinition } from './world.js';
+
+/** Every explored scenario, by name. Backends are part of the environment, so they are scenarios too. */
+export const SCENARIOS: Record<string, () => ScenarioDefinition> = {
+  'contextCancel/shm': () => ({ ...contextCancelScenario('shm'), name: 'contextCancel/shm' }),
+  'contextCancel/ucx': () => ({ ...contextCancelScenario('ucx'), name: 'contextCancel/ucx' }),
+  generationTimeout: generationTimeoutScenario,
+  'handleRelease/shm': () => handleReleaseScenario('shm'),
+  'handleRelease/ucx': () => handleReleaseScenario('ucx'),
+  'handleRelease/refusing': () => handleReleaseScenario('refusing'),
+  slotContention: slotContentionScenario,
+};
+
+/**
+ * Where each regression variant is explored, and which invariants its counterexample must break.
+ * A variant is only run in scenarios whose orderings can expose it.
+ */
+export const VARIANT_PLAN: Record<string, { scenarios: string[]; expect: InvariantName[] }> = {
+  v1: { scenarios: ['contextCancel/shm', 'contextCancel/ucx'], expect: ['S2'] },
+  v2: { scenarios: ['contextCancel/shm', 'contextCancel/ucx'], expect: ['S3'] },
+  queuedErase: { scenarios: ['generationTimeout', 'slotContention'], expect: ['S2'] },
+  refusedCancelLoop: { scenarios: ['generationTimeout', 'slotContention'], expect: ['L1', 'L2', 'L3'] },
+  freeOnCancel: { scenarios: ['contextCancel/shm', 'contextCancel/ucx', 'generationTimeout', 'handleRelease/shm', 'handleRelease/ucx', 'handleRelease/refusing', 'slotContention'], expect: ['S5'] },
+  notArrivedAsSuccess: { scenarios: ['generationTimeout', 'slotContention'], expect: ['S7'] },
+  terminalOverwrite: { scenarios: ['generationTimeout'], expect: ['S8'] },
+  notReadySlotLeak: { scenarios: ['generationTimeout', 'slotContention'], expect: ['S9', 'L5'] },
+};
+
+export function variantByName(name: string): RegressionVariant {
+  const v = REGRESSION_VARIANTS.find((x) => x.name === name);
+  if (!v) throw new Error(`unknown variant '${name}'; known: ${REGRESSION_VARIANTS.map((x) => x.name).join(', ')}`);
+  return v;
+}
+
+/** The scenario with every production machine the variant replaces swapped for the variant's. */
+export function withVariant(sc: ScenarioDefinition, variant: RegressionVariant | null): ScenarioDefinition {
+  if (!variant) return sc;
+  const machines: Record<string, AnyStateMachine> = {};
+  let replaced = 0;
+  for (const [role, m] of Object.entries(sc.machines)) {
+    if (m.id === variant.replaces) {
+      machines[role] = variant.machine;
+      replaced++;
+    } else machines[role] = m;
+  }
+  if (replaced === 0) throw new Error(`variant ${variant.name} replaces ${variant.replaces}, which scenario ${sc.name} does not run`);
+  return { ...sc, machines };
+}
+
+export interface Combination {
+  scenario: string;
+  variant: string;
+}
+
+/** All combinations, optionally filtered: every scenario shipped, plus each variant where planned. */
+export function combinations(filter: { scenario?: string; variant?: string } = {}): Combination[] {
+  const out: Combination[] = [];
+  const scenarioOk = (s: string) => !filter.scenario || s === filter.scenario || s.startsWith(`${filter.scenario}/`);
+  if (!filter.variant || filter.variant === 'shipped') for (const s of Object.keys(SCENARIOS)) if (scenarioOk(s)) out.push({ scenario: s, variant: 'shipped' });
+  for (const [v, plan] of Object.entries(VARIANT_PLAN)) {
+    if (filter.variant && filter.variant !== v) continue;
+    for (const s of plan.scenarios) if (scenarioOk(s)) out.push({ scenario: s, variant: v });
+  }
+  if (filter.scenario && !Object.keys(SCENARIOS).some(scenarioOk)) throw new Error(`unknown scenario '${filter.scenario}'; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  if (filter.variant && filter.variant !== 'shipped') variantByName(filter.variant);
+  return out;
+}
+
+export function scenarioFor(c: Combination): ScenarioDefinition {
+  const make = SCENARIOS[c.scenario];
+  if (!make) throw new Error(`unknown scenario '${c.scenario}'`);
+  return withVariant(make(), c.variant === 'shipped' ? null : variantByName(c.variant));
+}

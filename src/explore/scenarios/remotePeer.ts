@@ -1,0 +1,96 @@
+import type { Choice, WorldDraft, WorldView } from '../world.js';
+
+/**
+ * The context-side sender of one request, seen from the generation side: after our request info it
+ * answers ready (then writes into the advertised slot, then sends the sync notification) or not-ready
+ * (before any write), or dies, or stays silent. `<req>.sender` in env:
+ * idle → gotInfo → writing → written → synced, gotInfo → notReady, any → dead; a confirmed fence
+ * (the sender invalidated our metadata and drained) → fenced, after which it can never write to us.
+ */
+export function senderChoices(w: WorldView, req: string, slot: string): Choice[] {
+  const c: Choice[] = [];
+  const s = w.env[`${req}.sender`];
+  const recv = `${req}.recv`;
+  if (s === 'gotInfo') {
+    c.push({
+      label: `peer ${req}: ready signal (data follows)`,
+      kind: 'env',
+      request: req,
+      apply: (d) => {
+        d.env[`${req}.sender`] = 'writing';
+        if (d.in(recv, { worker: 'awaitingReady' })) d.send(recv, { type: 'READY_SIGNAL', ready: true });
+      },
+    });
+    c.push({
+      label: `peer ${req}: not-ready signal (no data will be written)`,
+      kind: 'env',
+      request: req,
+      apply: (d) => {
+        d.env[`${req}.sender`] = 'notReady';
+        if (d.in(recv, { worker: 'awaitingReady' })) d.send(recv, { type: 'READY_SIGNAL', ready: false });
+      },
+    });
+  }
+  if (s === 'writing') {
+    c.push({ label: `peer ${req}: last byte lands`, kind: 'env', request: req, apply: (d) => void (d.env[`${req}.sender`] = 'written') });
+  }
+  if (s === 'written') {
+    c.push({
+      label: `peer ${req}: sync notification`,
+      kind: 'env',
+      request: req,
+      apply: (d) => {
+        d.env[`${req}.sender`] = 'synced';
+        if (d.in(recv, { worker: 'receiving' })) d.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: true });
+        // A late notification is proof for a slot that was quarantined on its behalf.
+        proveSlot(d, req, slot, 'terminalAndSync');
+      },
+    });
+  }
+  if (s === 'gotInfo' || s === 'writing' || s === 'written') {
+    c.push({ label: `peer ${req}: process dies`, kind: 'env', request: req, apply: (d) => void (d.env[`${req}.sender`] = 'dead') });
+  }
+  if (w.in(recv, { worker: 'awaitingReady' })) {
+    c.push({ label: `worker ${req}: ready-signal wait ends, nothing arrived`, kind: 'env', request: req, apply: (d) => d.send(recv, { type: 'READY_WAIT_ENDED' }) });
+  }
+  if (w.in(recv, { worker: 'receiving' })) {
+    c.push({
+      label: `worker ${req}: sync wait ends, nothing arrived`,
+      kind: 'env',
+      request: req,
+      apply: (d) => d.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: false }),
+    });
+  }
+  return c;
+}
+
+function proveSlot(d: WorldDraft, req: string, slot: string, proof: 'terminalAndSync'): void {
+  const owner = d.env.slotOwner;
+  if ((owner === undefined || owner === req) && (d.in(slot, 'quarantined') || d.in(slot, 'fencing'))) d.send(slot, { type: 'QUIESCENCE_PROOF', proof });
+}
+
+/** The peer confirms a fence of the slot: it is not writing now and will never write to us again. */
+export function fenceChoice(w: WorldView, req: string, slot: string): Choice[] {
+  if (!w.env.fenceRequested || !w.in(slot, 'fencing') || senderWriting(w, req)) return [];
+  return [
+    {
+      label: `peer ${req}: confirms fence`,
+      kind: 'env',
+      request: req,
+      apply: (d) => {
+        d.env[`${req}.sender`] = 'fenced';
+        d.send(slot, { type: 'FENCE_CONFIRMED' });
+      },
+    },
+  ];
+}
+
+/** A sender that can still write into the slot it was given. */
+export function senderWriting(w: WorldView, req: string): boolean {
+  return w.env[`${req}.sender`] === 'writing';
+}
+
+/** Sender env keys for one request. */
+export function senderEnv(req: string): Record<string, string> {
+  return { [`${req}.sender`]: 'idle' };
+}
