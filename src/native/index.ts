@@ -77,7 +77,7 @@ export type TerminalStatus = 'DONE' | 'ERROR';
 export type ProgressMode = 'thread' | 'manual';
 
 export interface AgentOptions {
-  /** Backend name; 'shm' (default) is always built in. See availableBackends(). */
+  /** Backend name; default $XFERSTATE_BACKEND, else 'shm' (always built in). See availableBackends(). */
   backend?: string;
   /** 'thread' (default): copy and progress threads. 'manual': nothing moves except step(). */
   progress?: ProgressMode;
@@ -517,7 +517,7 @@ export class Agent {
       throw new XferError('INVALID_ARGUMENT', 'options must be an object');
     }
     this.name = requireString(name, 'name');
-    const backend = options.backend ?? 'shm';
+    const backend = options.backend ?? process.env.XFERSTATE_BACKEND ?? 'shm';
     const progress = options.progress ?? 'thread';
     requireString(backend, 'backend');
     if (progress !== 'thread' && progress !== 'manual') {
