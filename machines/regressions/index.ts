@@ -2,11 +2,14 @@ import type { AnyStateMachine } from 'xstate';
 import { contextSendV1Machine } from './contextSendV1.js';
 import { contextSendV2Machine } from './contextSendV2.js';
 import { freeOnCancelMachine } from './freeOnCancel.js';
+import { freeOnTerminalMachine } from './freeOnTerminal.js';
 import { notArrivedAsSuccessMachine } from './notArrivedAsSuccess.js';
 import { notReadySlotLeakMachine } from './notReadySlotLeak.js';
 import { queuedEraseMachine } from './queuedErase.js';
 import { refusedCancelLoopMachine } from './refusedCancelLoop.js';
+import { releaseIsQuiescenceMachine } from './releaseIsQuiescence.js';
 import { terminalOverwriteMachine } from './terminalOverwrite.js';
+import { workerSetsStateMachine } from './workerSetsState.js';
 
 /** A known bug, as a machine that replaces one production machine. It exists to be caught. */
 export interface RegressionVariant {
@@ -27,7 +30,10 @@ export const REGRESSION_VARIANTS: readonly RegressionVariant[] = [
   { name: 'freeOnCancel', replaces: 'blockLease', machine: freeOnCancelMachine, bugClass: 'B5', summary: 'blocks reusable while a transfer may still write' },
   { name: 'notArrivedAsSuccess', replaces: 'generationReceive', machine: notArrivedAsSuccessMachine, bugClass: 'B6', summary: 'a terminated notification wait treated as data arrived' },
   { name: 'terminalOverwrite', replaces: 'requestLifecycle', machine: terminalOverwriteMachine, bugClass: 'B8', summary: 'an error later overwritten by success' },
+  { name: 'freeOnTerminal', replaces: 'requestLifecycle', machine: freeOnTerminalMachine, bugClass: "B1/B1'", summary: 'resources freed on a terminal state before the transfer side is quiescent' },
+  { name: 'releaseIsQuiescence', replaces: 'transferHandle', machine: releaseIsQuiescenceMachine, bugClass: 'B5', summary: 'an accepted release of an in-flight handle taken as proof that its buffers are quiet' },
+  { name: 'workerSetsState', replaces: 'generationReceive', machine: workerSetsStateMachine, bugClass: 'B8/B10', summary: 'the receiver worker writes the request state itself, then the checker reports again' },
   { name: 'notReadySlotLeak', replaces: 'generationReceive', machine: notReadySlotLeakMachine, bugClass: 'B7', summary: 'the receive slot is not handed back after a not-ready signal (wedge)' },
 ];
 
-export { contextSendV1Machine, contextSendV2Machine, freeOnCancelMachine, notArrivedAsSuccessMachine, notReadySlotLeakMachine, queuedEraseMachine, refusedCancelLoopMachine, terminalOverwriteMachine };
+export { freeOnTerminalMachine, releaseIsQuiescenceMachine, workerSetsStateMachine, contextSendV1Machine, contextSendV2Machine, freeOnCancelMachine, notArrivedAsSuccessMachine, notReadySlotLeakMachine, queuedEraseMachine, refusedCancelLoopMachine, terminalOverwriteMachine };

@@ -31,6 +31,17 @@ function sides(w: WorldView): Array<[string, AnyMachineSnapshot]> {
   return [...actorsWithRole(w, 'send'), ...actorsWithRole(w, 'recv')];
 }
 
+/** Actor states in which a transfer of the request can still touch its memory. */
+const TRANSMITTING: ReadonlyArray<[string, unknown]> = [
+  ['send', { sender: 'sending' }],
+  ['send', { sender: 'cancellingTransfers' }],
+  ['recv', { worker: 'awaitingReady' }],
+  ['recv', { worker: 'receiving' }],
+  ['handle', 'inProgress'],
+  ['handle', 'draining'],
+  ['handle', 'releaseRefused'],
+];
+
 export const SAFETY: readonly SafetyInvariant[] = [
   {
     name: 'S1',
@@ -81,7 +92,10 @@ export const SAFETY: readonly SafetyInvariant[] = [
     state(w, sc) {
       for (const l of sc.facts.leases) {
         const lease = w.actor(l.name);
-        if (lease && lease.matches('free' as never) && lease.context.epoch > 0 && !l.ownerFinished(w)) return `${l.name} returned to the pool while its owner still uses it`;
+        if (!lease || !lease.matches('free' as never) || lease.context.epoch === 0) continue;
+        if (!l.ownerFinished(w)) return `${l.name} returned to the pool while its owner still uses it`;
+        const busy = TRANSMITTING.find(([role, state]) => w.actor(`${l.request}.${role}`)?.matches(state as never));
+        if (busy) return `${l.name} returned to the pool while ${l.request}.${busy[0]} is still ${JSON.stringify(busy[1])}`;
       }
       return null;
     },

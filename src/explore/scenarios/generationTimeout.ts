@@ -24,9 +24,10 @@ export function generationTimeoutScenario(): ScenarioDefinition {
     },
     route(w, actor, a) {
       if (actor === 'r.lifecycle') {
-        if (a.type === 'startGenerationReceive') return w.spawn('r.recv', { requestId: 'r' });
+        // The receiver worker copies into the KV blocks, so they are exposed while it runs.
+        if (a.type === 'startGenerationReceive') return w.send('r.blocks', { type: 'EXPOSE' }), w.spawn('r.recv', { requestId: 'r' });
         if (a.type === 'cancelSide') return w.send('r.recv', { type: 'CANCEL' });
-        if (a.type === 'freeResources') return w.send('r.blocks', { type: 'RELEASE', proof: 'neverExposed' });
+        if (a.type === 'freeResources') return w.send('r.blocks', { type: 'RELEASE', proof: a.params.proof ? 'terminalStatus' : null });
         return;
       }
       if (actor === 'r.recv') return routeReceiveAction(w, 'r', 'r.slot', a, { toLifecycle: true });
@@ -55,7 +56,7 @@ export function generationTimeoutScenario(): ScenarioDefinition {
       requests: ['r'],
       leases: [
         { name: 'r.slot', request: 'r', ownerFinished: (w) => !w.actor('r.recv') || w.in('r.recv', { worker: 'done' }), touched: (w) => senderWriting(w, 'r') },
-        { name: 'r.blocks', request: 'r', ownerFinished: (w) => w.done('r.lifecycle'), touched: () => false },
+        { name: 'r.blocks', request: 'r', ownerFinished: (w) => w.done('r.lifecycle'), touched: (w) => w.in('r.recv', { worker: 'receiving' }) },
       ],
       dataArrived: (w, req) => w.env[`${req}.sender`] === 'synced',
       requestSettled: (w) => isSettled(w),

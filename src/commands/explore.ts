@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { combinations, VARIANT_PLAN } from '../explore/catalog.js';
+import type { ExploreResult } from '../explore/explorer.js';
+import { exploreCombination } from '../explore/explorer.js';
+
+export interface ExploreOptions {
+  scenario?: string;
+  variant?: string;
+  json?: boolean;
+}
+
+/** A shipped combination passes with no violation; a regression variant passes when its bug is found. */
+export function verdict(r: ExploreResult): { ok: boolean; note: string } {
+  if (r.shipped) return r.violations.length === 0 ? { ok: true, note: 'clean' } : { ok: false, note: 'VIOLATED' };
+  const expected = VARIANT_PLAN[r.variant]?.expect ?? [];
+  const missing = expected.filter((e) => !r.violations.some((v) => v.invariant === e));
+  if (r.violations.length === 0) return { ok: false, note: 'NOT CAUGHT' };
+  return missing.length === 0 ? { ok: true, note: 'caught' } : { ok: false, note: `caught, but not ${missing.join(', ')}` };
+}
+
+export function runExplore(opts: ExploreOptions, print: (line: string) => void = console.log): { results: ExploreResult[]; ok: boolean } {
+  const combos = combinations({ scenario: opts.scenario, variant: opts.variant });
+  const results: ExploreResult[] = [];
+  let ok = true;
+  if (!opts.json) print(`${'scenario'.padEnd(24)}${'variant'.padEnd(21)}${'states'.padStart(7)}${'edges'.padStart(8)}${'ms'.padStart(7)}  violations`);
+  for (const c of combos) {
+    const r = exploreCombination(c);
+    results.push(r);
+    const v = verdict(r);
+    ok &&= v.ok;
+    if (opts.json) continue;
+    const names = r.violations.map((x) => x.invariant).join(',') || '-';
+    print(`${r.scenario.padEnd(24)}${r.variant.padEnd(21)}${String(r.states).padStart(7)}${String(r.edges).padStart(8)}${String(r.ms).padStart(7)}  ${names.padEnd(16)} ${v.note}`);
+  }
+  if (opts.json) {
+    print(JSON.stringify({ results: results.map((r) => ({ ...r, violations: r.violations.map((v) => ({ invariant: v.invariant, message: v.message, path: v.path })) })) }));
+    return { results, ok };
+  }
+  for (const r of results) {
+    if (r.violations.length === 0) continue;
+    print(`\n${r.scenario} × ${r.variant}:`);
+    for (const v of r.violations) {
+      print(`  ${v.invariant}: ${v.message}`);
+      v.path.forEach((s, i) => print(`    ${String(i + 1).padStart(2)}. ${s}`));
+    }
+  }
+  const shipped = results.filter((r) => r.shipped);
+  const variants = results.filter((r) => !r.shipped);
+  const totalMs = results.reduce((n, r) => n + r.ms, 0);
+  print(
+    `\n${shipped.filter((r) => r.violations.length === 0).length}/${shipped.length} shipped combinations clean, ` +
+      `${variants.filter((r) => verdict(r).ok).length}/${variants.length} regression variants caught, ${totalMs} ms`,
+  );
+  return { results, ok };
+}
+
+export function register(program: Command): void {
+  program
+    .command('explore')
+    .description('explore every ordering of the machines and their environment; check S1–S10 and L1–L5')
+    .option('--scenario <name>', 'only this scenario (or scenario family, e.g. contextCancel)')
+    .option('--variant <name>', 'only this variant ("shipped" for the production machines)')
+    .option('--json', 'print JSON')
+    .action((opts: ExploreOptions) => {
+      const { ok } = runExplore(opts);
+      process.exitCode = ok ? 0 : 1;
+    });
+}
