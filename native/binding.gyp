@@ -4,7 +4,7 @@
 {
   "variables": {
     "with_nixl%": "<!(node detect-nixl.cjs --found)",
-    "asan%": 0,
+    "xferstate_asan%": 0,
   },
   "targets": [
     {
@@ -29,7 +29,7 @@
           "cflags_cc": ["<!@(node detect-nixl.cjs --cflags)"],
           "libraries": ["<!@(node detect-nixl.cjs --libs)"],
         }],
-        ["asan==1", {
+        ["xferstate_asan==1", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1"],
           "cflags_cc!": ["-O2"],
           "ldflags": ["-fsanitize=address,undefined"],
