@@ -66,7 +66,7 @@ export interface Choice {
   kind: ChoiceKind;
   /** The request this choice acts for, when it acts for one (L4 checks each request's own progress). */
   request?: string;
-  apply(w: WorldDraft): void;
+  apply(w: WorldOps): void;
 }
 
 /** What a scenario provides: its actors' machines, its routing and its environment's choices. */
@@ -77,11 +77,11 @@ export interface ScenarioDefinition {
   machines: Record<string, AnyStateMachine>;
   initialEnv: Env;
   /** Actors spawned at the start, with their input. */
-  start(w: WorldDraft): void;
+  start(w: WorldOps): void;
   /** Turn one named action of an actor into events and environment changes. */
-  route(w: WorldDraft, actor: string, action: EmittedAction): void;
+  route(w: WorldOps, actor: string, action: EmittedAction): void;
   /** Called once when an actor reaches its final state. */
-  onDone?(w: WorldDraft, actor: string, output: unknown): void;
+  onDone?(w: WorldOps, actor: string, output: unknown): void;
   /** The environment's and executor's enabled choices in this world (timers are added generically). */
   choices(w: WorldView): Choice[];
   /** A world where nothing is left to do: every request settled and every lease back in a rest state. */
@@ -120,8 +120,19 @@ export interface WorldView {
   done(name: string): boolean;
 }
 
+/**
+ * What routing and choices may do to a world while a step is applied. Implemented over pure snapshots
+ * (WorldDraft, for exploration) and over live actors (LiveWorld, for replaying paths), so both run the
+ * same scenario code.
+ */
+export interface WorldOps extends WorldView {
+  spawn(name: string, input: unknown): void;
+  send(name: string, event: MachineEvent | EventObject): void;
+  fire(name: string, timerId: string): void;
+}
+
 /** A mutable copy of a world, used while one step is applied. */
-export class WorldDraft implements WorldView {
+export class WorldDraft implements WorldOps {
   readonly state: WorldState;
   private readonly queue: Array<{ actor: string; event: EventObject }> = [];
   private draining = false;
@@ -203,9 +214,11 @@ export class WorldDraft implements WorldView {
         // Events to an actor that does not exist or has finished are dropped, as a stopped actor would.
         if (!prev || prev.status !== 'active') continue;
         const [next, actions] = transition(this.machineOf(actor), prev, event);
-        if (next === prev) continue;
-        this.record(actor, prev, next, event.type);
-        this.state.actors[actor] = next;
+        // A transition without a target or assignment returns the same snapshot but may still act.
+        if (next !== prev) {
+          this.record(actor, prev, next, event.type);
+          this.state.actors[actor] = next;
+        }
         this.handleActions(actor, actions as unknown as EmittedAction[]);
         this.afterTransition(actor, prev, next);
       }

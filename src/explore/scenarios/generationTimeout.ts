@@ -1,6 +1,6 @@
 import type { PromiseState, QuiescenceProof, TransferOutcome } from '../../../machines/index.js';
 import { blockLeaseMachine, generationReceiveMachine, requestLifecycleMachine } from '../../../machines/index.js';
-import type { Choice, EmittedAction, ScenarioDefinition, WorldDraft, WorldView } from '../world.js';
+import type { Choice, EmittedAction, ScenarioDefinition, WorldOps, WorldView } from '../world.js';
 import { settledLease } from './native.js';
 import { fenceChoice, senderChoices, senderEnv, senderWriting } from './remotePeer.js';
 
@@ -65,7 +65,7 @@ export function generationTimeoutScenario(): ScenarioDefinition {
 }
 
 /** Routing of generationReceive's named actions, shared by the scenarios that run it. */
-export function routeReceiveAction(w: WorldDraft, req: string, slot: string, a: EmittedAction, opts: { toLifecycle: boolean }): void {
+export function routeReceiveAction(w: WorldOps, req: string, slot: string, a: EmittedAction, opts: { toLifecycle: boolean }): void {
   const p = a.params;
   switch (a.type) {
     case 'requestSlot':

@@ -1,5 +1,5 @@
 import type { BackendSemantics } from '../../../machines/index.js';
-import type { Choice, EmittedAction, WorldDraft, WorldView } from '../world.js';
+import type { Choice, EmittedAction, WorldOps, WorldView } from '../world.js';
 
 /**
  * The transfer backend as an environment, with the semantics measured for each kind:
@@ -18,7 +18,7 @@ export function touching(env: WorldView['env']): boolean {
   return env.xfer === 'inflight' || env.xfer === 'orphaned';
 }
 
-export function routeHandleAction(w: WorldDraft, handle: string, a: EmittedAction, semantics: BackendSemantics): void {
+export function routeHandleAction(w: WorldOps, handle: string, a: EmittedAction, semantics: BackendSemantics): void {
   switch (a.type) {
     case 'postTransfer':
       // Posting an active handle is refused by the backend (REPOST_ACTIVE) and changes nothing.

@@ -1,4 +1,4 @@
-import type { Choice, WorldDraft, WorldView } from '../world.js';
+import type { Choice, WorldOps, WorldView } from '../world.js';
 
 /**
  * The context-side sender of one request, seen from the generation side: after our request info it
@@ -64,7 +64,7 @@ export function senderChoices(w: WorldView, req: string, slot: string): Choice[]
   return c;
 }
 
-function proveSlot(d: WorldDraft, req: string, slot: string, proof: 'terminalAndSync'): void {
+function proveSlot(d: WorldOps, req: string, slot: string, proof: 'terminalAndSync'): void {
   const owner = d.env.slotOwner;
   if ((owner === undefined || owner === req) && (d.in(slot, 'quarantined') || d.in(slot, 'fencing'))) d.send(slot, { type: 'QUIESCENCE_PROOF', proof });
 }
