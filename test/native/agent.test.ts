@@ -177,7 +177,7 @@ describe('transfer validation', () => {
   });
 });
 
-describe('transfers (thread progress, one process)', () => {
+describe('transfers (thread progress, one process)', { timeout: 30_000 }, () => {
   it('WRITE and READ scattered descriptors move the right bytes', async () => {
     const { a, ra, rb } = pair({ chunkBytes: 8192 });
     fillPattern(ra.bytes, 11);

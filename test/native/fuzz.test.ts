@@ -195,7 +195,7 @@ async function run(world: World, c: Command): Promise<void> {
   }
 }
 
-describe('fuzz: random call sequences', () => {
+describe('fuzz: random call sequences', { timeout: 60_000 }, () => {
   it('every call succeeds or throws a typed XferError; close() leaves no segment', async () => {
     const baseline = segmentsOf().length;
     await fc.assert(
@@ -226,7 +226,7 @@ describe('fuzz: random call sequences', () => {
   });
 });
 
-describe('fuzz: raw native binding with arbitrary arguments', () => {
+describe('fuzz: raw native binding with arbitrary arguments', { timeout: 60_000 }, () => {
   it('never crashes: each call returns or throws an Error with a known code', () => {
     const require = createRequire(import.meta.url);
     const raw = require(addonPath()) as {

@@ -25,7 +25,7 @@ function rng(seed: number): () => number {
   };
 }
 
-describe('two processes', () => {
+describe('two processes', { timeout: 60_000 }, () => {
   it('moves 64 MiB child to child as 4 KiB..1 MiB blocks; every byte verified when the notification is seen', async () => {
     const source = peer();
     const target = peer();
