@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { QuiescenceProof, StateMeta } from './common.js';
+import type { IgnorePolicy, QuiescenceProof, StateMeta } from './common.js';
 import { DEFAULT_DELAYS } from './common.js';
 
 /**
@@ -125,3 +125,11 @@ export const blockLeaseMachine = setup({
     retired: { type: 'final' },
   },
 });
+
+export const blockLeaseIgnores: IgnorePolicy<BlockLeaseEvent['type']> = {
+  ALLOCATE: { where: 'elsewhere', why: 'the pool allocates free leases only' },
+  EXPOSE: { where: 'elsewhere', why: 'only an owned lease can be advertised' },
+  RELEASE: { where: 'elsewhere', why: 'a lease is released once by its owner; later releases are refused by the pool' },
+  QUIESCENCE_PROOF: { where: 'elsewhere', why: 'proof matters only to a lease waiting for it' },
+  FENCE_CONFIRMED: { where: 'elsewhere', why: 'a fence confirmation matters only while fencing' },
+};

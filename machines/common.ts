@@ -53,3 +53,10 @@ export interface StateMeta {
   /** Short human description used by the docs generator. */
   description?: string;
 }
+
+/**
+ * The total transition table's other half: for each event a machine accepts, where it is deliberately
+ * ignored (state-path prefixes, or 'elsewhere' = every state that does not handle it) and why that is
+ * safe. A test checks that every (state, event) pair is either handled or covered here.
+ */
+export type IgnorePolicy<E extends string> = Record<E, { where: readonly string[] | 'elsewhere'; why: string }>;

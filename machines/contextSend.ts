@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { PromiseState, StateMeta, TransferOutcome } from './common.js';
+import type { IgnorePolicy, PromiseState, StateMeta, TransferOutcome } from './common.js';
 import { DEFAULT_DELAYS } from './common.js';
 
 /**
@@ -234,3 +234,11 @@ export const contextSendMachine = setup({
     quiesced: context.handlesQuiesced !== false,
   }),
 });
+
+export const contextSendIgnores: IgnorePolicy<ContextSendEvent['type']> = {
+  REQUEST_INFO: { where: 'elsewhere', why: 'a duplicate or late request info for a request already being served or unwound is dropped' },
+  CANCEL: { where: ['sender.finished', 'future'], why: 'a cancel after the outcome is published changes nothing (the published error or value stands)' },
+  TRANSFERS_SETTLED: { where: 'elsewhere', why: 'handles exist only while sending or cancelling' },
+  WORKER_STEP: { where: 'elsewhere', why: 'the worker has a step to take only while unwinding' },
+  STATUS_POLL: { where: 'elsewhere', why: 'the checker polls the future; only the future region answers, and only until observed' },
+};

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { PromiseState, QuiescenceProof, StateMeta, TransferOutcome } from './common.js';
+import type { IgnorePolicy, PromiseState, QuiescenceProof, StateMeta, TransferOutcome } from './common.js';
 import { DEFAULT_DELAYS } from './common.js';
 
 /**
@@ -184,3 +184,13 @@ export const generationReceiveMachine = setup({
     proof: context.proof,
   }),
 });
+
+export const generationReceiveIgnores: IgnorePolicy<GenerationReceiveEvent['type']> = {
+  WORKER_POP: { where: 'elsewhere', why: 'the worker pops a request once' },
+  SLOT_GRANTED: { where: 'elsewhere', why: 'the pool grants only pending slot requests; a request withdraws its request before leaving awaitingSlot' },
+  READY_SIGNAL: { where: 'elsewhere', why: 'a ready signal after the wait ended (late or duplicated) is dropped; the slot stays quarantined until proof' },
+  READY_WAIT_ENDED: { where: 'elsewhere', why: 'only a pending ready-signal wait can end' },
+  SYNC_WAIT_ENDED: { where: 'elsewhere', why: 'only a pending sync wait can end; a late notification is proof for the quarantined slot, handled by the pool' },
+  CANCEL: { where: ['worker.unwinding', 'worker.done', 'future'], why: 'a cancel after the worker decided the outcome changes nothing' },
+  STATUS_POLL: { where: 'elsewhere', why: 'only the future region answers the checker, and only until observed' },
+};

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { StateMeta } from './common.js';
+import type { IgnorePolicy, StateMeta } from './common.js';
 import { DEFAULT_DELAYS } from './common.js';
 
 /**
@@ -166,11 +166,12 @@ export const requestLifecycleMachine = setup({
     },
     DISAGG_GENERATION_TRANS_COMPLETE: {
       meta: { localProgress: ['DECODE_START'], description: 'KV received (12)' } satisfies StateMeta,
-      on: { DECODE_START: 'GENERATION_IN_PROGRESS' },
+      on: { DECODE_START: 'GENERATION_IN_PROGRESS', CANCEL: 'GENERATION_COMPLETE' },
     },
     GENERATION_IN_PROGRESS: {
       meta: { localProgress: ['DECODE_DONE'], description: 'decoding (13)' } satisfies StateMeta,
-      on: { DECODE_DONE: 'GENERATION_COMPLETE' },
+      // A cancel while decoding finishes the request early; the transfer side already finished.
+      on: { DECODE_DONE: 'GENERATION_COMPLETE', CANCEL: 'GENERATION_COMPLETE' },
     },
     GENERATION_COMPLETE: { ...releaseAfterQuiescence },
     DISAGG_TRANS_ERROR: {
@@ -191,3 +192,18 @@ export const TRANSFER_TERMINAL_STATES = [
 
 /** States in which a transfer may still touch the request's blocks (S4: nothing is freed here). */
 export const TRANSMISSION_STATES = ['DISAGG_CONTEXT_TRANS_IN_PROGRESS', 'DISAGG_GENERATION_TRANS_IN_PROGRESS'] as const;
+
+const TERMINAL = ['DISAGG_CONTEXT_COMPLETE', 'DISAGG_TRANS_ERROR', 'GENERATION_COMPLETE'];
+
+export const requestLifecycleIgnores: IgnorePolicy<RequestLifecycleEvent['type']> = {
+  CONTEXT_DONE: { where: 'elsewhere', why: 'prefill completes once, and only context requests have one' },
+  SCHEDULED: { where: 'elsewhere', why: 'a generation request is scheduled once' },
+  SEND_COMPLETE: { where: 'elsewhere', why: 'terminal states are absorbing (S8); the generation role never sends' },
+  SEND_FAILED: { where: 'elsewhere', why: 'terminal states are absorbing (S8); the generation role never sends' },
+  RECV_COMPLETE: { where: 'elsewhere', why: 'terminal states are absorbing (S8); the context role never receives' },
+  RECV_FAILED: { where: 'elsewhere', why: 'terminal states are absorbing (S8); the context role never receives' },
+  DECODE_START: { where: 'elsewhere', why: 'decoding starts once, after the KV cache arrived' },
+  DECODE_DONE: { where: 'elsewhere', why: 'decoding ends once' },
+  CANCEL: { where: ['init', ...TERMINAL], why: 'a finished request has nothing to cancel' },
+  SIDE_QUIESCENT: { where: [], why: 'handled everywhere (remembered by the root)' },
+};

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { BackendSemantics, StateMeta } from './common.js';
+import type { BackendSemantics, IgnorePolicy, StateMeta } from './common.js';
 import { DEFAULT_DELAYS } from './common.js';
 
 /**
@@ -160,3 +160,11 @@ export const transferHandleMachine = setup({
     leaked: context.leaked,
   }),
 });
+
+export const transferHandleIgnores: IgnorePolicy<TransferHandleEvent['type']> = {
+  POST: { where: 'elsewhere', why: 'posting an active or finished handle is refused by the backend (REPOST_ACTIVE) and changes nothing' },
+  CANCEL: { where: ['released', 'abandoned'], why: 'a finished handle has nothing left to cancel' },
+  STATUS: { where: ['prepared', 'releasing', 'released', 'abandoned'], why: 'no status exists before post; after a terminal status the value is sticky' },
+  ABORTED: { where: 'elsewhere', why: 'an abort confirmation only matters while draining or waiting to retry a release' },
+  RELEASE_RESULT: { where: 'elsewhere', why: 'release results answer the synchronous release call made in releasing' },
+};

@@ -1,0 +1,3 @@
+import { generateScenarioTests } from '../generate.js';
+
+generateScenarioTests('handleRelease/ucx');
