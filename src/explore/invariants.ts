@@ -140,7 +140,7 @@ export const SAFETY: readonly SafetyInvariant[] = [
     title: 'absorbing terminal states: once 22, 12 or -1, no later event moves the request back or overwrites the error',
     edge(before, after) {
       const allowed: Record<string, string[]> = {
-        DISAGG_GENERATION_TRANS_COMPLETE: ['GENERATION_IN_PROGRESS'],
+        DISAGG_GENERATION_TRANS_COMPLETE: ['GENERATION_IN_PROGRESS', 'GENERATION_COMPLETE'],
         GENERATION_IN_PROGRESS: ['GENERATION_COMPLETE'],
       };
       for (const [name, prev] of actorsWithRole(before, 'lifecycle')) {
