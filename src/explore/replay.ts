@@ -1,63 +1,21 @@
-import { createActor } from 'xstate';
-import type { AnyActorRef, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
-import type { EmittedAction, Env, MachineEvent, ScenarioDefinition, WorldOps, WorldState } from './world.js';
-import { enabledChoices, isFinished, roleOf } from './world.js';
+import type { ScenarioDefinition, WorldState } from './world.js';
+import { enabledChoices } from './world.js';
+import { ActorHost } from '../engine/host.js';
 
 /**
- * The same scenario run on live xstate actors instead of pure snapshots: each machine is started with
- * `createActor`, its named actions provided by the engine (here: captured and routed by the scenario,
- * exactly as the explorer routes them). Replaying an explored path here and comparing after every step
- * checks that what the explorer proved holds for the actors the executor runs.
+ * The same scenario run on live xstate actors (the executor's ActorHost) instead of pure snapshots.
+ * Replaying an explored path here and comparing after every step checks that what the explorer proved
+ * holds for the actors the executor runs.
  */
-export class LiveWorld implements WorldOps {
-  private readonly actors = new Map<string, AnyActorRef>();
-  private readonly emitted: Array<{ actor: string; action: EmittedAction }> = [];
-  private readonly queue: Array<{ actor: string; event: EventObject }> = [];
-  private readonly finished = new Set<string>();
-  private routing = false;
-  readonly env: Env;
-
+export class LiveWorld extends ActorHost {
   constructor(readonly scenario: ScenarioDefinition) {
-    this.env = { ...scenario.initialEnv };
+    super({
+      machines: scenario.machines,
+      route: (host, actor, action) => scenario.route(host, actor, action),
+      onDone: scenario.onDone ? (host, actor, output) => scenario.onDone!(host, actor, output) : undefined,
+      initialEnv: scenario.initialEnv,
+    });
     scenario.start(this);
-  }
-
-  get state(): WorldState {
-    const actors: Record<string, AnyMachineSnapshot> = {};
-    for (const [n, a] of this.actors) actors[n] = a.getSnapshot() as AnyMachineSnapshot;
-    return { actors, timers: {}, env: this.env, last: null };
-  }
-
-  actor(name: string): AnyMachineSnapshot | undefined {
-    return this.actors.get(name)?.getSnapshot() as AnyMachineSnapshot | undefined;
-  }
-
-  in(name: string, v: string | Record<string, unknown>): boolean {
-    const s = this.actor(name);
-    return s !== undefined && s.matches(v as never);
-  }
-
-  done(name: string): boolean {
-    return isFinished(this.actor(name));
-  }
-
-  spawn(name: string, input: unknown): void {
-    if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
-    const machine = this.withCapturedActions(name, this.scenario.machines[roleOf(name)]!);
-    const actor = createActor(machine, { input, id: name });
-    this.actors.set(name, actor);
-    actor.start();
-    this.settle(name);
-  }
-
-  send(name: string, event: MachineEvent | EventObject): void {
-    this.queue.push({ actor: name, event });
-    this.pump();
-  }
-
-  /** Fire a deadline: the `after` event's type is the timer id. */
-  fire(name: string, timerId: string): void {
-    this.send(name, { type: timerId });
   }
 
   /** Apply the choice with this label, as the explorer would. */
@@ -69,52 +27,7 @@ export class LiveWorld implements WorldOps {
   }
 
   stop(): void {
-    for (const a of this.actors.values()) a.stop();
-  }
-
-  private pump(): void {
-    if (this.routing) return;
-    this.routing = true;
-    try {
-      while (this.queue.length > 0) {
-        const { actor, event } = this.queue.shift()!;
-        const ref = this.actors.get(actor);
-        if (!ref || (ref.getSnapshot() as AnyMachineSnapshot).status !== 'active') continue;
-        ref.send(event);
-        this.settle(actor);
-      }
-    } finally {
-      this.routing = false;
-    }
-  }
-
-  /** Route what the actor asked for, then report it finished if it just reached its final state. */
-  private settle(actor: string): void {
-    const wasRouting = this.routing;
-    this.routing = true;
-    try {
-      const mine = this.emitted.splice(0);
-      for (const e of mine) this.scenario.route(this, e.actor, e.action);
-      const s = this.actor(actor)!;
-      if (s.status === 'done' && !this.finished.has(actor)) {
-        this.finished.add(actor);
-        this.scenario.onDone?.(this, actor, s.output);
-      }
-    } finally {
-      this.routing = wasRouting;
-    }
-    if (!wasRouting) this.pump();
-  }
-
-  private withCapturedActions(actor: string, machine: AnyStateMachine): AnyStateMachine {
-    const provided: Record<string, (args: unknown, params: unknown) => void> = {};
-    for (const [name, impl] of Object.entries(machine.implementations.actions ?? {})) {
-      // Built-in actions (assign, raise, ...) carry an `xstate.` type; the engine's effects do not.
-      const t = (impl as { type?: unknown }).type;
-      if (typeof t === 'string' && t.startsWith('xstate.')) continue;
-      provided[name] = (_args, params) => void this.emitted.push({ actor, action: { type: name, params: (params ?? {}) as Record<string, unknown> } });
-    }
-    return machine.provide({ actions: provided } as never) as AnyStateMachine;
+    this.stopAll();
   }
 }
 

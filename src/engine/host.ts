@@ -1,0 +1,177 @@
+import { createActor } from 'xstate';
+import type { AnyActorRef, AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent } from 'xstate';
+import type { EmittedAction, Env, MachineEvent, WorldOps, WorldState } from '../explore/world.js';
+import { isFinished, roleOf } from '../explore/world.js';
+
+/**
+ * Hosts live lifecycle actors and routes what they ask for. A machine's named engine actions are
+ * provided here: each call is captured and handed to `route` after the transition that made it, so
+ * routing runs to completion in order (the same discipline as the explorer's pure engine). Used by the
+ * executor's servers and by the replay of explored paths.
+ */
+export interface TransitionRecord {
+  actor: string;
+  machine: string;
+  event: EventObject;
+  from: unknown;
+  to: unknown;
+  status: string;
+}
+
+export interface HostOptions {
+  /** Machine per role; an actor named `r7.handle` runs the `handle` role's machine. */
+  machines: Record<string, AnyStateMachine>;
+  route(host: ActorHost, actor: string, action: EmittedAction): void;
+  onDone?(host: ActorHost, actor: string, output: unknown): void;
+  /** Delay implementations (milliseconds) given to every machine. */
+  delays?: Record<string, number>;
+  /** Observer of every actor's transitions (trace, logs, metrics). */
+  onTransition?(record: TransitionRecord): void;
+  /** Raw xstate inspection events, e.g. for the inspector. */
+  inspect?(event: InspectionEvent): void;
+  initialEnv?: Env;
+}
+
+export class ActorHost implements WorldOps {
+  private readonly actors = new Map<string, AnyActorRef>();
+  private readonly provided = new Map<string, AnyStateMachine>();
+  private readonly emitted: Array<{ actor: string; action: EmittedAction }> = [];
+  private readonly queue: Array<{ actor: string; event: EventObject }> = [];
+  private readonly finished = new Set<string>();
+  private readonly lastValue = new Map<string, unknown>();
+  private routing = false;
+  readonly env: Env;
+
+  constructor(private readonly opts: HostOptions) {
+    this.env = { ...(opts.initialEnv ?? {}) };
+  }
+
+  get state(): WorldState {
+    const actors: Record<string, AnyMachineSnapshot> = {};
+    for (const [n, a] of this.actors) actors[n] = a.getSnapshot() as AnyMachineSnapshot;
+    return { actors, timers: {}, env: this.env, last: null };
+  }
+
+  names(): string[] {
+    return [...this.actors.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.actors.has(name);
+  }
+
+  actor(name: string): AnyMachineSnapshot | undefined {
+    return this.actors.get(name)?.getSnapshot() as AnyMachineSnapshot | undefined;
+  }
+
+  in(name: string, v: string | Record<string, unknown>): boolean {
+    const s = this.actor(name);
+    return s !== undefined && s.matches(v as never);
+  }
+
+  done(name: string): boolean {
+    return isFinished(this.actor(name));
+  }
+
+  spawn(name: string, input: unknown): void {
+    if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
+    const role = roleOf(name);
+    const machine = this.machineFor(role);
+    const actor = createActor(machine, {
+      input,
+      id: name,
+      inspect: (ev) => this.observe(name, machine.id, ev),
+    });
+    this.actors.set(name, actor);
+    actor.start();
+    this.settle(name);
+  }
+
+  send(name: string, event: MachineEvent | EventObject): void {
+    this.queue.push({ actor: name, event });
+    this.pump();
+  }
+
+  /** Fire a deadline by hand: the `after` event's type is the timer id. */
+  fire(name: string, timerId: string): void {
+    this.send(name, { type: timerId });
+  }
+
+  /** Stop and forget an actor (its deadlines are cancelled). */
+  remove(name: string): void {
+    const a = this.actors.get(name);
+    if (!a) return;
+    a.stop();
+    this.actors.delete(name);
+    this.finished.delete(name);
+    this.lastValue.delete(name);
+  }
+
+  stopAll(): void {
+    for (const n of [...this.actors.keys()]) this.remove(n);
+  }
+
+  private machineFor(role: string): AnyStateMachine {
+    const cached = this.provided.get(role);
+    if (cached) return cached;
+    const base = this.opts.machines[role];
+    if (!base) throw new Error(`no machine for role '${role}'`);
+    const actions: Record<string, (args: { self: AnyActorRef }, params: unknown) => void> = {};
+    for (const [name, impl] of Object.entries(base.implementations.actions ?? {})) {
+      // Built-in actions (assign, raise, ...) carry an `xstate.` type; the engine's effects do not.
+      const t = (impl as { type?: unknown }).type;
+      if (typeof t === 'string' && t.startsWith('xstate.')) continue;
+      actions[name] = ({ self }, params) => void this.emitted.push({ actor: self.id, action: { type: name, params: (params ?? {}) as Record<string, unknown> } });
+    }
+    const m = base.provide({ actions, ...(this.opts.delays ? { delays: this.opts.delays } : {}) } as never) as AnyStateMachine;
+    this.provided.set(role, m);
+    return m;
+  }
+
+  private observe(name: string, machine: string, ev: InspectionEvent): void {
+    this.opts.inspect?.(ev);
+    if (ev.type !== '@xstate.snapshot' || (ev.actorRef as AnyActorRef).id !== name) return;
+    const snap = ev.snapshot as AnyMachineSnapshot;
+    const from = this.lastValue.get(name) ?? null;
+    this.lastValue.set(name, snap.value);
+    this.opts.onTransition?.({ actor: name, machine, event: ev.event, from, to: snap.value, status: snap.status });
+    // A deadline fires outside send(): route what it asked for.
+    if (!this.routing && ev.event.type.startsWith('xstate.after.')) queueMicrotask(() => this.settle(name));
+  }
+
+  private pump(): void {
+    if (this.routing) return;
+    this.routing = true;
+    try {
+      while (this.queue.length > 0) {
+        const { actor, event } = this.queue.shift()!;
+        const ref = this.actors.get(actor);
+        if (!ref || (ref.getSnapshot() as AnyMachineSnapshot).status !== 'active') continue;
+        ref.send(event);
+        this.settle(actor);
+      }
+    } finally {
+      this.routing = false;
+    }
+  }
+
+  /** Route what actors asked for, then report an actor finished if it just reached its final state. */
+  private settle(actor: string): void {
+    const wasRouting = this.routing;
+    this.routing = true;
+    try {
+      while (this.emitted.length > 0) {
+        const e = this.emitted.shift()!;
+        this.opts.route(this, e.actor, e.action);
+      }
+      const s = this.actor(actor);
+      if (s && s.status === 'done' && !this.finished.has(actor)) {
+        this.finished.add(actor);
+        this.opts.onDone?.(this, actor, s.output);
+      }
+    } finally {
+      this.routing = wasRouting;
+    }
+    if (!wasRouting) this.pump();
+  }
+}
