@@ -1,0 +1,113 @@
+import { DEFAULT_DELAYS } from '../../machines/index.js';
+import type { DelayName } from '../../machines/index.js';
+
+export type Role = 'context' | 'generation';
+
+/** Named, seeded faults (see faults.ts for what each does and on which side). */
+export const FAULTS = [
+  'cancel-queued',
+  'cancel-owned',
+  'cancel-mid-transfer',
+  'cancel-after-data',
+  'cancel-ctx-queued',
+  'timeout',
+  'notif-drop',
+  'notif-dup',
+  'notif-delay',
+  'notif-reorder',
+  'stall',
+  'fail',
+  'ready-lost',
+  'peer-kill',
+] as const;
+export type FaultName = (typeof FAULTS)[number];
+
+export interface ServerConfig {
+  role: Role;
+  /** Agent name; unique per process incarnation. */
+  name: string;
+  /** The context server listens here; the generation server connects. */
+  socketPath: string;
+  blockBytes: number;
+  poolBlocks: number;
+  backend: string;
+  progress: 'thread' | 'manual';
+  copyThreads?: number;
+  /** Concurrent receives the generation server allows (receive slots). */
+  recvSlots: number;
+  /** Deadlines in ms, by the machines' delay names (TensorRT-LLM names where they exist). */
+  delays: Record<DelayName, number>;
+  /** Append every machine transition as JSON lines to this file. */
+  tracePath?: string;
+  /** Forward inspection events to an inspector at this WebSocket URL. */
+  inspectUrl?: string;
+}
+
+/**
+ * Delays for a burst: TensorRT-LLM's defaults (kv_transfer_timeout_ms = 60000) suit production, but a
+ * fault run would then last minutes; the burst harness scales every deadline from one timeout.
+ */
+export function burstDelays(kvTransferTimeoutMs: number): Record<DelayName, number> {
+  const t = kvTransferTimeoutMs;
+  return {
+    kvTransferTimeout: t,
+    senderFutureTimeout: DEFAULT_DELAYS.senderFutureTimeout,
+    cancelResolveTimeout: Math.max(50, Math.round(t / 2)),
+    drainTimeout: Math.max(50, Math.round(t / 4)),
+    quiescenceTimeout: t * 2,
+    quarantineMaxAge: Math.max(50, Math.round(t / 2)),
+    fenceTimeout: t,
+  };
+}
+
+/** A request as the harness hands it to both servers. */
+export interface RequestSpec {
+  id: string;
+  /** Numeric id carried in the block pattern. */
+  number: number;
+  blocks: number;
+  faults: FaultName[];
+}
+
+/** Harness → server. */
+export type ParentMessage =
+  | { t: 'init'; config: ServerConfig }
+  | { t: 'peer'; metadata: string }
+  | { t: 'request'; spec: RequestSpec }
+  | { t: 'cancel'; id: string }
+  /** The context server was restarted: reconnect the control channel; requests it had are gone. */
+  | { t: 'peerRestarted'; socketPath: string }
+  | { t: 'finish' };
+
+export interface RequestReport {
+  id: string;
+  role: Role;
+  /** Top-level request state it finished in. */
+  finalState: string;
+  outcome: 'completed' | 'cancelled' | 'failed';
+  reason: string;
+  corrupted: boolean;
+  bytes: number;
+  logLines: number;
+  transitions: number;
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface ServerStats {
+  role: Role;
+  pool: { totalBlocks: number; freeBlocks: number; heldBlocks: number; retiredBlocks: number };
+  quarantine: { entered: number; releasedByProof: number; releasedByFence: number };
+  stuck: string[];
+  /** Time in state (ms) per machine.state, as [p50, p99, count]. */
+  timeInState: Record<string, [number, number, number]>;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+}
+
+/** Server → harness. */
+export type ChildMessage =
+  | { t: 'ready'; metadata: string; name: string }
+  | { t: 'done'; report: RequestReport }
+  | { t: 'stats'; stats: ServerStats }
+  | { t: 'log'; line: string };
