@@ -69,7 +69,9 @@ class ServerProcess {
 
   constructor(onMessage: (m: ChildMessage) => void) {
     const entry = fileURLToPath(new URL('./child.js', import.meta.url));
-    this.child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    // XFERSTATE_SERVER_NODE_ARGS passes flags to the server processes (e.g. --cpu-prof for profiling).
+    const execArgv = process.env.XFERSTATE_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    this.child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv });
     this.child.on('message', (raw) => {
       const m = raw as ChildMessage;
       for (const w of [...this.waiters]) if (w.match(m)) (this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m));
@@ -89,6 +91,16 @@ class ServerProcess {
     });
   }
 
+  /** Wait for the process to exit by itself, then kill it if it did not. */
+  async exit(graceMs: number): Promise<void> {
+    if (this.exited) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.child.once('exit', () => (clearTimeout(timer), resolve()));
+    });
+    await this.kill();
+  }
+
   kill(): Promise<void> {
     return new Promise((resolve) => {
       if (this.exited) return resolve();
@@ -106,7 +118,8 @@ class ServerProcess {
 export async function runBurst(o: BurstOptions): Promise<BurstReport> {
   const dir = mkdtempSync(join(tmpdir(), 'xferstate-burst-'));
   const delays = burstDelays(o.kvTransferTimeoutMs);
-  const poolBlocks = Math.max(o.blocksPerRequest * o.concurrency * 2, o.blocksPerRequest * 4);
+  // Room for every request in flight plus a quarter for quarantined leases.
+  const poolBlocks = Math.ceil(o.blocksPerRequest * o.concurrency * 1.25) + o.blocksPerRequest;
   const base = { blockBytes: o.blockBytes, poolBlocks, backend: o.backend, progress: 'thread' as const, recvSlots: o.recvSlots, delays };
   const random = rng(o.seed);
   const reports = new Map<string, { context?: RequestReport; generation?: RequestReport }>();
@@ -202,7 +215,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     }
     return summarize(o, reports, submittedAt, stats, wallMs, faultsInjected, peerRestarts);
   } finally {
-    await Promise.all([ctx.p.kill(), gen.kill()]);
+    await Promise.all([ctx.p.exit(5000), gen.exit(5000)]);
     reapStaleSegments();
     rmSync(dir, { recursive: true, force: true });
   }
