@@ -7,6 +7,8 @@ import type { TransferHandle } from '../native/index.js';
 import type { ChildMessage, RequestSpec, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
 import type { ControlMessage } from './control.js';
+import { routeNativeHandle } from './nativeHandle.js';
+import type { NativeHandleBinding } from './nativeHandle.js';
 import { fillBlock } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 
@@ -16,8 +18,7 @@ interface ContextRequest {
   epoch: number;
   remote: ControlMessage & { t: 'info' } | null;
   native: TransferHandle | null;
-  /** The transfer handle run is wanted (a late completion of a superseded run is ignored). */
-  posted: boolean;
+  binding: NativeHandleBinding | null;
 }
 
 /**
@@ -52,7 +53,7 @@ export class ContextServer extends ServerBase {
 
   submit(spec: RequestSpec): void {
     this.requests.set(spec.id, { spec, startedAt: Date.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
-    this.reqs.set(spec.id, { spec, blocks: null, epoch: 0, remote: null, native: null, posted: false });
+    this.reqs.set(spec.id, { spec, blocks: null, epoch: 0, remote: null, native: null, binding: null });
     this.waitingForBlocks.push(spec);
     this.admit();
   }
@@ -151,13 +152,15 @@ export class ContextServer extends ServerBase {
       case 'send/startTransfers': {
         this.host.send(`${id}.lease`, { type: 'EXPOSE' });
         this.spawn(`${id}.handle`, { handleId: id, semantics: this.agent.semantics });
-        r.native = this.agent.createTransfer({
+        const native = this.agent.createTransfer({
           op: 'WRITE',
           local: r.blocks!.map((b) => ({ region: this.pool.region, offset: b * this.pool.blockBytes, length: this.pool.blockBytes })),
           remote: r.remote!.remote,
           remoteAgent: this.remoteAgent,
           notification: new TextEncoder().encode(id),
         });
+        r.native = native;
+        r.binding = { agent: this.agent, handle: native, posted: false, onEvent: () => this.schedule(), failAfterPost: r.spec.faults.includes('fail') };
         // 'stall': the transfer is created but never posted; the sender's deadline must end it.
         if (!r.spec.faults.includes('stall')) this.host.send(`${id}.handle`, { type: 'POST' });
         return;
@@ -170,29 +173,12 @@ export class ContextServer extends ServerBase {
         if (promise === 'value') return this.host.send(`${id}.lifecycle`, { type: 'SEND_COMPLETE' });
         return this.host.send(`${id}.lifecycle`, { type: 'SEND_FAILED', reason: outcome === 'cancelled' || outcome === 'timedOut' ? outcome : 'transferFailed' });
       }
-      case 'handle/postTransfer': {
-        const h = r.native!;
-        h.post();
-        r.posted = true;
-        if (r.spec.faults.includes('fail')) h.abort();
-        void h.whenTerminal().then((status) => {
-          if (status === 'DONE') this.requests.get(id)!.bytes = h.totalBytes;
-          this.host.send(`${id}.handle`, { type: 'STATUS', status });
-          this.schedule();
-        });
-        return;
-      }
-      case 'handle/abortTransfer': {
-        const h = r.native!;
-        if (!this.agent.semantics.canAbortInFlight || !r.posted || h.released) return;
-        const res = h.abort();
-        if (res.aborted) void h.whenQuiesced().then(() => (this.host.send(`${id}.handle`, { type: 'ABORTED' }), this.schedule()));
-        return;
-      }
-      case 'handle/releaseHandle': {
-        const res = r.native!.release();
-        return this.host.send(`${id}.handle`, { type: 'RELEASE_RESULT', accepted: res.accepted, quiesced: res.quiesced });
-      }
+      default:
+        if (role === 'handle' && r.native) {
+          routeNativeHandle(this.host, actor, a, r.binding!);
+          // Count delivered bytes when the transfer completes.
+          if (a.type === 'postTransfer') void r.native.whenTerminal().then((status) => status === 'DONE' && (this.requests.get(id)!.bytes = r.native!.totalBytes));
+        }
     }
   }
 

@@ -1,0 +1,51 @@
+import type { ActorHost } from '../engine/host.js';
+import type { EmittedAction } from '../explore/world.js';
+import type { Agent, TransferHandle } from '../native/index.js';
+
+/**
+ * The engine side of the transferHandle machine: its named actions become native calls, and native
+ * completions come back as events. Shared by the context server and by the test that replays explored
+ * paths against the native layer.
+ */
+export interface NativeHandleBinding {
+  agent: Agent;
+  handle: TransferHandle;
+  /** Set once the handle has been posted (abort means nothing before). */
+  posted: boolean;
+  /** Called after a completion was delivered (the executor loop may have work). */
+  onEvent?(): void;
+  /** Inject a failure right after post (fault 'fail'). */
+  failAfterPost?: boolean;
+}
+
+export function routeNativeHandle(host: ActorHost, actor: string, a: EmittedAction, b: NativeHandleBinding): void {
+  const h = b.handle;
+  switch (a.type) {
+    case 'postTransfer':
+      h.post();
+      b.posted = true;
+      if (b.failAfterPost && b.agent.semantics.canAbortInFlight) h.abort();
+      void h.whenTerminal().then((status) => {
+        host.send(actor, { type: 'STATUS', status });
+        b.onEvent?.();
+      });
+      return;
+    case 'abortTransfer': {
+      // Without abort the handle is only no longer wanted: status polling goes on to a terminal value.
+      if (!b.agent.semantics.canAbortInFlight || !b.posted || h.released) return;
+      const res = h.abort();
+      if (res.aborted) {
+        void h.whenQuiesced().then(() => {
+          host.send(actor, { type: 'ABORTED' });
+          b.onEvent?.();
+        });
+      }
+      return;
+    }
+    case 'releaseHandle': {
+      const res = h.release();
+      host.send(actor, { type: 'RELEASE_RESULT', accepted: res.accepted, quiesced: res.quiesced });
+      return;
+    }
+  }
+}
