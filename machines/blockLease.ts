@@ -122,7 +122,7 @@ export const blockLeaseMachine = setup({
       after: { fenceTimeout: { target: 'retired', actions: { type: 'retireBlocks', params: ({ context }) => ({ leaseId: context.leaseId }) } } },
     },
     /** Fail closed: the blocks leave the pool; the pool is unhealthy and the process should restart. */
-    retired: { type: 'final' },
+    retired: { type: 'final', meta: { description: 'blocks left the pool for good (fail closed, counted)' } },
   },
 });
 

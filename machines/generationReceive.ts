@@ -155,7 +155,7 @@ export const generationReceiveMachine = setup({
             ],
           },
         },
-        done: { type: 'final' },
+        done: { type: 'final', meta: { description: 'the worker holds nothing of the request any more' } },
       },
     },
     future: {
@@ -174,7 +174,7 @@ export const generationReceiveMachine = setup({
             },
           },
         },
-        observed: { type: 'final' },
+        observed: { type: 'final', meta: { description: 'the checker reaped the future and reported the outcome' } },
       },
     },
   },

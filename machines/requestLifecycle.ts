@@ -66,12 +66,14 @@ const releaseAfterQuiescence = {
     released: {
       type: 'final',
       tags: ['finished'],
+      meta: { description: 'resources freed once, with the side’s proof' } satisfies StateMeta,
       entry: { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: context.sideProof }) },
     },
     /** The side never became quiescent: keep the blocks out of the pool (quarantine) rather than free them. */
     failedClosed: {
       type: 'final',
       tags: ['finished'],
+      meta: { description: 'the side never became quiescent: blocks go to quarantine, not the pool' } satisfies StateMeta,
       entry: { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: false }) },
     },
   },
@@ -121,6 +123,7 @@ export const requestLifecycleMachine = setup({
   },
   states: {
     init: {
+      meta: { description: 'transient: enter the role’s first state' } satisfies StateMeta,
       always: [{ guard: 'isContext', target: 'CONTEXT_INIT' }, { target: 'DISAGG_GENERATION_INIT' }],
     },
     CONTEXT_INIT: {

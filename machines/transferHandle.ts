@@ -150,8 +150,8 @@ export const transferHandleMachine = setup({
       },
       after: { drainTimeout: 'abandoned' },
     },
-    released: { type: 'final' },
-    abandoned: { type: 'final', entry: assign({ leaked: true }) },
+    released: { type: 'final', meta: { description: 'released exactly once; quiesced only with proof' } },
+    abandoned: { type: 'final', entry: assign({ leaked: true }), meta: { description: 'release refused and never terminal: reported as leaked' } },
   },
   output: ({ context }) => ({
     handleId: context.handleId,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { combinations, VARIANT_PLAN } from '../explore/catalog.js';
+import { combinations, expectedViolations } from '../explore/catalog.js';
 import type { ExploreResult } from '../explore/explorer.js';
 import { exploreCombination } from '../explore/explorer.js';
 
@@ -12,7 +12,7 @@ export interface ExploreOptions {
 /** A shipped combination passes with no violation; a regression variant passes when its bug is found. */
 export function verdict(r: ExploreResult): { ok: boolean; note: string } {
   if (r.shipped) return r.violations.length === 0 ? { ok: true, note: 'clean' } : { ok: false, note: 'VIOLATED' };
-  const expected = VARIANT_PLAN[r.variant]?.expect ?? [];
+  const expected = expectedViolations(r.variant, r.scenario);
   const missing = expected.filter((e) => !r.violations.some((v) => v.invariant === e));
   if (r.violations.length === 0) return { ok: false, note: 'NOT CAUGHT' };
   return missing.length === 0 ? { ok: true, note: 'caught' } : { ok: false, note: `caught, but not ${missing.join(', ')}` };

@@ -23,13 +23,17 @@ export const SCENARIOS: Record<string, () => ScenarioDefinition> = {
  * Where each regression variant is explored, and which invariants its counterexample must break.
  * A variant is only run in scenarios whose orderings can expose it.
  */
-export const VARIANT_PLAN: Record<string, { scenarios: string[]; expect: InvariantName[] }> = {
+export const VARIANT_PLAN: Record<string, { scenarios: string[]; expect: InvariantName[]; alsoIn?: Record<string, InvariantName[]> }> = {
   v1: { scenarios: ['contextCancel/shm', 'contextCancel/ucx'], expect: ['S2'] },
   v2: { scenarios: ['contextCancel/shm', 'contextCancel/ucx'], expect: ['S3'] },
   queuedErase: { scenarios: ['generationTimeout', 'slotContention'], expect: ['S2'] },
-  // L3 needs a cancel; slotContention cancels only by deadline, so L3 is asserted in generationTimeout's tests.
-  refusedCancelLoop: { scenarios: ['generationTimeout', 'slotContention'], expect: ['L1', 'L2'] },
-  freeOnCancel: { scenarios: ['contextCancel/shm', 'contextCancel/ucx', 'generationTimeout', 'handleRelease/shm', 'handleRelease/ucx', 'handleRelease/refusing', 'slotContention'], expect: ['S5'] },
+  // L3 needs a cancel request; slotContention cancels only by deadline, so L3 and L4 are expected where a user cancels.
+  refusedCancelLoop: { scenarios: ['generationTimeout', 'slotContention'], expect: ['L1', 'L2'], alsoIn: { generationTimeout: ['L3', 'L4'] } },
+  freeOnCancel: {
+    scenarios: ['contextCancel/shm', 'contextCancel/ucx', 'generationTimeout', 'handleRelease/shm', 'handleRelease/ucx', 'handleRelease/refusing', 'slotContention'],
+    expect: ['S5'],
+    alsoIn: { 'contextCancel/shm': ['S4'], 'contextCancel/ucx': ['S4'] },
+  },
   notArrivedAsSuccess: { scenarios: ['generationTimeout', 'slotContention'], expect: ['S7'] },
   terminalOverwrite: { scenarios: ['generationTimeout'], expect: ['S8'] },
   notReadySlotLeak: { scenarios: ['generationTimeout', 'slotContention'], expect: ['S9', 'L5'] },
@@ -37,6 +41,13 @@ export const VARIANT_PLAN: Record<string, { scenarios: string[]; expect: Invaria
   freeOnTerminal: { scenarios: ['contextCancel/ucx', 'generationTimeout'], expect: ['S1'] },
   workerSetsState: { scenarios: ['generationTimeout'], expect: ['S10'] },
 };
+
+/** The invariants a variant's counterexamples must break in one scenario. */
+export function expectedViolations(variant: string, scenario: string): InvariantName[] {
+  const plan = VARIANT_PLAN[variant];
+  if (!plan) return [];
+  return [...plan.expect, ...(plan.alsoIn?.[scenario] ?? [])];
+}
 
 export function variantByName(name: string): RegressionVariant {
   const v = REGRESSION_VARIANTS.find((x) => x.name === name);
