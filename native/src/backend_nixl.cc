@@ -34,6 +34,7 @@
 #include <thread>
 
 #include "backend.h"
+#include "shm_segment.h"  // pidAlive, crc32, validAgentName
 
 namespace xfer::nixlb {
 namespace {
@@ -45,13 +46,29 @@ constexpr uint64_t kMaxRegionBytes = 1ull << 40;
 
 using Clock = std::chrono::steady_clock;
 
-bool validAgentName(const std::string& name) {
-  if (name.empty() || name.size() > kMaxName) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
+using shm::crc32;
+using shm::pidAlive;
+using shm::validAgentName;
+
+// Agents of this process that are open, by nonce: a peer in this process is alive exactly while
+// it is listed (its pid is ours, so pidAlive() cannot tell).
+std::mutex gLiveMu;
+std::set<uint64_t> gLive;
+// Transfers in flight towards each agent of this process (by target nonce), counted by the
+// initiators: a closing agent keeps its UCX worker progressing until they are over (see close()).
+std::map<uint64_t, int64_t> gInbound;
+
+void countInbound(uint64_t nonce, int64_t delta) {
+  std::lock_guard<std::mutex> lock(gLiveMu);
+  if ((gInbound[nonce] += delta) <= 0) gInbound.erase(nonce);
+}
+
+bool peerAlive(uint32_t pid, uint64_t nonce) {
+  if (static_cast<pid_t>(pid) == ::getpid()) {
+    std::lock_guard<std::mutex> lock(gLiveMu);
+    return gLive.count(nonce) != 0;
   }
-  return true;
+  return pidAlive(static_cast<pid_t>(pid));
 }
 
 std::string envOr(const char* name, const std::string& fallback) {
@@ -76,34 +93,35 @@ ErrorCode codeOf(nixl_status_t s) {
 }
 
 // ---- host memory handed to JS: anonymous private pages, registered with NIXL ----
-
+//
+// The address range is never unmapped, only emptied: without RDMA, UCX emulates RMA with active
+// messages and the *target's* put handler memcpy()s to the address it was given without checking
+// that the region is still registered. A peer holding an old rkey (a transfer created before we
+// deregistered, or a late one) would otherwise crash this process (SIGSEGV in ucp_put_handler).
+// Releasing replaces the pages with fresh zero pages (the memory goes back to the OS) and keeps
+// the range mapped, so such a write lands in scratch memory. Only address space is kept.
 class NixlMemory final : public HostMemory {
  public:
   explicit NixlMemory(uint64_t size) : size_(size) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw Error(ErrorCode::Backend, "mmap of " + std::to_string(size) + " bytes failed");
     data_ = static_cast<uint8_t*>(p);
   }
   ~NixlMemory() override { releaseNow(); }
   uint8_t* data() const noexcept override { return data_; }
   uint64_t size() const noexcept override { return size_; }
-  // A tainted region may still be touched by an orphaned UCX operation: it is never unmapped.
   void releaseNow() noexcept override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (data_ == nullptr || tainted_) return;
-    ::munmap(data_, size_);
-    data_ = nullptr;
-  }
-  void taint() noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
-    tainted_ = true;
+    if (released_) return;
+    released_ = true;
+    ::mmap(data_, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
   }
 
  private:
   std::mutex mu_;
   uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
-  bool tainted_ = false;
+  bool released_ = false;
 };
 
 struct LocalRegion {
@@ -125,6 +143,17 @@ struct RemoteAgent {
   uint64_t generation = 0;
   std::map<uint64_t, RemoteRegion> regions;
   bool invalidating = false;  // invalidateRemote() asked; NIXL is told once nothing is in flight
+  bool dead = false;
+  Clock::time_point lastCheck{};
+  // Its process exited or the agent closed (checked at most every 2 ms).
+  bool alive() {
+    if (dead) return false;
+    Clock::time_point now = Clock::now();
+    if (now - lastCheck < std::chrono::milliseconds(2)) return true;
+    lastCheck = now;
+    if (!peerAlive(pid, nonce)) dead = true;
+    return !dead;
+  }
 };
 
 struct Transfer {
@@ -137,7 +166,8 @@ struct Transfer {
   uint64_t totalBytes = 0;
   XferStatus status = XferStatus::NotPosted;
   std::optional<ErrorCode> error;
-  bool active = false;    // posted, not yet terminal
+  bool active = false;    // posted, and NIXL has not reported a terminal status yet (not quiescent)
+  bool reported = false;  // a Terminal event went out for this run (maybe before quiescence: peer died)
   bool released = false;  // the caller released it (maybe still draining)
   Clock::time_point postedAt{};
 };
@@ -200,7 +230,11 @@ struct Options {
 
 Options readOptions() {
   Options o;
-  o.errorMode = envOr("XFERSTATE_NIXL_ERROR_MODE", "peer");
+  // Default `none`, not NIXL's `peer`: with Debian's UCX 1.13, `peer` on a host without RDMA
+  // runs RMA as active messages over TCP, and a target whose initiator dies mid-transfer aborts
+  // in ucp_put_handler ("Fatal: unexpected error: Endpoint timeout"). `none` uses shared memory
+  // (2-4x faster) and has no UCX failure detection; peer death is detected by pid instead.
+  o.errorMode = envOr("XFERSTATE_NIXL_ERROR_MODE", "none");
   if (o.errorMode != "peer" && o.errorMode != "none") {
     throw Error(ErrorCode::InvalidArgument, "XFERSTATE_NIXL_ERROR_MODE must be 'peer' or 'none'");
   }
@@ -217,9 +251,19 @@ class NixlAgentState final : public AgentState {
     if (!validAgentName(config.name)) {
       throw Error(ErrorCode::InvalidArgument, "agent name must be 1-64 characters of [A-Za-z0-9._-]");
     }
+    // Same bounds as shm so one options object fits every backend (NIXL itself uses neither).
+    if (config.chunkBytes < 4096 || config.chunkBytes > (64ull << 20)) {
+      throw Error(ErrorCode::InvalidArgument, "chunkBytes must be 4096..67108864");
+    }
+    if (config.copyThreads < 1 || config.copyThreads > 16) {
+      throw Error(ErrorCode::InvalidArgument, "copyThreads must be 1..16");
+    }
     // UCX 1.13 warns on every context about keys NIXL sets that it does not know; keep
     // stderr readable unless the user chose a level.
     ::setenv("UCX_LOG_LEVEL", "error", 0);
+    // No UCX memory hooks (mmap/munmap/brk patching) inside V8's process: tcp, sysv, posix and
+    // cma need no registration cache, and a hooked process crashed once in V8's GC here.
+    ::setenv("UCX_MEM_EVENTS", "no", 0);
     std::random_device rd;
     nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
              static_cast<uint64_t>(Clock::now().time_since_epoch().count());
@@ -238,6 +282,10 @@ class NixlAgentState final : public AgentState {
     s = agent_->createBackend("UCX", params, ucx_);
     if (s != NIXL_SUCCESS) failNixl("createBackend(UCX)", s);
 
+    {
+      std::lock_guard<std::mutex> lock(gLiveMu);
+      gLive.insert(nonce_);
+    }
     if (config.progress == ProgressMode::Thread) {
       poller_ = std::thread([this] { pollLoop(); });
     }
@@ -315,11 +363,18 @@ class NixlAgentState final : public AgentState {
       w.u64(region->memory->size());
     }
     w.str(md);
+    w.u32(crc32(w.out.data(), w.out.size()));
     return std::move(w.out);
   }
 
   std::string loadRemoteMetadata(const uint8_t* data, size_t length) override {
-    Reader r{data, length};
+    if (length < sizeof kMetaMagic + 4) throw Error(ErrorCode::BadMetadata, "metadata is truncated");
+    uint32_t crc;
+    std::memcpy(&crc, data + length - 4, 4);
+    if (std::memcmp(data, kMetaMagic, sizeof kMetaMagic) == 0 && crc32(data, length - 4) != crc) {
+      throw Error(ErrorCode::BadMetadata, "metadata checksum mismatch (corrupted or truncated)");
+    }
+    Reader r{data, length - 4};
     char magic[8];
     r.bytes(magic, sizeof magic);
     if (std::memcmp(magic, kMetaMagic, sizeof magic) != 0) {
@@ -340,10 +395,18 @@ class NixlAgentState final : public AgentState {
     std::string md = r.str(1u << 26);
     if (r.left != 0) throw Error(ErrorCode::BadMetadata, "trailing bytes after metadata");
     if (!validAgentName(remote->name)) throw Error(ErrorCode::BadMetadata, "bad agent name in metadata");
+    if (!peerAlive(remote->pid, remote->nonce)) throw Error(ErrorCode::PeerGone, "agent '" + remote->name + "' is not running");
 
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    if (remote->name == config_.name) throw Error(ErrorCode::InvalidArgument, "metadata is this agent's own");
+    if (remote->name == config_.name) {
+      // Loopback: NIXL needs no metadata for its own name (createXferReq to itself uses UCX's
+      // self connection), only our region table does.
+      if (remote->nonce != nonce_) throw Error(ErrorCode::BadMetadata, "metadata of another agent named like this one");
+      remote->generation = ++generation_;
+      remotes_[remote->name] = remote;
+      return remote->name;
+    }
     auto it = remotes_.find(remote->name);
     if (it != remotes_.end() && it->second->nonce != remote->nonce) {
       // Another incarnation under the same name: NIXL refuses new connection info for a known
@@ -445,11 +508,13 @@ class NixlAgentState final : public AgentState {
     checkOpen();
     Transfer& t = findLocked(id);
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
+    if (!t.remote->alive()) throw Error(ErrorCode::PeerGone, "agent '" + t.remote->name + "' is gone");
     // NIXL would answer NIXL_ERR_REPOST_ACTIVE too (after one more check of the backend).
     if (t.active) throw Error(ErrorCode::RepostActive, "transfer is still active");
     if (t.remote->invalidating || remotes_.count(t.remote->name) == 0 || remotes_[t.remote->name] != t.remote) {
       throw Error(ErrorCode::UnknownRemote, "metadata of '" + t.remote->name + "' was invalidated or replaced");
     }
+    if (!t.remote->alive()) throw Error(ErrorCode::PeerGone, "agent '" + t.remote->name + "' is gone");
     for (const auto& region : t.locals) {
       if (regions_.count(region->id) == 0) throw Error(ErrorCode::NotRegistered, "local region " + std::to_string(region->id) + " was deregistered");
     }
@@ -460,9 +525,11 @@ class NixlAgentState final : public AgentState {
     nixl_status_t s = agent_->postXferReq(t.req, &extra);
     if (s < 0) failNixl("postXferReq", s);
     t.error.reset();
+    t.reported = false;
     t.active = true;
     t.postedAt = Clock::now();
     for (const auto& region : t.locals) region->activeUses++;
+    if (static_cast<pid_t>(t.remote->pid) == ::getpid()) countInbound(t.remote->nonce, 1);
     t.status = XferStatus::InProgress;
     active_.push_back(transfers_[id]);
     if (s == NIXL_SUCCESS) {
@@ -526,7 +593,9 @@ class NixlAgentState final : public AgentState {
     if (length > kMaxNotif) throw Error(ErrorCode::InvalidArgument, "notification larger than " + std::to_string(kMaxNotif) + " bytes");
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    if (remotes_.count(remoteName) == 0) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + remoteName + "'");
+    auto rit = remotes_.find(remoteName);
+    if (rit == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + remoteName + "'");
+    if (!rit->second->alive()) throw Error(ErrorCode::PeerGone, "agent '" + remoteName + "' is gone");
     nixl_opt_args_t extra;
     extra.backends.push_back(ucx_);
     nixl_status_t s = agent_->genNotif(remoteName, std::string(reinterpret_cast<const char*>(data), length), &extra);
@@ -582,10 +651,32 @@ class NixlAgentState final : public AgentState {
       stop_ = true;
       cv_.notify_all();
     }
+    {
+      std::lock_guard<std::mutex> lock(gLiveMu);
+      gLive.erase(nonce_);
+    }
     if (poller_.joinable()) poller_.join();
 
     std::lock_guard<std::mutex> lock(mu_);
     if (!agent_) return;
+    // Linger: UCX 1.13 aborts the *peer's* process (assertion `wireup_ep->pending_count == 0`)
+    // when its endpoint to us fails while still wiring up with operations queued. So keep our
+    // worker progressing a little, and for as long as agents of this process still have
+    // transfers in flight towards us (bounded), before the worker goes away.
+    Clock::time_point lingerMin = Clock::now() + std::chrono::milliseconds(10);
+    Clock::time_point lingerMax = Clock::now() + std::chrono::milliseconds(options_.closeDrainMs);
+    for (;;) {
+      pollNotifsLocked();
+      Clock::time_point now = Clock::now();
+      bool inbound;
+      {
+        std::lock_guard<std::mutex> live(gLiveMu);
+        inbound = gInbound.count(nonce_) != 0;
+      }
+      if ((now >= lingerMin && !inbound) || now >= lingerMax) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    inbox_.clear();
     // Nothing can abort a NIXL transfer: drain what is in flight (bounded), so no UCX request
     // outlives the registrations and the agent.
     Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(options_.closeDrainMs);
@@ -598,7 +689,7 @@ class NixlAgentState final : public AgentState {
     if (!active_.empty()) {
       // Still moving after the deadline (a peer that stopped progressing, or died in
       // ucx_error_handling_mode=none). Freeing anything now could let UCX write into freed
-      // memory or crash in ucp_memh_put: leak the agent and keep every region mapped.
+      // memory or crash in ucp_memh_put: leak the agent (regions are never unmapped, see NixlMemory).
       for (auto& t : active_) {
         t->status = XferStatus::Error;
         t->error = ErrorCode::Aborted;
@@ -609,7 +700,6 @@ class NixlAgentState final : public AgentState {
         e.error = ErrorCode::Aborted;
         sink_->push(e);  // terminal for the caller, but never Quiesced
       }
-      for (auto& [id, region] : regions_) region->memory->taint();
       (void)agent_.release();  // intentionally leaked
       regions_.clear();
       transfers_.clear();
@@ -641,7 +731,24 @@ class NixlAgentState final : public AgentState {
   bool pollOneLocked(Transfer& t) {
     if (!t.active) return false;
     nixl_status_t s = agent_->getXferStatus(t.req);
-    if (s == NIXL_IN_PROG) return false;
+    if (s == NIXL_IN_PROG) {
+      if (!t.reported && !t.remote->alive()) {
+        // The peer is gone but UCX has not completed the requests (with
+        // ucx_error_handling_mode=none it never will): the run is over for the caller (ERROR,
+        // PEER_GONE) but NOT quiescent, so its memory stays IN_USE; keep polling.
+        t.status = XferStatus::Error;
+        t.error = ErrorCode::PeerGone;
+        t.reported = true;
+        Event terminal;
+        terminal.kind = Event::Kind::Terminal;
+        terminal.transferId = t.id;
+        terminal.status = XferStatus::Error;
+        terminal.error = ErrorCode::PeerGone;
+        sink_->push(terminal);
+        return true;
+      }
+      return false;
+    }
     if (s == NIXL_SUCCESS) {
       finishLocked(t, XferStatus::Done, std::nullopt);
     } else {
@@ -652,9 +759,14 @@ class NixlAgentState final : public AgentState {
 
   void finishLocked(Transfer& t, XferStatus status, std::optional<ErrorCode> error) {
     t.active = false;
+    if (t.reported) {  // already reported as ERROR/PEER_GONE: that stays the run's outcome
+      status = t.status;
+      error = t.error;
+    }
     t.status = status;
     t.error = error;
     for (const auto& region : t.locals) region->activeUses--;
+    if (static_cast<pid_t>(t.remote->pid) == ::getpid()) countInbound(t.remote->nonce, -1);
     active_.erase(std::remove_if(active_.begin(), active_.end(), [&t](const std::shared_ptr<Transfer>& p) { return p.get() == &t; }),
                   active_.end());
     Event terminal;
@@ -663,7 +775,8 @@ class NixlAgentState final : public AgentState {
     terminal.status = status;
     terminal.error = error;
     terminal.bytesDone = status == XferStatus::Done ? t.totalBytes : 0;
-    sink_->push(terminal);
+    if (!t.reported) sink_->push(terminal);
+    t.reported = true;
     Event quiesced = terminal;
     quiesced.kind = Event::Kind::Quiesced;
     sink_->push(quiesced);
@@ -685,7 +798,7 @@ class NixlAgentState final : public AgentState {
     if (!remote->invalidating) return;
     auto it = remotes_.find(remote->name);
     if (it != remotes_.end() && it->second != remote) return;  // a newer incarnation owns the name
-    agent_->invalidateRemoteMD(remote->name);
+    if (remote->name != config_.name) agent_->invalidateRemoteMD(remote->name);
     remote->invalidating = false;
     remote->generation = 0;
   }
@@ -727,7 +840,8 @@ class NixlAgentState final : public AgentState {
       }
       Clock::time_point now = Clock::now();
       if (activity) lastActivity = now;
-      bool hot = !active_.empty() || now - lastActivity < std::chrono::milliseconds(20);
+      bool running = std::any_of(active_.begin(), active_.end(), [](const std::shared_ptr<Transfer>& t) { return !t->reported; });
+      bool hot = running || now - lastActivity < std::chrono::milliseconds(20);
       if (hot) {
         lock.unlock();
         std::this_thread::yield();

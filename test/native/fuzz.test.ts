@@ -171,7 +171,19 @@ async function run(world: World, c: Command): Promise<void> {
       if (c.k === 'quiesce') {
         // After abort (or release, or close) quiescence must come, in either progress mode.
         typed(() => h.abort());
-        await withDeadline(h.whenQuiesced(), 5000, 'quiescence after abort');
+        // A backend that cannot abort (nixl) drains instead, and needs both sides to progress:
+        // in manual mode only step() moves an agent, so step every open manual one meanwhile.
+        const manual = world.agents.filter((x) => x.progress === 'manual');
+        const drain = !h.agent.semantics.canAbortInFlight
+          ? setInterval(() => {
+              for (const x of manual) if (!x.closed) typed(() => x.step());
+            }, 1)
+          : undefined;
+        try {
+          await withDeadline(h.whenQuiesced(), 5000, 'quiescence after abort');
+        } finally {
+          clearInterval(drain);
+        }
       }
       return;
     }

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Agent, type StepResult } from '../../src/native/index.js';
-import { fillPattern, firstMismatch, xferErrorOf } from './helpers.js';
+import { backendSemantics, fillPattern, firstMismatch, xferErrorOf } from './helpers.js';
+
+// Chunk-by-chunk determinism needs a backend with its own copy engine (semantics.chunkBytes > 0);
+// NIXL moves bytes inside UCX calls, so its step() is one poll round, not one chunk.
+const chunked = backendSemantics().chunkBytes > 0;
 
 const open: Agent[] = [];
 afterEach(() => {
@@ -49,7 +53,7 @@ function scenario(): StepResult[] {
 }
 
 describe('manual progress', () => {
-  it('step() is deterministic and round-robins one chunk at a time', () => {
+  it.skipIf(!chunked)('step() is deterministic and round-robins one chunk at a time', () => {
     const first = scenario();
     const second = scenario();
     expect(second).toEqual(first);
@@ -62,7 +66,7 @@ describe('manual progress', () => {
     expect(first.at(-1)).toEqual({ kind: 'idle' });
   });
 
-  it('nothing moves without step(); the notification comes with the last chunk, after the data', () => {
+  it.skipIf(!chunked)('nothing moves without step(); the notification comes with the last chunk, after the data', () => {
     const { a, b, ra, rb } = manualPair(4096);
     fillPattern(ra.bytes, 7);
     const h = a.createTransfer({
@@ -93,7 +97,7 @@ describe('manual progress', () => {
     expect(a.step()).toEqual({ kind: 'idle' });
   });
 
-  it('release mid-transfer is quiescent at once in manual mode and nothing lands afterwards', async () => {
+  it.skipIf(!chunked)('release mid-transfer is quiescent at once in manual mode and nothing lands afterwards', async () => {
     const { a, b, ra, rb } = manualPair(4096);
     fillPattern(ra.bytes, 3);
     const h = a.createTransfer({
@@ -119,7 +123,7 @@ describe('manual progress', () => {
     a.deregisterMemory(ra);
   });
 
-  it('a full mailbox keeps the transfer IN_PROGRESS until the receiver drains it', () => {
+  it.skipIf(!chunked)('a full mailbox keeps the transfer IN_PROGRESS until the receiver drains it', () => {
     const { a, b, ra, rb } = manualPair(65536);
     for (let i = 0; i < 32; i++) a.sendNotification('mb', new Uint8Array([i]));
     expect(xferErrorOf(() => a.sendNotification('mb', new Uint8Array([99]))).code).toBe('BACKEND');

@@ -2,7 +2,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { Agent, reapStaleSegments } from '../../src/native/index.js';
-import { fillPattern, fromBase64, Peer, segmentsOf, toBase64, withDeadline } from './helpers.js';
+import { BACKEND, backendSemantics, fillPattern, fromBase64, Peer, segmentsOf, toBase64, withDeadline } from './helpers.js';
+
+// The backend under test is XFERSTATE_BACKEND (children inherit it), else shm.
+const semantics = backendSemantics();
 
 const peers: Peer[] = [];
 function peer(): Peer {
@@ -64,7 +67,8 @@ describe('two processes', { timeout: 60_000 }, () => {
     await target.call('close');
   });
 
-  it('cancel at random points: once quiesced, no byte of the remote target changes', async () => {
+  // Needs a cancel that stops the bytes; nixl drains instead (nixl-release-in-flight.test.ts).
+  it.skipIf(!semantics.canAbortInFlight)('cancel at random points: once quiesced, no byte of the remote target changes', async () => {
     const target = peer();
     const size = 64 * MiB;
     const t = await target.call('init', { name: 'cancel-dst', sizes: [size] });
@@ -128,7 +132,9 @@ describe('two processes', { timeout: 60_000 }, () => {
         remoteAgent: 'victim',
       });
       h.post();
-      while (h.bytesDone === 0 && h.status() === 'IN_PROGRESS') {
+      // Backends without partial progress (chunkBytes 0) report bytesDone only at the end.
+      const spinUntil = Date.now() + (semantics.chunkBytes > 0 ? Infinity : 20);
+      while (h.bytesDone === 0 && h.status() === 'IN_PROGRESS' && Date.now() < spinUntil) {
         /* spin until the first chunk landed */
       }
       target.child.kill('SIGKILL');
@@ -142,10 +148,12 @@ describe('two processes', { timeout: 60_000 }, () => {
       const b = new Agent('late');
       expect(() => b.loadRemoteMetadata(meta)).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
       b.close();
-      // The dead peer's segments are still named in /dev/shm until someone reaps them.
-      expect(segmentsOf(target.pid).length).toBeGreaterThan(0);
-      expect(reapStaleSegments()).toBeGreaterThan(0);
-      expect(segmentsOf(target.pid)).toEqual([]);
+      if (BACKEND === 'shm') {
+        // The dead peer's segments are still named in /dev/shm until someone reaps them.
+        expect(segmentsOf(target.pid).length).toBeGreaterThan(0);
+        expect(reapStaleSegments()).toBeGreaterThan(0);
+        expect(segmentsOf(target.pid)).toEqual([]);
+      }
     } finally {
       a.close();
     }
