@@ -62,13 +62,22 @@ export function rng(seed: number): () => number {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
+/** The compiled server entry: beside this module in dist/, or dist/ when this module runs from source (tests). */
+function serverEntry(): string {
+  const beside = fileURLToPath(new URL('./child.js', import.meta.url));
+  if (existsSync(beside)) return beside;
+  const built = fileURLToPath(new URL('../../dist/src/executor/child.js', import.meta.url));
+  if (existsSync(built)) return built;
+  throw new Error(`server entry not built: run 'npm run build' (looked for ${beside} and ${built})`);
+}
+
 class ServerProcess {
   readonly child: ChildProcess;
   private readonly waiters: Array<{ match: (m: ChildMessage) => boolean; resolve: (m: ChildMessage) => void }> = [];
   exited = false;
 
   constructor(onMessage: (m: ChildMessage) => void) {
-    const entry = fileURLToPath(new URL('./child.js', import.meta.url));
+    const entry = serverEntry();
     // XFERSTATE_SERVER_NODE_ARGS passes flags to the server processes (e.g. --cpu-prof for profiling).
     const execArgv = process.env.XFERSTATE_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     this.child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv });
