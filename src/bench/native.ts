@@ -7,8 +7,10 @@
  * - post -> DONE latency of a 4 KiB transfer (awaited through whenTerminal(), the event path);
  * - release -> quiesced latency of a release issued while a 64 MiB transfer is in flight.
  *
- * Options: --backend shm[,other...] (unavailable backends are reported and skipped),
- * --chunk-bytes N, --copy-threads N, --json.
+ * Options: --backend shm[,other...] (unavailable backends are reported and skipped; `nixl:peer`
+ * / `nixl:none` pick NIXL's ucx_error_handling_mode), --chunk-bytes N, --copy-threads N, --json.
+ * With shm and another backend in one run, the shm/other throughput ratio per block size is
+ * printed last (measured in the same run).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -171,10 +173,12 @@ async function benchBackend(backend: string, chunkBytes: number, copyThreads: nu
     small.release();
 
     const quiesceUs: number[] = [];
+    // Backends without partial progress (semantics.chunkBytes 0, e.g. nixl) release right after post.
+    const partialProgress = agent.semantics.chunkBytes > 0;
     for (let i = 0; i < 40; i++) {
       const h = writeTransfer(agent, region, peer, TOTAL);
       h.post();
-      while (h.bytesDone === 0 && h.status() === 'IN_PROGRESS') {
+      while (partialProgress && h.bytesDone === 0 && h.status() === 'IN_PROGRESS') {
         /* wait until the copy engine is inside the transfer */
       }
       const t0 = nowNs();
@@ -216,7 +220,13 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
   const available = availableBackends();
   let ran = 0;
   let code = 0;
-  for (const backend of requested) {
+  const results = new Map<string, Result>();
+  for (const spec of requested) {
+    // `nixl:peer` / `nixl:none`: NIXL's ucx_error_handling_mode, read by each agent at creation
+    // (the child inherits it through the environment).
+    const [backend = spec, errorMode] = spec.split(':');
+    if (errorMode !== undefined) process.env.XFERSTATE_NIXL_ERROR_MODE = errorMode;
+    else delete process.env.XFERSTATE_NIXL_ERROR_MODE;
     if (!available.includes(backend)) {
       console.error(`backend '${backend}' is not available in this build (available: ${available.join(', ')}); skipped`);
       code = 1;
@@ -224,15 +234,40 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     }
     try {
       const result = await benchBackend(backend, chunkBytes, copyThreads);
-      if (json) console.log(JSON.stringify(result));
-      else printTable(backend, result, chunkBytes, copyThreads);
+      if (json) console.log(JSON.stringify({ backend: spec, ...result }));
+      else printTable(spec, result, chunkBytes, copyThreads);
+      results.set(spec, result);
       ran++;
     } catch (error) {
       console.error(`backend '${backend}' failed: ${String(error)}`);
       code = 1;
     }
   }
+  printRatios(results, json);
   return ran > 0 ? code : 1;
+}
+
+/** shm throughput divided by each other backend's, per block size (same run, same host). */
+function printRatios(results: Map<string, Result>, json: boolean): void {
+  const shm = results.get('shm');
+  if (!shm) return;
+  for (const [spec, other] of results) {
+    if (spec === 'shm') continue;
+    const ratios = shm.rows.map((row, i) => ({
+      blockBytes: row.blockBytes,
+      shmGBps: row.gbps,
+      otherGBps: other.rows[i]?.gbps ?? 0,
+      ratio: round(row.gbps / (other.rows[i]?.gbps || Number.NaN), 2),
+    }));
+    if (json) {
+      console.log(JSON.stringify({ ratio: `shm/${spec}`, rows: ratios }));
+      continue;
+    }
+    console.log(`shm/${spec} throughput ratio (64 MiB cross-process WRITE, same run):`);
+    for (const r of ratios) {
+      console.log(`${String(r.blockBytes).padStart(11)}  shm ${r.shmGBps.toFixed(2)} GB/s  ${spec} ${r.otherGBps.toFixed(2)} GB/s  ratio ${r.ratio.toFixed(2)}`);
+    }
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes(PEER_FLAG)) {
