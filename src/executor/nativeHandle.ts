@@ -16,6 +16,11 @@ export interface NativeHandleBinding {
   onEvent?(): void;
   /** Inject a failure right after post (fault 'fail'). */
   failAfterPost?: boolean;
+  /**
+   * How asynchronous native completions reach the actor; default: at once. Manual-progress replays
+   * hold them until the explored path says the backend delivers them.
+   */
+  deliver?(actor: string, event: { type: 'STATUS'; status: 'DONE' | 'ERROR' } | { type: 'ABORTED' }): void;
 }
 
 export function routeNativeHandle(host: ActorHost, actor: string, a: EmittedAction, b: NativeHandleBinding): void {
@@ -26,7 +31,7 @@ export function routeNativeHandle(host: ActorHost, actor: string, a: EmittedActi
       b.posted = true;
       if (b.failAfterPost && b.agent.semantics.canAbortInFlight) h.abort();
       void h.whenTerminal().then((status) => {
-        host.send(actor, { type: 'STATUS', status });
+        (b.deliver ?? ((x, e) => host.send(x, e)))(actor, { type: 'STATUS', status });
         b.onEvent?.();
       });
       return;
@@ -36,7 +41,7 @@ export function routeNativeHandle(host: ActorHost, actor: string, a: EmittedActi
       const res = h.abort();
       if (res.aborted) {
         void h.whenQuiesced().then(() => {
-          host.send(actor, { type: 'ABORTED' });
+          (b.deliver ?? ((x, e) => host.send(x, e)))(actor, { type: 'ABORTED' });
           b.onEvent?.();
         });
       }
