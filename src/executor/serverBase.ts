@@ -54,6 +54,7 @@ export abstract class ServerBase {
       route: (_h, actor, action) => this.route(actor, action),
       onDone: (_h, actor, output) => this.onDone(actor, output),
       onTransition: (r) => this.onTransition(r),
+      recordEvents: config.tracePath !== undefined,
       ...(inspect ? { inspect } : {}),
     });
   }
@@ -96,7 +97,7 @@ export abstract class ServerBase {
 
   private onTransition(r: TransitionRecord): void {
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
-    if (r.event.type.startsWith('xstate.after.')) this.schedule();
+    if (r.event.type.startsWith('xstate.after')) this.schedule();
     const key = `${r.machine}:${typeof r.to === 'string' ? r.to : JSON.stringify(r.to)}`;
     const now = performance.now();
     const prev = this.stateSince.get(r.actor);
@@ -114,7 +115,7 @@ export abstract class ServerBase {
       e.logLines++;
       if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.config.role} ${r.actor}: ${JSON.stringify(r.from)} --${r.event.type}--> ${JSON.stringify(r.to)}` });
     }
-    this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'transition', server: this.config.role, actor: r.actor, machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'transition', server: this.config.role, actor: r.actor, machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
   /** Metrics actions every blockLease asks for; returns true when handled. */
