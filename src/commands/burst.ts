@@ -65,6 +65,10 @@ export function register(program: Command): void {
       if (!(faultRate >= 0 && faultRate <= 1)) throw new Error(`--fault-rate must be in [0, 1], got '${opts.faultRate}'`);
       if (!availableBackends().includes(opts.backend)) throw new Error(`backend '${opts.backend}' is not available here; available: ${availableBackends().join(', ')}`);
       const tty = process.stderr.isTTY && !opts.json;
+      // --inspect alone starts a local inspector; --inspect URL streams to one that is already running.
+      const inspector = opts.inspect === true ? await (await import('../inspect/index.js')).startInspector({ port: 0 }) : null;
+      if (inspector) console.error(`inspector: ${inspector.url}`);
+      const inspectUrl = inspector ? inspector.wsUrl : typeof opts.inspect === 'string' ? opts.inspect : undefined;
       const report = await runBurst({
         concurrency,
         requests: positiveInt('requests', opts.requests),
@@ -77,7 +81,7 @@ export function register(program: Command): void {
         kvTransferTimeoutMs: positiveInt('kv-transfer-timeout-ms', opts.kvTransferTimeoutMs, 10),
         recvSlots: opts.recvSlots ? positiveInt('recv-slots', opts.recvSlots) : concurrency,
         ...(opts.trace ? { tracePath: opts.trace } : {}),
-        ...(typeof opts.inspect === 'string' ? { inspectUrl: opts.inspect } : {}),
+        ...(inspectUrl ? { inspectUrl } : {}),
         ...(tty ? { onProgress: (d: number, t: number) => process.stderr.write(`\r[${'#'.repeat(Math.round((d / t) * 30)).padEnd(30)}] ${d}/${t}`) } : {}),
       });
       if (tty) process.stderr.write('\n');
@@ -86,5 +90,14 @@ export function register(program: Command): void {
         console.log(JSON.stringify({ completed, cancelled, failed, corrupted, leakedBlocks, stuck, quarantine, requestsPerSecond, gbps, latencyMs, details: report }));
       } else console.log(formatReport(report));
       process.exitCode = report.corrupted || report.leakedBlocks || report.stuck ? 1 : 0;
+      if (inspector) {
+        console.error(`inspector: ${inspector.stats().received} events received, ${inspector.dropped()} dropped`);
+        // On a terminal, keep the page up until it is closed or Ctrl-C; otherwise exit now.
+        if (process.stdout.isTTY) {
+          console.error('inspector: close the page or press Ctrl-C to exit');
+          await Promise.race([inspector.pagesGone(), new Promise((r) => process.once('SIGINT', r))]);
+        }
+        await inspector.close();
+      }
     });
 }

@@ -61,8 +61,14 @@ export function register(program: Command): void {
     .option('--scenario <name>', 'only this scenario (or scenario family, e.g. contextCancel)')
     .option('--variant <name>', 'only this variant ("shipped" for the production machines)')
     .option('--json', 'print JSON')
-    .action((opts: ExploreOptions) => {
+    .option('--inspect', 'then serve the inspector, whose counterexample viewer steps through these results')
+    .action(async (opts: ExploreOptions & { inspect?: boolean }) => {
       const { ok } = runExplore(opts);
       process.exitCode = ok ? 0 : 1;
+      if (!opts.inspect) return;
+      const inspector = await (await import('../inspect/index.js')).startInspector({ port: 0 });
+      console.error(`inspector: ${inspector.url} (counterexamples tab; close the page or press Ctrl-C to exit)`);
+      await Promise.race([inspector.pagesGone(), new Promise((r) => process.once('SIGINT', r))]);
+      await inspector.close();
     });
 }

@@ -76,7 +76,11 @@ class ServerProcess {
   private readonly waiters: Array<{ match: (m: ChildMessage) => boolean; resolve: (m: ChildMessage) => void }> = [];
   exited = false;
 
-  constructor(onMessage: (m: ChildMessage) => void) {
+  /** Set when the process exits without being asked to (a crash), with its exit code or signal. */
+  crashed: string | null = null;
+  expectExit = false;
+
+  constructor(onMessage: (m: ChildMessage) => void, onCrash?: () => void) {
     const entry = serverEntry();
     // XFERSTATE_SERVER_NODE_ARGS passes flags to the server processes (e.g. --cpu-prof for profiling).
     const execArgv = process.env.XFERSTATE_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
@@ -86,7 +90,13 @@ class ServerProcess {
       for (const w of [...this.waiters]) if (w.match(m)) (this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m));
       onMessage(m);
     });
-    this.child.on('exit', () => (this.exited = true));
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      if (!this.expectExit) {
+        this.crashed = `exit code ${code ?? '-'}, signal ${signal ?? '-'}`;
+        onCrash?.();
+      }
+    });
   }
 
   send(m: ParentMessage): void {
@@ -102,6 +112,7 @@ class ServerProcess {
 
   /** Wait for the process to exit by itself, then kill it if it did not. */
   async exit(graceMs: number): Promise<void> {
+    this.expectExit = true;
     if (this.exited) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, graceMs);
@@ -111,6 +122,7 @@ class ServerProcess {
   }
 
   kill(): Promise<void> {
+    this.expectExit = true;
     return new Promise((resolve) => {
       if (this.exited) return resolve();
       this.child.once('exit', () => resolve());
@@ -160,7 +172,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     const socketPath = join(dir, `ctx-${incarnation}.sock`);
     const tracePath = o.tracePath ? join(dir, `trace-ctx-${incarnation}.jsonl`) : undefined;
     if (tracePath) traceParts.push(tracePath);
-    const p = new ServerProcess(onMessage('context'));
+    const p = new ServerProcess(onMessage('context'), () => wake?.());
     const config: ServerConfig = { ...base, role: 'context', name: `ctx-${incarnation}-${process.pid}`, socketPath, ...(tracePath ? { tracePath } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}) };
     p.send({ t: 'init', config });
     await p.next('ready');
@@ -168,7 +180,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
   };
 
   let ctx = await startContext(0);
-  const gen = new ServerProcess(onMessage('generation'));
+  const gen = new ServerProcess(onMessage('generation'), () => wake?.());
   const genTrace = o.tracePath ? join(dir, 'trace-gen.jsonl') : undefined;
   if (genTrace) traceParts.push(genTrace);
   gen.send({ t: 'init', config: { ...base, role: 'generation', name: `gen-${process.pid}`, socketPath: ctx.socketPath, ...(genTrace ? { tracePath: genTrace } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}) } });
@@ -205,6 +217,9 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
           ctx.p.send({ t: 'peer', metadata: genReady.metadata });
           gen.send({ t: 'peerRestarted', socketPath: ctx.socketPath });
         }
+      }
+      for (const [role, p] of [['context', ctx.p], ['generation', gen]] as const) {
+        if (p.crashed) throw new Error(`the ${role} server crashed (${p.crashed}); its stderr is above`);
       }
       // Every request ends within its deadlines; a run that stops progressing is reported as stuck.
       const progressed = await new Promise<boolean>((resolve) => {

@@ -6,9 +6,10 @@ import type { InspectionEvent } from 'xstate';
  */
 export async function connectInspector(url: string): Promise<(ev: InspectionEvent) => void> {
   const { createWebSocketInspector } = (await import('@statelyai/inspect')) as unknown as {
-    createWebSocketInspector(o: { url: string }): { inspect: (ev: InspectionEvent) => void; stop(): void };
+    createWebSocketInspector(o: { url: string }): { inspect: { next(ev: InspectionEvent): void } | ((ev: InspectionEvent) => void); stop(): void };
   };
   const inspector = createWebSocketInspector({ url });
   process.once('exit', () => inspector.stop());
-  return (ev) => inspector.inspect(ev);
+  const target = inspector.inspect;
+  return typeof target === 'function' ? target : (ev) => target.next(ev);
 }
