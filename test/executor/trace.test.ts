@@ -12,7 +12,7 @@ describe('burst --trace and check-trace', () => {
   let text = '';
 
   beforeAll(async () => {
-    const r = await runBurst({ concurrency: 16, requests: 80, faults: [...FAULTS], faultRate: 0.6, seed: 3, blockBytes: 4096, blocksPerRequest: 2, backend: 'shm', kvTransferTimeoutMs: 800, recvSlots: 16, tracePath: path });
+    const r = await runBurst({ concurrency: 16, requests: 80, faults: [...FAULTS], faultRate: 0.6, seed: 3, blockBytes: 4096, blocksPerRequest: 2, backend: process.env.XFERSTATE_BACKEND ?? 'shm', kvTransferTimeoutMs: 800, recvSlots: 16, tracePath: path });
     expect(r.stuck).toBe(0);
     text = readFileSync(path, 'utf8');
   }, 120_000);
