@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { combinations, expectedViolations } from '../explore/catalog.js';
-import type { ExploreResult } from '../explore/explorer.js';
+import type { ExploreResult, ExploredGraph } from '../explore/explorer.js';
+import { coverage } from '../explore/coverage.js';
+import type { MachineCoverage } from '../explore/coverage.js';
+import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
 import { exploreCombination } from '../explore/explorer.js';
 
 export interface ExploreOptions {
@@ -18,13 +21,16 @@ export function verdict(r: ExploreResult): { ok: boolean; note: string } {
   return missing.length === 0 ? { ok: true, note: 'caught' } : { ok: false, note: `caught, but not ${missing.join(', ')}` };
 }
 
-export function runExplore(opts: ExploreOptions, print: (line: string) => void = console.log): { results: ExploreResult[]; ok: boolean } {
+const PRODUCTION = [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine];
+
+export function runExplore(opts: ExploreOptions, print: (line: string) => void = console.log): { results: ExploreResult[]; ok: boolean; coverage: MachineCoverage[] } {
   const combos = combinations({ scenario: opts.scenario, variant: opts.variant });
   const results: ExploreResult[] = [];
+  const shippedGraphs: ExploredGraph[] = [];
   let ok = true;
   if (!opts.json) print(`${'scenario'.padEnd(24)}${'variant'.padEnd(21)}${'states'.padStart(7)}${'edges'.padStart(8)}${'ms'.padStart(7)}  violations`);
   for (const c of combos) {
-    const r = exploreCombination(c);
+    const r = exploreCombination(c, c.variant === 'shipped' ? (g) => shippedGraphs.push(g) : undefined);
     results.push(r);
     const v = verdict(r);
     ok &&= v.ok;
@@ -32,9 +38,11 @@ export function runExplore(opts: ExploreOptions, print: (line: string) => void =
     const names = r.violations.map((x) => x.invariant).join(',') || '-';
     print(`${r.scenario.padEnd(24)}${r.variant.padEnd(21)}${String(r.states).padStart(7)}${String(r.edges).padStart(8)}${String(r.ms).padStart(7)}  ${names.padEnd(16)} ${v.note}`);
   }
+  // Coverage of the production machines by the shipped scenarios explored in this run.
+  const cov = shippedGraphs.length > 0 ? coverage(PRODUCTION, shippedGraphs) : [];
   if (opts.json) {
-    print(JSON.stringify({ results: results.map((r) => ({ ...r, violations: r.violations.map((v) => ({ invariant: v.invariant, message: v.message, path: v.path })) })) }));
-    return { results, ok };
+    print(JSON.stringify({ results: results.map((r) => ({ ...r, violations: r.violations.map((v) => ({ invariant: v.invariant, message: v.message, path: v.path })) })), coverage: cov }));
+    return { results, ok, coverage: cov };
   }
   for (const r of results) {
     if (r.violations.length === 0) continue;
@@ -44,6 +52,14 @@ export function runExplore(opts: ExploreOptions, print: (line: string) => void =
       v.path.forEach((s, i) => print(`    ${String(i + 1).padStart(2)}. ${s}`));
     }
   }
+  if (cov.length > 0) {
+    print(`\ncoverage of the production machines by the shipped scenarios above (states, handled state×event pairs):`);
+    for (const c of cov) {
+      print(`  ${c.machine.padEnd(18)} states ${c.states.covered}/${c.states.total}, transitions ${c.transitions.covered}/${c.transitions.total}`);
+      if (c.states.missing.length) print(`    states never reached: ${c.states.missing.join(', ')}`);
+      if (c.transitions.missing.length) print(`    pairs never exercised: ${c.transitions.missing.join(', ')}`);
+    }
+  }
   const shipped = results.filter((r) => r.shipped);
   const variants = results.filter((r) => !r.shipped);
   const totalMs = results.reduce((n, r) => n + r.ms, 0);
@@ -51,7 +67,7 @@ export function runExplore(opts: ExploreOptions, print: (line: string) => void =
     `\n${shipped.filter((r) => r.violations.length === 0).length}/${shipped.length} shipped combinations clean, ` +
       `${variants.filter((r) => verdict(r).ok).length}/${variants.length} regression variants caught, ${totalMs} ms`,
   );
-  return { results, ok };
+  return { results, ok, coverage: cov };
 }
 
 export function register(program: Command): void {

@@ -159,11 +159,12 @@ export function analyse(g: ExploredGraph): Violation[] {
   return [...found.values()].sort((a, b) => a.invariant.localeCompare(b.invariant, 'en', { numeric: true }));
 }
 
-export function exploreCombination(c: Combination): ExploreResult {
+export function exploreCombination(c: Combination, keep?: (g: ExploredGraph) => void): ExploreResult {
   const t0 = performance.now();
   const g = buildGraph(scenarioFor(c));
   const violations = analyse(g);
   const ms = performance.now() - t0;
   const edges = g.out.reduce((n, e) => n + e.length, 0);
+  keep?.(g);
   return { scenario: c.scenario, variant: c.variant, shipped: c.variant === 'shipped', states: g.keys.length, edges, ms: Math.round(ms), violations };
 }

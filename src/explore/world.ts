@@ -238,6 +238,9 @@ export class WorldDraft implements WorldOps {
         if (next !== prev) {
           this.record(actor, prev, next, event.type);
           this.state.actors[actor] = next;
+        } else {
+          // Recorded for transition coverage (an explicitly ignored event is a handled pair too).
+          this.state.last!.transitions.push({ actor, event: event.type, from: valueKey(prev), to: valueKey(next) });
         }
         this.handleActions(actor, actions as unknown as EmittedAction[]);
         this.afterTransition(actor, prev, next);
