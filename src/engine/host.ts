@@ -18,6 +18,14 @@ export interface TransitionRecord {
   status: string;
 }
 
+/** What an executor needs of a host of lifecycle actors (ActorHost: live actors; PureHost: reducer mode). */
+export interface LifecycleHost extends WorldOps {
+  names(): string[];
+  has(name: string): boolean;
+  remove(name: string): void;
+  stopAll(): void;
+}
+
 export interface HostOptions {
   /** Machine per role; an actor named `r7.handle` runs the `handle` role's machine. */
   machines: Record<string, AnyStateMachine>;
@@ -37,7 +45,7 @@ export interface HostOptions {
   initialEnv?: Env;
 }
 
-export class ActorHost implements WorldOps {
+export class ActorHost implements LifecycleHost {
   private readonly actors = new Map<string, AnyActorRef>();
   private readonly provided = new Map<string, AnyStateMachine>();
   private readonly emitted: Array<{ actor: string; action: EmittedAction }> = [];

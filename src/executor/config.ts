@@ -41,6 +41,8 @@ export interface ServerConfig {
   tracePath?: string;
   /** Forward inspection events to an inspector at this WebSocket URL. */
   inspectUrl?: string;
+  /** 'pure' (default): machines stepped in reducer mode; 'actors': live xstate actors (always so when inspected). */
+  host?: 'pure' | 'actors';
 }
 
 /**

@@ -32,6 +32,8 @@ export class ContextServer extends ServerBase {
   /** Request infos that arrived before the request did (the peer asked first). */
   private readonly earlyInfo = new Map<string, ControlMessage & { t: 'info' }>();
   private readonly finishedIds = new Set<string>();
+  /** contextSend actors alive: the loop's worker steps and polls look only at these. */
+  private readonly sends = new Set<string>();
   private peer: ControlChannel | null = null;
   private server: Server | null = null;
   private remoteAgent = '';
@@ -130,6 +132,7 @@ export class ContextServer extends ServerBase {
     switch (`${role}/${a.type}`) {
       case 'lifecycle/startContextSend': {
         this.spawn(`${id}.send`, { requestId: id });
+        this.sends.add(`${id}.send`);
         const early = this.earlyInfo.get(id);
         if (early && !r.spec.faults.includes('timeout')) {
           this.earlyInfo.delete(id);
@@ -203,6 +206,7 @@ export class ContextServer extends ServerBase {
       this.report(id, { finalState: state, outcome: state === 'DISAGG_CONTEXT_COMPLETE' ? 'completed' : reason === 'cancelled' ? 'cancelled' : 'failed', reason });
       // A side still draining (the request failed closed) finishes on its own deadlines.
       for (const role of ['lifecycle', 'send', 'handle']) if (this.host.done(`${id}.${role}`) || role === 'lifecycle') this.host.remove(`${id}.${role}`);
+      if (!this.host.has(`${id}.send`)) this.sends.delete(`${id}.send`);
       this.finishedIds.add(id);
       this.admit();
     });
@@ -210,16 +214,20 @@ export class ContextServer extends ServerBase {
 
   protected iterate(): boolean {
     let more = false;
-    for (const name of this.host.names()) {
-      if (!name.endsWith('.send')) continue;
-      const s = this.host.actor(name)!;
+    for (const name of this.sends) {
+      const s = this.host.actor(name);
+      if (!s) {
+        this.sends.delete(name);
+        continue;
+      }
+      const v = s.value as { sender: unknown; future: unknown };
       // Sender worker: one step per iteration, so status polls interleave as in the real worker.
-      if (s.matches({ sender: 'unwinding' } as never)) {
+      if (typeof v.sender === 'object' && v.sender !== null && 'unwinding' in v.sender) {
         this.host.send(name, { type: 'WORKER_STEP' });
         more = true;
       }
       // Status checker: poll ready futures.
-      if (s.matches({ future: 'pending' } as never) && s.context.promise !== 'pending') {
+      if (v.future === 'pending' && s.context.promise !== 'pending') {
         this.host.send(name, { type: 'STATUS_POLL' });
         more = true;
       }

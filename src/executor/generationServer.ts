@@ -40,6 +40,8 @@ export class GenerationServer extends ServerBase {
   private readonly pendingFences = new Set<string>();
   private readonly reorderHold: string[] = [];
   corruptedBlocks = 0;
+  /** Requests whose actors the loop may have to step (receive worker, checker, decode). */
+  private readonly live = new Set<string>();
 
   constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void) {
     super(config, { lifecycle: requestLifecycleMachine, recv: generationReceiveMachine, lease: blockLeaseMachine }, emit, inspect);
@@ -57,6 +59,7 @@ export class GenerationServer extends ServerBase {
     this.requests.set(spec.id, { spec, startedAt: Date.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
     this.reqs.set(spec.id, { spec, blocks: null, expect: null, proof: null, slotHeld: false, slotReleases: 0, heldSync: false, recvStarted: false });
     this.spawn(`${spec.id}.lifecycle`, { requestId: spec.id, role: 'generation' });
+    this.live.add(spec.id);
     this.waitingForBlocks.push(spec.id);
     this.schedule();
   }
@@ -233,6 +236,7 @@ export class GenerationServer extends ServerBase {
         reason: e.corrupted ? 'corrupted' : reason,
       });
       for (const role of ['lifecycle', 'recv']) this.host.remove(`${id}.${role}`);
+      this.live.delete(id);
       this.schedule();
     });
   }
@@ -266,16 +270,19 @@ export class GenerationServer extends ServerBase {
       this.host.send(`${id}.recv`, { type: 'SLOT_GRANTED' });
       more = true;
     }
-    for (const name of this.host.names()) {
-      if (name.endsWith('.recv')) {
-        const s = this.host.actor(name)!;
-        if (s.matches({ worker: 'queued' } as never)) (this.host.send(name, { type: 'WORKER_POP' }), (more = true));
-        if (s.matches({ future: 'pending' } as never) && s.context.promise !== 'pending') (this.host.send(name, { type: 'STATUS_POLL' }), (more = true));
-      } else if (name.endsWith('.lifecycle')) {
-        // Decoding is simulated: it starts and ends on the next iterations.
-        if (this.host.in(name, 'DISAGG_GENERATION_TRANS_COMPLETE')) (this.host.send(name, { type: 'DECODE_START' }), (more = true));
-        else if (this.host.in(name, 'GENERATION_IN_PROGRESS')) (this.host.send(name, { type: 'DECODE_DONE' }), (more = true));
+    for (const id of this.live) {
+      const recv = `${id}.recv`;
+      const s = this.host.actor(recv);
+      if (s) {
+        const v = s.value as { worker: unknown; future: unknown };
+        if (v.worker === 'queued') (this.host.send(recv, { type: 'WORKER_POP' }), (more = true));
+        if (v.future === 'pending' && s.context.promise !== 'pending') (this.host.send(recv, { type: 'STATUS_POLL' }), (more = true));
       }
+      // Decoding is simulated: it starts and ends on the next iterations.
+      const lc = `${id}.lifecycle`;
+      const state = this.host.actor(lc)?.value;
+      if (state === 'DISAGG_GENERATION_TRANS_COMPLETE') (this.host.send(lc, { type: 'DECODE_START' }), (more = true));
+      else if (state === 'GENERATION_IN_PROGRESS') (this.host.send(lc, { type: 'DECODE_DONE' }), (more = true));
     }
     return more;
   }

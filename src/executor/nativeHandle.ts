@@ -1,4 +1,4 @@
-import type { ActorHost } from '../engine/host.js';
+import type { WorldOps } from '../explore/world.js';
 import type { EmittedAction } from '../explore/world.js';
 import type { Agent, TransferHandle } from '../native/index.js';
 
@@ -23,7 +23,7 @@ export interface NativeHandleBinding {
   deliver?(actor: string, event: { type: 'STATUS'; status: 'DONE' | 'ERROR' } | { type: 'ABORTED' }): void;
 }
 
-export function routeNativeHandle(host: ActorHost, actor: string, a: EmittedAction, b: NativeHandleBinding): void {
+export function routeNativeHandle(host: Pick<WorldOps, 'send'>, actor: string, a: EmittedAction, b: NativeHandleBinding): void {
   const h = b.handle;
   switch (a.type) {
     case 'postTransfer':

@@ -2,7 +2,8 @@ import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { ActorHost } from '../engine/host.js';
-import type { TransitionRecord } from '../engine/host.js';
+import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
+import { PureHost } from '../engine/pureHost.js';
 import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
@@ -29,7 +30,7 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 export abstract class ServerBase {
   readonly agent: Agent;
   readonly pool: BlockPool;
-  readonly host: ActorHost;
+  readonly host: LifecycleHost;
   readonly requests = new Map<string, RequestEntry>();
   readonly quarantine = { entered: 0, releasedByProof: 0, releasedByFence: 0 };
   private readonly stateSince = new Map<string, { key: string; at: number }>();
@@ -48,15 +49,16 @@ export abstract class ServerBase {
     this.agent = new Agent(config.name, { backend: config.backend, progress: config.progress, ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}) });
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
-    this.host = new ActorHost({
+    const common = {
       machines,
       delays: config.delays,
-      route: (_h, actor, action) => this.route(actor, action),
-      onDone: (_h, actor, output) => this.onDone(actor, output),
-      onTransition: (r) => this.onTransition(r),
-      recordEvents: config.tracePath !== undefined,
-      ...(inspect ? { inspect } : {}),
-    });
+      route: (_h: unknown, actor: string, action: EmittedAction) => this.route(actor, action),
+      onDone: (_h: unknown, actor: string, output: unknown) => this.onDone(actor, output),
+      onTransition: (r: TransitionRecord) => this.onTransition(r),
+    };
+    // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
+    // the same machines in reducer mode, several times cheaper per event.
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost(common);
   }
 
   protected abstract route(actor: string, action: EmittedAction): void;
@@ -98,22 +100,24 @@ export abstract class ServerBase {
   private onTransition(r: TransitionRecord): void {
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
-    const key = `${r.machine}:${typeof r.to === 'string' ? r.to : JSON.stringify(r.to)}`;
+    const key = typeof r.to === 'string' ? r.to : JSON.stringify(r.to);
     const now = performance.now();
     const prev = this.stateSince.get(r.actor);
-    if (prev && prev.key !== key) {
-      let list = this.timeInState.get(prev.key);
-      if (!list) this.timeInState.set(prev.key, (list = []));
+    const changed = !prev || prev.key !== key;
+    if (prev && changed) {
+      const k = `${r.machine}:${prev.key}`;
+      let list = this.timeInState.get(k);
+      if (!list) this.timeInState.set(k, (list = []));
       list.push(now - prev.at);
     }
-    if (!prev || prev.key !== key) this.stateSince.set(r.actor, { key, at: now });
     if (r.status !== 'active') this.stateSince.delete(r.actor);
+    else if (changed) this.stateSince.set(r.actor, { key, at: now });
     const e = this.entryOf(r.actor);
-    if (e && JSON.stringify(r.from) !== JSON.stringify(r.to)) {
+    if (e && changed && prev) {
       e.transitions++;
       // One log line per state transition, never more (no "Cannot cancel request" loop).
       e.logLines++;
-      if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.config.role} ${r.actor}: ${JSON.stringify(r.from)} --${r.event.type}--> ${JSON.stringify(r.to)}` });
+      if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.config.role} ${r.actor}: ${prev.key} --${r.event.type}--> ${key}` });
     }
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'transition', server: this.config.role, actor: r.actor, machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
