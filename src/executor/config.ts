@@ -43,6 +43,11 @@ export interface ServerConfig {
   inspectUrl?: string;
   /** 'pure' (default): machines stepped in reducer mode; 'actors': live xstate actors (always so when inspected). */
   host?: 'pure' | 'actors';
+  /**
+   * 'auto' (default): the executor loop runs itself. 'manual': nothing runs until `stepLoop()` — with the
+   * native layer in manual progress, a test can replay an explored ordering step by step.
+   */
+  loop?: 'auto' | 'manual';
 }
 
 /**

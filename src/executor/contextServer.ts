@@ -11,6 +11,7 @@ import { routeNativeHandle } from './nativeHandle.js';
 import type { NativeHandleBinding } from './nativeHandle.js';
 import { fillBlock } from './pattern.js';
 import { ServerBase } from './serverBase.js';
+import type { LoopStep } from './serverBase.js';
 
 interface ContextRequest {
   spec: RequestSpec;
@@ -163,7 +164,14 @@ export class ContextServer extends ServerBase {
           notification: new TextEncoder().encode(id),
         });
         r.native = native;
-        r.binding = { agent: this.agent, handle: native, posted: false, onEvent: () => this.schedule(), failAfterPost: r.spec.faults.includes('fail') };
+        r.binding = {
+          agent: this.agent,
+          handle: native,
+          posted: false,
+          onEvent: () => this.schedule(),
+          failAfterPost: r.spec.faults.includes('fail'),
+          ...(this.nativeDelivery ? { deliver: this.nativeDelivery } : {}),
+        };
         // 'stall': the transfer is created but never posted; the sender's deadline must end it.
         if (!r.spec.faults.includes('stall')) this.host.send(`${id}.handle`, { type: 'POST' });
         return;
@@ -212,7 +220,7 @@ export class ContextServer extends ServerBase {
     });
   }
 
-  protected iterate(): boolean {
+  protected iterate(only?: LoopStep): boolean {
     let more = false;
     for (const name of this.sends) {
       const s = this.host.actor(name);
@@ -222,12 +230,12 @@ export class ContextServer extends ServerBase {
       }
       const v = s.value as { sender: unknown; future: unknown };
       // Sender worker: one step per iteration, so status polls interleave as in the real worker.
-      if (typeof v.sender === 'object' && v.sender !== null && 'unwinding' in v.sender) {
+      if (only !== 'poll' && typeof v.sender === 'object' && v.sender !== null && 'unwinding' in v.sender) {
         this.host.send(name, { type: 'WORKER_STEP' });
         more = true;
       }
       // Status checker: poll ready futures.
-      if (v.future === 'pending' && s.context.promise !== 'pending') {
+      if (only !== 'worker' && v.future === 'pending' && s.context.promise !== 'pending') {
         this.host.send(name, { type: 'STATUS_POLL' });
         more = true;
       }

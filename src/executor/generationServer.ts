@@ -9,6 +9,7 @@ import { ControlChannel, connectControl } from './control.js';
 import type { ControlMessage } from './control.js';
 import { PatternChecker } from './pattern.js';
 import { ServerBase } from './serverBase.js';
+import type { LoopStep } from './serverBase.js';
 
 interface GenerationRequest {
   spec: RequestSpec;
@@ -241,7 +242,7 @@ export class GenerationServer extends ServerBase {
     });
   }
 
-  protected iterate(): boolean {
+  protected iterate(_only?: LoopStep): boolean {
     let more = false;
     // Admission: schedule requests whose KV blocks fit.
     while (this.waitingForBlocks.length > 0) {

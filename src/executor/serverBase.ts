@@ -9,6 +9,9 @@ import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
 import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 
+/** The kinds of step an executor iteration takes: the sender or receiver worker's, or the status checker's. */
+export type LoopStep = 'worker' | 'poll';
+
 /** Per-request bookkeeping a server keeps beside the actors. */
 export interface RequestEntry {
   spec: RequestSpec;
@@ -64,7 +67,18 @@ export abstract class ServerBase {
   protected abstract route(actor: string, action: EmittedAction): void;
   protected abstract onDone(actor: string, output: unknown): void;
   /** One executor iteration; returns true when more work is ready right away. */
-  protected abstract iterate(): boolean;
+  protected abstract iterate(only?: LoopStep): boolean;
+
+  /** Manual loop: run one iteration, or only its worker steps or only its status polls. */
+  stepLoop(only?: LoopStep): boolean {
+    return this.iterate(only);
+  }
+
+  /**
+   * How asynchronous native completions reach the transfer handles; default: at once. A replay test
+   * holds them until the explored path says the backend delivers them.
+   */
+  nativeDelivery?: (actor: string, event: { type: 'STATUS'; status: 'DONE' | 'ERROR' } | { type: 'ABORTED' }) => void;
 
   /** Spawn an actor of a request, recording its creation in the trace. */
   spawn(name: string, input: unknown): void {
@@ -74,7 +88,7 @@ export abstract class ServerBase {
 
   /** Run the executor loop soon (an event may have made work). */
   schedule(): void {
-    if (this.scheduled || this.closed) return;
+    if (this.scheduled || this.closed || this.config.loop === 'manual') return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
