@@ -31,6 +31,15 @@ export type BlockLeaseEvent =
   /** The peer confirmed the fence: it holds no transfer that can still touch these blocks (or it is dead). */
   | { type: 'FENCE_CONFIRMED' };
 
+/** Late proof ends a quarantine (or a fence in progress): the blocks are reusable. */
+const releasedByProof = {
+  target: 'free',
+  actions: [
+    { type: 'recordProof', params: ({ event }: { event: { type: 'QUIESCENCE_PROOF'; proof: QuiescenceProof } }) => ({ proof: event.proof }) },
+    { type: 'quarantineReleased', params: ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
+  ],
+} as const;
+
 export const blockLeaseMachine = setup({
   types: {
     input: {} as BlockLeaseInput,
@@ -91,26 +100,14 @@ export const blockLeaseMachine = setup({
     quarantined: {
       meta: { description: 'released without proof; never reused until proof or a confirmed fence' } satisfies StateMeta,
       on: {
-        QUIESCENCE_PROOF: {
-          target: 'free',
-          actions: [
-            { type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) },
-            { type: 'quarantineReleased', params: ({ context }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
-          ],
-        },
+        QUIESCENCE_PROOF: releasedByProof,
       },
       after: { quarantineMaxAge: { target: 'fencing', actions: { type: 'fencePeer', params: ({ context }) => ({ leaseId: context.leaseId }) } } },
     },
     fencing: {
       meta: { description: 'the pool asked the peer to fence; waiting for its confirmation' } satisfies StateMeta,
       on: {
-        QUIESCENCE_PROOF: {
-          target: 'free',
-          actions: [
-            { type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) },
-            { type: 'quarantineReleased', params: ({ context }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
-          ],
-        },
+        QUIESCENCE_PROOF: releasedByProof,
         FENCE_CONFIRMED: {
           target: 'free',
           actions: [

@@ -21,3 +21,18 @@ function patchAt(node: Config, path: string[], update: (node: Config) => Config)
   if (!states || !states[head!]) throw new Error(`no state '${head}' to patch`);
   return { ...node, states: { ...states, [head!]: patchAt(states[head!]!, rest, update) } };
 }
+
+/**
+ * Replace how generationReceive's `awaitingReady` handles an explicit not-ready signal (the second
+ * READY_SIGNAL branch), keeping the ready branch as it is.
+ */
+export function onNotReady(transition: Config): { path: string[]; update: (node: Config) => Config } {
+  return {
+    path: ['worker', 'awaitingReady'],
+    update: (node) => {
+      const on = node.on as Record<string, unknown>;
+      const ready = on.READY_SIGNAL as Config[];
+      return { ...node, on: { ...on, READY_SIGNAL: [ready[0], transition] } };
+    },
+  };
+}

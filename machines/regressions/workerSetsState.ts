@@ -1,6 +1,6 @@
 import { assign } from 'xstate';
 import { generationReceiveMachine } from '../generationReceive.js';
-import { patchStates } from './patch.js';
+import { onNotReady, patchStates } from './patch.js';
 
 /**
  * generationReceive worker-sets-state (BASE, bug classes B8/B10): on the sender's not-ready signal the
@@ -9,30 +9,14 @@ import { patchStates } from './patch.js';
  * changed off the executor thread, outside any rank-agreed set, and the outcome was reported twice.
  */
 export const workerSetsStateMachine = patchStates(generationReceiveMachine, 'generationReceive.workerSetsState', [
-  {
-    path: ['worker', 'awaitingReady'],
-    update: (node) => {
-      const on = node.on as Record<string, unknown>;
-      const ready = on.READY_SIGNAL as Array<Record<string, unknown>>;
-      return {
-        ...node,
-        on: {
-          ...on,
-          READY_SIGNAL: [
-            ready[0],
-            {
-              target: 'done',
-              actions: [
-                { type: 'finish', params: { outcome: 'failed', proof: 'notReadyBeforeWrite' } },
-                { type: 'releaseSlot', params: ({ context }: { context: { requestId: string } }) => ({ requestId: context.requestId, proof: 'notReadyBeforeWrite' }) },
-                assign({ slot: 'released' }),
-                { type: 'reportOutcome', params: ({ context }: { context: { requestId: string } }) => ({ requestId: context.requestId, outcome: 'failed', promise: 'error' }) },
-                assign({ promise: 'value' }),
-              ],
-            },
-          ],
-        },
-      };
-    },
-  },
+  onNotReady({
+    target: 'done',
+    actions: [
+      { type: 'finish', params: { outcome: 'failed', proof: 'notReadyBeforeWrite' } },
+      { type: 'releaseSlot', params: ({ context }: { context: { requestId: string } }) => ({ requestId: context.requestId, proof: 'notReadyBeforeWrite' }) },
+      assign({ slot: 'released' }),
+      { type: 'reportOutcome', params: ({ context }: { context: { requestId: string } }) => ({ requestId: context.requestId, outcome: 'failed', promise: 'error' }) },
+      assign({ promise: 'value' }),
+    ],
+  }),
 ]);

@@ -207,10 +207,9 @@ export class ContextServer extends ServerBase {
   /** The lifecycle freed (or quarantined) the request: report it and drop its actors. */
   private finish(id: string): void {
     queueMicrotask(() => {
-      const lc = this.host.actor(`${id}.lifecycle`);
-      if (!lc) return;
-      const state = typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
-      const reason = String(lc.context.errorReason);
+      const f = this.finalState(id);
+      if (!f) return;
+      const { state, reason } = f;
       this.report(id, { finalState: state, outcome: state === 'DISAGG_CONTEXT_COMPLETE' ? 'completed' : reason === 'cancelled' ? 'cancelled' : 'failed', reason });
       // A side still draining (the request failed closed) finishes on its own deadlines.
       for (const role of ['lifecycle', 'send', 'handle']) if (this.host.done(`${id}.${role}`) || role === 'lifecycle') this.host.remove(`${id}.${role}`);

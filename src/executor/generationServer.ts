@@ -226,10 +226,9 @@ export class GenerationServer extends ServerBase {
 
   private finish(id: string): void {
     queueMicrotask(() => {
-      const lc = this.host.actor(`${id}.lifecycle`);
-      if (!lc) return;
-      const state = typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
-      const reason = String(lc.context.errorReason);
+      const f = this.finalState(id);
+      if (!f) return;
+      const { state, reason } = f;
       const e = this.requests.get(id)!;
       this.report(id, {
         finalState: state,

@@ -101,6 +101,13 @@ export abstract class ServerBase {
     return this.requests.get(actor.slice(0, actor.lastIndexOf('.')));
   }
 
+  /** The request's lifecycle as it finished: its top-level (terminal) state and error reason. */
+  protected finalState(id: string): { state: string; reason: string } | null {
+    const lc = this.host.actor(`${id}.lifecycle`);
+    if (!lc) return null;
+    return { state: typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!, reason: String(lc.context.errorReason) };
+  }
+
   protected report(id: string, r: Omit<RequestReport, 'id' | 'role' | 'logLines' | 'transitions' | 'startedAt' | 'endedAt' | 'corrupted' | 'bytes'>): void {
     const e = this.requests.get(id);
     if (!e || e.reported) return;
