@@ -69,7 +69,7 @@ async function replay(labels: string[]): Promise<void> {
       else if (label === 'peer: asks for KV (REQUEST_INFO)') {
         channel.send({ t: 'info', id: 'r', remote: [0, 1].map((b) => ({ regionId: region.id, offset: b * 16 * 1024, length: 16 * 1024 })) });
         const before = JSON.stringify(ctx.host.actor('r.send')?.value);
-        for (let k = 0; k < 200 && JSON.stringify(ctx.host.actor('r.send')?.value) === before; k++) await tick();
+        for (let k = 0; k < 5000 && JSON.stringify(ctx.host.actor('r.send')?.value) === before; k++) await tick();
       } else if (label === 'checker: poll sender future (STATUS_POLL)') ctx.stepLoop('poll');
       else if (label === 'sender worker: next step') ctx.stepLoop('worker');
       else if (label.startsWith('backend: transfer')) {
