@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from './errors.js';
 
 /**
  * Each subcommand lives in src/commands/<name>.ts and exports `register(program)`.
@@ -27,7 +28,21 @@ export async function buildProgram(): Promise<Command> {
   return program;
 }
 
+
+/** Errors a user can act on from their message alone; anything else is a bug and keeps its stack. */
+function isUserFacing(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return err instanceof UsageError || err.name === 'XferError' || code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR';
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = await buildProgram();
-  await program.parseAsync(argv);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (!isUserFacing(err) || process.env.XFERSTATE_DEBUG === '1') throw err;
+    console.error(`xferstate: ${err.message}`);
+    process.exitCode = 2;
+  }
 }

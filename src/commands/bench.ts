@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
 
 /** A benchmark lives in src/bench/<name>.ts and exports `runBench`. */
 export interface BenchModule {
@@ -23,7 +24,7 @@ export function listBenches(): string[] {
 
 export async function loadBench(name: string): Promise<BenchModule> {
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !listBenches().includes(name)) {
-    throw new Error(`unknown benchmark '${name}'; known: ${listBenches().join(', ')}`);
+    throw new UsageError(`unknown benchmark '${name}'; known: ${listBenches().join(', ')}`);
   }
   return (await import(new URL(`${name}.js`, benchDir).href)) as BenchModule;
 }

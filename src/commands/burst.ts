@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { availableBackends } from '../native/index.js';
 import type { BurstReport } from '../executor/harness.js';
 import { parseFaults, runBurst } from '../executor/harness.js';
+import { UsageError } from '../errors.js';
 
 interface BurstCliOptions {
   concurrency: string;
@@ -21,7 +22,7 @@ interface BurstCliOptions {
 
 function positiveInt(name: string, v: string, min = 1): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got '${v}'`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
   return n;
 }
 
@@ -62,8 +63,8 @@ export function register(program: Command): void {
     .action(async (opts: BurstCliOptions) => {
       const concurrency = positiveInt('concurrency', opts.concurrency);
       const faultRate = Number(opts.faultRate);
-      if (!(faultRate >= 0 && faultRate <= 1)) throw new Error(`--fault-rate must be in [0, 1], got '${opts.faultRate}'`);
-      if (!availableBackends().includes(opts.backend)) throw new Error(`backend '${opts.backend}' is not available here; available: ${availableBackends().join(', ')}`);
+      if (!(faultRate >= 0 && faultRate <= 1)) throw new UsageError(`--fault-rate must be in [0, 1], got '${opts.faultRate}'`);
+      if (!availableBackends().includes(opts.backend)) throw new UsageError(`backend '${opts.backend}' is not available here; available: ${availableBackends().join(', ')}`);
       const tty = process.stderr.isTTY && !opts.json;
       // --inspect alone starts a local inspector; --inspect URL streams to one that is already running.
       const inspector = opts.inspect === true ? await (await import('../inspect/index.js')).startInspector({ port: 0 }) : null;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { reapStaleSegments } from '../native/index.js';
 import type { ChildMessage, FaultName, ParentMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 import { burstDelays, FAULTS } from './config.js';
+import { UsageError } from '../errors.js';
 
 export interface BurstOptions {
   concurrency: number;
@@ -326,6 +327,6 @@ export function parseFaults(list: string | undefined): FaultName[] {
   if (!list) return [];
   if (list === 'all') return [...FAULTS];
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const n of names) if (!(FAULTS as readonly string[]).includes(n)) throw new Error(`unknown fault '${n}'; known: ${FAULTS.join(', ')}, or all`);
+  for (const n of names) if (!(FAULTS as readonly string[]).includes(n)) throw new UsageError(`unknown fault '${n}'; known: ${FAULTS.join(', ')}, or all`);
   return names as FaultName[];
 }

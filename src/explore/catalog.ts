@@ -7,6 +7,7 @@ import { generationTimeoutScenario } from './scenarios/generationTimeout.js';
 import { handleReleaseScenario } from './scenarios/handleRelease.js';
 import { slotContentionScenario } from './scenarios/slotContention.js';
 import type { ScenarioDefinition } from './world.js';
+import { UsageError } from '../errors.js';
 
 /** Every explored scenario, by name. Backends are part of the environment, so they are scenarios too. */
 export const SCENARIOS: Record<string, () => ScenarioDefinition> = {
@@ -51,7 +52,7 @@ export function expectedViolations(variant: string, scenario: string): Invariant
 
 export function variantByName(name: string): RegressionVariant {
   const v = REGRESSION_VARIANTS.find((x) => x.name === name);
-  if (!v) throw new Error(`unknown variant '${name}'; known: ${REGRESSION_VARIANTS.map((x) => x.name).join(', ')}`);
+  if (!v) throw new UsageError(`unknown variant '${name}'; known: ${REGRESSION_VARIANTS.map((x) => x.name).join(', ')}`);
   return v;
 }
 
@@ -84,13 +85,13 @@ export function combinations(filter: { scenario?: string; variant?: string } = {
     if (filter.variant && filter.variant !== v) continue;
     for (const s of plan.scenarios) if (scenarioOk(s)) out.push({ scenario: s, variant: v });
   }
-  if (filter.scenario && !Object.keys(SCENARIOS).some(scenarioOk)) throw new Error(`unknown scenario '${filter.scenario}'; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  if (filter.scenario && !Object.keys(SCENARIOS).some(scenarioOk)) throw new UsageError(`unknown scenario '${filter.scenario}'; known: ${Object.keys(SCENARIOS).join(', ')}`);
   if (filter.variant && filter.variant !== 'shipped') variantByName(filter.variant);
   return out;
 }
 
 export function scenarioFor(c: Combination): ScenarioDefinition {
   const make = SCENARIOS[c.scenario];
-  if (!make) throw new Error(`unknown scenario '${c.scenario}'`);
+  if (!make) throw new UsageError(`unknown scenario '${c.scenario}'`);
   return withVariant(make(), c.variant === 'shipped' ? null : variantByName(c.variant));
 }
