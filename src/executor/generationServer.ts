@@ -162,6 +162,8 @@ export class GenerationServer extends ServerBase {
     const r = this.reqs.get(id);
     const p = a.params;
     if (role === 'lease') {
+      // A sync notification that overtook a ready signal that never came is proof all the same.
+      if (a.type === 'quarantineEntered' && r?.heldSync) queueMicrotask(() => this.prove(id, 'terminalAndSync'));
       if (!this.routeLeaseMetrics(a) && a.type === 'fencePeer') {
         if (this.peer) {
           this.pendingFences.add(id);
