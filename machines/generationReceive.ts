@@ -25,6 +25,8 @@ export interface GenerationReceiveContext {
   promise: PromiseState;
   /** How the slot (advertised to the remote writer) may be reused; null = no proof → quarantine. */
   proof: QuiescenceProof | null;
+  /** The sync notification arrived before the ready signal did. */
+  syncSeen: boolean;
 }
 
 export type GenerationReceiveEvent =
@@ -72,6 +74,7 @@ export const generationReceiveMachine = setup({
     finish: assign((_, params: { outcome: TransferOutcome; proof: QuiescenceProof | null }) => ({ outcome: params.outcome, proof: params.proof })),
     /** A cancel (or deadline) of a request still in the worker's queue: an explicit error, never a dropped promise. */
     resolveQueuedCancel: assign({ promise: 'error' as PromiseState }),
+    noteSync: assign({ syncSeen: true }),
     publishOutcome: assign(({ context }) => ({ promise: (context.outcome === 'succeeded' ? 'value' : 'error') as PromiseState })),
   },
   guards: {
@@ -79,6 +82,8 @@ export const generationReceiveMachine = setup({
     /** S7: only a notification that really arrived counts as data received. */
     syncArrived: (_, params: { arrived: boolean }) => params.arrived,
     signalReady: (_, params: { ready: boolean }) => params.ready,
+    sawSync: ({ context }) => context.syncSeen,
+    readyAfterSync: ({ context }, params: { ready: boolean }) => params.ready && context.syncSeen,
   },
   delays: {
     kvTransferTimeout: DEFAULT_DELAYS.kvTransferTimeout,
@@ -92,6 +97,7 @@ export const generationReceiveMachine = setup({
     outcome: 'pending',
     promise: 'pending',
     proof: null,
+    syncSeen: false,
   }),
   states: {
     worker: {
@@ -119,15 +125,31 @@ export const generationReceiveMachine = setup({
           meta: { description: 'request info sent (slot advertised); waiting for the ready signal' } satisfies StateMeta,
           on: {
             READY_SIGNAL: [
+              // The data and its sync notification already arrived (they overtook the ready signal).
+              { guard: { type: 'readyAfterSync', params: ({ event }) => ({ ready: event.ready }) }, target: 'unwinding', actions: finish('succeeded', 'terminalAndSync') },
               { guard: { type: 'signalReady', params: ({ event }) => ({ ready: event.ready }) }, target: 'receiving' },
               // Explicit not-ready before any write: the only proof that frees the slot without data.
               { target: 'unwinding', actions: finish('failed', 'notReadyBeforeWrite') },
             ],
-            // Not arrived ≠ not ready: the sender may still write, so no proof (S7, S5).
-            READY_WAIT_ENDED: { target: 'unwinding', actions: finish('failed', null) },
-            CANCEL: { target: 'unwinding', actions: finish('cancelled', null) },
+            // The sync notification travels on another channel than the ready signal and can overtake it.
+            SYNC_WAIT_ENDED: { guard: { type: 'syncArrived', params: ({ event }) => ({ arrived: event.arrived }) }, actions: 'noteSync' },
+            // Not arrived ≠ not ready: the sender may still write, so no proof (S7, S5) — unless its data
+            // and sync notification already came.
+            READY_WAIT_ENDED: [
+              { guard: 'sawSync', target: 'unwinding', actions: finish('failed', 'terminalAndSync') },
+              { target: 'unwinding', actions: finish('failed', null) },
+            ],
+            CANCEL: [
+              { guard: 'sawSync', target: 'unwinding', actions: finish('cancelled', 'terminalAndSync') },
+              { target: 'unwinding', actions: finish('cancelled', null) },
+            ],
           },
-          after: { kvTransferTimeout: { target: 'unwinding', actions: finish('timedOut', null) } },
+          after: {
+            kvTransferTimeout: [
+              { guard: 'sawSync', target: 'unwinding', actions: finish('timedOut', 'terminalAndSync') },
+              { target: 'unwinding', actions: finish('timedOut', null) },
+            ],
+          },
         },
         receiving: {
           meta: { description: 'ready signal received; waiting for the sync notification that follows the data' } satisfies StateMeta,
@@ -190,7 +212,7 @@ export const generationReceiveIgnores: IgnorePolicy<GenerationReceiveEvent['type
   SLOT_GRANTED: { where: 'elsewhere', why: 'the pool grants only pending slot requests; a request withdraws its request before leaving awaitingSlot' },
   READY_SIGNAL: { where: 'elsewhere', why: 'a ready signal after the wait ended (late or duplicated) is dropped; the slot stays quarantined until proof' },
   READY_WAIT_ENDED: { where: 'elsewhere', why: 'only a pending ready-signal wait can end' },
-  SYNC_WAIT_ENDED: { where: 'elsewhere', why: 'only a pending sync wait can end; a late notification is proof for the quarantined slot, handled by the pool' },
+  SYNC_WAIT_ENDED: { where: 'elsewhere', why: 'a notification is awaited (or remembered) only while receiving or awaiting the ready signal; a late one is proof for the quarantined slot, handled by the pool' },
   CANCEL: { where: ['worker.unwinding', 'worker.done', 'future'], why: 'a cancel after the worker decided the outcome changes nothing' },
   STATUS_POLL: { where: 'elsewhere', why: 'only the future region answers the checker, and only until observed' },
 };

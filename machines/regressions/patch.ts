@@ -23,8 +23,8 @@ function patchAt(node: Config, path: string[], update: (node: Config) => Config)
 }
 
 /**
- * Replace how generationReceive's `awaitingReady` handles an explicit not-ready signal (the second
- * READY_SIGNAL branch), keeping the ready branch as it is.
+ * Replace how generationReceive's `awaitingReady` handles an explicit not-ready signal (the last
+ * READY_SIGNAL branch), keeping the ready branches as they are.
  */
 export function onNotReady(transition: Config): { path: string[]; update: (node: Config) => Config } {
   return {
@@ -32,7 +32,7 @@ export function onNotReady(transition: Config): { path: string[]; update: (node:
     update: (node) => {
       const on = node.on as Record<string, unknown>;
       const ready = on.READY_SIGNAL as Config[];
-      return { ...node, on: { ...on, READY_SIGNAL: [ready[0], transition] } };
+      return { ...node, on: { ...on, READY_SIGNAL: [...ready.slice(0, -1), transition] } };
     },
   };
 }

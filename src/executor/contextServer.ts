@@ -161,7 +161,9 @@ export class ContextServer extends ServerBase {
           local: r.blocks!.map((b) => ({ region: this.pool.region, offset: b * this.pool.blockBytes, length: this.pool.blockBytes })),
           remote: r.remote!.remote,
           remoteAgent: this.remoteAgent,
-          notification: new TextEncoder().encode(id),
+          // The sync notification names what the blocks carry, so the receiver can verify them even when
+          // the notification overtakes the ready signal.
+          notification: new TextEncoder().encode(JSON.stringify({ id, number: r.spec.number, epoch: r.epoch })),
         });
         r.native = native;
         r.binding = {

@@ -11,17 +11,20 @@ import { PatternChecker } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 import type { LoopStep } from './serverBase.js';
 
+/** What the context server's sync notification carries: the request and the pattern its blocks hold. */
+interface SyncPayload {
+  id: string;
+  number: number;
+  epoch: number;
+}
+
 interface GenerationRequest {
   spec: RequestSpec;
   blocks: number[] | null;
-  /** What the ready signal promised the blocks will carry. */
-  expect: { number: number; epoch: number } | null;
   /** The receiver's proof for its blocks (from its output); null = none. */
   proof: QuiescenceProof | null;
   slotHeld: boolean;
   slotReleases: number;
-  /** A sync notification that overtook the ready signal, held until the ready signal arrives. */
-  heldSync: boolean;
   recvStarted: boolean;
 }
 
@@ -39,7 +42,7 @@ export class GenerationServer extends ServerBase {
   private peer: ControlChannel | null = null;
   private readonly checker: PatternChecker;
   private readonly pendingFences = new Set<string>();
-  private readonly reorderHold: string[] = [];
+  private readonly reorderHold: SyncPayload[] = [];
   corruptedBlocks = 0;
   /** Requests whose actors the loop may have to step (receive worker, checker, decode). */
   private readonly live = new Set<string>();
@@ -58,7 +61,7 @@ export class GenerationServer extends ServerBase {
 
   submit(spec: RequestSpec): void {
     this.requests.set(spec.id, { spec, startedAt: Date.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
-    this.reqs.set(spec.id, { spec, blocks: null, expect: null, proof: null, slotHeld: false, slotReleases: 0, heldSync: false, recvStarted: false });
+    this.reqs.set(spec.id, { spec, blocks: null, proof: null, slotHeld: false, slotReleases: 0, recvStarted: false });
     this.spawn(`${spec.id}.lifecycle`, { requestId: spec.id, role: 'generation' });
     this.live.add(spec.id);
     this.waitingForBlocks.push(spec.id);
@@ -82,12 +85,9 @@ export class GenerationServer extends ServerBase {
     const r = this.reqs.get(m.id);
     if (m.t === 'ready' && r) {
       if (r.spec.faults.includes('ready-lost')) return;
-      if (m.ready) r.expect = { number: m.requestNumber, epoch: m.epoch };
       if (this.host.in(`${m.id}.recv`, { worker: 'awaitingReady' })) {
         this.host.send(`${m.id}.recv`, { type: 'READY_SIGNAL', ready: m.ready });
         if (m.ready && r.spec.faults.includes('cancel-mid-transfer')) this.cancel(m.id);
-        // The sync notification travels natively and can overtake the ready signal on the socket.
-        if (m.ready && r.heldSync) (r.heldSync = false), this.deliverSync(m.id);
       } else if (!m.ready) this.prove(m.id, 'notReadyBeforeWrite');
     } else if (m.t === 'fenceAck' && this.pendingFences.delete(m.id)) {
       this.host.send(`${m.id}.lease`, { type: 'FENCE_CONFIRMED' });
@@ -106,52 +106,60 @@ export class GenerationServer extends ServerBase {
   }
 
   private onNotification(n: Notification): void {
-    const id = new TextDecoder().decode(n.bytes);
+    let sync: SyncPayload;
+    try {
+      sync = JSON.parse(new TextDecoder().decode(n.bytes)) as SyncPayload;
+    } catch {
+      return; // not ours
+    }
+    const id = sync.id;
     const r = this.reqs.get(id);
     if (!r) return;
     const f = r.spec.faults;
     if (f.includes('notif-drop')) return;
-    if (f.includes('notif-delay')) return void setTimeout(() => this.deliverSync(id), Math.max(1, Math.round(this.config.delays.kvTransferTimeout / 4)));
+    if (f.includes('notif-delay')) return void setTimeout(() => this.deliverSync(sync), Math.max(1, Math.round(this.config.delays.kvTransferTimeout / 4)));
     if (f.includes('notif-reorder')) {
       // Hold it until the next notification of another request arrives (or a short while passes).
-      this.reorderHold.push(id);
+      this.reorderHold.push(sync);
       setTimeout(() => this.releaseReordered(), 5);
       return;
     }
     if (f.includes('cancel-after-data')) {
       // The data is in place; cancel before the notification is processed, then process it.
       this.cancel(id);
-      return void setImmediate(() => this.deliverSync(id));
+      return void setImmediate(() => this.deliverSync(sync));
     }
     this.releaseReordered();
-    this.deliverSync(id);
-    if (f.includes('notif-dup')) this.deliverSync(id);
+    this.deliverSync(sync);
+    if (f.includes('notif-dup')) this.deliverSync(sync);
   }
 
   private releaseReordered(): void {
     while (this.reorderHold.length > 0) this.deliverSync(this.reorderHold.pop()!);
   }
 
-  /** The sync notification: the data of this request is in place. Verify every byte, then tell the receiver. */
-  private deliverSync(id: string): void {
+  /**
+   * The sync notification: the data of this request is in place. Verify every byte against what the
+   * notification says the blocks carry, then tell the receiver — which remembers it if the ready
+   * signal has not arrived yet (the two travel on different channels).
+   */
+  private deliverSync(sync: SyncPayload): void {
+    const { id } = sync;
     const r = this.reqs.get(id);
     if (!r) return;
     const recv = `${id}.recv`;
-    if (this.host.in(recv, { worker: 'awaitingReady' })) {
-      r.heldSync = true;
-      return;
-    }
+    const waiting = this.host.in(recv, { worker: 'receiving' }) || this.host.in(recv, { worker: 'awaitingReady' });
     let verified = false;
-    if (r.blocks && r.expect) {
-      verified = r.blocks.every((b, i) => this.checker.verify(this.pool.view(b), r.expect!.number, r.expect!.epoch, i));
-      if (!verified && this.host.in(recv, { worker: 'receiving' })) {
+    if (r.blocks) {
+      verified = sync.number === r.spec.number && r.blocks.every((b, i) => this.checker.verify(this.pool.view(b), sync.number, sync.epoch, i));
+      if (!verified && waiting) {
         this.requests.get(id)!.corrupted = true;
         this.corruptedBlocks++;
       }
       if (verified) this.requests.get(id)!.bytes = r.blocks.length * this.pool.blockBytes;
     }
     // Corrupt data is never served: it counts as a notification that did not bring the data.
-    if (this.host.in(recv, { worker: 'receiving' })) this.host.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: verified });
+    if (waiting) this.host.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: verified });
     else this.prove(id, 'terminalAndSync');
     this.schedule();
   }
@@ -162,8 +170,6 @@ export class GenerationServer extends ServerBase {
     const r = this.reqs.get(id);
     const p = a.params;
     if (role === 'lease') {
-      // A sync notification that overtook a ready signal that never came is proof all the same.
-      if (a.type === 'quarantineEntered' && r?.heldSync) queueMicrotask(() => this.prove(id, 'terminalAndSync'));
       if (!this.routeLeaseMetrics(a) && a.type === 'fencePeer') {
         if (this.peer) {
           this.pendingFences.add(id);

@@ -7,29 +7,24 @@ import type { Choice, WorldOps, WorldView } from '../world.js';
  * idle → gotInfo → writing → written → synced, gotInfo → notReady, any → dead; a confirmed fence
  * (the sender invalidated our metadata and drained) → fenced, after which it can never write to us.
  */
-export function senderChoices(w: WorldView, req: string, slot: string): Choice[] {
+export function senderChoices(w: WorldView, req: string, slot: string, opts: { readyCanBeOvertaken: boolean } = { readyCanBeOvertaken: true }): Choice[] {
   const c: Choice[] = [];
   const s = w.env[`${req}.sender`];
   const recv = `${req}.recv`;
   if (s === 'gotInfo') {
-    c.push({
-      label: `peer ${req}: ready signal (data follows)`,
-      kind: 'env',
-      request: req,
-      apply: (d) => {
-        d.env[`${req}.sender`] = 'writing';
-        if (d.in(recv, { worker: 'awaitingReady' })) d.send(recv, { type: 'READY_SIGNAL', ready: true });
-      },
-    });
-    c.push({
-      label: `peer ${req}: not-ready signal (no data will be written)`,
-      kind: 'env',
-      request: req,
-      apply: (d) => {
-        d.env[`${req}.sender`] = 'notReady';
-        if (d.in(recv, { worker: 'awaitingReady' })) d.send(recv, { type: 'READY_SIGNAL', ready: false });
-      },
-    });
+    // The ready signal goes out on the control channel and arrives later (or never): the data and its
+    // sync notification, on the transfer's own channel, can overtake it.
+    const send = (d: WorldOps, sender: string, msg: 'ready' | 'notReady') => {
+      d.env[`${req}.sender`] = sender;
+      d.env[`${req}.readyMsg`] = msg;
+      if (!opts.readyCanBeOvertaken) deliverReady(d, req, slot);
+    };
+    c.push({ label: `peer ${req}: sends ready signal (data follows)`, kind: 'env', request: req, apply: (d) => send(d, 'writing', 'ready') });
+    c.push({ label: `peer ${req}: sends not-ready signal (no data will be written)`, kind: 'env', request: req, apply: (d) => send(d, 'notReady', 'notReady') });
+  }
+  const msg = w.env[`${req}.readyMsg`];
+  if (msg === 'ready' || msg === 'notReady') {
+    c.push({ label: `network: ${msg === 'ready' ? 'ready' : 'not-ready'} signal of ${req} arrives`, kind: 'env', request: req, apply: (d) => deliverReady(d, req, slot) });
   }
   if (s === 'writing') {
     c.push({ label: `peer ${req}: last byte lands`, kind: 'env', request: req, apply: (d) => void (d.env[`${req}.sender`] = 'written') });
@@ -41,7 +36,7 @@ export function senderChoices(w: WorldView, req: string, slot: string): Choice[]
       request: req,
       apply: (d) => {
         d.env[`${req}.sender`] = 'synced';
-        if (d.in(recv, { worker: 'receiving' })) d.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: true });
+        if (d.in(recv, { worker: 'receiving' }) || d.in(recv, { worker: 'awaitingReady' })) d.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: true });
         // A late notification is proof for a slot that was quarantined on its behalf.
         proveSlot(d, req, slot, 'terminalAndSync');
       },
@@ -64,7 +59,17 @@ export function senderChoices(w: WorldView, req: string, slot: string): Choice[]
   return c;
 }
 
-function proveSlot(d: WorldOps, req: string, slot: string, proof: 'terminalAndSync'): void {
+/** The ready (or not-ready) signal in flight reaches the receiver. */
+function deliverReady(d: WorldOps, req: string, slot: string): void {
+  const msg = d.env[`${req}.readyMsg`];
+  const recv = `${req}.recv`;
+  d.env[`${req}.readyMsg`] = 'delivered';
+  if (d.in(recv, { worker: 'awaitingReady' })) d.send(recv, { type: 'READY_SIGNAL', ready: msg === 'ready' });
+  // A not-ready that arrives after the receiver gave up is still proof that nothing was written.
+  else if (msg === 'notReady') proveSlot(d, req, slot, 'notReadyBeforeWrite');
+}
+
+function proveSlot(d: WorldOps, req: string, slot: string, proof: 'terminalAndSync' | 'notReadyBeforeWrite'): void {
   const owner = d.env.slotOwner;
   if ((owner === undefined || owner === req) && (d.in(slot, 'quarantined') || d.in(slot, 'fencing'))) d.send(slot, { type: 'QUIESCENCE_PROOF', proof });
 }
@@ -92,5 +97,5 @@ export function senderWriting(w: WorldView, req: string): boolean {
 
 /** Sender env keys for one request. */
 export function senderEnv(req: string): Record<string, string> {
-  return { [`${req}.sender`]: 'idle' };
+  return { [`${req}.sender`]: 'idle', [`${req}.readyMsg`]: 'none' };
 }

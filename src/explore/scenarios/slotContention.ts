@@ -42,7 +42,8 @@ export function slotContentionScenario(): ScenarioDefinition {
       const c: Choice[] = [];
       for (const r of reqs) {
         c.push(...receiverLocalChoices(w, r, 'pool.slot', `${r}.slotRequested`));
-        c.push(...senderChoices(w, r, 'pool.slot'));
+        // Channel reordering is explored in generationTimeout; here the contention is the point.
+        c.push(...senderChoices(w, r, 'pool.slot', { readyCanBeOvertaken: false }));
       }
       const owner = String(w.env.slotOwner);
       if (owner !== 'none') c.push(...fenceChoice(w, owner, 'pool.slot'));
