@@ -231,12 +231,12 @@ export class ContextServer extends ServerBase {
       }
       const v = s.value as { sender: unknown; future: unknown };
       // Sender worker: one step per iteration, so status polls interleave as in the real worker.
-      if (only !== 'poll' && typeof v.sender === 'object' && v.sender !== null && 'unwinding' in v.sender) {
+      if ((only === undefined || only === 'worker') && typeof v.sender === 'object' && v.sender !== null && 'unwinding' in v.sender) {
         this.host.send(name, { type: 'WORKER_STEP' });
         more = true;
       }
       // Status checker: poll ready futures.
-      if (only !== 'worker' && v.future === 'pending' && s.context.promise !== 'pending') {
+      if ((only === undefined || only === 'poll') && v.future === 'pending' && s.context.promise !== 'pending') {
         this.host.send(name, { type: 'STATUS_POLL' });
         more = true;
       }

@@ -227,7 +227,12 @@ export class GenerationServer extends ServerBase {
     if (actor.endsWith('.recv')) {
       const r = this.reqs.get(id);
       if (r) r.proof = (output as GenerationReceiveOutput).proof;
-      this.host.send(`${id}.lifecycle`, { type: 'SIDE_QUIESCENT', proof: true });
+      if (this.host.has(`${id}.lifecycle`)) this.host.send(`${id}.lifecycle`, { type: 'SIDE_QUIESCENT', proof: true });
+      else {
+        // Its request already finished (failed closed): nothing waits for it any more.
+        queueMicrotask(() => this.host.remove(actor));
+        this.live.delete(id);
+      }
     }
     this.schedule();
   }
@@ -243,16 +248,21 @@ export class GenerationServer extends ServerBase {
         outcome: state === 'GENERATION_COMPLETE' && !e.corrupted ? 'completed' : reason === 'cancelled' || e.spec.faults.some((f) => f.startsWith('cancel')) ? 'cancelled' : 'failed',
         reason: e.corrupted ? 'corrupted' : reason,
       });
-      for (const role of ['lifecycle', 'recv']) this.host.remove(`${id}.${role}`);
-      this.live.delete(id);
+      this.host.remove(`${id}.lifecycle`);
+      // A receiver still running (the request failed closed) finishes on its own and is dropped then.
+      if (this.host.done(`${id}.recv`) || !this.host.has(`${id}.recv`)) {
+        this.host.remove(`${id}.recv`);
+        this.live.delete(id);
+      }
       this.schedule();
     });
   }
 
-  protected iterate(_only?: LoopStep): boolean {
+  protected iterate(only?: LoopStep): boolean {
     let more = false;
+    const does = (k: LoopStep) => only === undefined || only === k;
     // Admission: schedule requests whose KV blocks fit.
-    while (this.waitingForBlocks.length > 0) {
+    while (does('admit') && this.waitingForBlocks.length > 0) {
       const id = this.waitingForBlocks[0]!;
       if (!this.host.in(`${id}.lifecycle`, 'DISAGG_GENERATION_INIT')) {
         this.waitingForBlocks.shift();
@@ -269,7 +279,7 @@ export class GenerationServer extends ServerBase {
       more = true;
     }
     // Receive slots, first come first served.
-    while (this.freeSlots > 0 && this.slotQueue.length > 0) {
+    while (does('slot') && this.freeSlots > 0 && this.slotQueue.length > 0) {
       const id = this.slotQueue.shift()!;
       const r = this.reqs.get(id);
       if (!r || !this.host.in(`${id}.recv`, { worker: 'awaitingSlot' })) continue;
@@ -283,12 +293,13 @@ export class GenerationServer extends ServerBase {
       const s = this.host.actor(recv);
       if (s) {
         const v = s.value as { worker: unknown; future: unknown };
-        if (v.worker === 'queued') (this.host.send(recv, { type: 'WORKER_POP' }), (more = true));
-        if (v.future === 'pending' && s.context.promise !== 'pending') (this.host.send(recv, { type: 'STATUS_POLL' }), (more = true));
+        if (does('worker') && v.worker === 'queued') (this.host.send(recv, { type: 'WORKER_POP' }), (more = true));
+        if (does('poll') && v.future === 'pending' && s.context.promise !== 'pending') (this.host.send(recv, { type: 'STATUS_POLL' }), (more = true));
       }
       // Decoding is simulated: it starts and ends on the next iterations.
       const lc = `${id}.lifecycle`;
       const state = this.host.actor(lc)?.value;
+      if (!does('decode')) continue;
       if (state === 'DISAGG_GENERATION_TRANS_COMPLETE') (this.host.send(lc, { type: 'DECODE_START' }), (more = true));
       else if (state === 'GENERATION_IN_PROGRESS') (this.host.send(lc, { type: 'DECODE_DONE' }), (more = true));
     }

@@ -9,8 +9,11 @@ import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
 import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 
-/** The kinds of step an executor iteration takes: the sender or receiver worker's, or the status checker's. */
-export type LoopStep = 'worker' | 'poll';
+/**
+ * The kinds of step an executor iteration takes: the sender or receiver worker's, the status checker's,
+ * and on the generation side admission, receive-slot grants and (simulated) decoding.
+ */
+export type LoopStep = 'worker' | 'poll' | 'admit' | 'slot' | 'decode';
 
 /** Per-request bookkeeping a server keeps beside the actors. */
 export interface RequestEntry {
