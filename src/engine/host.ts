@@ -43,6 +43,8 @@ export interface HostOptions {
    */
   recordEvents?: boolean;
   initialEnv?: Env;
+  /** Prefix of the xstate actor ids (e.g. 'gen/'), so actors of several hosts stay apart in an inspector. */
+  idPrefix?: string;
 }
 
 export class ActorHost implements LifecycleHost {
@@ -57,8 +59,11 @@ export class ActorHost implements LifecycleHost {
   private routing = false;
   readonly env: Env;
 
+  private readonly prefix: string;
+
   constructor(private readonly opts: HostOptions) {
     this.env = { ...(opts.initialEnv ?? {}) };
+    this.prefix = opts.idPrefix ?? '';
   }
 
   get state(): WorldState {
@@ -95,7 +100,7 @@ export class ActorHost implements LifecycleHost {
     const viaInspect = this.opts.inspect !== undefined || this.opts.recordEvents === true;
     const actor = createActor(machine, {
       input,
-      id: name,
+      id: `${this.prefix}${name}`,
       ...(viaInspect ? { inspect: (ev: InspectionEvent) => this.observe(name, machine.id, ev) } : {}),
     });
     this.actors.set(name, actor);
@@ -144,7 +149,7 @@ export class ActorHost implements LifecycleHost {
       // Built-in actions (assign, raise, ...) carry an `xstate.` type; the engine's effects do not.
       const t = (impl as { type?: unknown }).type;
       if (typeof t === 'string' && t.startsWith('xstate.')) continue;
-      actions[name] = ({ self }, params) => void this.emitted.push({ actor: self.id, action: { type: name, params: (params ?? {}) as Record<string, unknown> } });
+      actions[name] = ({ self }, params) => void this.emitted.push({ actor: self.id.slice(this.prefix.length), action: { type: name, params: (params ?? {}) as Record<string, unknown> } });
     }
     const m = base.provide({ actions, ...(this.opts.delays ? { delays: this.opts.delays } : {}) } as never) as AnyStateMachine;
     this.provided.set(role, m);
@@ -153,7 +158,7 @@ export class ActorHost implements LifecycleHost {
 
   private observe(name: string, machine: string, ev: InspectionEvent): void {
     this.opts.inspect?.(ev);
-    if (ev.type !== '@xstate.snapshot' || (ev.actorRef as AnyActorRef).id !== name) return;
+    if (ev.type !== '@xstate.snapshot' || (ev.actorRef as AnyActorRef).id !== `${this.prefix}${name}`) return;
     this.observed(name, machine, ev.event, ev.snapshot as AnyMachineSnapshot);
   }
 

@@ -2,6 +2,7 @@ import type { ChildMessage, ParentMessage } from './config.js';
 import { ContextServer } from './contextServer.js';
 import { GenerationServer } from './generationServer.js';
 import { connectInspector } from './inspectClient.js';
+import type { InspectClient } from './inspectClient.js';
 
 /**
  * A server process (context or generation), started by the burst harness with an IPC channel. It does
@@ -9,6 +10,7 @@ import { connectInspector } from './inspectClient.js';
  * quarantined leases to resolve, reports its stats and exits.
  */
 let server: ContextServer | GenerationServer | null = null;
+let inspector: InspectClient | undefined;
 const emit = (m: ChildMessage) => process.send?.(m);
 
 process.on('message', (raw: unknown) => {
@@ -26,7 +28,8 @@ async function handle(m: ParentMessage): Promise<void> {
   switch (m.t) {
     case 'init': {
       const c = m.config;
-      const inspect = c.inspectUrl ? await connectInspector(c.inspectUrl) : undefined;
+      inspector = c.inspectUrl ? await connectInspector(c.inspectUrl) : undefined;
+      const inspect = inspector ? (ev: Parameters<InspectClient['inspect']>[0]) => inspector!.inspect(ev) : undefined;
       if (c.role === 'context') {
         const s = new ContextServer(c, emit, inspect);
         await s.listen();
@@ -57,6 +60,7 @@ async function handle(m: ParentMessage): Promise<void> {
       while (s.pendingLeases() > 0 && Date.now() < bound) await new Promise((r) => setTimeout(r, 10));
       emit({ t: 'stats', stats: s.stats() });
       s.close();
+      await inspector?.flush();
       setImmediate(() => process.exit(0));
       return;
     }
