@@ -129,7 +129,6 @@ export function machineBlock(ts: typeof TS, root: string, pm: ProductionMachine)
 /** A line per difference between a regression variant and the production machine it replaces. */
 export function diffMachines(prod: AnyStateMachine, variant: AnyStateMachine): string[] {
   const out: string[] = [];
-  const prodModel = machineModel(prod);
   const varModel = machineModel(variant);
   const usesOf = (kind: 'guard' | 'action', name: string) => {
     const rows = varModel.transitions.filter((t) => (kind === 'guard' ? t.guard === name : t.actions.includes(name)));
