@@ -110,8 +110,7 @@ export class ContextServer extends ServerBase {
   /** Answer a generation-side fence once no transfer of ours can write into that request's blocks. */
   private async fence(id: string): Promise<void> {
     const r = this.reqs.get(id);
-    if (r?.native && !r.native.released) await r.native.whenQuiesced();
-    else if (r?.native) await r.native.whenQuiesced();
+    if (r?.native) await r.native.whenQuiesced();
     this.peer?.send({ t: 'fenceAck', id });
   }
 
