@@ -12,6 +12,7 @@ import type { NativeHandleBinding } from './nativeHandle.js';
 import { fillBlock } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 import type { LoopStep } from './serverBase.js';
+import { requestOf, roleOf } from '../explore/world.js';
 
 interface ContextRequest {
   spec: RequestSpec;
@@ -115,8 +116,8 @@ export class ContextServer extends ServerBase {
   }
 
   protected route(actor: string, a: EmittedAction): void {
-    const id = actor.slice(0, actor.lastIndexOf('.'));
-    const role = actor.slice(actor.lastIndexOf('.') + 1);
+    const id = requestOf(actor)!;
+    const role = roleOf(actor);
     const r = this.reqs.get(id);
     const p = a.params;
     if (role === 'lease') {
@@ -195,7 +196,7 @@ export class ContextServer extends ServerBase {
   }
 
   protected onDone(actor: string, output: unknown): void {
-    const id = actor.slice(0, actor.lastIndexOf('.'));
+    const id = requestOf(actor)!;
     if (actor.endsWith('.handle')) {
       const o = output as TransferHandleOutput;
       this.host.send(`${id}.send`, { type: 'TRANSFERS_SETTLED', outcome: o.outcome, quiesced: o.quiesced });

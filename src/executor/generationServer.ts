@@ -10,6 +10,7 @@ import type { ControlMessage } from './control.js';
 import { PatternChecker } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 import type { LoopStep } from './serverBase.js';
+import { requestOf, roleOf } from '../explore/world.js';
 
 /** What the context server's sync notification carries: the request and the pattern its blocks hold. */
 interface SyncPayload {
@@ -165,8 +166,8 @@ export class GenerationServer extends ServerBase {
   }
 
   protected route(actor: string, a: EmittedAction): void {
-    const id = actor.slice(0, actor.lastIndexOf('.'));
-    const role = actor.slice(actor.lastIndexOf('.') + 1);
+    const id = requestOf(actor)!;
+    const role = roleOf(actor);
     const r = this.reqs.get(id);
     const p = a.params;
     if (role === 'lease') {
@@ -223,7 +224,7 @@ export class GenerationServer extends ServerBase {
   }
 
   protected onDone(actor: string, output: unknown): void {
-    const id = actor.slice(0, actor.lastIndexOf('.'));
+    const id = requestOf(actor)!;
     if (actor.endsWith('.recv')) {
       const r = this.reqs.get(id);
       if (r) r.proof = (output as GenerationReceiveOutput).proof;

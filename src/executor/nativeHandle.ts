@@ -1,5 +1,4 @@
-import type { WorldOps } from '../explore/world.js';
-import type { EmittedAction } from '../explore/world.js';
+import type { EmittedAction, WorldOps } from '../explore/world.js';
 import type { Agent, TransferHandle } from '../native/index.js';
 
 /**

@@ -8,6 +8,7 @@ import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
 import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
+import { requestOf } from '../explore/world.js';
 
 /**
  * The kinds of step an executor iteration takes: the sender or receiver worker's, the status checker's,
@@ -101,7 +102,8 @@ export abstract class ServerBase {
   }
 
   entryOf(actor: string): RequestEntry | undefined {
-    return this.requests.get(actor.slice(0, actor.lastIndexOf('.')));
+    const id = requestOf(actor);
+    return id === undefined ? undefined : this.requests.get(id);
   }
 
   /** The request's lifecycle as it finished: its top-level (terminal) state and error reason. */

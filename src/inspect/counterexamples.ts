@@ -4,7 +4,7 @@ import type { Combination } from '../explore/catalog.js';
 import { scenarioFor, VARIANT_PLAN } from '../explore/catalog.js';
 import { exploreCombination } from '../explore/explorer.js';
 import type { WorldState } from '../explore/world.js';
-import { initialWorld, step, valueKey } from '../explore/world.js';
+import { initialWorld, roleOf, step, valueKey } from '../explore/world.js';
 import { activeStateIds } from './dot.js';
 import { diagramEntries, PRODUCTION_MACHINES } from './diagrams.js';
 
@@ -63,7 +63,7 @@ export function diagramKeyOf(machine: AnyStateMachine): string {
 /** Replay a counterexample path with the explorer's own `step()`, recording every actor after each step. */
 export function replayPath(c: Combination, path: string[]): { frames: CounterexampleFrame[]; note?: string } {
   const scenario = scenarioFor(c);
-  const roleMachine = (actor: string): AnyStateMachine | undefined => scenario.machines[actor.slice(actor.lastIndexOf('.') + 1)];
+  const roleMachine = (actor: string): AnyStateMachine | undefined => scenario.machines[roleOf(actor)];
   const frame = (w: WorldState, label: string | null, prev: CounterexampleFrame | null): CounterexampleFrame => {
     const actors: CounterexampleFrame['actors'] = {};
     for (const [name, snap] of Object.entries(w.actors)) {
