@@ -6,12 +6,13 @@ import type { EmittedAction } from '../explore/world.js';
 import type { TransferHandle } from '../native/index.js';
 import type { ChildMessage, RequestSpec, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
-import type { ControlMessage } from './control.js';
+import type { ControlLink, ControlMessage } from './control.js';
 import { routeNativeHandle } from './nativeHandle.js';
 import type { NativeHandleBinding } from './nativeHandle.js';
 import { fillBlock } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 import type { LoopStep } from './serverBase.js';
+import type { Platform } from '../core/platform.js';
 import { requestOf, roleOf } from '../explore/world.js';
 
 interface ContextRequest {
@@ -36,19 +37,30 @@ export class ContextServer extends ServerBase {
   private readonly finishedIds = new Set<string>();
   /** contextSend actors alive: the loop's worker steps and polls look only at these. */
   private readonly sends = new Set<string>();
-  private peer: ControlChannel | null = null;
+  private peer: ControlLink | null = null;
   private server: Server | null = null;
   private remoteAgent = '';
 
-  constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void) {
-    super(config, { lifecycle: requestLifecycleMachine, send: contextSendMachine, handle: transferHandleMachine, lease: blockLeaseMachine }, emit, inspect);
+  constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void, platform?: Platform) {
+    super(config, { lifecycle: requestLifecycleMachine, send: contextSendMachine, handle: transferHandleMachine, lease: blockLeaseMachine }, emit, inspect, platform);
   }
 
   async listen(): Promise<void> {
     this.server = await listenControl(this.config.socketPath, (socket: Socket) => {
       this.peer?.close();
-      this.peer = new ControlChannel(socket, (m) => this.onControl(m), () => {});
+      this.attachPeer(new ControlChannel(socket, (m) => this.onControl(m), () => {}));
     });
+  }
+
+  /** Use this link to the generation peer (a new one replaces the old). Messages come in through receiveControl. */
+  attachPeer(link: ControlLink): void {
+    this.peer?.close();
+    this.peer = link;
+  }
+
+  /** A control message from the generation peer. */
+  receiveControl(m: ControlMessage): void {
+    this.onControl(m);
   }
 
   loadPeer(metadata: Uint8Array): void {
@@ -56,7 +68,7 @@ export class ContextServer extends ServerBase {
   }
 
   submit(spec: RequestSpec): void {
-    this.requests.set(spec.id, { spec, startedAt: Date.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
+    this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
     this.reqs.set(spec.id, { spec, blocks: null, epoch: 0, remote: null, native: null, binding: null });
     this.waitingForBlocks.push(spec);
     this.admit();
@@ -78,8 +90,7 @@ export class ContextServer extends ServerBase {
       r.blocks = blocks;
       this.spawn(`${spec.id}.lease`, { leaseId: spec.id });
       this.host.send(`${spec.id}.lease`, { type: 'ALLOCATE' });
-      r.epoch = this.host.actor(`${spec.id}.lease`)!.context.epoch as number;
-      blocks.forEach((b, i) => fillBlock(this.pool.view(b), spec.number, r.epoch, i));
+      r.epoch = this.pool.epochOf(spec.id)!;
       this.spawn(`${spec.id}.lifecycle`, { requestId: spec.id, role: 'context' });
       if (spec.faults.includes('cancel-ctx-queued')) {
         this.host.send(`${spec.id}.lifecycle`, { type: 'CONTEXT_DONE' });
@@ -155,6 +166,8 @@ export class ContextServer extends ServerBase {
         return;
       case 'send/startTransfers': {
         this.host.send(`${id}.lease`, { type: 'EXPOSE' });
+        // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks.
+        r.blocks!.forEach((b, i) => fillBlock(this.pool.view(b), r.spec.number, r.remote!.epoch, i));
         this.spawn(`${id}.handle`, { handleId: id, semantics: this.agent.semantics });
         const native = this.agent.createTransfer({
           op: 'WRITE',

@@ -6,10 +6,11 @@ import type { EmittedAction } from '../explore/world.js';
 import type { Notification } from '../native/index.js';
 import type { ChildMessage, RequestSpec, ServerConfig } from './config.js';
 import { ControlChannel, connectControl } from './control.js';
-import type { ControlMessage } from './control.js';
+import type { ControlLink, ControlMessage } from './control.js';
 import { PatternChecker } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 import type { LoopStep } from './serverBase.js';
+import type { Platform } from '../core/platform.js';
 import { requestOf, roleOf } from '../explore/world.js';
 
 /** What the context server's sync notification carries: the request and the pattern its blocks hold. */
@@ -40,16 +41,18 @@ export class GenerationServer extends ServerBase {
   private readonly waitingForBlocks: string[] = [];
   private readonly slotQueue: string[] = [];
   private freeSlots: number;
-  private peer: ControlChannel | null = null;
+  private peer: ControlLink | null = null;
   private readonly checker: PatternChecker;
   private readonly pendingFences = new Set<string>();
   private readonly reorderHold: SyncPayload[] = [];
   corruptedBlocks = 0;
+  /** Requests whose blocks no longer held their own pattern when served to decode. */
+  servedMismatches = 0;
   /** Requests whose actors the loop may have to step (receive worker, checker, decode). */
   private readonly live = new Set<string>();
 
-  constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void) {
-    super(config, { lifecycle: requestLifecycleMachine, recv: generationReceiveMachine, lease: blockLeaseMachine }, emit, inspect);
+  constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void, platform?: Platform) {
+    super(config, { lifecycle: requestLifecycleMachine, recv: generationReceiveMachine, lease: blockLeaseMachine }, emit, inspect, platform);
     this.freeSlots = config.recvSlots;
     this.checker = new PatternChecker(config.blockBytes);
     this.agent.on('notification', (n) => this.onNotification(n));
@@ -57,11 +60,25 @@ export class GenerationServer extends ServerBase {
 
   async connect(socketPath: string): Promise<void> {
     const socket: Socket = await connectControl(socketPath);
-    this.peer = new ControlChannel(socket, (m) => this.onControl(m), () => this.onPeerGone());
+    this.attachPeer(new ControlChannel(socket, (m) => this.onControl(m), () => this.onPeerGone()));
+  }
+
+  /** Use this link to the context peer; messages come in through receiveControl, its loss through peerGone. */
+  attachPeer(link: ControlLink): void {
+    this.peer = link;
+  }
+
+  receiveControl(m: ControlMessage): void {
+    this.onControl(m);
+  }
+
+  /** The context peer's process is gone (its control link closed). */
+  peerGone(): void {
+    this.onPeerGone();
   }
 
   submit(spec: RequestSpec): void {
-    this.requests.set(spec.id, { spec, startedAt: Date.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
+    this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
     this.reqs.set(spec.id, { spec, blocks: null, proof: null, slotHeld: false, slotReleases: 0, recvStarted: false });
     this.spawn(`${spec.id}.lifecycle`, { requestId: spec.id, role: 'generation' });
     this.live.add(spec.id);
@@ -152,7 +169,8 @@ export class GenerationServer extends ServerBase {
     const waiting = this.host.in(recv, { worker: 'receiving' }) || this.host.in(recv, { worker: 'awaitingReady' });
     let verified = false;
     if (r.blocks) {
-      verified = sync.number === r.spec.number && r.blocks.every((b, i) => this.checker.verify(this.pool.view(b), sync.number, sync.epoch, i));
+      // Checked against what this side knows (its request number, its pool's epoch), never the sender's word.
+      verified = this.verifyBlocks(id, r);
       if (!verified && waiting) {
         this.requests.get(id)!.corrupted = true;
         this.corruptedBlocks++;
@@ -163,6 +181,12 @@ export class GenerationServer extends ServerBase {
     if (waiting) this.host.send(recv, { type: 'SYNC_WAIT_ENDED', arrived: verified });
     else this.prove(id, 'terminalAndSync');
     this.schedule();
+  }
+
+  /** Every byte of the request's blocks is its own pattern: request number and this pool's epoch. */
+  private verifyBlocks(id: string, r: GenerationRequest): boolean {
+    const epoch = this.pool.epochOf(id);
+    return r.blocks !== null && epoch !== undefined && r.blocks.every((b, i) => this.checker.verify(this.pool.view(b), r.spec.number, epoch, i));
   }
 
   protected route(actor: string, a: EmittedAction): void {
@@ -205,7 +229,7 @@ export class GenerationServer extends ServerBase {
       }
       case 'recv/sendRequestInfo':
         if (r.spec.faults.includes('cancel-owned')) this.cancel(id);
-        return this.peer?.send({ t: 'info', id, remote: r.blocks!.map((b) => ({ regionId: this.pool.region.id, offset: b * this.pool.blockBytes, length: this.pool.blockBytes })) });
+        return this.peer?.send({ t: 'info', id, remote: r.blocks!.map((b) => ({ regionId: this.pool.region.id, offset: b * this.pool.blockBytes, length: this.pool.blockBytes })), epoch: this.pool.epochOf(id)! });
       case 'recv/releaseSlot':
         r.slotReleases++;
         if (r.slotHeld) {
@@ -301,7 +325,16 @@ export class GenerationServer extends ServerBase {
       const lc = `${id}.lifecycle`;
       const state = this.host.actor(lc)?.value;
       if (!does('decode')) continue;
-      if (state === 'DISAGG_GENERATION_TRANS_COMPLETE') (this.host.send(lc, { type: 'DECODE_START' }), (more = true));
+      if (state === 'DISAGG_GENERATION_TRANS_COMPLETE') {
+        // Verified again when served, not only at receipt: a late write in between is corruption.
+        const r = this.reqs.get(id);
+        if (r && !this.verifyBlocks(id, r)) {
+          this.requests.get(id)!.corrupted = true;
+          this.servedMismatches++;
+        }
+        this.host.send(lc, { type: 'DECODE_START' });
+        more = true;
+      }
       else if (state === 'GENERATION_IN_PROGRESS') (this.host.send(lc, { type: 'DECODE_DONE' }), (more = true));
     }
     return more;

@@ -9,6 +9,8 @@ import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
 import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 import { requestOf } from '../explore/world.js';
+import type { Platform } from '../core/platform.js';
+import { nodePlatform } from '../core/platform.js';
 
 /**
  * The kinds of step an executor iteration takes: the sender or receiver worker's, the status checker's,
@@ -52,6 +54,7 @@ export abstract class ServerBase {
     machines: Record<string, AnyStateMachine>,
     protected readonly emit: (m: ChildMessage) => void,
     inspect?: (ev: InspectionEvent) => void,
+    readonly platform: Platform = nodePlatform,
   ) {
     this.agent = new Agent(config.name, { backend: config.backend, progress: config.progress, ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}) });
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
@@ -62,6 +65,7 @@ export abstract class ServerBase {
       route: (_h: unknown, actor: string, action: EmittedAction) => this.route(actor, action),
       onDone: (_h: unknown, actor: string, output: unknown) => this.onDone(actor, output),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
+      clock: platform.clock,
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
@@ -86,7 +90,7 @@ export abstract class ServerBase {
 
   /** Spawn an actor of a request, recording its creation in the trace. */
   spawn(name: string, input: unknown): void {
-    this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'spawn', server: this.config.role, actor: name, input })}\n`);
+    this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.config.role, actor: name, input })}\n`);
     this.host.spawn(name, input);
   }
 
@@ -94,7 +98,7 @@ export abstract class ServerBase {
   schedule(): void {
     if (this.scheduled || this.closed || this.config.loop === 'manual') return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.platform.defer(() => {
       this.scheduled = false;
       if (this.closed) return;
       if (this.iterate()) this.schedule();
@@ -119,7 +123,7 @@ export abstract class ServerBase {
     e.reported = true;
     this.emit({
       t: 'done',
-      report: { id, role: this.config.role, ...r, corrupted: e.corrupted, bytes: e.bytes, logLines: e.logLines, transitions: e.transitions, startedAt: e.startedAt, endedAt: Date.now() },
+      report: { id, role: this.config.role, ...r, corrupted: e.corrupted, bytes: e.bytes, logLines: e.logLines, transitions: e.transitions, startedAt: e.startedAt, endedAt: this.platform.clock.now() },
     });
   }
 
@@ -127,7 +131,7 @@ export abstract class ServerBase {
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     const key = typeof r.to === 'string' ? r.to : JSON.stringify(r.to);
-    const now = performance.now();
+    const now = this.platform.clock.now();
     const prev = this.stateSince.get(r.actor);
     const changed = !prev || prev.key !== key;
     if (prev && changed) {
@@ -145,7 +149,7 @@ export abstract class ServerBase {
       e.logLines++;
       if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.config.role} ${r.actor}: ${prev.key} --${r.event.type}--> ${key}` });
     }
-    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'transition', server: this.config.role, actor: r.actor, machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'transition', server: this.config.role, actor: r.actor, machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
   /** Metrics actions every blockLease asks for; returns true when handled. */
