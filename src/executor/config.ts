@@ -33,6 +33,13 @@ export interface ServerConfig {
   backend: string;
   progress: 'thread' | 'manual';
   copyThreads?: number;
+  /**
+   * Regression variants (machines/regressions) swapped in for the production machines they replace:
+   * canaries that the simulator and the burst must catch. Never set in production.
+   */
+  variants?: string[];
+  /** Copy-engine chunk size (the simulator uses small chunks so writes land in several steps). */
+  chunkBytes?: number;
   /** Concurrent receives the generation server allows (receive slots). */
   recvSlots: number;
   /** Deadlines in ms, by the machines' delay names (TensorRT-LLM names where they exist). */

@@ -31,6 +31,8 @@ export class BlockPool {
   private readonly free: number[] = [];
   private readonly held = new Map<string, Lease>();
   private retired = 0;
+  private readonly retiredSet = new Set<number>();
+  private readonly freeSet = new Set<number>();
   private allocations = 0;
   poisonBroken = 0;
 
@@ -43,6 +45,7 @@ export class BlockPool {
     for (let i = totalBlocks - 1; i >= 0; i--) {
       poisonBlock(this.view(i));
       this.free.push(i);
+      this.freeSet.add(i);
     }
   }
 
@@ -51,6 +54,7 @@ export class BlockPool {
     if (this.held.has(leaseId)) throw new Error(`lease ${leaseId} already holds blocks`);
     if (this.free.length < count) return null;
     const blocks = this.free.splice(this.free.length - count, count);
+    for (const b of blocks) this.freeSet.delete(b);
     for (const b of blocks) if (!isPoisoned(this.view(b))) this.poisonBroken++;
     // Epochs are 16 bits in the pattern; 0 is skipped so a zeroed block never matches.
     this.allocations = (this.allocations % 0xfffe) + 1;
@@ -73,7 +77,11 @@ export class BlockPool {
   }
 
   isFree(block: number): boolean {
-    return this.free.includes(block);
+    return this.freeSet.has(block);
+  }
+
+  isRetired(block: number): boolean {
+    return this.retiredSet.has(block);
   }
 
   view(block: number): Uint8Array {
@@ -85,7 +93,10 @@ export class BlockPool {
     const lease = this.held.get(leaseId);
     if (!lease) return;
     this.held.delete(leaseId);
-    for (const b of lease.blocks) poisonBlock(this.view(b));
+    for (const b of lease.blocks) {
+      poisonBlock(this.view(b));
+      this.freeSet.add(b);
+    }
     this.free.push(...lease.blocks);
   }
 
@@ -95,6 +106,7 @@ export class BlockPool {
     if (!lease) return;
     this.held.delete(leaseId);
     this.retired += lease.blocks.length;
+    for (const b of lease.blocks) this.retiredSet.add(b);
   }
 
   stats(): PoolStats {

@@ -7,6 +7,7 @@ import { PureHost } from '../engine/pureHost.js';
 import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
+import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 import { requestOf } from '../explore/world.js';
 import type { Platform } from '../core/platform.js';
@@ -27,6 +28,17 @@ export interface RequestEntry {
   corrupted: boolean;
   bytes: number;
   reported: boolean;
+}
+
+/** The machines with each named regression variant swapped in for the machine it replaces. */
+function withVariants(machines: Record<string, AnyStateMachine>, names: readonly string[]): Record<string, AnyStateMachine> {
+  const out = { ...machines };
+  for (const name of names) {
+    const v = REGRESSION_VARIANTS.find((x) => x.name === name);
+    if (!v) throw new Error(`unknown variant '${name}'; known: ${REGRESSION_VARIANTS.map((x) => x.name).join(', ')}`);
+    for (const [role, m] of Object.entries(out)) if (m.id === v.replaces) out[role] = v.machine;
+  }
+  return out;
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -56,7 +68,8 @@ export abstract class ServerBase {
     inspect?: (ev: InspectionEvent) => void,
     readonly platform: Platform = nodePlatform,
   ) {
-    this.agent = new Agent(config.name, { backend: config.backend, progress: config.progress, ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}) });
+    machines = withVariants(machines, config.variants ?? []);
+    this.agent = new Agent(config.name, { backend: config.backend, progress: config.progress, ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}), ...(config.chunkBytes ? { chunkBytes: config.chunkBytes } : {}) });
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
     const common = {
