@@ -73,8 +73,14 @@ interface Action {
   run(): void;
 }
 
-/** Let promise callbacks (native completions routed through the facade) run before the next step. */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Let promise callbacks (native completions routed through the facade) run before the next step.
+ * Awaiting yields to the microtask queue; a few rounds drain the short chains the servers create, in
+ * the same order on every run.
+ */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 4; i++) await null;
+};
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
   const shape = shapeFor(o.seed, o.variants ?? []);
