@@ -22,6 +22,8 @@ export interface PoolStats {
 
 export interface Lease {
   blocks: number[];
+  /** The request number whose pattern the blocks must carry (0 when the owner did not say). */
+  number: number;
   /** Chosen by the pool per allocation; the pattern the blocks must carry names it. */
   epoch: number;
 }
@@ -50,7 +52,7 @@ export class BlockPool {
   }
 
   /** Take `count` blocks for a lease, or null when the pool cannot serve it now. */
-  allocate(leaseId: string, count: number): number[] | null {
+  allocate(leaseId: string, count: number, number = 0): number[] | null {
     if (this.held.has(leaseId)) throw new Error(`lease ${leaseId} already holds blocks`);
     if (this.free.length < count) return null;
     const blocks = this.free.splice(this.free.length - count, count);
@@ -58,7 +60,7 @@ export class BlockPool {
     for (const b of blocks) if (!isPoisoned(this.view(b))) this.poisonBroken++;
     // Epochs are 16 bits in the pattern; 0 is skipped so a zeroed block never matches.
     this.allocations = (this.allocations % 0xfffe) + 1;
-    this.held.set(leaseId, { blocks, epoch: this.allocations });
+    this.held.set(leaseId, { blocks, number, epoch: this.allocations });
     return blocks;
   }
 
@@ -69,6 +71,10 @@ export class BlockPool {
   /** The epoch the pool chose for this lease's current allocation. */
   epochOf(leaseId: string): number | undefined {
     return this.held.get(leaseId)?.epoch;
+  }
+
+  lease(leaseId: string): Lease | undefined {
+    return this.held.get(leaseId);
   }
 
   /** Every live lease (for the simulator's checkers). */

@@ -37,7 +37,7 @@ export interface SimResult {
   steps: number;
   virtualMs: number;
   shape: SimShape;
-  requests: { submitted: number; completed: number; cancelled: number; failed: number; lostWithCrash: number };
+  requests: { submitted: number; completed: number; cancelled: number; failed: number; lostWithCrash: number; reasons: Record<string, number> };
   crashes: number;
   violations: SimViolation[];
   /** sha256 over the schedule and the end state: equal for two runs of one seed (determinism). */
@@ -57,9 +57,9 @@ export function shapeFor(seed: number, variants: string[] = []): SimShape {
     genPoolBlocks: blocksPerRequest * r.int(1, 4),
     recvSlots: r.int(1, 3),
     kvTransferTimeoutMs: 1000,
-    links: { drop: r.pick([0, 0, 0.02, 0.1]), duplicate: r.pick([0, 0.05, 0.2]), reorder: r.chance(0.5), maxDelayMs: r.pick([0, 50, 400, 1500]) },
-    cancelRate: r.pick([0, 0.002, 0.01]),
-    crashRate: r.pick([0, 0, 0.0005, 0.002]),
+    links: { drop: r.pick([0, 0, 0.01, 0.05]), duplicate: r.pick([0, 0.02, 0.1]), reorder: r.chance(0.5), maxDelayMs: r.pick([0, 20, 100, 600]) },
+    cancelRate: r.pick([0, 0.001, 0.004]),
+    crashRate: r.pick([0, 0, 0.0002, 0.001]),
     partitionRate: r.pick([0, 0.001]),
     weights: { submit: r.int(1, 5), deliver: r.int(1, 10), loop: r.int(1, 10), native: r.int(1, 10), time: r.int(1, 6) },
     variants,
@@ -126,7 +126,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const live = (side: 'context' | 'generation') =>
     specs.filter((s, i) => (side === 'generation' ? i < nextGen : i < nextCtx) && !cluster.reports[side].has(s.id) && !(side === 'context' && cluster.lostWithCrash.has(s.id)));
 
-  const actions = (faults: boolean): Action[] => {
+  const actions = (): Action[] => {
     const w = shape.weights;
     const a: Action[] = [];
     if (nextGen < specs.length) a.push({ kind: 'submit', label: `submit gen ${specs[nextGen]!.id}`, weight: w.submit, run: () => cluster.submitGeneration(specs[nextGen++]!) });
@@ -138,26 +138,28 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     a.push({ kind: 'native', label: 'native ctx', weight: w.native, run: () => void cluster.ctx.agent.step() });
     a.push({ kind: 'native', label: 'native gen', weight: w.native, run: () => void cluster.gen.agent.step() });
     a.push({ kind: 'time', label: 'time', weight: w.time, run: () => advanceTime() });
-    if (faults) {
-      const cancels = shape.cancelRate * 100;
-      const g = live('generation');
-      const c = live('context');
-      if (cancels > 0 && g.length > 0) a.push({ kind: 'fault', label: 'cancel gen', weight: cancels, run: () => cluster.gen.cancel(rng.pick(g).id) });
-      if (cancels > 0 && c.length > 0) a.push({ kind: 'fault', label: 'cancel ctx', weight: cancels, run: () => cluster.ctx.cancel(rng.pick(c).id) });
-      if (shape.crashRate > 0) a.push({ kind: 'fault', label: 'crash ctx', weight: shape.crashRate * 10, run: () => (crashes++, cluster.crashContext()) });
-      if (shape.partitionRate > 0 && partitionUntil < 0) {
-        a.push({
-          kind: 'fault',
-          label: 'partition',
-          weight: shape.partitionRate * 100,
-          run: () => {
-            partitionUntil = cluster.clock.now() + rng.int(100, 3 * shape.kvTransferTimeoutMs);
-            cluster.setLinkFaults(shape.links, true);
-          },
-        });
-      }
-    }
     return a;
+  };
+
+  /** The world's faults, each a per-step chance decided by the seed's shape (not weighted against work). */
+  const faultAction = (): Action | null => {
+    const g = live('generation');
+    const c = live('context');
+    if (g.length > 0 && rng.chance(shape.cancelRate)) return { kind: 'fault', label: 'cancel gen', weight: 0, run: () => cluster.gen.cancel(rng.pick(g).id) };
+    if (c.length > 0 && rng.chance(shape.cancelRate)) return { kind: 'fault', label: 'cancel ctx', weight: 0, run: () => cluster.ctx.cancel(rng.pick(c).id) };
+    if (rng.chance(shape.crashRate)) return { kind: 'fault', label: 'crash ctx', weight: 0, run: () => (crashes++, cluster.crashContext()) };
+    if (partitionUntil < 0 && rng.chance(shape.partitionRate)) {
+      return {
+        kind: 'fault',
+        label: 'partition',
+        weight: 0,
+        run: () => {
+          partitionUntil = cluster.clock.now() + rng.int(100, 3 * shape.kvTransferTimeoutMs);
+          cluster.setLinkFaults(shape.links, true);
+        },
+      };
+    }
+    return null;
   };
 
   /**
@@ -186,7 +188,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   try {
     // Safety phase: faults on, every choice random.
     for (step = 1; step <= o.steps && violations.length === 0; step++) {
-      const choice = pick(actions(true));
+      const choice = faultAction() ?? pick(actions());
       record(choice.label);
       choice.run();
       await settle();
@@ -203,7 +205,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       let budget = 0;
       for (; !settled() && cluster.clock.now() <= deadline && violations.length === 0 && budget < 200_000; step++) {
         // Fair: run every local step first; only when nothing moves does time pass.
-        const list = actions(false).filter((x) => x.kind !== 'time');
+        const list = actions().filter((x) => x.kind !== 'time');
         const choice = pick(list);
         record(choice.label);
         choice.run();
@@ -229,14 +231,18 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   }
 
   const outcomes = { completed: 0, cancelled: 0, failed: 0 };
-  for (const list of cluster.reports.generation.values()) outcomes[list[0]!.outcome]++;
+  const reasons: Record<string, number> = {};
+  for (const list of cluster.reports.generation.values()) {
+    outcomes[list[0]!.outcome]++;
+    reasons[list[0]!.reason] = (reasons[list[0]!.reason] ?? 0) + 1;
+  }
   hash.update(JSON.stringify([outcomes, cluster.clock.now(), violations.map((v) => [v.invariant, v.step])]));
   return {
     seed: o.seed,
     steps: step - 1,
     virtualMs: cluster.clock.now(),
     shape,
-    requests: { submitted: specs.length, ...outcomes, lostWithCrash: cluster.lostWithCrash.size },
+    requests: { submitted: specs.length, ...outcomes, lostWithCrash: cluster.lostWithCrash.size, reasons },
     crashes,
     violations,
     digest: hash.digest('hex').slice(0, 16),
