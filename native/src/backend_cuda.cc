@@ -94,6 +94,7 @@ void futexWait(std::atomic<uint32_t>* word, uint32_t expected, int timeoutMs) {
 }
 
 [[noreturn]] void fail(cudaError_t err, const std::string& what) {
+  cudaGetLastError();  // clear it: a later launch's cudaGetLastError() must not report this one
   throw Error(ErrorCode::Backend, what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
@@ -133,12 +134,19 @@ struct IpcOpened final : Mapping {
   }
 };
 
+// A shm segment pinned with cudaHostRegister. Each agent pins its own mapping (peers in the same
+// process too), so unpinning at deregistration touches nobody else's: the addon unmaps right
+// after, and CUDA must not keep a registration for an address range that mmap may hand out again.
 struct PinnedShm final : Mapping {
   std::shared_ptr<Segment> segment;
-  ~PinnedShm() override {
+  bool pinned = false;
+  void retire() override {
+    if (!pinned) return;
     cudaSetDevice(device);
-    if (segment && segment->data() != nullptr) cudaHostUnregister(segment->data());
+    cudaHostUnregister(hostPtr);
+    pinned = false;
   }
+  ~PinnedShm() override { retire(); }
 };
 
 struct ExternalHost final : Mapping {
@@ -383,6 +391,12 @@ class CudaAgent final : public AgentState {
     if (!shm::validAgentName(config.name)) {
       throw Error(ErrorCode::InvalidArgument, "agent name must be 1-64 characters of [A-Za-z0-9._-]");
     }
+    // Validated as shm does, though a launch has no chunks or copy threads: the same options
+    // must mean the same on every backend.
+    if (config.chunkBytes < 4096 || config.chunkBytes > (64ull << 20)) {
+      throw Error(ErrorCode::InvalidArgument, "chunkBytes must be 4096..67108864");
+    }
+    if (config.copyThreads < 1 || config.copyThreads > 16) throw Error(ErrorCode::InvalidArgument, "copyThreads must be 1..16");
     std::string why;
     if (!deviceAvailable(&why)) throw Error(ErrorCode::NotSupported, "cuda backend: " + why);
     device_ = selectedDevice();
@@ -442,7 +456,13 @@ class CudaAgent final : public AgentState {
     return s;
   }
 
-  RegionInfo registerMemory(uint64_t size) override { return registerMemoryOfKind(size, MemoryKind::Device); }
+  // Device memory by default. XFERSTATE_CUDA_MEMORY=host makes it pinned host memory (the GPU
+  // still does every copy), so suites written against host views run unchanged on this backend.
+  RegionInfo registerMemory(uint64_t size) override {
+    const char* env = std::getenv("XFERSTATE_CUDA_MEMORY");
+    bool host = env != nullptr && std::string(env) == "host";
+    return registerMemoryOfKind(size, host ? MemoryKind::Host : MemoryKind::Device);
+  }
 
   RegionInfo registerMemoryOfKind(uint64_t size, MemoryKind kind) override {
     if (size == 0 || size > kMaxRegionBytes) throw Error(ErrorCode::InvalidArgument, "region size must be 1..2^40");
@@ -475,13 +495,17 @@ class CudaAgent final : public AgentState {
       m->device = device_;
       m->size = size;
       m->hostPtr = m->segment->data();
-      check(cudaHostRegister(m->hostPtr, size, cudaHostRegisterMapped | cudaHostRegisterPortable), "cudaHostRegister");
-      void* dp = nullptr;
-      cudaError_t e = cudaHostGetDevicePointer(&dp, m->hostPtr, 0);
+      cudaError_t e = cudaHostRegister(m->hostPtr, size, cudaHostRegisterMapped | cudaHostRegisterPortable);
       if (e != cudaSuccess) {
-        cudaHostUnregister(m->hostPtr);
         m->segment->unlinkName();
-        m->segment.reset();
+        fail(e, "cudaHostRegister");
+      }
+      m->pinned = true;
+      void* dp = nullptr;
+      e = cudaHostGetDevicePointer(&dp, m->hostPtr, 0);
+      if (e != cudaSuccess) {
+        m->retire();
+        m->segment->unlinkName();
         fail(e, "cudaHostGetDevicePointer");
       }
       m->devicePtr = reinterpret_cast<uint64_t>(dp);
@@ -638,7 +662,8 @@ class CudaAgent final : public AgentState {
     const bool sameProcess = meta.pid == static_cast<uint32_t>(pid_);
     for (const RegionMeta& r : meta.regions) {
       if (remote->regions.count(r.id) != 0) throw Error(ErrorCode::BadMetadata, "duplicate region id in metadata");
-      remote->regions[r.id] = sameProcess ? findLocal(meta.nonce, r.id) : openRemote(r);
+      // cudaIpcOpenMemHandle refuses our own process's handles; shm host regions are mapped anew.
+      remote->regions[r.id] = sameProcess && r.how == Export::Ipc ? findLocal(meta.nonce, r.id) : openRemote(r);
     }
 
     std::lock_guard<std::mutex> lock(mu_);
@@ -960,6 +985,7 @@ class CudaAgent final : public AgentState {
       for (auto& [id, region] : regions_) {
         region->registered = false;
         if (region->segment) region->segment->unlinkName();
+        region->mapping->retire();  // every launch is over (synchronized above)
         gLocal.erase({nonce_, id});
       }
     }
@@ -1030,6 +1056,7 @@ class CudaAgent final : public AgentState {
     m->size = r.size;
     m->hostPtr = m->segment->data();
     check(cudaHostRegister(m->hostPtr, r.size, cudaHostRegisterMapped | cudaHostRegisterPortable), "cudaHostRegister(peer)");
+    m->pinned = true;
     void* dp = nullptr;
     check(cudaHostGetDevicePointer(&dp, m->hostPtr, 0), "cudaHostGetDevicePointer(peer)");
     m->devicePtr = reinterpret_cast<uint64_t>(dp);

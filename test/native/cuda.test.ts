@@ -29,6 +29,11 @@ describe('cuda backend, without a GPU too', () => {
     expect(e.message).toContain(status.reason);
   });
 
+  it.skipIf(!status.built)('cuda validates chunkBytes and copyThreads as shm does, before looking for a GPU', () => {
+    expect(xferErrorOf(() => new Agent('x', { backend: 'cuda', chunkBytes: 12 })).code).toBe('INVALID_ARGUMENT');
+    expect(xferErrorOf(() => new Agent('x', { backend: 'cuda', copyThreads: 0 })).code).toBe('INVALID_ARGUMENT');
+  });
+
   it('shm refuses device memory, caller-owned memory and pattern kernels with NOT_SUPPORTED', () => {
     const agent = new Agent(`cuda-shm-${process.pid}`, { backend: 'shm' });
     try {
@@ -185,8 +190,8 @@ describe.skipIf(!status.usable)(`cuda backend on a GPU${notRun}`, { timeout: 60_
       expect(xferErrorOf(() => agent.deregisterMemory(vram)).code).toBe('IN_USE');
       const a = big.abort();
       if (!a.quiesced) await big.whenQuiesced();
-      expect(big.status()).toBe(a.accepted ? 'ERROR' : 'DONE');
-      if (a.accepted) expect(big.error).toBe('ABORTED');
+      expect(big.status()).toBe(a.aborted ? 'ERROR' : 'DONE');
+      if (a.aborted) expect(big.error).toBe('ABORTED');
       agent.deregisterMemory(vram);
       r.release();
       agent.deregisterMemory(region);
