@@ -1184,7 +1184,14 @@ class CudaAgent final : public AgentState {
     bool hadCuda = t.stream != nullptr;
     freeCudaLocked(t);
     if (hadCuda) {
-      if (t.cancelDirty) cudaMemcpyAsync(cancelWords_ + t.cancelSlot, &hostWords_[0], sizeof(uint32_t), cudaMemcpyHostToDevice, ctlStream_);
+      if (t.cancelDirty) {
+        // The slot goes to the next transfer: its word must read 0 before any launch can use it,
+        // and that launch will be on another stream, unordered with ctlStream_. A few µs, only
+        // after a cancelled transfer.
+        cudaMemcpyAsync(cancelWords_ + t.cancelSlot, &hostWords_[0], sizeof(uint32_t), cudaMemcpyHostToDevice, ctlStream_);
+        cudaStreamSynchronize(ctlStream_);
+        t.cancelDirty = false;
+      }
       freeSlots_.push_back(t.cancelSlot);
     }
     t.remote.reset();
