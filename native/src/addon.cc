@@ -324,6 +324,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
       o.Set("manualProgress", s.manualProgress);
       o.Set("maxNotificationBytes", static_cast<double>(s.maxNotificationBytes));
       o.Set("chunkBytes", static_cast<double>(s.chunkBytes));
+      o.Set("chunkedProgress", s.chunkedProgress);
       return o;
     });
   }

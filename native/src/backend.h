@@ -71,6 +71,10 @@ struct Semantics {
   bool manualProgress = false;
   uint64_t maxNotificationBytes = 0;
   uint64_t chunkBytes = 0;
+  // The host copies chunk by chunk: bytesDone grows while a transfer is in flight and a manual
+  // step() copies one chunk. False where the bytes move in one unit the host cannot split
+  // (one GPU launch, one NIXL request): progress is known only at the end.
+  bool chunkedProgress = false;
 };
 
 struct AgentConfig {

@@ -453,6 +453,7 @@ class CudaAgent final : public AgentState {
     s.manualProgress = config_.progress == ProgressMode::Manual;
     s.maxNotificationBytes = kMaxNotif;
     s.chunkBytes = kTileBytes;
+    s.chunkedProgress = false;  // one launch: bytesDone jumps to the total when its event completes
     return s;
   }
 

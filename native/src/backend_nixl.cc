@@ -308,6 +308,7 @@ class NixlAgentState final : public AgentState {
     s.manualProgress = config_.progress == ProgressMode::Manual;
     s.maxNotificationBytes = kMaxNotif;
     s.chunkBytes = 0;  // NIXL reports no partial progress
+    s.chunkedProgress = false;
     return s;
   }
 

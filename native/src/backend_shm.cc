@@ -236,6 +236,7 @@ class ShmAgent final : public AgentState {
     s.manualProgress = config_.progress == ProgressMode::Manual;
     s.maxNotificationBytes = kMaxNotif;
     s.chunkBytes = config_.chunkBytes;
+    s.chunkedProgress = true;
     return s;
   }
 

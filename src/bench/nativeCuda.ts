@@ -6,6 +6,8 @@
  *   gather/scatter), each post one kernel launch; GB/s as a ratio to ONE contiguous device-to-device
  *   cudaMemcpyAsync of the same bytes measured in the same run (baselineGBps);
  * - smallLatencyUs: p50 of a 4 KiB post -> DONE (status() polled; it queries the CUDA event);
+ * - smallLatencyRawUs: the same loop on the raw N-API binding (no facade), which splits the gap
+ *   to the C++ harness into facade cost and N-API + backend cost;
  * - quiesceUs: median of abort -> quiesced of a 1 GiB transfer in flight.
  *
  * Exit codes: 0 measured, 1 a transfer failed, 3 the cuda backend is not built or no GPU here.
@@ -34,6 +36,7 @@ export interface CudaBenchResult {
   rows: CudaRow[];
   smallLatencyUs: number;
   smallLatencyP99Us: number;
+  smallLatencyRawUs: number;
   quiesceUs: number;
 }
 
@@ -145,6 +148,18 @@ export async function benchCuda(): Promise<CudaBenchResult> {
     for (let i = 0; i < 200; i++) runToDone(small);
     const smallUs: number[] = [];
     for (let i = 0; i < 2000; i++) smallUs.push(runToDone(small) / 1000);
+    // The same post -> DONE through the raw binding: what the facade adds is the difference.
+    const raw = agent.nativeAgent();
+    const rawUs: number[] = [];
+    for (let i = 0; i < 2200; i++) {
+      const t0 = nowNs();
+      raw.post(small.id);
+      let s = raw.status(small.id);
+      while (s === 'IN_PROGRESS') s = raw.status(small.id);
+      if (s !== 'DONE') throw new Error(`raw 4 KiB transfer ended ${s}`);
+      if (i >= 200) rawUs.push(Number(nowNs() - t0) / 1000);
+    }
+    agent.drainEvents();
     small.release();
 
     const big = blockWrite(agent, region, peer, remoteAgent, 64 * 1024, TOTAL);
@@ -164,6 +179,7 @@ export async function benchCuda(): Promise<CudaBenchResult> {
       rows,
       smallLatencyUs: round(at(smallUs, 0.5), 2),
       smallLatencyP99Us: round(at(smallUs, 0.99), 2),
+      smallLatencyRawUs: round(at(rawUs, 0.5), 2),
       quiesceUs: round(at(quiesceUs, 0.5), 1),
     };
   } finally {
@@ -196,7 +212,7 @@ export async function runCudaBench({ json }: { json: boolean }): Promise<number>
   for (const row of r.rows) {
     console.log(`${String(row.blockBytes).padStart(11)}  ${row.gbps.toFixed(1).padStart(7)}   ${row.ratioToBaseline.toFixed(3)}`);
   }
-  console.log(`4 KiB post->DONE (status polling): p50 ${r.smallLatencyUs} us, p99 ${r.smallLatencyP99Us} us`);
+  console.log(`4 KiB post->DONE (status polling): p50 ${r.smallLatencyUs} us, p99 ${r.smallLatencyP99Us} us (raw N-API binding, no facade: p50 ${r.smallLatencyRawUs} us)`);
   console.log(`abort in flight -> quiesced (1 GiB): median ${r.quiesceUs} us`);
   return 0;
 }

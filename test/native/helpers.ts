@@ -2,6 +2,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+import { it, type TestContext } from 'vitest';
+
 import { Agent, SEGMENT_PREFIX, XferError, XFER_ERROR_CODES, type BackendSemantics } from '../../src/native/index.js';
 
 /** The backend under test: XFERSTATE_BACKEND (e.g. `XFERSTATE_BACKEND=nixl npx vitest run test/native`), else shm. */
@@ -15,6 +17,32 @@ export function backendSemantics(backend: string = BACKEND): BackendSemantics {
   } finally {
     probe.close();
   }
+}
+
+/** Whether `registerMemory` on the backend under test gives memory with a host view (`region.bytes`):
+ * false for cuda's default device memory (XFERSTATE_CUDA_MEMORY=host gives pinned host memory). */
+export function registersHostMemory(backend: string = BACKEND): boolean {
+  const probe = new Agent(`memory-probe-${process.pid}`, { backend });
+  try {
+    return probe.registerMemory(4096).kind !== 'device';
+  } finally {
+    probe.close();
+  }
+}
+
+/** Why a test that reads or writes `region.bytes` (here or in a peer process) cannot run. */
+export const NEEDS_HOST_VIEW = 'regions are device memory without a host view (XFERSTATE_CUDA_MEMORY=host runs it; cuda.test.ts checks VRAM with GPU pattern kernels)';
+
+/**
+ * `it` where the test applies to the backend under test, else the same test registered as
+ * skipped with the reason in its title: a backend that cannot honour a test's premise is
+ * reported as not run and why (vitest --reporter=verbose lists it), never passed in silence.
+ */
+export function itWhere(applies: boolean, reason: string): (name: string, fn: (context: TestContext) => unknown) => void {
+  return (name, fn) => {
+    if (applies) it(name, fn);
+    else it.skip(`${name} — NOT RUN on ${BACKEND}: ${reason}`, fn);
+  };
 }
 
 const peerScript = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));

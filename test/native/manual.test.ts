@@ -1,11 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Agent, type StepResult } from '../../src/native/index.js';
-import { backendSemantics, fillPattern, firstMismatch, xferErrorOf } from './helpers.js';
+import { backendSemantics, fillPattern, firstMismatch, itWhere, NEEDS_HOST_VIEW, registersHostMemory, xferErrorOf } from './helpers.js';
 
-// Chunk-by-chunk determinism needs a backend with its own copy engine (semantics.chunkBytes > 0);
-// NIXL moves bytes inside UCX calls, so its step() is one poll round, not one chunk.
-const chunked = backendSemantics().chunkBytes > 0;
+// Chunk-by-chunk determinism needs a backend whose host copies chunk by chunk
+// (semantics.chunkedProgress): NIXL moves bytes inside UCX calls and cuda in one kernel launch,
+// so there a step() completes a whole unit, not one chunk.
+const HOST_VIEW = registersHostMemory();
+const itChunked = itWhere(
+  backendSemantics().chunkedProgress && HOST_VIEW,
+  HOST_VIEW ? 'step() copies one chunk only where the host copies chunk by chunk (semantics.chunkedProgress false here)' : NEEDS_HOST_VIEW,
+);
 
 const open: Agent[] = [];
 afterEach(() => {
@@ -53,7 +58,7 @@ function scenario(): StepResult[] {
 }
 
 describe('manual progress', () => {
-  it.skipIf(!chunked)('step() is deterministic and round-robins one chunk at a time', () => {
+  itChunked('step() is deterministic and round-robins one chunk at a time', () => {
     const first = scenario();
     const second = scenario();
     expect(second).toEqual(first);
@@ -66,7 +71,7 @@ describe('manual progress', () => {
     expect(first.at(-1)).toEqual({ kind: 'idle' });
   });
 
-  it.skipIf(!chunked)('nothing moves without step(); the notification comes with the last chunk, after the data', () => {
+  itChunked('nothing moves without step(); the notification comes with the last chunk, after the data', () => {
     const { a, b, ra, rb } = manualPair(4096);
     fillPattern(ra.bytes, 7);
     const h = a.createTransfer({
@@ -97,7 +102,7 @@ describe('manual progress', () => {
     expect(a.step()).toEqual({ kind: 'idle' });
   });
 
-  it.skipIf(!chunked)('release mid-transfer is quiescent at once in manual mode and nothing lands afterwards', async () => {
+  itChunked('release mid-transfer is quiescent at once in manual mode and nothing lands afterwards', async () => {
     const { a, b, ra, rb } = manualPair(4096);
     fillPattern(ra.bytes, 3);
     const h = a.createTransfer({
@@ -123,7 +128,7 @@ describe('manual progress', () => {
     a.deregisterMemory(ra);
   });
 
-  it.skipIf(!chunked)('a full mailbox keeps the transfer IN_PROGRESS until the receiver drains it', () => {
+  itChunked('a full mailbox keeps the transfer IN_PROGRESS until the receiver drains it', () => {
     const { a, b, ra, rb } = manualPair(65536);
     for (let i = 0; i < 32; i++) a.sendNotification('mb', new Uint8Array([i]));
     expect(xferErrorOf(() => a.sendNotification('mb', new Uint8Array([99]))).code).toBe('BACKEND');
@@ -140,6 +145,35 @@ describe('manual progress', () => {
     expect(b.pollNotifications()).toHaveLength(32);
     expect(a.step()).toMatchObject({ kind: 'notification-retry', status: 'DONE' });
     expect(b.pollNotifications().map((n) => n.bytes[0])).toEqual([200]);
+  });
+
+  // Every backend with manual progress: stepping until idle ends the transfer, and the
+  // notification is there only after every byte.
+  itWhere(HOST_VIEW, NEEDS_HOST_VIEW)('stepping until idle completes a WRITE; the notification comes after the data', () => {
+    const { a, b, ra, rb } = manualPair(4096);
+    fillPattern(ra.bytes, 13);
+    const h = a.createTransfer({
+      op: 'WRITE',
+      local: [{ region: ra, offset: 0, length: ra.size }],
+      remote: [{ regionId: rb.id, offset: 0, length: rb.size }],
+      remoteAgent: 'mb',
+      notification: new TextEncoder().encode('stepped'),
+    });
+    h.post();
+    expect(h.status()).toBe('IN_PROGRESS');
+    let steps = 0;
+    while (h.status() === 'IN_PROGRESS' && steps < 100_000) {
+      a.step();
+      steps++;
+    }
+    expect(h.status()).toBe('DONE');
+    expect(h.bytesDone).toBe(ra.size);
+    expect(firstMismatch(rb.bytes, 13)).toBe(-1);
+    const seen = b.pollNotifications();
+    expect(seen.map((n) => new TextDecoder().decode(n.bytes))).toEqual(['stepped']);
+    while (a.step().kind !== 'idle') {
+      /* drain what is left */
+    }
   });
 
   it('step() needs manual mode', () => {

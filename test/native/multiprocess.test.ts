@@ -2,10 +2,25 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { Agent, reapStaleSegments } from '../../src/native/index.js';
-import { BACKEND, backendSemantics, fillPattern, fromBase64, Peer, segmentsOf, toBase64, withDeadline } from './helpers.js';
+import {
+  BACKEND,
+  backendSemantics,
+  fillPattern,
+  fromBase64,
+  itWhere,
+  NEEDS_HOST_VIEW,
+  Peer,
+  registersHostMemory,
+  segmentsOf,
+  toBase64,
+  withDeadline,
+} from './helpers.js';
 
-// The backend under test is XFERSTATE_BACKEND (children inherit it), else shm.
+// The backend under test is XFERSTATE_BACKEND (children inherit it), else shm. Every test here
+// fills or verifies regions through their host view, in this process or in the peer.
 const semantics = backendSemantics();
+const HOST_VIEW = registersHostMemory();
+const itHost = itWhere(HOST_VIEW, NEEDS_HOST_VIEW);
 
 const peers: Peer[] = [];
 function peer(): Peer {
@@ -29,7 +44,7 @@ function rng(seed: number): () => number {
 }
 
 describe('two processes', { timeout: 60_000 }, () => {
-  it('moves 64 MiB child to child as 4 KiB..1 MiB blocks; every byte verified when the notification is seen', async () => {
+  itHost('moves 64 MiB child to child as 4 KiB..1 MiB blocks; every byte verified when the notification is seen', async () => {
     const source = peer();
     const target = peer();
     const size = 64 * MiB;
@@ -68,7 +83,10 @@ describe('two processes', { timeout: 60_000 }, () => {
   });
 
   // Needs a cancel that stops the bytes; nixl drains instead (nixl-release-in-flight.test.ts).
-  it.skipIf(!semantics.canAbortInFlight)('cancel at random points: once quiesced, no byte of the remote target changes', async () => {
+  itWhere(
+    semantics.canAbortInFlight && HOST_VIEW,
+    semantics.canAbortInFlight ? NEEDS_HOST_VIEW : 'it cannot abort in flight (semantics.canAbortInFlight false); nixl-release-in-flight.test.ts covers its drain',
+  )('cancel at random points: once quiesced, no byte of the remote target changes', async () => {
     const target = peer();
     const size = 64 * MiB;
     const t = await target.call('init', { name: 'cancel-dst', sizes: [size] });
@@ -80,7 +98,11 @@ describe('two processes', { timeout: 60_000 }, () => {
       const random = rng(7);
       let midTransfer = 0;
       for (let round = 0; round < 6; round++) {
-        const threshold = Math.floor(random() * 0.8 * size);
+        // A random point of the copy where the host sees chunks land; where the bytes move as one
+        // unit (one GPU launch, bytesDone 0 until the end) the only point the host can pick is
+        // right after the post.
+        const point = Math.floor(random() * 0.8 * size);
+        const threshold = semantics.chunkedProgress ? point : 0;
         const h = a.createTransfer({
           op: 'WRITE',
           local: [{ region: ra, offset: 0, length: size }],
@@ -116,7 +138,7 @@ describe('two processes', { timeout: 60_000 }, () => {
     }
   });
 
-  it('killing the target mid-transfer surfaces ERROR (PEER_GONE) to the initiator, which never hangs', async () => {
+  itHost('killing the target mid-transfer surfaces ERROR (PEER_GONE) to the initiator, which never hangs', async (context) => {
     const target = peer();
     const size = 256 * MiB;
     const t = await target.call('init', { name: 'victim', sizes: [size] });
@@ -132,16 +154,22 @@ describe('two processes', { timeout: 60_000 }, () => {
         remoteAgent: 'victim',
       });
       h.post();
-      // Backends without partial progress (chunkBytes 0) report bytesDone only at the end.
-      const spinUntil = Date.now() + (semantics.chunkBytes > 0 ? Infinity : 20);
-      while (h.bytesDone === 0 && h.status() === 'IN_PROGRESS' && Date.now() < spinUntil) {
+      // Backends without chunked progress report bytesDone only at the end: kill at once.
+      while (semantics.chunkedProgress && h.bytesDone === 0 && h.status() === 'IN_PROGRESS') {
         /* spin until the first chunk landed */
       }
       target.child.kill('SIGKILL');
       const status = await withDeadline(h.whenTerminal(), 10_000, 'terminal status after peer death');
+      if (status === 'DONE' && !semantics.chunkedProgress) {
+        // One unit the host cannot split (a GPU launch) finished before the kill took effect:
+        // nothing was in flight to fail. Reported as not run, not as passed.
+        await target.exited();
+        context.skip(`on ${BACKEND} the ${size >> 20} MiB copy completed before SIGKILL took effect; nothing was in flight`);
+      }
       expect(status).toBe('ERROR');
       expect(h.error).toBe('PEER_GONE');
-      expect(h.bytesDone).toBeLessThan(size);
+      // Chunked progress stops at a chunk; a single unit reports its total once it ended.
+      if (semantics.chunkedProgress) expect(h.bytesDone).toBeLessThan(size);
       await target.exited();
       expect(() => h.post()).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
       expect(() => a.sendNotification('victim', new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
@@ -159,7 +187,7 @@ describe('two processes', { timeout: 60_000 }, () => {
     }
   });
 
-  it('killing the initiator mid-transfer: the target detects the stall by its own deadline and stays usable', async () => {
+  itHost('killing the initiator mid-transfer: the target detects the stall by its own deadline and stays usable', async () => {
     const initiator = peer();
     const size = 256 * MiB;
     const b = new Agent('waiting-target');
