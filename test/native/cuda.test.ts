@@ -125,6 +125,7 @@ describe.skipIf(!status.usable)(`cuda backend on a GPU${notRun}`, { timeout: 60_
         terminalImpliesQuiesced: true,
         releaseInFlightQuiesces: false,
         crossProcess: true,
+        chunkedProgress: false, // one launch: bytesDone is known only at its end
       });
     } finally {
       agent.close();
@@ -136,7 +137,7 @@ describe.skipIf(!status.usable)(`cuda backend on a GPU${notRun}`, { timeout: 60_
     const { agent, target, remote, regionId } = await setup(size);
     try {
       await target.call('fill', { offset: 0, length: size, word: [0, 0, 0, 0, 0, 0, 0, 0] });
-      const local = agent.registerMemory(size);
+      const local = agent.registerMemoryOfKind(size, 'device'); // VRAM whatever XFERSTATE_CUDA_MEMORY says
       expect(local.kind).toBe('device');
       expect(xferErrorOf(() => local.bytes).code).toBe('NOT_SUPPORTED');
       local.fillPattern(0, size, new Uint8Array(W1));
@@ -179,7 +180,7 @@ describe.skipIf(!status.usable)(`cuda backend on a GPU${notRun}`, { timeout: 60_
       expect(mine.equals(expected)).toBe(true);
 
       // A long VRAM transfer: deregistration refused while it runs, allowed once aborted and quiescent.
-      const vram = agent.registerMemory(size);
+      const vram = agent.registerMemoryOfKind(size, 'device');
       const big = agent.createTransfer({
         op: 'WRITE',
         local: [{ region: vram, offset: 0, length: size }],
