@@ -116,17 +116,26 @@ class EventQueue final : public xfer::EventSink {
       std::lock_guard<std::mutex> lock(mutex_);
       events_.push_back(std::move(event));
     }
+    // signaled_: a callback is queued and has not started yet; it will drain this event too.
+    // (A drain from JS does not clear it, so a poll loop that drains after every completion
+    // does not cost the pushing thread one uv_async_send per event.)
     if (!signaled_.exchange(true)) {
       std::lock_guard<std::mutex> lock(tsfnMutex_);
-      if (tsfnOpen_) tsfn_.NonBlockingCall(&EventQueue::callJs);
+      if (tsfnOpen_) {
+        if (tsfn_.NonBlockingCall(this, &EventQueue::callJs) != napi_ok) signaled_.store(false);
+      } else {
+        signaled_.store(false);
+      }
     }
   }
 
   // Runs on the JS thread. Plain C calls: during environment teardown calling JS fails, and that
   // must not become a C++ exception in a C callback. A JS exception from the callback stays
-  // pending, and Node reports it as uncaught, as for any other callback.
-  static void callJs(Napi::Env env, Napi::Function callback) {
+  // pending, and Node reports it as uncaught, as for any other callback. `self` is alive here:
+  // the queued call holds the JS callback, which holds the agent that owns this queue.
+  static void callJs(Napi::Env env, Napi::Function callback, EventQueue* self) {
     if (env == nullptr || callback.IsEmpty()) return;
+    self->signaled_.store(false);  // before the drain: a later push queues another call
     napi_value undefined = nullptr;
     napi_value result = nullptr;
     if (napi_get_undefined(env, &undefined) != napi_ok) return;
@@ -134,7 +143,6 @@ class EventQueue final : public xfer::EventSink {
   }
 
   std::vector<xfer::Event> drain() {
-    signaled_.store(false);
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<xfer::Event> out;
     out.swap(events_);

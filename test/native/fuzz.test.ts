@@ -171,10 +171,12 @@ async function run(world: World, c: Command): Promise<void> {
       if (c.k === 'quiesce') {
         // After abort (or release, or close) quiescence must come, in either progress mode.
         typed(() => h.abort());
-        // A backend that cannot abort (nixl) drains instead, and needs both sides to progress:
-        // in manual mode only step() moves an agent, so step every open manual one meanwhile.
+        // A backend that cannot abort (nixl) drains instead, and needs both sides to progress;
+        // where the bytes move as one unit outside the host (a GPU launch: chunkedProgress false)
+        // the end of the aborted run is observed by polling. In manual mode only step() moves
+        // an agent, so step every open manual one meanwhile.
         const manual = world.agents.filter((x) => x.progress === 'manual');
-        const drain = !h.agent.semantics.canAbortInFlight
+        const drain = !h.agent.semantics.canAbortInFlight || !h.agent.semantics.chunkedProgress
           ? setInterval(() => {
               for (const x of manual) if (!x.closed) typed(() => x.step());
             }, 1)
