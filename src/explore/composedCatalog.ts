@@ -31,8 +31,8 @@ export const COMPOSED_SCENARIOS: Record<string, ComposedScenario> = {
     backend: 'shm',
     bounds: { requests: 2, handlesPerRequest: 1, ...none, reorder: 1 },
     deepBounds: { requests: 2, handlesPerRequest: 2, ...none, reorder: 1, duplicates: 1, cancels: 1, peerDeath: 1 },
-    maxStates: 12_000,
-    deepMaxStates: 400_000,
+    maxStates: 6_000,
+    deepMaxStates: 300_000,
   },
   'composed/handles': {
     name: 'composed/handles',
@@ -40,8 +40,8 @@ export const COMPOSED_SCENARIOS: Record<string, ComposedScenario> = {
     backend: 'ucx',
     bounds: { requests: 1, handlesPerRequest: 2, ...none, cancels: 1 },
     deepBounds: { requests: 1, handlesPerRequest: 2, ...none, cancels: 1, duplicates: 1, losses: 1, peerDeath: 1 },
-    maxStates: 12_000,
-    deepMaxStates: 400_000,
+    maxStates: 6_000,
+    deepMaxStates: 300_000,
   },
 };
 
@@ -79,6 +79,13 @@ export function machinesWith(variant: RegressionVariant | null): ComposedConfig[
   return m;
 }
 
+/** The configuration a composed combination explores. */
+export function composedConfig(scenario: string, variant: string, deep = false): ComposedConfig {
+  const sc = COMPOSED_SCENARIOS[scenario];
+  if (!sc) throw new UsageError(`unknown scenario '${scenario}'`);
+  return { bounds: deep ? sc.deepBounds : sc.bounds, backend: sc.backend, genBlocks: 1, timedDeadlines: true, machines: machinesWith(variant === 'shipped' ? null : composedVariant(variant)) };
+}
+
 export function exploreComposedCombination(scenario: string, variant: string, opts: { deep?: boolean; coverage?: boolean; reduce?: boolean } = {}): ComposedResult {
   const sc = COMPOSED_SCENARIOS[scenario];
   if (!sc) throw new UsageError(`unknown scenario '${scenario}'`);
@@ -89,7 +96,7 @@ export function exploreComposedCombination(scenario: string, variant: string, op
     timedDeadlines: true,
     machines: machinesWith(variant === 'shipped' ? null : composedVariant(variant)),
   };
-  return exploreComposed(cfg, { scenario, variant }, { maxStates: opts.deep ? sc.deepMaxStates : sc.maxStates, coverage: opts.coverage, reduce: opts.reduce });
+  return exploreComposed(cfg, { scenario, variant }, { maxStates: opts.deep ? sc.deepMaxStates : sc.maxStates, coverage: opts.coverage, reduce: opts.reduce, walks: opts.deep ? 5000 : 300, walkLength: 80 });
 }
 
 export function composedCombinations(filter: { scenario?: string; variant?: string } = {}): Array<{ scenario: string; variant: string }> {

@@ -34,6 +34,8 @@ export interface ComposedResult {
   truncated: boolean;
   /** Worlds from which only one silent step was explored (partial-order reduction). */
   reducedStates: number;
+  /** Steps taken by random walks beyond the breadth-first budget (0 when the search was exhaustive). */
+  walkedSteps: number;
   violations: ComposedViolation[];
   /** Machine transitions (machine, from-leaf, event) seen, for coverage. */
   seenPairs?: Set<string>;
@@ -45,6 +47,9 @@ export interface ExploreOptions {
   reduce?: boolean;
   /** Record coverage pairs (costs a little). */
   coverage?: boolean;
+  /** When the breadth-first budget ran out: this many seeded random walks go deeper (they find, they do not prove). */
+  walks?: number;
+  walkLength?: number;
 }
 
 const topLevel = (s: AnyMachineSnapshot): string => (typeof s.value === 'string' ? s.value : Object.keys(s.value as object)[0]!);
@@ -192,6 +197,35 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const cyc = localCycle(n, lFrom, lTo);
   if (cyc >= 0) keep({ invariant: 'M5', kind: 'consequence', message: 'a cycle of local steps: the executor can repeat the same steps forever (a retry loop)', path: pathTo(cyc) });
 
+  // Deeper than the budget: seeded random walks from the start. A violation they find is real (its
+  // path replays); their absence proves nothing beyond the breadth-first part.
+  let walked = 0;
+  if (truncated && (opts.walks ?? 0) > 0) {
+    let seed = 0x9e3779b9;
+    const rnd = () => ((seed = (seed * 1664525 + 1013904223) >>> 0), seed / 2 ** 32);
+    for (let w = 0; w < opts.walks!; w++) {
+      let st = s0;
+      const path: string[] = [];
+      for (let step = 0; step < (opts.walkLength ?? 60); step++) {
+        const cs = world.choices(st);
+        if (cs.length === 0) break;
+        const c = cs[Math.floor(rnd() * cs.length)]!;
+        const { next } = world.apply(st, c);
+        walked++;
+        path.push(c.label);
+        if (next.violation) {
+          keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: `${next.violation.message} (random walk ${w})`, path: [...path] });
+          break;
+        }
+        st = next;
+        if (!cs.some((x) => x.local) ) {
+          const problems = world.restProblems(st, true);
+          if (problems.length > 0) keep({ invariant: 'M4', kind: 'consequence', message: `at rest: ${problems.join('; ')} (random walk ${w})`, path: [...path] });
+        }
+      }
+    }
+  }
+
   const violations = [...found.values()].sort((a, b) => a.invariant.localeCompare(b.invariant, 'en', { numeric: true }));
   return {
     scenario: meta.scenario,
@@ -205,6 +239,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     ms: Math.round(performance.now() - t0),
     truncated,
     reducedStates: reduced,
+    walkedSteps: walked,
     violations,
     ...(seenPairs ? { seenPairs } : {}),
   };
@@ -258,4 +293,17 @@ function localCycle(n: number, from: number[], to: number[]): number {
     }
   }
   return -1;
+}
+
+/** Step a composed world along a path of choice labels; stops at the first label not enabled or the first violation. */
+export function replayComposed(cfg: ComposedConfig, labels: readonly string[]): { steps: number; state: ComposedState; violation: ComposedState['violation']; stuckAt: string | null } {
+  const world = new ComposedWorld(cfg);
+  let s = world.initial();
+  for (let i = 0; i < labels.length; i++) {
+    const c = world.choices(s).find((x) => x.label === labels[i]);
+    if (!c) return { steps: i, state: s, violation: null, stuckAt: labels[i]! };
+    s = world.apply(s, c).next;
+    if (s.violation) return { steps: i + 1, state: s, violation: s.violation, stuckAt: null };
+  }
+  return { steps: labels.length, state: s, violation: null, stuckAt: null };
 }
