@@ -131,7 +131,8 @@ struct Notification {
 };
 
 struct StepResult {
-  enum class Kind { Idle, Chunk, Notification, NotificationRetry };
+  // Fault: an injected error (AgentState::injectError) ended the transfer in this step.
+  enum class Kind { Idle, Chunk, Notification, NotificationRetry, Fault };
   Kind kind = Kind::Idle;
   uint64_t transferId = 0;
   uint64_t chunkIndex = 0;
@@ -140,6 +141,20 @@ struct StepResult {
   uint64_t totalBytes = 0;
   XferStatus status = XferStatus::NotPosted;
   Notification notification;  // Kind::Notification
+};
+
+// What manual progress could do next: every choice a deterministic scheduler may pick.
+struct PendingWork {
+  std::vector<uint64_t> chunks;               // transfers with a chunk to copy, in step() order
+  std::vector<uint64_t> notificationRetries;  // transfers whose notification waits for mailbox room
+  uint64_t notifications = 0;                 // arrived notifications that step() has not taken yet
+};
+
+// Record counts, so a long-running process can check that nothing accumulates.
+struct AgentStats {
+  uint64_t transfers = 0;  // transfer records (created, not yet released, or released but in flight)
+  uint64_t regions = 0;
+  uint64_t remotes = 0;
 };
 
 // Events flow from backend threads to JavaScript. push() may be called from any thread; the
@@ -182,6 +197,24 @@ class AgentState {
 
   // Manual progress: one chunk of one transfer, or one notification, or nothing.
   virtual StepResult step() = 0;
+
+  // Deterministic fault controls (manual progress). Defaults refuse, so a backend that does not
+  // implement them keeps compiling and reports NOT_SUPPORTED.
+  // One step of one chosen transfer: its next chunk, or its notification retry (Idle if neither).
+  virtual StepResult stepTransfer(uint64_t transferId) {
+    throw Error(ErrorCode::NotSupported, "stepping a chosen transfer is not supported by this backend");
+  }
+  // Takes one arrived notification (Idle if none), leaving chunks alone.
+  virtual StepResult stepNotification() {
+    throw Error(ErrorCode::NotSupported, "stepping a notification is not supported by this backend");
+  }
+  // The transfer's next step ends it in ERROR (code Backend): no byte copied in that step, no
+  // notification for this run; bytes already copied stay.
+  virtual void injectError(uint64_t transferId) {
+    throw Error(ErrorCode::NotSupported, "injectError is not supported by this backend");
+  }
+  virtual PendingWork pendingWork() { throw Error(ErrorCode::NotSupported, "pendingWork is not supported by this backend"); }
+  virtual AgentStats stats() { throw Error(ErrorCode::NotSupported, "stats is not supported by this backend"); }
 
   // Idempotent. Stops and joins every thread, then unlinks what the agent created. After it
   // returns no thread of this agent touches any buffer.

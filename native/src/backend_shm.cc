@@ -142,7 +142,7 @@ struct Piece {
   uint64_t length;
 };
 
-struct Transfer {
+struct Transfer : std::enable_shared_from_this<Transfer> {
   uint64_t id = 0;
   XferOp op = XferOp::Write;
   std::shared_ptr<RemoteAgent> remote;
@@ -166,6 +166,7 @@ struct Transfer {
   bool cancelled = false;
   bool released = false;
   bool notifyPending = false;
+  bool faultArmed = false;  // injectError(): the next step of this run ends it in ERROR
 
   uint32_t chunkCount() const { return static_cast<uint32_t>(chunkBytes.size()); }
   void dropResources() {
@@ -333,7 +334,8 @@ class ShmAgent final : public AgentState {
     std::shared_ptr<RemoteAgent> remote = it->second;
     remotes_.erase(it);
     remote->invalidated.store(true);
-    for (auto& [id, t] : transfers_)
+    // A snapshot: cancelling a released transfer erases its record.
+    for (const std::shared_ptr<Transfer>& t : liveTransfersLocked())
       if (t->remote == remote) cancelLocked(*t, ErrorCode::UnknownRemote);
     std::lock_guard<std::mutex> sendLock(remote->sendMutex);
     releaseLaneLocked(*remote);
@@ -409,7 +411,8 @@ class ShmAgent final : public AgentState {
   void post(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (t.active) throw Error(ErrorCode::RepostActive, "transfer is still active");
     if (t.remote->invalidated.load()) throw Error(ErrorCode::UnknownRemote, "metadata of '" + t.remote->name + "' was invalidated or replaced");
@@ -421,19 +424,21 @@ class ShmAgent final : public AgentState {
     t.inflight = 0;
     t.cancelled = false;
     t.notifyPending = false;
+    t.faultArmed = false;
     t.error.reset();
     t.bytesDone.store(0);
     t.active = true;
     for (const auto& region : t.locals) region->activeUses++;
     t.status.store(XferStatus::InProgress, std::memory_order_release);
-    runq_.push_back(transfers_[id]);
+    runq_.push_back(held);
     cv_.notify_all();
   }
 
   XferStatus status(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     return t.status.load(std::memory_order_acquire);
   }
@@ -441,7 +446,8 @@ class ShmAgent final : public AgentState {
   TransferInfo info(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     TransferInfo info;
     info.status = t.status.load();
@@ -455,21 +461,23 @@ class ShmAgent final : public AgentState {
   ReleaseResult release(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id, ErrorCode::DoubleRelease);  // keeps t alive past the erase
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::DoubleRelease, "transfer handle was already released");
     t.released = true;
     // Accepted at once; in flight the copy engine stops at the next chunk boundary, so
     // quiescence may come later (a Quiesced event reports it).
     if (t.active) cancelLocked(t, ErrorCode::Aborted);
     bool quiesced = !t.active;
-    if (quiesced) t.dropResources();
+    if (quiesced) eraseReleasedLocked(t);  // else the run's finishLocked erases it
     return {true, quiesced};
   }
 
   ReleaseResult abort(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     bool accepted = t.active && !t.cancelled;
     if (accepted) cancelLocked(t, ErrorCode::Aborted);
@@ -525,25 +533,70 @@ class ShmAgent final : public AgentState {
         return result;
       }
     }
-    if (!pendingNotify_.empty()) {
-      std::shared_ptr<Transfer> t = pendingNotify_.front();
-      pendingNotify_.pop_front();
-      t->notifyPending = false;
-      tryNotifyLocked(*t);
-      fillStep(result, StepResult::Kind::NotificationRetry, *t, 0, 0);
-      return result;
-    }
-    if (!runq_.empty()) {
-      std::shared_ptr<Transfer> t = takeChunkLocked();
-      uint32_t c = t->nextChunk - 1;
-      bool ok = t->remote->alive();
-      if (ok) copyChunk(*t, c);
-      uint64_t bytes = t->chunkBytes[c];
-      completeChunkLocked(*t, c, ok);
-      fillStep(result, StepResult::Kind::Chunk, *t, c, ok ? bytes : 0);
-      return result;
+    if (!pendingNotify_.empty()) return stepTransferLocked(pendingNotify_.front());
+    if (!runq_.empty()) return stepTransferLocked(runq_.front());
+    return result;
+  }
+
+  StepResult stepTransfer(uint64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    requireManual("step({ transferId })");
+    std::shared_ptr<Transfer> t = findLocked(id);
+    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    return stepTransferLocked(t);
+  }
+
+  StepResult stepNotification() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    requireManual("step({ notification: true })");
+    StepResult result;
+    std::lock_guard<std::mutex> consume(consumeMu_);
+    Notification n;
+    if (popOneLocked(n)) {
+      result.kind = StepResult::Kind::Notification;
+      result.notification = n;
+      inbox_.push_back(std::move(n));
     }
     return result;
+  }
+
+  void injectError(uint64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    requireManual("injectError()");
+    std::shared_ptr<Transfer> t = findLocked(id);
+    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    if (!t->active || t->cancelled) throw Error(ErrorCode::InvalidArgument, "transfer " + std::to_string(id) + " is not in progress");
+    t->faultArmed = true;
+  }
+
+  PendingWork pendingWork() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    PendingWork work;
+    work.chunks.reserve(runq_.size());
+    for (const auto& t : runq_) work.chunks.push_back(t->id);
+    for (const auto& t : pendingNotify_) work.notificationRetries.push_back(t->id);
+    std::lock_guard<std::mutex> consume(consumeMu_);
+    if (ctl_ != nullptr) {
+      for (uint32_t i = 0; i < kLanes; ++i) {
+        uint64_t head = ctl_->lane[i].head.load(std::memory_order_relaxed);
+        uint64_t tail = ctl_->lane[i].tail.load(std::memory_order_acquire);
+        work.notifications += std::min<uint64_t>(tail - head, kSlots);  // a peer's garbage tail counts as a full ring
+      }
+    }
+    return work;
+  }
+
+  AgentStats stats() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    AgentStats s;
+    s.transfers = transfers_.size();
+    s.regions = regions_.size();
+    s.remotes = remotes_.size();
+    return s;
   }
 
   void close() override {
@@ -552,7 +605,7 @@ class ShmAgent final : public AgentState {
       if (closed_) return;
       closed_ = true;
       stop_ = true;
-      for (auto& [id, t] : transfers_) cancelLocked(*t, ErrorCode::Aborted);
+      for (const std::shared_ptr<Transfer>& t : liveTransfersLocked()) cancelLocked(*t, ErrorCode::Aborted);
       cv_.notify_all();
     }
     if (ctl_ != nullptr) {
@@ -566,10 +619,11 @@ class ShmAgent final : public AgentState {
 
     std::lock_guard<std::mutex> lock(mu_);
     // Every copy thread finished its chunk before exiting, so nothing is in flight now.
-    for (auto& [id, t] : transfers_) {
+    for (const std::shared_ptr<Transfer>& t : liveTransfersLocked()) {
       if (t->active) finishLocked(*t, XferStatus::Error, ErrorCode::Aborted);
       t->dropResources();
     }
+    transfers_.clear();
     runq_.clear();
     pendingNotify_.clear();
     for (auto& [name, remote] : remotes_) {
@@ -596,10 +650,61 @@ class ShmAgent final : public AgentState {
     if (closed_) throw Error(ErrorCode::Closed, "agent '" + config_.name + "' is closed");
   }
 
-  Transfer& findLocked(uint64_t id) {
+  // `gone` is the error for an id that existed and was released (its record is erased).
+  std::shared_ptr<Transfer> findLocked(uint64_t id, ErrorCode gone = ErrorCode::Released) {
     auto it = transfers_.find(id);
-    if (it == transfers_.end()) throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
-    return *it->second;
+    if (it != transfers_.end()) return it->second;
+    if (id > 0 && id < nextTransferId_) {
+      throw Error(gone, gone == ErrorCode::DoubleRelease ? "transfer handle " + std::to_string(id) + " was already released"
+                                                         : "transfer handle " + std::to_string(id) + " was released");
+    }
+    throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
+  }
+
+  void requireManual(const char* what) const {
+    if (config_.progress != ProgressMode::Manual) throw Error(ErrorCode::NotSupported, std::string(what) + " needs progress: 'manual'");
+  }
+
+  // Manual progress, one step of `t`: an armed fault, else its notification retry, else its next
+  // chunk. The transfer keeps its place in the round-robin queue unless this was its last chunk
+  // (FIFO step() passes the queue head, which then moves to the back), so stepping a chosen
+  // transfer never reorders the others.
+  StepResult stepTransferLocked(std::shared_ptr<Transfer> t) {
+    StepResult result;
+    if (!t->active || t->cancelled) return result;
+    if (t->faultArmed) {
+      t->faultArmed = false;
+      cancelLocked(*t, ErrorCode::Backend);  // manual mode: nothing in flight, so terminal now
+      fillStep(result, StepResult::Kind::Fault, *t, t->nextChunk, 0);
+      return result;
+    }
+    if (t->notifyPending) {
+      pendingNotify_.erase(std::find(pendingNotify_.begin(), pendingNotify_.end(), t));
+      t->notifyPending = false;
+      tryNotifyLocked(*t);
+      fillStep(result, StepResult::Kind::NotificationRetry, *t, 0, 0);
+      return result;
+    }
+    auto pos = std::find(runq_.begin(), runq_.end(), t);
+    if (pos == runq_.end()) return result;
+    bool head = pos == runq_.begin();
+    auto index = pos - runq_.begin();
+    runq_.erase(pos);
+    uint32_t c = t->nextChunk++;
+    t->inflight++;
+    if (t->nextChunk < t->chunkCount()) {
+      if (head) {
+        runq_.push_back(t);
+      } else {
+        runq_.insert(runq_.begin() + index, t);
+      }
+    }
+    bool ok = t->remote->alive();
+    if (ok) copyChunk(*t, c);
+    uint64_t bytes = t->chunkBytes[c];
+    completeChunkLocked(*t, c, ok);
+    fillStep(result, StepResult::Kind::Chunk, *t, c, ok ? bytes : 0);
+    return result;
   }
 
   void fillStep(StepResult& r, StepResult::Kind kind, const Transfer& t, uint32_t chunk, uint64_t bytes) {
@@ -670,7 +775,7 @@ class ShmAgent final : public AgentState {
         // The receiver has not drained its mailbox yet: the transfer stays IN_PROGRESS (as
         // NIXL's does until its notification left) and the progress loop retries.
         t.notifyPending = true;
-        pendingNotify_.push_back(transfers_[t.id]);
+        pendingNotify_.push_back(t.shared_from_this());
         break;
     }
   }
@@ -703,7 +808,22 @@ class ShmAgent final : public AgentState {
     Event quiesced = terminal;
     quiesced.kind = Event::Kind::Quiesced;
     sink_->push(quiesced);
-    if (t.released) t.dropResources();
+    if (t.released) eraseReleasedLocked(t);
+  }
+
+  // A released, quiescent transfer leaves no record: ids are never reused (nextTransferId_ only
+  // grows), so an id below it that is not in transfers_ is known to be released, without a
+  // tombstone. Callers hold a shared_ptr to t (findLocked/snapshots), so t outlives the erase.
+  void eraseReleasedLocked(Transfer& t) {
+    t.dropResources();
+    transfers_.erase(t.id);
+  }
+
+  std::vector<std::shared_ptr<Transfer>> liveTransfersLocked() const {
+    std::vector<std::shared_ptr<Transfer>> out;
+    out.reserve(transfers_.size());
+    for (const auto& [id, t] : transfers_) out.push_back(t);
+    return out;
   }
 
   SendResult sendTo(RemoteAgent& remote, const uint8_t* data, size_t length) {

@@ -154,7 +154,32 @@ export type StepResult =
       totalBytes: number;
       status: TransferStatus;
     }
-  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus }
+  /** An injected error (handle.injectError()) ended the transfer in this step: status ERROR, nothing copied. */
+  | { kind: 'fault'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+
+/** Which step to take in manual progress (see Agent.step and docs/native.md, "Ordering"). */
+export type StepChoice = { transferId: number } | { notification: true };
+
+/** Every choice manual progress offers now: a deterministic scheduler picks one. */
+export interface PendingWork {
+  /** Transfers with a chunk to copy, in the order plain step() takes them. */
+  chunks: number[];
+  /** Transfers whose notification waits for room in the receiver's mailbox. */
+  notificationRetries: number[];
+  /** Notifications arrived in this agent's mailbox that step() has not taken yet. */
+  notifications: number;
+}
+
+/** Native record counts: what a long-running process checks for growth. */
+export interface AgentStats {
+  /** Transfer records in the backend (not released, or released while still in flight). */
+  transfers: number;
+  regions: number;
+  remotes: number;
+  /** Transfer handles the facade still tracks. */
+  handles: number;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The native binding (shape checked once at load time)
@@ -204,6 +229,11 @@ interface NativeAgentInstance {
   sendNotification(remote: string, bytes: Uint8Array): void;
   pollNotifications(): Notification[];
   step(): StepResult;
+  stepTransfer(id: number): StepResult;
+  stepNotification(): StepResult;
+  injectError(id: number): void;
+  pendingWork(): PendingWork;
+  stats(): Omit<AgentStats, 'handles'>;
   drainEvents(): NativeEvent[];
   close(): void;
 }
@@ -451,6 +481,21 @@ export class TransferHandle {
     return { aborted: result.accepted, quiesced: result.quiesced };
   }
 
+  /** Manual progress: one step of this transfer only (its next chunk, or its notification retry). */
+  step(): StepResult {
+    return this.agent.step({ transferId: this.id });
+  }
+
+  /**
+   * Manual progress only (else NOT_SUPPORTED): the transfer's next step ends it with status ERROR
+   * (error 'BACKEND'); that step copies nothing, bytes already copied stay, and no notification is
+   * sent for this run. The fault is for the current run: post() clears it.
+   */
+  injectError(): void {
+    const n = this.agent.nativeAgent();
+    native(() => n.injectError(this.id));
+  }
+
   /** Resolves once the engine no longer touches either buffer of this handle. */
   whenQuiesced(): Promise<void> {
     this.agent.drainEvents();
@@ -680,13 +725,42 @@ export class Agent {
     }
   }
 
-  /** Manual progress: one notification in, one pending notification out, or one chunk. */
-  step(): StepResult {
+  /**
+   * Manual progress. Without a choice: one arrived notification, else the oldest notification
+   * retry, else one chunk of the transfer at the head of the round-robin queue. With
+   * `{ transferId }`: one step of that transfer only; with `{ notification: true }`: one arrived
+   * notification only. `pendingWork()` lists the choices.
+   */
+  step(choice?: StepChoice): StepResult {
     const n = this.nativeAgent();
-    const result = native(() => n.step());
+    let body: () => StepResult;
+    if (choice === undefined) {
+      body = () => n.step();
+    } else if (typeof choice === 'object' && choice !== null && 'transferId' in choice) {
+      const id = requireIndex(choice.transferId, 'transferId');
+      body = () => n.stepTransfer(id);
+    } else if (typeof choice === 'object' && choice !== null && 'notification' in choice && choice.notification === true) {
+      body = () => n.stepNotification();
+    } else {
+      throw new XferError('INVALID_ARGUMENT', 'step choice must be { transferId } or { notification: true }');
+    }
+    const result = native(body);
     this.drainEvents();
     if (result.kind === 'notification' && this.#listeners.size > 0) this.emitNotifications();
     return result;
+  }
+
+  /** Manual progress: what step() could do now, for a scheduler to choose from. Cheap. */
+  pendingWork(): PendingWork {
+    const n = this.nativeAgent();
+    return native(() => n.pendingWork());
+  }
+
+  /** Record counts in the backend and the facade (for leak checks in long runs). */
+  stats(): AgentStats {
+    const n = this.nativeAgent();
+    this.drainEvents();
+    return { ...native(() => n.stats()), handles: this.#handles.size };
   }
 
   /** Stops threads, unmaps and unlinks every segment this agent created. Idempotent. */
