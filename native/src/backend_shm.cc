@@ -17,6 +17,8 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -35,25 +37,28 @@ constexpr uint32_t kLanes = 8;        // concurrent senders per receiver
 constexpr uint32_t kSlots = 32;       // notifications buffered per sender
 constexpr uint32_t kMaxNotif = 4096;  // bytes per notification
 constexpr uint32_t kMaxName = 64;
-constexpr uint32_t kCtlVersion = 1;
+constexpr uint32_t kCtlVersion = 2;  // 2: the sender's name is in the lane, not in each slot
 constexpr char kCtlMagic[8] = {'X', 'F', 'S', 'T', 'C', 'T', 'L', '1'};
 constexpr size_t kMaxInbox = 4096;  // beyond this the progress thread leaves messages in the ring
+constexpr uint32_t kMaxPopPerCall = kLanes * kSlots;  // one full mailbox: a peer that keeps refilling cannot hold a poll
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared-memory atomics must be lock-free");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared-memory atomics must be lock-free");
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word layout");
 
 struct Slot {
-  uint32_t fromLength;
   uint32_t length;
-  char from[kMaxName];
   uint8_t data[kMaxNotif];
 };
 
-// A single-producer/single-consumer ring. A sender claims a lane by CAS on `owner`; the
-// receiver reclaims lanes whose owner process died, once drained.
+// A single-producer/single-consumer ring. A sender claims an empty lane by CAS on `owner`, then
+// writes its name once; the receiver reads the name when it first sees that owner and keeps it,
+// so the sender of a message comes from the lane (the connection), never from the payload.
+// The receiver reclaims lanes whose owner process died, once drained.
 struct alignas(64) Lane {
-  std::atomic<uint64_t> owner;
+  std::atomic<uint64_t> owner;  // (pid << 32) | agent sequence; 0 = free
+  uint32_t ownerNameLength;
+  char ownerName[kMaxName];
   alignas(64) std::atomic<uint64_t> head;  // written by the consumer
   alignas(64) std::atomic<uint64_t> tail;  // written by the producer
   Slot slots[kSlots];
@@ -72,6 +77,29 @@ struct ControlBlock {
   uint32_t reserved;
   Lane lane[kLanes];
 };
+
+// test/native/fixtures/hostile.ts writes into these offsets to play a misbehaving peer.
+static_assert(offsetof(ControlBlock, lane) == 64, "control block layout (fixtures/hostile.ts)");
+static_assert(offsetof(Lane, ownerNameLength) == 8 && offsetof(Lane, ownerName) == 12, "lane layout (fixtures/hostile.ts)");
+static_assert(offsetof(Lane, head) == 128 && offsetof(Lane, tail) == 192 && offsetof(Lane, slots) == 200, "lane layout");
+static_assert(sizeof(Slot) == 4100 && sizeof(Lane) == 131456, "lane layout (fixtures/hostile.ts)");
+
+std::string hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Memory of a peer (or our own, which a peer can truncate by name) is touched only through
+// these: a size check first, then the access with SIGBUS turned into a failure (guardedAccess).
+struct CtlClosedRead {
+  ControlBlock* ctl;
+  uint32_t value;
+};
+void readClosedRaw(void* p) {
+  auto* r = static_cast<CtlClosedRead*>(p);
+  r->value = r->ctl->closed.load(std::memory_order_acquire);
+}
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -109,8 +137,9 @@ struct RemoteAgent {
   // its close flag, or its pid gone (checked at most every 2 ms).
   bool alive() {
     if (dead.load(std::memory_order_acquire)) return false;
-    if (ctl->closed.load(std::memory_order_acquire) != 0) {
-      dead.store(true, std::memory_order_release);
+    CtlClosedRead closed{ctl, 0};
+    if (!ctlSegment->sizeIntact() || !guardedAccess(&readClosedRaw, &closed) || closed.value != 0) {
+      dead.store(true, std::memory_order_release);  // closed, or its control segment was truncated
       return false;
     }
     int64_t now = nowNs();
@@ -197,7 +226,9 @@ class ShmAgent final : public AgentState {
     token_ = (static_cast<uint64_t>(static_cast<uint32_t>(pid_)) << 32) | sequence;
     std::random_device rd;
     nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(nowNs());
-    prefix_ = "/xferstate-" + std::to_string(pid_) + "-" + config.name + "-" + std::to_string(sequence);
+    // The nonce is part of every name, so a peer's metadata can only name segments of the agent
+    // whose control segment carries that nonce (checked in loadRemoteMetadata).
+    prefix_ = "/xferstate-" + std::to_string(pid_) + "-" + config.name + "-" + std::to_string(sequence) + "-" + hex16(nonce_);
 
     ctlSegment_ = Segment::create(prefix_ + "-ctl", sizeof(ControlBlock));
     ctl_ = new (ctlSegment_->data()) ControlBlock();
@@ -302,8 +333,20 @@ class ShmAgent final : public AgentState {
       throw Error(ErrorCode::BadMetadata, "control segment does not match the metadata");
     }
     if (c.closed.load(std::memory_order_acquire) != 0) throw Error(ErrorCode::PeerGone, "agent '" + meta.agentName + "' is closed");
+    // Every region must be named after this control segment (pid, agent name, nonce, region id):
+    // a peer cannot point a region at another agent's segment.
+    const std::string stem = "/xferstate-" + std::to_string(meta.pid) + "-" + meta.agentName + "-";
+    const std::string tail = "-" + hex16(meta.nonce) + "-ctl";
+    if (meta.ctlName.size() <= stem.size() + tail.size() || meta.ctlName.compare(0, stem.size(), stem) != 0 ||
+        meta.ctlName.compare(meta.ctlName.size() - tail.size(), tail.size(), tail) != 0) {
+      throw Error(ErrorCode::BadMetadata, "control segment name is not bound to the agent's pid, name and nonce");
+    }
+    const std::string regionStem = meta.ctlName.substr(0, meta.ctlName.size() - 3);  // "...-<nonce>-"
     for (const RegionMeta& r : meta.regions) {
       if (remote->regions.count(r.id) != 0) throw Error(ErrorCode::BadMetadata, "duplicate region id in metadata");
+      if (r.shmName != regionStem + std::to_string(r.id)) {
+        throw Error(ErrorCode::BadMetadata, "region " + std::to_string(r.id) + " is not a segment of agent '" + meta.agentName + "'");
+      }
       remote->regions[r.id] = Segment::open(r.shmName, r.size);
     }
 
@@ -509,7 +552,7 @@ class ShmAgent final : public AgentState {
     }
     std::lock_guard<std::mutex> consume(consumeMu_);
     Notification n;
-    while (popOneLocked(n)) inbox_.push_back(std::move(n));
+    for (uint32_t popped = 0; popped < kMaxPopPerCall && popOneLocked(n); ++popped) inbox_.push_back(std::move(n));
     maybeReclaimLanesLocked();
     std::vector<Notification> out(std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.end()));
     inbox_.clear();
@@ -608,7 +651,7 @@ class ShmAgent final : public AgentState {
       for (const std::shared_ptr<Transfer>& t : liveTransfersLocked()) cancelLocked(*t, ErrorCode::Aborted);
       cv_.notify_all();
     }
-    if (ctl_ != nullptr) {
+    if (ctl_ != nullptr && ctlSegment_->sizeIntact()) {
       ctl_->closed.store(1, std::memory_order_release);
       ctl_->doorbell.fetch_add(1, std::memory_order_release);
       futexWake(&ctl_->doorbell);
@@ -699,8 +742,7 @@ class ShmAgent final : public AgentState {
         runq_.insert(runq_.begin() + index, t);
       }
     }
-    bool ok = t->remote->alive();
-    if (ok) copyChunk(*t, c);
+    bool ok = runChunk(*t, c);
     uint64_t bytes = t->chunkBytes[c];
     completeChunkLocked(*t, c, ok);
     fillStep(result, StepResult::Kind::Chunk, *t, c, ok ? bytes : 0);
@@ -727,8 +769,15 @@ class ShmAgent final : public AgentState {
     return t;
   }
 
-  void copyChunk(const Transfer& t, uint32_t chunk) {
-    for (uint32_t p = t.chunkStart[chunk]; p < t.chunkStart[chunk + 1]; ++p) {
+  struct ChunkCopy {
+    const Transfer* t;
+    uint32_t chunk;
+  };
+
+  static void copyChunkRaw(void* arg) {
+    const ChunkCopy& c = *static_cast<const ChunkCopy*>(arg);
+    const Transfer& t = *c.t;
+    for (uint32_t p = t.chunkStart[c.chunk]; p < t.chunkStart[c.chunk + 1]; ++p) {
       const Piece& piece = t.pieces[p];
       uint8_t* local = t.locals[piece.localIndex]->segment->data() + piece.localOffset;
       uint8_t* remote = t.remoteSegments[piece.remoteIndex]->data() + piece.remoteOffset;
@@ -738,6 +787,25 @@ class ShmAgent final : public AgentState {
         std::memcpy(local, remote, piece.length);
       }
     }
+  }
+
+  // False when a segment of the transfer was truncated (before the chunk, or during it: SIGBUS
+  // caught). The peer is then treated as gone: the run ends ERROR / PEER_GONE.
+  bool copyChunk(const Transfer& t, uint32_t chunk) {
+    for (const auto& segment : t.remoteSegments)
+      if (!segment->sizeIntact()) return false;
+    for (const auto& region : t.locals)
+      if (!region->segment->sizeIntact()) return false;
+    ChunkCopy c{&t, chunk};
+    return guardedAccess(&copyChunkRaw, &c);
+  }
+
+  // One attempt at a chunk: the peer must be alive and every segment whole.
+  bool runChunk(Transfer& t, uint32_t chunk) {
+    if (!t.remote->alive()) return false;
+    if (copyChunk(t, chunk)) return true;
+    t.remote->dead.store(true, std::memory_order_release);  // its memory can no longer be trusted
+    return false;
   }
 
   void completeChunkLocked(Transfer& t, uint32_t chunk, bool copied) {
@@ -826,58 +894,132 @@ class ShmAgent final : public AgentState {
     return out;
   }
 
-  SendResult sendTo(RemoteAgent& remote, const uint8_t* data, size_t length) {
-    if (remote.invalidated.load() || !remote.alive()) return SendResult::Gone;
-    std::lock_guard<std::mutex> sendLock(remote.sendMutex);
-    ControlBlock* ctl = remote.ctl;
-    if (remote.lane < 0) {
+  struct SendOp {
+    ControlBlock* ctl;
+    int* lane;  // RemoteAgent::lane (sendMutex held by the caller)
+    uint64_t token;
+    const std::string* name;
+    const uint8_t* data;
+    size_t length;
+    SendResult result;
+  };
+
+  // Runs under guardedAccess: plain memory and atomics only.
+  static void sendRaw(void* arg) {
+    SendOp& op = *static_cast<SendOp*>(arg);
+    ControlBlock* ctl = op.ctl;
+    if (*op.lane < 0) {
       for (uint32_t i = 0; i < kLanes; ++i) {
+        Lane& candidate = ctl->lane[i];
+        // Only an empty lane: messages left by a previous owner must not be read as ours.
+        if (candidate.head.load(std::memory_order_acquire) != candidate.tail.load(std::memory_order_acquire)) continue;
         uint64_t expected = 0;
-        if (ctl->lane[i].owner.compare_exchange_strong(expected, token_, std::memory_order_acq_rel)) {
-          remote.lane = static_cast<int>(i);
+        if (candidate.owner.compare_exchange_strong(expected, op.token, std::memory_order_acq_rel)) {
+          candidate.ownerNameLength = static_cast<uint32_t>(op.name->size());
+          std::memcpy(candidate.ownerName, op.name->data(), op.name->size());
+          *op.lane = static_cast<int>(i);
           break;
         }
       }
-      if (remote.lane < 0) return SendResult::NoLane;
+      if (*op.lane < 0) {
+        op.result = SendResult::NoLane;
+        return;
+      }
     }
-    Lane& lane = ctl->lane[remote.lane];
+    Lane& lane = ctl->lane[*op.lane];
     uint64_t tail = lane.tail.load(std::memory_order_relaxed);
     uint64_t head = lane.head.load(std::memory_order_acquire);
-    if (tail - head >= kSlots) return SendResult::Full;
+    if (tail - head >= kSlots) {
+      op.result = SendResult::Full;
+      return;
+    }
     Slot& slot = lane.slots[tail % kSlots];
-    slot.fromLength = static_cast<uint32_t>(config_.name.size());
-    std::memcpy(slot.from, config_.name.data(), config_.name.size());
-    slot.length = static_cast<uint32_t>(length);
-    if (length > 0) std::memcpy(slot.data, data, length);
-    lane.tail.store(tail + 1, std::memory_order_release);
+    slot.length = static_cast<uint32_t>(op.length);
+    if (op.length > 0) std::memcpy(slot.data, op.data, op.length);
+    lane.tail.store(tail + 1, std::memory_order_release);  // publishes the name too, on first use
     ctl->doorbell.fetch_add(1, std::memory_order_release);
     futexWake(&ctl->doorbell);
-    return SendResult::Ok;
+    op.result = SendResult::Ok;
+  }
+
+  SendResult sendTo(RemoteAgent& remote, const uint8_t* data, size_t length) {
+    if (remote.invalidated.load() || !remote.alive()) return SendResult::Gone;
+    std::lock_guard<std::mutex> sendLock(remote.sendMutex);
+    SendOp op{remote.ctl, &remote.lane, token_, &config_.name, data, length, SendResult::Gone};
+    if (!remote.ctlSegment->sizeIntact() || !guardedAccess(&sendRaw, &op)) {
+      remote.dead.store(true, std::memory_order_release);  // its control segment was truncated
+      return SendResult::Gone;
+    }
+    return op.result;
+  }
+
+  struct ReleaseLaneOp {
+    Lane* lane;
+    uint64_t token;
+  };
+  static void releaseLaneRaw(void* arg) {
+    auto* op = static_cast<ReleaseLaneOp*>(arg);
+    uint64_t expected = op->token;
+    op->lane->owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
   }
 
   void releaseLaneLocked(RemoteAgent& remote) {
     if (remote.lane < 0) return;
-    uint64_t expected = token_;
-    remote.ctl->lane[remote.lane].owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+    ReleaseLaneOp op{&remote.ctl->lane[remote.lane], token_};
+    if (remote.ctlSegment->sizeIntact()) guardedAccess(&releaseLaneRaw, &op);
     remote.lane = -1;
+  }
+
+  // One message out of lane i of our own mailbox, copied to plain memory under guardedAccess
+  // (a peer can truncate our control segment by name).
+  struct PopOp {
+    Lane* lane;
+    bool got;
+    uint64_t owner;
+    uint32_t nameLength;
+    char name[kMaxName];
+    uint32_t length;
+    uint8_t data[kMaxNotif];
+  };
+  static void popRaw(void* arg) {
+    PopOp& op = *static_cast<PopOp*>(arg);
+    Lane& lane = *op.lane;
+    op.got = false;
+    uint64_t head = lane.head.load(std::memory_order_relaxed);
+    uint64_t tail = lane.tail.load(std::memory_order_acquire);
+    if (head == tail) return;
+    if (tail - head > kSlots) {
+      // Not a ring any more (a peer wrote garbage): drop what it claims, never loop over it.
+      lane.head.store(tail, std::memory_order_release);
+      return;
+    }
+    const Slot& slot = lane.slots[head % kSlots];
+    op.owner = lane.owner.load(std::memory_order_acquire);
+    op.nameLength = std::min<uint32_t>(lane.ownerNameLength, kMaxName);  // clamp: a peer could write garbage
+    std::memcpy(op.name, lane.ownerName, op.nameLength);
+    op.length = std::min<uint32_t>(slot.length, kMaxNotif);
+    std::memcpy(op.data, slot.data, op.length);
+    lane.head.store(head + 1, std::memory_order_release);
+    op.got = true;
   }
 
   // Consumer side of our own mailbox (consumeMu_ held). Lanes are scanned round-robin.
   bool popOneLocked(Notification& out) {
-    if (ctl_ == nullptr) return false;
+    if (ctl_ == nullptr || !ctlSegment_->sizeIntact()) return false;
     for (uint32_t k = 0; k < kLanes; ++k) {
       uint32_t i = (nextLane_ + k) % kLanes;
-      Lane& lane = ctl_->lane[i];
-      uint64_t head = lane.head.load(std::memory_order_relaxed);
-      uint64_t tail = lane.tail.load(std::memory_order_acquire);
-      if (head == tail) continue;
-      const Slot& slot = lane.slots[head % kSlots];
-      // A peer could write garbage; clamp instead of trusting it.
-      uint32_t fromLength = std::min<uint32_t>(slot.fromLength, kMaxName);
-      uint32_t length = std::min<uint32_t>(slot.length, kMaxNotif);
-      out.from.assign(slot.from, fromLength);
-      out.bytes.assign(slot.data, slot.data + length);
-      lane.head.store(head + 1, std::memory_order_release);
+      popScratch_.lane = &ctl_->lane[i];
+      if (!guardedAccess(&popRaw, &popScratch_)) return false;
+      if (!popScratch_.got) continue;
+      // The sender is the lane's owner as first seen: a later rewrite of the name by anyone
+      // does not change who the messages of this owner are from.
+      LaneSender& sender = laneSenders_[i];
+      if (sender.owner != popScratch_.owner) {
+        sender.owner = popScratch_.owner;
+        sender.name.assign(popScratch_.name, popScratch_.nameLength);
+      }
+      out.from = sender.name;
+      out.bytes.assign(popScratch_.data, popScratch_.data + popScratch_.length);
       nextLane_ = (i + 1) % kLanes;
       return true;
     }
@@ -885,7 +1027,7 @@ class ShmAgent final : public AgentState {
   }
 
   void maybeReclaimLanesLocked() {
-    if (ctl_ == nullptr) return;
+    if (ctl_ == nullptr || !ctlSegment_->sizeIntact()) return;
     int64_t now = nowNs();
     if (now - lastReclaimNs_ < 100'000'000) return;
     lastReclaimNs_ = now;
@@ -906,8 +1048,7 @@ class ShmAgent final : public AgentState {
       uint32_t c = t->nextChunk - 1;
       if (!runq_.empty()) cv_.notify_one();
       lock.unlock();
-      bool ok = t->remote->alive();
-      if (ok) copyChunk(*t, c);
+      bool ok = runChunk(*t, c);
       lock.lock();
       completeChunkLocked(*t, c, ok);
     }
@@ -915,7 +1056,9 @@ class ShmAgent final : public AgentState {
 
   void progressLoop() {
     for (;;) {
-      uint32_t seen = ctl_->doorbell.load(std::memory_order_acquire);
+      // Our own control segment can be truncated by name too; then the doorbell is unreadable
+      // and the loop falls back to polling (futex on a missing page fails with EFAULT, no signal).
+      uint32_t seen = ctlSegment_->sizeIntact() ? ctl_->doorbell.load(std::memory_order_acquire) : 0;
       bool arrived = false;
       {
         std::lock_guard<std::mutex> consume(consumeMu_);
@@ -970,6 +1113,12 @@ class ShmAgent final : public AgentState {
 
   std::mutex consumeMu_;  // our mailbox's single consumer; never held while taking mu_
   std::deque<Notification> inbox_;
+  struct LaneSender {
+    uint64_t owner = 0;
+    std::string name;
+  };
+  LaneSender laneSenders_[kLanes];
+  PopOp popScratch_{};  // 4 KiB: kept off the copy and progress threads' stacks
   uint32_t nextLane_ = 0;
   int64_t lastReclaimNs_ = 0;
 
