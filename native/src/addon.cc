@@ -201,6 +201,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
                            InstanceMethod("injectError", &AgentWrap::injectError),
                            InstanceMethod("pendingWork", &AgentWrap::pendingWork),
                            InstanceMethod("stats", &AgentWrap::stats),
+                           InstanceMethod("remoteRegions", &AgentWrap::remoteRegions),
                            InstanceMethod("drainEvents", &AgentWrap::drainEvents),
                            InstanceMethod("close", &AgentWrap::close),
                        });
@@ -532,6 +533,21 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
       o.Set("regions", static_cast<double>(s.regions));
       o.Set("remotes", static_cast<double>(s.remotes));
       return o;
+    });
+  }
+
+  Napi::Value remoteRegions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      std::vector<xfer::RemoteRegionInfo> list = state().remoteRegions(argString(info, 0, "remote agent name"));
+      Napi::Array out = Napi::Array::New(env, list.size());
+      for (size_t i = 0; i < list.size(); ++i) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("id", static_cast<double>(list[i].id));
+        o.Set("size", static_cast<double>(list[i].size));
+        out.Set(static_cast<uint32_t>(i), o);
+      }
+      return out;
     });
   }
 

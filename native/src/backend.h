@@ -150,6 +150,12 @@ struct PendingWork {
   uint64_t notifications = 0;                 // arrived notifications that step() has not taken yet
 };
 
+// A region of a loaded peer, as its metadata describes it (the id to put in remote descriptors).
+struct RemoteRegionInfo {
+  uint64_t id = 0;
+  uint64_t size = 0;
+};
+
 // Record counts, so a long-running process can check that nothing accumulates.
 struct AgentStats {
   uint64_t transfers = 0;  // transfer records (created, not yet released, or released but in flight)
@@ -214,6 +220,9 @@ class AgentState {
     throw Error(ErrorCode::NotSupported, "injectError is not supported by this backend");
   }
   virtual PendingWork pendingWork() { throw Error(ErrorCode::NotSupported, "pendingWork is not supported by this backend"); }
+  virtual std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) {
+    throw Error(ErrorCode::NotSupported, "remoteRegions is not supported by this backend");
+  }
   virtual AgentStats stats() { throw Error(ErrorCode::NotSupported, "stats is not supported by this backend"); }
 
   // Idempotent. Stops and joins every thread, then unlinks what the agent created. After it

@@ -649,6 +649,16 @@ class NixlAgentState final : public AgentState {
     return result;
   }
 
+  std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    auto it = remotes_.find(name);
+    if (it == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + name + "'");
+    std::vector<RemoteRegionInfo> out;
+    for (const auto& [id, region] : it->second->regions) out.push_back({id, region.size});
+    return out;
+  }
+
   AgentStats stats() override {
     std::lock_guard<std::mutex> lock(mu_);
     AgentStats s;

@@ -87,8 +87,11 @@ export interface AgentOptions {
   copyThreads?: number;
 }
 
-/** What a backend promises; state machines read this instead of assuming. */
-export interface BackendSemantics {
+/**
+ * What a native backend promises; state machines read this instead of assuming. (The machines'
+ * own two-field view is `BackendSemantics` in machines/common.ts.)
+ */
+export interface NativeSemantics {
   backend: string;
   canAbortInFlight: boolean;
   releaseInFlightAccepted: boolean;
@@ -102,6 +105,17 @@ export interface BackendSemantics {
   manualProgress: boolean;
   maxNotificationBytes: number;
   chunkBytes: number;
+}
+
+/** A region of a loaded peer: `id` goes into `RemoteDescriptor.regionId`. */
+export interface RemoteRegion {
+  id: number;
+  size: number;
+}
+
+export interface PostOptions {
+  /** Run the handle again after its previous run ended (DONE or ERROR). Without it a second post is refused. */
+  repost?: boolean;
 }
 
 export interface LocalDescriptor {
@@ -208,7 +222,7 @@ interface NativeEvent {
 }
 
 interface NativeAgentInstance {
-  semantics(): BackendSemantics;
+  semantics(): NativeSemantics;
   registerMemory(size: number): NativeRegion;
   deregisterMemory(regionId: number): void;
   exportMetadata(): Uint8Array;
@@ -234,6 +248,7 @@ interface NativeAgentInstance {
   injectError(id: number): void;
   pendingWork(): PendingWork;
   stats(): Omit<AgentStats, 'handles'>;
+  remoteRegions(name: string): RemoteRegion[];
   drainEvents(): NativeEvent[];
   close(): void;
 }
@@ -412,9 +427,17 @@ export class TransferHandle {
     this.totalBytes = totalBytes;
   }
 
-  /** Starts (or restarts, after a terminal status) the transfer. REPOST_ACTIVE while running. */
-  post(): void {
+  /**
+   * Starts the transfer. A handle runs once: a second post() is refused with REPOST_ACTIVE, so a
+   * retry can never deliver the data and the notification twice. `post({ repost: true })` runs it
+   * again after a terminal status (still REPOST_ACTIVE while the previous run is active).
+   */
+  post(options: PostOptions = {}): void {
     const n = this.agent.nativeAgent();
+    if (typeof options !== 'object' || options === null) throw new XferError('INVALID_ARGUMENT', 'post options must be an object');
+    if (this.#posted && !this.#released && options.repost !== true) {
+      throw new XferError('REPOST_ACTIVE', 'transfer handle was already posted; post({ repost: true }) runs it again after a terminal status');
+    }
     this.agent.drainEvents(); // settle the previous run's events before a new run starts
     native(() => n.post(this.id));
     this.#posted = true;
@@ -548,7 +571,7 @@ export class Agent {
   readonly name: string;
   readonly backend: string;
   readonly progress: ProgressMode;
-  readonly semantics: BackendSemantics;
+  readonly semantics: NativeSemantics;
   #native: NativeAgentInstance;
   #closed = false;
   #handles = new Map<number, TransferHandle>();
@@ -618,6 +641,13 @@ export class Agent {
     const n = this.nativeAgent();
     requireBytes(blob, 'metadata');
     return native(() => n.loadRemoteMetadata(blob));
+  }
+
+  /** The regions in the loaded metadata of `name` (ids for remote descriptors). UNKNOWN_REMOTE if none is loaded. */
+  remoteRegions(name: string): RemoteRegion[] {
+    const n = this.nativeAgent();
+    requireString(name, 'remote agent name');
+    return native(() => n.remoteRegions(name));
   }
 
   /** Forgets a peer; its running transfers end in ERROR ('UNKNOWN_REMOTE'). */

@@ -76,7 +76,7 @@ describe.skipIf(!onShm)('hostile shm peer', () => {
     expect(h.error).toBe('PEER_GONE');
     expect(h.bytesDone).toBe(4096);
     // The peer is not trusted any more: nothing is posted towards it, in either direction.
-    expect(xferErrorOf(() => h.post()).code).toBe('PEER_GONE');
+    expect(xferErrorOf(() => h.post({ repost: true })).code).toBe('PEER_GONE');
     const read = a.createTransfer({
       op: 'READ',
       local: [{ region: ra, offset: 0, length: 4096 }],

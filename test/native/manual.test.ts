@@ -216,7 +216,7 @@ describe('manual progress', () => {
     expect(b.pollNotifications()).toEqual([]);
     // Not in progress any more: nothing to arm. A repost clears nothing it needs to: it runs clean.
     expect(xferErrorOf(() => h.injectError()).code).toBe('INVALID_ARGUMENT');
-    h.post();
+    h.post({ repost: true });
     for (let i = 0; i < 4; i++) h.step();
     expect(h.status()).toBe('DONE');
     expect(b.step()).toMatchObject({ kind: 'notification', bytes: new Uint8Array([7]) });
@@ -258,6 +258,39 @@ describe('manual progress', () => {
     expect(xferErrorOf(() => h.injectError()).code).toBe('NOT_SUPPORTED');
     expect(xferErrorOf(() => h.step()).code).toBe('NOT_SUPPORTED');
     expect(xferErrorOf(() => t.step({ notification: true })).code).toBe('NOT_SUPPORTED');
+  });
+
+  it('remoteRegions() lists the peer\'s region ids from its metadata', () => {
+    const { a, b, rb } = manualPair(4096);
+    const second = b.registerMemory(12_288);
+    expect(a.remoteRegions('mb')).toEqual([{ id: rb.id, size: rb.size }]); // the metadata a loaded
+    a.loadRemoteMetadata(b.exportMetadata());
+    expect(a.remoteRegions('mb')).toEqual([
+      { id: rb.id, size: rb.size },
+      { id: second.id, size: 12_288 },
+    ]);
+    expect(xferErrorOf(() => a.remoteRegions('nobody')).code).toBe('UNKNOWN_REMOTE');
+  });
+
+  it.skipIf(!chunked)('a finished handle is not posted again unless asked: data and notification arrive once', () => {
+    const { a, b, ra } = manualPair(4096);
+    const [target] = a.remoteRegions('mb');
+    const h = a.createTransfer({
+      op: 'WRITE',
+      local: [{ region: ra, offset: 0, length: 4096 }],
+      remote: [{ regionId: target!.id, offset: 0, length: 4096 }],
+      remoteAgent: 'mb',
+      notification: new Uint8Array([1]),
+    });
+    h.post();
+    expect(h.step()).toMatchObject({ status: 'DONE' });
+    expect(xferErrorOf(() => h.post()).code).toBe('REPOST_ACTIVE'); // the retry that used to deliver twice
+    expect(a.step()).toEqual({ kind: 'idle' });
+    expect(b.pollNotifications()).toHaveLength(1);
+    h.post({ repost: true }); // an explicit second run
+    expect(h.step()).toMatchObject({ status: 'DONE' });
+    expect(b.pollNotifications()).toHaveLength(1);
+    expect(xferErrorOf(() => h.post({ repost: 'yes' } as never)).code).toBe('REPOST_ACTIVE');
   });
 
   it('step() needs manual mode', () => {
