@@ -202,6 +202,8 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
                            InstanceMethod("pendingWork", &AgentWrap::pendingWork),
                            InstanceMethod("stats", &AgentWrap::stats),
                            InstanceMethod("remoteRegions", &AgentWrap::remoteRegions),
+                           InstanceMethod("baselineCopy", &AgentWrap::baselineCopy),
+                           InstanceMethod("compareWithRemote", &AgentWrap::compareWithRemote),
                            InstanceMethod("drainEvents", &AgentWrap::drainEvents),
                            InstanceMethod("close", &AgentWrap::close),
                        });
@@ -548,6 +550,29 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
         out.Set(static_cast<uint32_t>(i), o);
       }
       return out;
+    });
+  }
+
+  // baselineCopy(localRegionId, remoteAgent, remoteRegionId, length, blockBytes, threads, chunkBytes)
+  // Blocks the JS thread for the copy: it is a benchmark baseline, timed by the caller.
+  Napi::Value baselineCopy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t threads = argIndex(info, 5, "threads");
+      if (threads > 64) fail(ErrorCode::InvalidArgument, "threads out of range");
+      state().baselineCopy(argIndex(info, 0, "localRegionId"), argString(info, 1, "remoteAgent"), argIndex(info, 2, "remoteRegionId"),
+                           argIndex(info, 3, "length"), argIndex(info, 4, "blockBytes"), static_cast<unsigned>(threads),
+                           argIndex(info, 6, "chunkBytes"));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value compareWithRemote(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      int64_t at = state().compareWithRemote(argIndex(info, 0, "localRegionId"), argString(info, 1, "remoteAgent"),
+                                             argIndex(info, 2, "remoteRegionId"), argIndex(info, 3, "length"));
+      return Napi::Number::New(env, static_cast<double>(at));
     });
   }
 

@@ -223,6 +223,18 @@ class AgentState {
   virtual std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) {
     throw Error(ErrorCode::NotSupported, "remoteRegions is not supported by this backend");
   }
+  // Benchmark baseline (bench native): the copy a WRITE of `length` bytes does, without the
+  // engine: `threads` threads take `chunkBytes` chunks from a shared counter and memcpy each in
+  // `blockBytes` pieces, from local region offset 0 to the peer's region offset 0, over the same
+  // mappings transfers use. Returns when every thread is joined.
+  virtual void baselineCopy(uint64_t localRegionId, const std::string& remote, uint64_t remoteRegionId, uint64_t length,
+                            uint64_t blockBytes, unsigned threads, uint64_t chunkBytes) {
+    throw Error(ErrorCode::NotSupported, "baselineCopy is not supported by this backend");
+  }
+  // Offset of the first byte that differs between the two regions' first `length` bytes, or -1.
+  virtual int64_t compareWithRemote(uint64_t localRegionId, const std::string& remote, uint64_t remoteRegionId, uint64_t length) {
+    throw Error(ErrorCode::NotSupported, "compareWithRemote is not supported by this backend");
+  }
   virtual AgentStats stats() { throw Error(ErrorCode::NotSupported, "stats is not supported by this backend"); }
 
   // Idempotent. Stops and joins every thread, then unlinks what the agent created. After it

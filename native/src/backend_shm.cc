@@ -643,6 +643,62 @@ class ShmAgent final : public AgentState {
     return out;
   }
 
+  void baselineCopy(uint64_t localRegionId, const std::string& remoteName, uint64_t remoteRegionId, uint64_t length,
+                    uint64_t blockBytes, unsigned threads, uint64_t chunkBytes) override {
+    auto [local, remote] = benchSegments(localRegionId, remoteName, remoteRegionId, length);
+    if (threads < 1 || threads > 16) throw Error(ErrorCode::InvalidArgument, "threads must be 1..16");
+    if (chunkBytes < 4096 || blockBytes == 0) throw Error(ErrorCode::InvalidArgument, "chunkBytes must be >= 4096 and blockBytes > 0");
+    std::unique_lock<std::mutex> lock(baselineMu_);
+    // Persistent threads that sleep between runs, like the copy engine's: freshly created threads
+    // would start behind sleeping ones in the scheduler and make the baseline look slow.
+    while (baselineThreads_.size() < threads) {
+      unsigned index = static_cast<unsigned>(baselineThreads_.size());
+      baselineThreads_.emplace_back([this, index] { baselineLoop(index); });
+    }
+    baselineJob_ = BaselineJob{local->data(), remote->data(), length, blockBytes, chunkBytes, threads};
+    baselineNext_.store(0);
+    baselineRunning_ = threads;
+    baselineGeneration_++;
+    baselineCv_.notify_all();
+    baselineDone_.wait(lock, [this] { return baselineRunning_ == 0; });
+  }
+
+  void baselineLoop(unsigned index) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(baselineMu_);
+    for (;;) {
+      baselineCv_.wait(lock, [&] { return baselineStop_ || baselineGeneration_ != seen; });
+      if (baselineStop_) return;
+      seen = baselineGeneration_;
+      if (index >= baselineJob_.threads) continue;
+      BaselineJob job = baselineJob_;
+      lock.unlock();
+      for (;;) {
+        uint64_t start = baselineNext_.fetch_add(1, std::memory_order_relaxed) * job.chunkBytes;
+        if (start >= job.length) break;
+        uint64_t end = std::min(job.length, start + job.chunkBytes);
+        // The transfer splits each descriptor into pieces at block (descriptor) boundaries too.
+        for (uint64_t at = start; at < end;) {
+          uint64_t blockEnd = std::min(end, (at / job.blockBytes + 1) * job.blockBytes);
+          std::memcpy(job.dst + at, job.src + at, blockEnd - at);
+          at = blockEnd;
+        }
+      }
+      lock.lock();
+      if (--baselineRunning_ == 0) baselineDone_.notify_all();
+    }
+  }
+
+  int64_t compareWithRemote(uint64_t localRegionId, const std::string& remoteName, uint64_t remoteRegionId, uint64_t length) override {
+    auto [local, remote] = benchSegments(localRegionId, remoteName, remoteRegionId, length);
+    const uint8_t* a = local->data();
+    const uint8_t* b = remote->data();
+    if (std::memcmp(a, b, length) == 0) return -1;
+    for (uint64_t i = 0; i < length; ++i)
+      if (a[i] != b[i]) return static_cast<int64_t>(i);
+    return -1;
+  }
+
   AgentStats stats() override {
     std::lock_guard<std::mutex> lock(mu_);
     AgentStats s;
@@ -669,6 +725,13 @@ class ShmAgent final : public AgentState {
     for (std::thread& worker : workers_)
       if (worker.joinable()) worker.join();
     if (progressThread_.joinable()) progressThread_.join();
+    {
+      std::lock_guard<std::mutex> lock(baselineMu_);
+      baselineStop_ = true;
+      baselineCv_.notify_all();
+    }
+    for (std::thread& t : baselineThreads_)
+      if (t.joinable()) t.join();
 
     std::lock_guard<std::mutex> lock(mu_);
     // Every copy thread finished its chunk before exiting, so nothing is in flight now.
@@ -712,6 +775,22 @@ class ShmAgent final : public AgentState {
                                                          : "transfer handle " + std::to_string(id) + " was released");
     }
     throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
+  }
+
+  std::pair<std::shared_ptr<Segment>, std::shared_ptr<Segment>> benchSegments(uint64_t localRegionId, const std::string& remoteName,
+                                                                           uint64_t remoteRegionId, uint64_t length) {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    auto lit = regions_.find(localRegionId);
+    if (lit == regions_.end()) throw Error(ErrorCode::NotRegistered, "local region " + std::to_string(localRegionId) + " is not registered");
+    auto rit = remotes_.find(remoteName);
+    if (rit == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + remoteName + "'");
+    auto sit = rit->second->regions.find(remoteRegionId);
+    if (sit == rit->second->regions.end()) throw Error(ErrorCode::NotRegistered, "remote region " + std::to_string(remoteRegionId) + " is not in the metadata");
+    if (length == 0 || length > lit->second->segment->size() || length > sit->second->size()) {
+      throw Error(ErrorCode::OutOfRange, "length is outside a region");
+    }
+    return {lit->second->segment, sit->second};
   }
 
   void requireManual(const char* what) const {
@@ -1134,6 +1213,25 @@ class ShmAgent final : public AgentState {
 
   std::vector<std::thread> workers_;
   std::thread progressThread_;
+
+  // Benchmark baseline pool (baselineCopy); started on first use, joined in close().
+  struct BaselineJob {
+    const uint8_t* src = nullptr;
+    uint8_t* dst = nullptr;
+    uint64_t length = 0;
+    uint64_t blockBytes = 1;
+    uint64_t chunkBytes = 1;
+    unsigned threads = 0;
+  };
+  std::mutex baselineMu_;
+  std::condition_variable baselineCv_;
+  std::condition_variable baselineDone_;
+  std::vector<std::thread> baselineThreads_;
+  BaselineJob baselineJob_;
+  std::atomic<uint64_t> baselineNext_{0};
+  uint64_t baselineGeneration_ = 0;
+  unsigned baselineRunning_ = 0;
+  bool baselineStop_ = false;
 };
 
 class ShmBackend final : public Backend {

@@ -118,6 +118,18 @@ export interface PostOptions {
   repost?: boolean;
 }
 
+/** What `Agent.baselineCopy` copies: the first `length` bytes of `local` into the peer's region. */
+export interface BaselineCopyRequest {
+  local: Region;
+  remoteAgent: string;
+  remoteRegionId: number;
+  length: number;
+  /** Descriptor size the transfer being compared uses (memcpy pieces never cross it). */
+  blockBytes: number;
+  threads: number;
+  chunkBytes: number;
+}
+
 export interface LocalDescriptor {
   region: Region;
   offset: number;
@@ -249,6 +261,16 @@ interface NativeAgentInstance {
   pendingWork(): PendingWork;
   stats(): Omit<AgentStats, 'handles'>;
   remoteRegions(name: string): RemoteRegion[];
+  baselineCopy(
+    localRegionId: number,
+    remoteAgent: string,
+    remoteRegionId: number,
+    length: number,
+    blockBytes: number,
+    threads: number,
+    chunkBytes: number,
+  ): void;
+  compareWithRemote(localRegionId: number, remoteAgent: string, remoteRegionId: number, length: number): number;
   drainEvents(): NativeEvent[];
   close(): void;
 }
@@ -648,6 +670,26 @@ export class Agent {
     const n = this.nativeAgent();
     requireString(name, 'remote agent name');
     return native(() => n.remoteRegions(name));
+  }
+
+  /**
+   * Benchmark baseline (shm): the copy a WRITE of the same bytes does, without the engine, over the
+   * same mappings, on `threads` fresh threads taking `chunkBytes` chunks. Blocks until done.
+   */
+  baselineCopy(r: BaselineCopyRequest): void {
+    const n = this.nativeAgent();
+    if (!(r.local instanceof Region) || r.local.agent !== this) throw new XferError('NOT_REGISTERED', 'local region is not registered with this agent');
+    const args = [r.remoteRegionId, r.length, r.blockBytes, r.threads, r.chunkBytes].map((v, i) => requireIndex(v, `baselineCopy argument ${i}`));
+    native(() => n.baselineCopy(r.local.id, requireString(r.remoteAgent, 'remoteAgent'), args[0]!, args[1]!, args[2]!, args[3]!, args[4]!));
+  }
+
+  /** Offset of the first byte where `local` and the peer's region differ over `length` bytes, or -1 (shm). */
+  compareWithRemote(local: Region, remoteAgent: string, remoteRegionId: number, length: number): number {
+    const n = this.nativeAgent();
+    if (!(local instanceof Region) || local.agent !== this) throw new XferError('NOT_REGISTERED', 'local region is not registered with this agent');
+    return native(() =>
+      n.compareWithRemote(local.id, requireString(remoteAgent, 'remoteAgent'), requireIndex(remoteRegionId, 'remoteRegionId'), requireIndex(length, 'length')),
+    );
   }
 
   /** Forgets a peer; its running transfers end in ERROR ('UNKNOWN_REMOTE'). */

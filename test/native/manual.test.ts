@@ -293,6 +293,18 @@ describe('manual progress', () => {
     expect(xferErrorOf(() => h.post({ repost: 'yes' } as never)).code).toBe('REPOST_ACTIVE');
   });
 
+  it.skipIf(!chunked)('baselineCopy() copies like a WRITE over the same mappings; compareWithRemote() finds a difference', () => {
+    const { a, ra, rb } = manualPair(4096);
+    fillPattern(ra.bytes, 11);
+    expect(a.compareWithRemote(ra, 'mb', rb.id, ra.size)).toBe(0);
+    a.baselineCopy({ local: ra, remoteAgent: 'mb', remoteRegionId: rb.id, length: 40_000, blockBytes: 16_384, threads: 2, chunkBytes: 4096 });
+    expect(a.compareWithRemote(ra, 'mb', rb.id, 40_000)).toBe(-1);
+    expect(Buffer.compare(rb.bytes.subarray(0, 40_000), ra.bytes.subarray(0, 40_000))).toBe(0);
+    expect(rb.bytes.subarray(40_000).every((v) => v === 0)).toBe(true);
+    expect(a.compareWithRemote(ra, 'mb', rb.id, ra.size)).toBe(40_000);
+    expect(xferErrorOf(() => a.baselineCopy({ local: ra, remoteAgent: 'mb', remoteRegionId: rb.id, length: ra.size + 1, blockBytes: 1, threads: 1, chunkBytes: 4096 })).code).toBe('OUT_OF_RANGE');
+  });
+
   it('step() needs manual mode', () => {
     const t = new Agent('t');
     open.push(t);
