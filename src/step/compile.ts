@@ -53,7 +53,7 @@ type Fn = (...args: never[]) => unknown;
 type ParamSource = { p: unknown; fn: boolean };
 
 /** One compiled action. */
-type Op =
+export type Op =
   | { k: 'assign'; assignment: unknown; params: ParamSource }
   | { k: 'effect'; type: string; params: ParamSource }
   | { k: 'arm'; id: string; event: unknown; delay: number | Fn; params: ParamSource }
@@ -79,7 +79,7 @@ interface Selector {
   parallel: boolean;
 }
 
-interface Plan {
+export interface Plan {
   ops: Op[];
   next: Config;
   /** The configuration's node set changed (else xstate keeps the snapshot's nodes as they were). */

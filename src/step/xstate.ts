@@ -43,19 +43,30 @@ export function splitActions(actions: ReadonlyArray<{ type: string; params?: unk
   return { effects, timers };
 }
 
+/** xstate's step with the raw executable actions it produced (for tools that forward them, e.g. a recording wrapper). */
+export function transitionWithActions(machine: AnyStateMachine, snap: Snap, event: EventObject): [Snap, Array<{ type: string; params?: unknown }>] {
+  collected.length = 0;
+  const next = machine.transition(snap, event, inertScope as never) as Snap;
+  return [next, collected.splice(0)];
+}
+
+export function initialWithActions(machine: AnyStateMachine, input: unknown): [Snap, Array<{ type: string; params?: unknown }>] {
+  collected.length = 0;
+  const snap = machine.getInitialSnapshot(inertScope as never, input as never) as Snap;
+  return [snap, collected.splice(0)];
+}
+
 export class XstateStepper implements Stepper {
   readonly name = 'xstate';
 
   initial(machine: AnyStateMachine, input: unknown): Step {
-    collected.length = 0;
-    const snap = machine.getInitialSnapshot(inertScope as never, input as never) as Snap;
-    return { snap, ...splitActions(collected.splice(0)) };
+    const [snap, actions] = initialWithActions(machine, input);
+    return { snap, ...splitActions(actions) };
   }
 
   step(machine: AnyStateMachine, snap: Snap, event: EventObject): Step {
-    collected.length = 0;
-    const next = machine.transition(snap, event, inertScope as never) as Snap;
-    return { snap: next, ...splitActions(collected.splice(0)) };
+    const [next, actions] = transitionWithActions(machine, snap, event);
+    return { snap: next, ...splitActions(actions) };
   }
 }
 
