@@ -648,8 +648,8 @@ class Run {
     let next = event;
     let eventless = true;
     while (this.status === 'active') {
-      let enabled = eventless ? this.cm.eventlessOf(this.cfg, this.ctx, next) : NONE;
-      const before = enabled.length > 0 ? this.version : -1;
+      let enabled: Transition[] = eventless ? this.cm.eventlessOf(this.cfg, this.ctx, next) : NONE;
+      const before: number = enabled.length > 0 ? this.version : -1;
       if (enabled.length === 0) {
         if (this.queue.length === 0) break;
         next = this.queue.shift()!;
