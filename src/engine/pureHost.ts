@@ -205,6 +205,7 @@ export class PureHost implements LifecycleHost {
 
   private observe(rec: ActorRecord, event: EventObject, prev: Snap | null, next: Snap): void {
     const record: TransitionRecord = { actor: rec.name, machine: rec.machine.id, event, from: prev ? prev.value : null, to: next.value, status: next.status };
+    if (rec.compiled) record.toKey = rec.compiled.configOf(next).valueKey;
     this.opts.onTransition!(record);
   }
 }

@@ -65,6 +65,12 @@ export type Op =
 
 type Guard = { impl: Fn; params: ParamSource; inline: boolean } | null;
 
+const NO_SOURCE: ParamSource = { p: undefined, fn: false };
+/** Every op gets the same fields in the same order, so the hot loop over ops sees one object shape. */
+function op(o: Partial<Record<'type' | 'assignment' | 'id' | 'event' | 'delay' | 'params' | 'completionId', unknown>> & { k: Op['k'] }): Op {
+  return { k: o.k, type: o.type ?? '', assignment: o.assignment, id: o.id, event: o.event, delay: o.delay, params: o.params ?? NO_SOURCE, completionId: o.completionId ?? '' } as unknown as Op;
+}
+
 interface Transition {
   id: number;
   def: XTransition;
@@ -91,6 +97,8 @@ export interface Config {
   readonly nodes: XNode[];
   readonly key: string;
   readonly value: unknown;
+  /** The value as a string: the state name when atomic at the top, else its JSON (computed once). */
+  readonly valueKey: string;
   readonly tags: Set<string>;
   /** Top-level final state reached (status done). */
   readonly final: boolean;
@@ -218,11 +226,11 @@ export class CompiledMachine {
       if ('params' in a) p = (a as { params: unknown }).params;
     } else return this.refuse(`an action of unknown shape (${where})`);
     const params: ParamSource = { p, fn: typeof p === 'function' };
-    if (!isBuiltin(impl)) return { k: 'effect', type: name, params };
+    if (!isBuiltin(impl)) return op({ k: 'effect', type: name, params });
     const b = impl as unknown as Record<string, unknown> & { type: string };
     switch (b.type) {
       case 'xstate.assign':
-        return { k: 'assign', assignment: b.assignment, params };
+        return op({ k: 'assign', assignment: b.assignment, params });
       case 'xstate.raise': {
         if (b.delay === undefined) return this.refuse(`an immediate raise (${where})`);
         if (typeof b.event === 'string') return this.refuse(`raise of a string event (${where})`);
@@ -235,10 +243,10 @@ export class CompiledMachine {
           else return this.refuse(`the delay '${b.delay}', which is not provided (${where})`);
         } else if (typeof b.delay === 'number' || typeof b.delay === 'function') delay = b.delay as number | Fn;
         else return this.refuse(`a delay of unknown shape (${where})`);
-        return { k: 'arm', id: b.id, event: b.event, delay, params };
+        return op({ k: 'arm', id: b.id, event: b.event, delay, params });
       }
       case 'xstate.cancel':
-        return { k: 'cancel', id: b.sendId, params };
+        return op({ k: 'cancel', id: b.sendId, params });
       default:
         return this.refuse(`the action '${b.type}' (${where})`);
     }
@@ -286,11 +294,13 @@ export class CompiledMachine {
       for (let s: XNode | undefined = n; s; s = s.parent) if (s.always) chain.push(s.always.map((t) => this.compileTransition(t)));
       eventless.push(chain);
     }
+    const value = stateValue(root, nodes);
     cfg = {
       index: this.configs.size,
       nodes,
       key,
-      value: stateValue(root, nodes),
+      value,
+      valueKey: typeof value === 'string' ? value : JSON.stringify(value),
       tags: new Set(nodes.flatMap((n) => n.tags)),
       final: isInFinalState(set, root),
       selectors: new Map(),
@@ -377,16 +387,16 @@ export class CompiledMachine {
       const parent = s.parent;
       let marker = parent?.type === 'parallel' ? parent : parent?.parent;
       let completion: XNode = marker ?? s;
-      if (parent?.type === 'compound') ops.push({ k: 'doneEvent', event: { type: `xstate.done.state.${parent.id}`, output: undefined } as EventObject });
+      if (parent?.type === 'compound') ops.push(op({ k: 'doneEvent', event: { type: `xstate.done.state.${parent.id}`, output: undefined } }));
       while (marker?.type === 'parallel' && !completed.has(marker) && isInFinalState(mut, marker)) {
         completed.add(marker);
-        ops.push({ k: 'doneEvent', event: { type: `xstate.done.state.${marker.id}`, output: undefined } as EventObject });
+        ops.push(op({ k: 'doneEvent', event: { type: `xstate.done.state.${marker.id}`, output: undefined } }));
         completion = marker;
         marker = marker.parent;
       }
       if (marker) continue;
       done = true;
-      ops.push({ k: 'machineDone', completionId: completion.id });
+      ops.push(op({ k: 'machineDone', completionId: completion.id }));
     }
     const nextNodes = [...mut];
     // xstate sorts its node list in place to run every exit action on completion, so a done snapshot keeps
@@ -430,17 +440,34 @@ export class CompiledMachine {
     } catch (error) {
       return { snap: { ...this.snapshot(this.configFor([this.machine.root as unknown as XNode]), {}, 'error', undefined), error } as Snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
     }
-    const run = new Run(this, this.initialCfg, ctx, true);
-    run.exec(this.initialOps, initEvent);
-    run.macro(initEvent, true);
-    return run.result(null);
+    const run = this.takeRun(this.initialCfg, ctx, true);
+    try {
+      run.exec(this.initialOps, initEvent);
+      run.macro(initEvent, true);
+      return run.result(null);
+    } finally {
+      this.spare = run;
+    }
   }
 
   step(snap: Snap, event: EventObject): Step {
     if (snap.status !== 'active') return { snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
-    const run = new Run(this, this.configOf(snap), snap.context, false);
-    run.macro(event, false);
-    return run.result(snap);
+    const run = this.takeRun(this.configOf(snap), snap.context, false);
+    try {
+      run.macro(event, false);
+      return run.result(snap);
+    } finally {
+      this.spare = run;
+    }
+  }
+
+  /** One Run object is reused step after step (a nested step, if any, gets a fresh one). */
+  private spare: Run | null = null;
+  private takeRun(cfg: Config, ctx: unknown, initial: boolean): Run {
+    const r = this.spare ?? new Run(this);
+    this.spare = null;
+    r.reset(cfg, ctx, initial);
+    return r;
   }
 
   /** Whether the snapshot's configuration matches a state value (xstate `matches`), answered once per configuration. */
@@ -550,14 +577,22 @@ class Run {
   private readonly queue: EventObject[] = [];
   /** Bumped whenever xstate would produce a new snapshot object. */
   private version = 0;
+  private cfg!: Config;
+  private ctx: unknown;
 
-  constructor(
-    private readonly cm: CompiledMachine,
-    private cfg: Config,
-    private ctx: unknown,
-    initial: boolean,
-  ) {
-    if (initial) this.changed = true;
+  constructor(private readonly cm: CompiledMachine) {}
+
+  reset(cfg: Config, ctx: unknown, initial: boolean): void {
+    this.cfg = cfg;
+    this.ctx = ctx;
+    this.changed = initial;
+    this.ownCtx = false;
+    this.status = 'active';
+    this.output = undefined;
+    this.effects = EMPTY_EFFECTS;
+    this.timers = EMPTY_TIMERS;
+    this.queue.length = 0;
+    this.version = 0;
   }
 
   exec(ops: Op[], event: EventObject): void {
