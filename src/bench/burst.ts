@@ -44,42 +44,56 @@ export interface RunResult {
   bytes: number;
   requestsPerSecond: number;
   bytesPerInFlightRequest: number | null;
+  /** Heap a finished request leaves behind (bookkeeping the executor keeps after the request ended). */
+  retainedBytesPerFinishedRequest: number | null;
 }
 
-function result(o: RunOptions, cpu: number, wallMs: number, heapPerRequest: number | null): RunResult {
+function result(o: RunOptions, cpu: number, wallMs: number, heap: HeapSample | null): RunResult {
   return {
     cpuPerRequestMs: cpu / o.requests,
     wallMs,
     bytes: o.requests * o.blocksPerRequest * o.blockBytes,
     requestsPerSecond: o.requests / (wallMs / 1000),
-    bytesPerInFlightRequest: heapPerRequest === null ? null : Math.round(heapPerRequest),
+    bytesPerInFlightRequest: heap === null ? null : Math.round(heap.perInFlight),
+    retainedBytesPerFinishedRequest: heap === null ? null : Math.round(heap.perFinished),
   };
 }
 
 /**
  * Drive `o.requests` requests with at most `o.concurrency` in flight; `submit(i)` starts request i and
- * `finished()` counts completed ones. Heap is sampled once when the window is full after a first window
- * completed (steady state).
+ * `finished()` counts completed ones. With `sampleHeap`, the heap is measured after a forced GC at the
+ * start, once with a full window in flight, and at the end with nothing in flight. The end sample gives
+ * what each finished request leaves behind; the full-window sample, less that, what an in-flight
+ * request holds.
  */
-async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; wallMs: number; heap: number | null }> {
-  let heapBase = 0;
-  if (o.sampleHeap) {
-    gc();
-    heapBase = process.memoryUsage().heapUsed;
-  }
-  let heap: number | null = null;
+async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; wallMs: number; heap: HeapSample | null }> {
+  let full: { heap: number; finished: number } | null = null;
+  const heapNow = () => (gc(), process.memoryUsage().heapUsed);
+  const start = o.sampleHeap ? heapNow() : 0;
   const t0 = performance.now();
   const c0 = cpuMs();
   let next = 0;
   while (finished() < o.requests) {
     while (next < o.requests && next - finished() < o.concurrency) submit(next++);
-    if (o.sampleHeap && heap === null && finished() >= o.concurrency && next - finished() === o.concurrency) {
-      gc();
-      heap = (process.memoryUsage().heapUsed - heapBase) / o.concurrency;
-    }
+    const f = finished();
+    if (o.sampleHeap && full === null && f > 0 && next - f === o.concurrency) full = { heap: heapNow(), finished: f };
     await waitForProgress();
   }
-  return { cpu: cpuMs() - c0, wallMs: performance.now() - t0, heap };
+  const cpu = cpuMs() - c0;
+  const wallMs = performance.now() - t0;
+  let heap: HeapSample | null = null;
+  if (full) {
+    // Let cleanup queued behind the last completion run before the end sample.
+    await new Promise((r) => setImmediate(r));
+    const perFinished = (heapNow() - start) / o.requests;
+    heap = { perInFlight: (full.heap - start - full.finished * perFinished) / o.concurrency, perFinished };
+  }
+  return { cpu, wallMs, heap };
+}
+
+interface HeapSample {
+  perInFlight: number;
+  perFinished: number;
 }
 
 /** The machines' executor: both servers in this process, every block filled and verified. */
@@ -301,7 +315,7 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     // Requests/s, CPU and heap per in-flight request as the window grows.
     const scaling = [];
     for (const concurrency of [16, 128, 1024, 4096]) {
-      const requests = Math.max(2000, 2 * concurrency);
+      const requests = Math.max(1000, 2 * concurrency);
       const e = await engineRun(small(requests, concurrency, true));
       const c = await callbacksRun(small(requests, concurrency, true));
       scaling.push({
@@ -310,7 +324,13 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
         requestsPerSecond: Math.round(e.requestsPerSecond),
         cpuPerRequestMs: round(e.cpuPerRequestMs),
         bytesPerInFlightRequest: e.bytesPerInFlightRequest,
-        plainCallbacks: { requestsPerSecond: Math.round(c.requestsPerSecond), cpuPerRequestMs: round(c.cpuPerRequestMs), bytesPerInFlightRequest: c.bytesPerInFlightRequest },
+        retainedBytesPerFinishedRequest: e.retainedBytesPerFinishedRequest,
+        plainCallbacks: {
+          requestsPerSecond: Math.round(c.requestsPerSecond),
+          cpuPerRequestMs: round(c.cpuPerRequestMs),
+          bytesPerInFlightRequest: c.bytesPerInFlightRequest,
+          retainedBytesPerFinishedRequest: c.retainedBytesPerFinishedRequest,
+        },
       });
     }
     result.scaling = scaling;
@@ -334,13 +354,16 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     console.log(`  ratio               ${t.ratioToCallbacks}   (goal ≥ 0.9)`);
     console.log(`  bound               ${t.fillVerifyCopyBoundGBps} GB/s   (fill ${t.fillGBps} + verify ${t.verifyGBps} on the JS thread; native copy ${t.rawGBps} overlapping)`);
   }
-  const scaling = result.scaling as Array<{ concurrency: number; requestsPerSecond: number; cpuPerRequestMs: number; bytesPerInFlightRequest: number | null; plainCallbacks: { requestsPerSecond: number; cpuPerRequestMs: number; bytesPerInFlightRequest: number | null } }> | undefined;
+  type Row = { concurrency: number; requestsPerSecond: number; cpuPerRequestMs: number; bytesPerInFlightRequest: number | null; retainedBytesPerFinishedRequest: number | null };
+  const scaling = result.scaling as Array<Row & { plainCallbacks: Omit<Row, 'concurrency'> }> | undefined;
   if (scaling) {
-    console.log('scaling (4 KiB, 1 block; heap per in-flight request after a forced GC in steady state):');
-    console.log(`  ${'concurrency'.padStart(11)} ${'req/s'.padStart(8)} ${'cpu ms/req'.padStart(11)} ${'heap B/req'.padStart(11)}   plain callbacks: req/s, cpu ms/req, heap B/req`);
+    console.log('scaling (4 KiB, 1 block; heap after a forced GC: per request in flight, and left behind per finished request):');
+    console.log(`  ${'concurrency'.padStart(11)} ${'req/s'.padStart(8)} ${'cpu ms/req'.padStart(11)} ${'B/in flight'.padStart(12)} ${'B/finished'.padStart(11)}   plain callbacks: req/s, cpu ms/req, B/in flight, B/finished`);
     for (const s of scaling) {
       const c = s.plainCallbacks;
-      console.log(`  ${String(s.concurrency).padStart(11)} ${String(s.requestsPerSecond).padStart(8)} ${String(s.cpuPerRequestMs).padStart(11)} ${String(s.bytesPerInFlightRequest).padStart(11)}   ${c.requestsPerSecond}, ${c.cpuPerRequestMs}, ${c.bytesPerInFlightRequest}`);
+      console.log(
+        `  ${String(s.concurrency).padStart(11)} ${String(s.requestsPerSecond).padStart(8)} ${String(s.cpuPerRequestMs).padStart(11)} ${String(s.bytesPerInFlightRequest).padStart(12)} ${String(s.retainedBytesPerFinishedRequest).padStart(11)}   ${c.requestsPerSecond}, ${c.cpuPerRequestMs}, ${c.bytesPerInFlightRequest}, ${c.retainedBytesPerFinishedRequest}`,
+      );
     }
   }
   return 0;
