@@ -166,15 +166,16 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
         if (m.t !== 'info') return;
         const n = Number(m.id.slice(1));
         const blocks = srcPool.allocate(m.id, o.blocksPerRequest)!;
-        blocks.forEach((b, i) => fillBlock(srcPool.view(b), n, 1, i));
+        // The receiver's epoch for these blocks travels in its request info, as in the servers.
+        blocks.forEach((b, i) => fillBlock(srcPool.view(b), n, m.remote.epoch, i));
         const h = src.createTransfer({
           op: 'WRITE',
           local: blocks.map((b) => ({ region: srcPool.region, offset: b * B, length: B })),
-          remote: m.remote,
+          remote: m.remote.blocks.map((b) => ({ regionId: m.remote.region, offset: b * B, length: B })),
           remoteAgent: remote,
           notification: new TextEncoder().encode(m.id),
         });
-        toGen!.send({ t: 'ready', id: m.id, ready: true, epoch: 1, requestNumber: n });
+        toGen!.send({ t: 'ready', id: m.id, ready: true });
         h.post();
         const settled = h.whenTerminal().then(() => {
           h.release();
@@ -191,7 +192,8 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
     const id = new TextDecoder().decode(note.bytes);
     const n = Number(id.slice(1));
     // The number travels in the ready signal, which the notification may overtake: derive it from the id.
-    dstPool.blocksOf(id)!.forEach((b, i) => checker.verify(dstPool.view(b), n, 1, i) || corrupted++);
+    const epoch = dstPool.epochOf(id)!;
+    dstPool.blocksOf(id)!.forEach((b, i) => checker.verify(dstPool.view(b), n, epoch, i) || corrupted++);
     dstPool.giveBack(id);
     finished++;
     wake?.();
@@ -202,7 +204,7 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
       (i) => {
         const id = `b${i + 1}`;
         const blocks = dstPool.allocate(id, o.blocksPerRequest)!;
-        toCtx.send({ t: 'info', id, remote: blocks.map((b) => ({ regionId: dstPool.region.id, offset: b * B, length: B })) });
+        toCtx.send({ t: 'info', id, remote: { region: dstPool.region.id, blocks, epoch: dstPool.epochOf(id)! } });
       },
       () => finished,
       () => new Promise<void>((res) => (wake = res)),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assign, createMachine, emit, fromPromise, raise, setup, stateIn } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
-import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, REGRESSION_VARIANTS, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
+import * as machines from '../../machines/index.js';
 import { UnsupportedMachineError } from '../../src/step/compile.js';
 import { CompiledStepper } from '../../src/step/compiled.js';
 import { xstateStepper } from '../../src/step/xstate.js';
@@ -11,7 +11,9 @@ const compile = (m: AnyStateMachine) => new CompiledStepper().compile(m);
 
 describe('compiler', () => {
   it('compiles every production machine and regression variant ahead of time', () => {
-    for (const m of [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine, ...REGRESSION_VARIANTS.map((v) => v.machine)]) {
+    const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
+    expect(all.length).toBeGreaterThanOrEqual(8);
+    for (const m of [...all, ...machines.REGRESSION_VARIANTS.map((v) => v.machine)]) {
       const c = compile(m);
       expect(c.configurationCount).toBeGreaterThan(1);
       expect(c.eagerPlans).toBeGreaterThan(0);
