@@ -16,6 +16,9 @@ export const EXIT = {
   serverStartFailed: 5,
   /** A server process died during the run; a partial report was printed. */
   serverDied: 6,
+  /** Stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal's number, as shells report it; a partial report was printed. */
+  interrupted: 130,
+  terminated: 143,
   /** A bug: an error nobody anticipated; its stack is printed. */
   internal: 70,
 } as const;
@@ -25,7 +28,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export type OperationalKind = 'portUnavailable' | 'cannotWrite' | 'serverStartFailed' | 'serverDied';
+export type OperationalKind = 'portUnavailable' | 'cannotWrite' | 'serverStartFailed' | 'serverDied' | 'interrupted' | 'terminated';
 
 /**
  * The environment refused a valid request (a port in use, an unwritable path, a server that could not

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { availableBackends } from '../native/index.js';
 import type { BurstMemory, BurstReport, PartialBurstReport } from '../executor/harness.js';
-import { parseFaults, runBurst, ServerDiedError } from '../executor/harness.js';
+import { parseFaults, runBurst, BurstStoppedError } from '../executor/harness.js';
 import { UsageError } from '../errors.js';
 import { fractionOption, intOption } from './options.js';
 
@@ -107,6 +107,12 @@ export function register(program: Command): void {
       const inspector = opts.inspect === true ? await (await import('../inspect/index.js')).startInspector({ port: 0 }) : null;
       if (inspector) console.error(`inspector: ${inspector.url}`);
       const inspectUrl = inspector ? inspector.wsUrl : typeof opts.inspect === 'string' ? opts.inspect : undefined;
+      // Ctrl-C reaches the servers too, but they leave stopping to us (child.ts): the run ends with a
+      // partial report and removes everything it made, instead of dying with its segments in /dev/shm.
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => stop.abort(sig);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       let report: BurstReport;
       try {
         report = await runBurst({
@@ -123,13 +129,17 @@ export function register(program: Command): void {
           ...(opts.trace ? { tracePath: opts.trace } : {}),
           ...(inspectUrl ? { inspectUrl } : {}),
           ...(progress ? { onProgress: progress.onProgress } : {}),
+          signal: stop.signal,
         });
       } catch (err) {
         progress?.done();
         await inspector?.close();
         // What finished before a server died is still worth reading; the one-line cause follows on stderr.
-        if (err instanceof ServerDiedError) console.log(opts.json ? JSON.stringify(err.partial) : formatPartialReport(err.partial));
+        if (err instanceof BurstStoppedError) console.log(opts.json ? JSON.stringify(err.partial) : formatPartialReport(err.partial));
         throw err;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
       progress?.done();
       if (opts.json) {

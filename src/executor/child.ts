@@ -33,6 +33,8 @@ process.on('message', (raw: unknown) => {
   void handle(m).catch((err: unknown) => fatal(m.t === 'init' ? 'start' : 'run', err));
 });
 process.on('uncaughtException', (err) => fatal(server ? 'run' : 'start', err));
+// Ctrl-C signals the whole process group; the harness decides how the run ends and stops us itself.
+process.on('SIGINT', () => {});
 process.on('disconnect', () => {
   server?.close();
   process.exit(0);

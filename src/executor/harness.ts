@@ -25,6 +25,8 @@ export interface BurstOptions {
   tracePath?: string;
   inspectUrl?: string;
   onProgress?(done: number, total: number): void;
+  /** Stop the burst early (Ctrl-C): runBurst then throws a BurstStoppedError with the counts so far. */
+  signal?: AbortSignal;
 }
 
 export interface BurstReport {
@@ -174,13 +176,14 @@ class ServerProcess {
   }
 }
 
-/** A server died mid-run: the error carries what was counted up to then. */
-export class ServerDiedError extends OperationalError {
+/** The burst stopped before its end (a server died, or it was interrupted): the error carries what was counted up to then. */
+export class BurstStoppedError extends OperationalError {
   constructor(
+    kind: 'serverDied' | 'interrupted' | 'terminated',
     message: string,
     readonly partial: PartialBurstReport,
   ) {
-    super('serverDied', message);
+    super(kind, message);
   }
 }
 
@@ -192,7 +195,8 @@ export interface BurstMemory {
 
 /** What a run that stopped early can still say: the requests that finished, and where it stopped. */
 export interface PartialBurstReport {
-  aborted: { server: ServerRole; cause: string; submitted: number; finished: number; inFlight: number };
+  /** server: the one that died, or null when the run was interrupted. */
+  aborted: { server: ServerRole | null; cause: string; submitted: number; finished: number; inFlight: number };
   completed: number;
   cancelled: number;
   failed: number;
@@ -234,7 +238,7 @@ const MB = (bytes: number | null) => (bytes === null ? null : Math.round((bytes 
  * 1P1D burst: a context server and a generation server as child processes, M requests at concurrency
  * N, each request optionally with one seeded fault, and the zero counters that matter: corrupted,
  * leaked blocks and stuck requests. A server that does not start, or dies, ends the run at once with an
- * OperationalError (a ServerDiedError carries the counts so far); nothing is left behind either way.
+ * OperationalError (a BurstStoppedError carries the counts so far); nothing is left behind either way.
  */
 export async function runBurst(o: BurstOptions): Promise<BurstReport> {
   checkOptions(o);
@@ -322,7 +326,9 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     const inFlight = () => next - finished;
     const crashed = () => [ctx.p, gen].find((p) => p.crashed !== null) ?? null;
 
-    while (finished < o.requests && !(stoppedBy = crashed())) {
+    const onAbort = () => wake?.();
+    o.signal?.addEventListener('abort', onAbort);
+    while (finished < o.requests && !o.signal?.aborted && !(stoppedBy = crashed())) {
       while (next < o.requests && inFlight() < o.concurrency) {
         const id = `r${next}`;
         const faults: FaultName[] = [];
@@ -351,7 +357,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
         rss.context.start = askRss(ctx.p);
         rss.generation.start = askRss(gen);
       }
-      if (finished >= o.requests || crashed()) continue;
+      if (finished >= o.requests || crashed() || o.signal?.aborted) continue;
       // Every request ends within its deadlines; a run that stops progressing is reported as stuck.
       const progressed = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), delays.quiescenceTimeout + delays.kvTransferTimeout * 4 + 5000);
@@ -359,8 +365,9 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
       });
       if (!progressed) break;
     }
+    o.signal?.removeEventListener('abort', onAbort);
     const wallMs = performance.now() - t0;
-    if (!stoppedBy) {
+    if (!stoppedBy && !o.signal?.aborted) {
       rss.context.end = askRss(ctx.p);
       rss.generation.end = askRss(gen);
       await Promise.all([rss.context.end, rss.generation.end]);
@@ -370,9 +377,16 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
       await Promise.all([ctx.p.next('stats', drain).catch(() => null), gen.next('stats', drain).catch(() => null)]);
       stoppedBy = crashed();
     }
+    const where = `after ${finished} of ${o.requests} requests had finished (${next - finished} in flight); partial report on stdout`;
+    if (o.signal?.aborted) {
+      const reason: unknown = o.signal.reason;
+      const sig = typeof reason === 'string' && reason.startsWith('SIG') ? reason : 'SIGINT';
+      const cause = `interrupted by ${sig}`;
+      throw new BurstStoppedError(sig === 'SIGTERM' ? 'terminated' : 'interrupted', `${cause} ${where}`, summarizePartial(null, cause, reports, submittedAt, next, finished, wallMs, faultsInjected, peerRestarts));
+    }
     if (stoppedBy) {
-      const partial = summarizePartial(stoppedBy, reports, submittedAt, next, finished, wallMs, faultsInjected, peerRestarts);
-      throw new ServerDiedError(`${stoppedBy.describeCrash()} after ${finished} of ${o.requests} requests had finished (${next - finished} in flight); partial report on stdout`, partial);
+      const partial = summarizePartial(stoppedBy.role, stoppedBy.describeCrash(), reports, submittedAt, next, finished, wallMs, faultsInjected, peerRestarts);
+      throw new BurstStoppedError('serverDied', `${stoppedBy.describeCrash()} ${where}`, partial);
     }
     const report = summarize(o, reports, submittedAt, stats, wallMs, faultsInjected, peerRestarts);
     const [cs, ce, gs, ge] = await Promise.all([rss.context.start, rss.context.end, rss.generation.start, rss.generation.end]);
@@ -453,7 +467,8 @@ function tally(reports: Reports, submittedAt: Map<string, number>) {
 }
 
 function summarizePartial(
-  stoppedBy: ServerProcess,
+  server: ServerRole | null,
+  cause: string,
   reports: Reports,
   submittedAt: Map<string, number>,
   submitted: number,
@@ -464,7 +479,7 @@ function summarizePartial(
 ): PartialBurstReport {
   const t = tally(reports, submittedAt);
   return {
-    aborted: { server: stoppedBy.role, cause: stoppedBy.describeCrash(), submitted, finished, inFlight: submitted - finished },
+    aborted: { server, cause, submitted, finished, inFlight: submitted - finished },
     completed: t.completed,
     cancelled: t.cancelled,
     failed: t.failed,

@@ -54,6 +54,7 @@ describe('usage errors: exit 2, one line that says the range', () => {
     [['burst', '--fault-rate', '5e-1'], /--fault-rate must be a decimal number in \[0, 1\], got '5e-1'/],
     [['burst', '--fault-rate', '1.5'], /--fault-rate must be a decimal number in \[0, 1\]/],
     [['burst', '--block-size', '100'], /--block-size must be a multiple of 8 .* got '100'/],
+    [['burst', '--block-size', '99999999999'], /--block-size must be a multiple of 8 .* got '99999999999'/],
     [['burst', '--block-size', '32'], /--block-size must be a decimal integer in 64\.\./],
     [['inspect', '--port', '99999'], /--port must be a decimal integer in 0\.\.65535, got '99999'/],
     [['inspect', '--port', 'http'], /--port must be a decimal integer/],
@@ -163,10 +164,10 @@ describe.each([
       const code = await exited;
       expect(code).toBe(EXIT.serverDied);
       expectOneLine(stderr, new RegExp(`the ${role} server \\(pid ${victim}\\) was killed by SIGKILL after \\d+ of 1000000 requests had finished \\(\\d+ in flight\\); partial report on stdout`));
-      const partial = JSON.parse(stdout) as { aborted: { server: string; cause: string; submitted: number; finished: number }; completed: number; corrupted: number };
+      const partial = JSON.parse(stdout) as { aborted: { server: string | null; cause: string; submitted: number; finished: number }; completed: number; cancelled: number; failed: number; corrupted: number };
       expect(partial.aborted.server).toBe(role);
       expect(partial.aborted.submitted).toBeGreaterThan(0);
-      expect(partial.completed).toBe(partial.aborted.finished - (partial as unknown as { cancelled: number }).cancelled - (partial as unknown as { failed: number }).failed);
+      expect(partial.completed + partial.cancelled + partial.failed).toBe(partial.aborted.finished);
       expect(partial.corrupted).toBe(0);
       expect(readdirSync(tmp)).toEqual([]);
       expect(segmentsOf(cli.pid!)).toEqual([]);
@@ -175,6 +176,41 @@ describe.each([
     } finally {
       clearTimeout(guard);
       if (cli.exitCode === null) cli.kill('SIGKILL');
+    }
+  });
+});
+
+describe('Ctrl-C of a burst', () => {
+  it('(SIGINT to its process group) ends it with a partial report, exit 130, and nothing left behind', { timeout: 120_000 }, async () => {
+    const tmp = privateTmp();
+    // Its own process group, as a shell gives a foreground job: the signal reaches the CLI and both servers.
+    const cli = spawn(process.execPath, [bin, 'burst', '--requests', '1000000', '--concurrency', '8', '--block-size', '4096', '--json'], {
+      env: { ...process.env, TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.on('data', (d: Buffer) => (stdout += d));
+    cli.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
+    const guard = setTimeout(() => process.kill(-cli.pid!, 'SIGKILL'), 110_000);
+    try {
+      for (let i = 0; i < 1000 && serverPid(cli.pid!, 'xferstate-gen') === null; i++) await new Promise((r) => setTimeout(r, 50));
+      const servers = [serverPid(cli.pid!, 'xferstate-ctx'), serverPid(cli.pid!, 'xferstate-gen')];
+      expect(servers).not.toContain(null);
+      await new Promise((r) => setTimeout(r, 1000));
+      process.kill(-cli.pid!, 'SIGINT');
+      expect(await exited).toBe(EXIT.interrupted);
+      expectOneLine(stderr, /^xferstate: interrupted by SIGINT after \d+ of 1000000 requests had finished \(\d+ in flight\); partial report on stdout$/);
+      const partial = JSON.parse(stdout) as { aborted: { server: string | null; cause: string } };
+      expect(partial.aborted).toMatchObject({ server: null, cause: 'interrupted by SIGINT' });
+      expect(readdirSync(tmp)).toEqual([]);
+      expect(segmentsOf(cli.pid!)).toEqual([]);
+      for (const pid of servers) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    } finally {
+      clearTimeout(guard);
+      if (cli.exitCode === null) process.kill(-cli.pid!, 'SIGKILL');
     }
   });
 });
