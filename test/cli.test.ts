@@ -37,7 +37,7 @@ describe('xferstate CLI', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('check-trace: exit 0 for a whole trace, 1 with each problem named by its line', () => {
+  it('check-trace: exit 0 for a whole trace, 1 with each problem named by its line', { timeout: 60_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'xferstate-cli-'));
     try {
       const lines = [

@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { initialTransition } from 'xstate';
-import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
+import {
+  admissionMachine,
+  blockLeaseMachine,
+  contextSendMachine,
+  fenceClientMachine,
+  generationReceiveMachine,
+  peerSessionMachine,
+  requestLifecycleMachine,
+  transferHandleMachine,
+} from '../../machines/index.js';
 import { pureTransition, requestOf, roleOf } from '../explore/world.js';
 
 /**
@@ -59,14 +68,20 @@ export interface TraceCheck {
 export const conforms = (r: TraceCheck) => r.violations.length === 0 && r.malformed.length === 0 && r.problems.length === 0;
 
 const MACHINES: Record<string, AnyStateMachine> = Object.fromEntries(
-  [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine].map((m) => [m.id, m]),
+  [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine, peerSessionMachine, admissionMachine, fenceClientMachine].map((m) => [
+    m.id,
+    m,
+  ]),
 );
 
 /**
  * An actor's history may end here: the machine is done, or every active leaf is a final state (the
- * lifecycle ends in e.g. DISAGG_CONTEXT_COMPLETE.released), or a lease is back in the pool ('free').
+ * lifecycle ends in e.g. DISAGG_CONTEXT_COMPLETE.released), or a lease is back in the pool ('free'),
+ * or the actor is the server's own (it lives as long as its process).
  */
-function atRest(machine: AnyStateMachine | undefined, s: AnyMachineSnapshot): boolean {
+function atRest(name: string, machine: AnyStateMachine | undefined, s: AnyMachineSnapshot): boolean {
+  // A server's own actors (@server.session, .admission, .slots, .fences) live as long as the process.
+  if (name.startsWith('@server.')) return true;
   if (s.status === 'done' || (machine === blockLeaseMachine && s.value === 'free')) return true;
   const leaves = (s as unknown as { _nodes: Array<{ type: string }> })._nodes.filter((n) => n.type === 'atomic' || n.type === 'final');
   return leaves.length > 0 && leaves.every((n) => n.type === 'final');
@@ -80,6 +95,7 @@ const RECEIVING = new Set(['awaitingReady', 'receiving']);
 interface ActorState {
   /** How reports name it: process:actor (or server:actor in a trace without begin/end records). */
   name: string;
+  actor: string;
   line: number;
   machine?: AnyStateMachine;
   snapshot?: AnyMachineSnapshot;
@@ -121,7 +137,7 @@ export function checkTraceText(text: string): TraceCheck {
     if (p.ended.ended !== 'finished') return;
     for (const a of p.actors.values()) {
       const name = a.name;
-      if (a.snapshot && atRest(a.machine, a.snapshot)) continue;
+      if (a.snapshot && atRest(a.actor, a.machine, a.snapshot)) continue;
       const where = a.snapshot ? `ends in ${show(a.snapshot.value)}` : 'has no transition';
       problem(a.line, 'history', `${name} ${where}, not at rest, although ${p.process} finished: its last records are missing`, name);
     }
@@ -171,7 +187,7 @@ export function checkTraceText(text: string): TraceCheck {
     const key = p.server === null ? id : `${p.process}:${rec.actor}`;
     if (rec.kind === 'spawn') {
       if (p.actors.has(id)) problem(line, 'history', `${key} spawned twice`, key);
-      p.actors.set(id, { line, input: rec.input, name: key });
+      p.actors.set(id, { line, input: rec.input, name: key, actor: rec.actor });
       out.actors++;
       return;
     }

@@ -26,7 +26,7 @@ describe('burst --trace and check-trace', () => {
     expect(conforms(r)).toBe(true);
     expect(r.transitions).toBeGreaterThan(1000);
     expect(new Set(text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { machine?: string }).machine).filter(Boolean))).toEqual(
-      new Set(['requestLifecycle', 'contextSend', 'generationReceive', 'transferHandle', 'blockLease']),
+      new Set(['requestLifecycle', 'contextSend', 'generationReceive', 'transferHandle', 'blockLease', 'peerSession', 'admission', 'fenceClient']),
     );
   });
 
@@ -139,9 +139,14 @@ describe('burst --trace and check-trace', () => {
     const recs = parse();
     // A request whose receiver went through 'receiving' and whose lease was then freed from 'exposed'.
     const gen = inPart(recs, 'gen');
-    const entered = gen.find((i) => recs[i]!.machine === 'generationReceive' && JSON.stringify(recs[i]!.to).includes('"receiving"'))!;
+    const freedAfter = (entered: number) => {
+      const request = recs[entered]!.actor!.split('.')[0]!;
+      return gen.find((i) => i > entered && recs[i]!.actor === `${request}.lease` && recs[i]!.to === 'free' && recs[i]!.from === 'exposed');
+    };
+    const entered = gen.find((i) => recs[i]!.machine === 'generationReceive' && String(JSON.stringify(recs[i]!.to)).includes('"receiving"') && freedAfter(i) !== undefined)!;
+    expect(entered, 'a request received its data and then freed its blocks').toBeDefined();
     const request = recs[entered]!.actor!.split('.')[0]!;
-    const freed = gen.find((i) => i > entered && recs[i]!.actor === `${request}.lease` && recs[i]!.to === 'free' && recs[i]!.from === 'exposed')!;
+    const freed = freedAfter(entered)!;
     expect(freed).toBeGreaterThan(entered);
     // Move the release to right after the receiver entered 'receiving': same records, other order.
     const [moved] = recs.splice(freed, 1);
