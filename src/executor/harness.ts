@@ -50,7 +50,10 @@ export interface BurstReport {
   faultsInjected: Record<string, number>;
   peerRestarts: number;
   serverCpuMs: { context: number; generation: number };
-  /** RSS of each server after the first 10 % of requests and after the last (with peer-kill, context's end is a later process). */
+  /**
+   * RSS of each server after the first 10 % of requests and after the last. A context server restarted
+   * by peer-kill is measured from 10 % of requests after its restart, so both numbers are one process's.
+   */
   memory: BurstMemory;
 }
 
@@ -308,6 +311,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     return p.next('memory', 10_000).then((m) => m.rssBytes, () => null);
   };
   const memoryMark = Math.max(1, Math.ceil(o.requests / 10));
+  let contextStartedAt = 0;
 
   let ok = false;
   let stoppedBy: ServerProcess | null = null;
@@ -349,14 +353,15 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
           for (const lost of onContext) onMessage('context')({ t: 'done', report: lostReport(lost) });
           reapStaleSegments();
           ctx = await startContext(++peerRestarts);
+          // Growth is measured within one process: the new one's start mark is 10 % of requests from now.
+          rss.context.start = null;
+          contextStartedAt = finished;
           ctx.p.send({ t: 'peer', metadata: genReady.metadata });
           gen.send({ t: 'peerRestarted', socketPath: ctx.socketPath });
         }
       }
-      if (rss.context.start === null && finished >= memoryMark) {
-        rss.context.start = askRss(ctx.p);
-        rss.generation.start = askRss(gen);
-      }
+      if (rss.generation.start === null && finished >= memoryMark) rss.generation.start = askRss(gen);
+      if (rss.context.start === null && finished >= contextStartedAt + memoryMark) rss.context.start = askRss(ctx.p);
       if (finished >= o.requests || crashed() || o.signal?.aborted) continue;
       // Every request ends within its deadlines; a run that stops progressing is reported as stuck.
       const progressed = await new Promise<boolean>((resolve) => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAULTS } from '../../src/executor/config.js';
+import type { BurstReport } from '../../src/executor/harness.js';
 import { runBurst } from '../../src/executor/harness.js';
 import { checkTraceText, conforms } from '../../src/executor/trace.js';
 
@@ -10,10 +11,12 @@ describe('burst --trace and check-trace', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xferstate-trace-'));
   const path = join(dir, 'trace.jsonl');
   let text = '';
+  let report: BurstReport;
 
   beforeAll(async () => {
     const r = await runBurst({ concurrency: 16, requests: 80, faults: [...FAULTS], faultRate: 0.6, seed: 3, blockBytes: 4096, blocksPerRequest: 2, backend: process.env.XFERSTATE_BACKEND ?? 'shm', kvTransferTimeoutMs: 800, recvSlots: 16, tracePath: path });
     expect(r.stuck).toBe(0);
+    report = r;
     text = readFileSync(path, 'utf8');
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -186,6 +189,14 @@ describe('burst --trace and check-trace', () => {
       ['ctx-1', 'finished'],
       ['gen', 'finished'],
     ]);
+  });
+
+  it('reports both servers\' RSS in a run whose context server was restarted (peer-kill)', () => {
+    expect(report.peerRestarts).toBe(1);
+    for (const m of [report.memory.context, report.memory.generation]) {
+      expect(m.rssStartMB).toBeGreaterThan(10);
+      expect(m.rssEndMB).toBeGreaterThan(10);
+    }
   });
 
   it('names malformed lines instead of crashing', () => {
