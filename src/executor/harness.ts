@@ -77,7 +77,7 @@ function serverEntry(): string {
   if (existsSync(beside)) return beside;
   const built = fileURLToPath(new URL('../../dist/src/executor/child.js', import.meta.url));
   if (existsSync(built)) return built;
-  throw new Error(`server entry not built: run 'npm run build' (looked for ${beside} and ${built})`);
+  throw new OperationalError('serverStartFailed', `the server entry is not built: run 'npm run build' (looked for ${beside} and ${built})`);
 }
 
 type ServerRole = 'context' | 'generation';
