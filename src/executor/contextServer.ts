@@ -8,7 +8,6 @@ import type { TransferHandle } from '../native/index.js';
 import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
-import { fillBlock } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 
 /** One native transfer of one handle actor. */
@@ -38,7 +37,7 @@ export class ContextServer extends ServerBase {
 
   async listen(): Promise<void> {
     this.server = await listenControl(this.config.socketPath, (socket: Socket) => {
-      this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => !this.isClosed && this.stimulus({ kind: 'peerGone' })));
+      this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => !this.isClosed && this.peerGone()));
     });
   }
 
@@ -50,6 +49,11 @@ export class ContextServer extends ServerBase {
 
   loadPeer(metadata: Uint8Array): void {
     this.remoteAgent = this.agent.loadRemoteMetadata(metadata);
+  }
+
+  /** The generation peer's connection closed (its process is gone). */
+  peerGone(): void {
+    this.stimulus({ kind: 'peerGone' });
   }
 
   /** A control message from the generation peer. */
@@ -110,7 +114,7 @@ export class ContextServer extends ServerBase {
     const mine = ContextServer.share(lease.blocks.map((b, i) => ({ b, i })), index, of);
     const theirs = ContextServer.share([...remote.blocks], index, of);
     // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks.
-    for (const { b, i } of mine) fillBlock(this.pool.view(b), spec.number, remote.epoch, i);
+    for (const { b, i } of mine) this.pool.fill(b, spec.number, remote.epoch, i);
     const handle = this.agent.createTransfer({
       op: 'WRITE',
       local: mine.map(({ b }) => ({ region: this.pool.region, offset: b * bb, length: bb })),

@@ -1,16 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { initialTransition } from 'xstate';
-import {
-  admissionMachine,
-  blockLeaseMachine,
-  contextSendMachine,
-  fenceClientMachine,
-  generationReceiveMachine,
-  peerSessionMachine,
-  requestLifecycleMachine,
-  transferHandleMachine,
-} from '../../machines/index.js';
+import { blockLeaseMachine } from '../../machines/index.js';
+import { ROLE_MACHINES } from '../core/wiring.js';
 import { pureTransition, requestOf, roleOf } from '../explore/world.js';
 
 /**
@@ -67,11 +59,9 @@ export interface TraceCheck {
 /** True when a check found nothing wrong. */
 export const conforms = (r: TraceCheck) => r.violations.length === 0 && r.malformed.length === 0 && r.problems.length === 0;
 
+/** Every production machine either server runs, by machine id. */
 const MACHINES: Record<string, AnyStateMachine> = Object.fromEntries(
-  [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine, peerSessionMachine, admissionMachine, fenceClientMachine].map((m) => [
-    m.id,
-    m,
-  ]),
+  [...Object.values(ROLE_MACHINES.context), ...Object.values(ROLE_MACHINES.generation)].map((m: AnyStateMachine) => [m.id, m]),
 );
 
 /**

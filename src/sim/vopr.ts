@@ -78,8 +78,11 @@ interface Action {
  * Awaiting yields to the microtask queue; a few rounds drain the short chains the servers create, in
  * the same order on every run.
  */
-const settle = async (): Promise<void> => {
-  for (let i = 0; i < 4; i++) await null;
+const settle = async (cluster: SimCluster): Promise<void> => {
+  for (let i = 0; i < 4; i++) {
+    await null;
+    cluster.runDeferred();
+  }
 };
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
@@ -124,7 +127,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   };
 
   const live = (side: 'context' | 'generation') =>
-    specs.filter((s, i) => (side === 'generation' ? i < nextGen : i < nextCtx) && !cluster.reports[side].has(s.id) && !(side === 'context' && cluster.lostWithCrash.has(s.id)));
+    specs.filter((s, i) => (side === 'generation' ? i < nextGen : i < nextCtx) && !cluster.reports[side].has(s.id) && !(side === 'context' ? cluster.lostWithCrash : cluster.lostWithGenCrash).has(s.id));
 
   const actions = (): Action[] => {
     const w = shape.weights;
@@ -148,6 +151,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     if (g.length > 0 && rng.chance(shape.cancelRate)) return { kind: 'fault', label: 'cancel gen', weight: 0, run: () => cluster.gen.cancel(rng.pick(g).id) };
     if (c.length > 0 && rng.chance(shape.cancelRate)) return { kind: 'fault', label: 'cancel ctx', weight: 0, run: () => cluster.ctx.cancel(rng.pick(c).id) };
     if (rng.chance(shape.crashRate)) return { kind: 'fault', label: 'crash ctx', weight: 0, run: () => (crashes++, cluster.crashContext()) };
+    if (rng.chance(shape.crashRate)) return { kind: 'fault', label: 'crash gen', weight: 0, run: () => (crashes++, cluster.crashGeneration()) };
     if (partitionUntil < 0 && rng.chance(shape.partitionRate)) {
       return {
         kind: 'fault',
@@ -191,7 +195,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       const choice = faultAction() ?? pick(actions());
       record(choice.label);
       choice.run();
-      await settle();
+      await settle(cluster);
       check();
     }
     // Liveness phase: heal, stop injecting, and let the world settle within a bound of virtual time.
@@ -209,16 +213,25 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
         const choice = pick(list);
         record(choice.label);
         choice.run();
-        await settle();
+        await settle(cluster);
         check();
         if (rng.chance(0.05)) {
           record('time jump');
           advanceTime(true);
-          await settle();
+          await settle(cluster);
           check();
         }
         budget++;
         if (settled()) break;
+      }
+      if (settled() && violations.length === 0) {
+        // Let the executors finish their own work (a side that outlived its failed-closed request unwinds).
+        for (let i = 0; i < 1000 && (cluster.ctx.stepLoop() || cluster.gen.stepLoop()); i++) await settle(cluster);
+        await settle(cluster);
+        // At rest nothing of any request is left: only each server's own actors (session, admission, slots, fences).
+        const hosts = [cluster.ctx.host, cluster.gen.host];
+        const left = hosts.flatMap((h) => h.names().filter((n) => !n.includes('@server')).map((n) => `${n} ${JSON.stringify(h.actor(n)?.value)}`));
+        if (left.length > 0) fail('nothing-leaked-at-rest', `at rest, actors of finished requests are still alive: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}`);
       }
       if (!settled() && violations.length === 0) {
         const stuckGen = live('generation').map((s) => s.id);
@@ -242,7 +255,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     steps: step - 1,
     virtualMs: cluster.clock.now(),
     shape,
-    requests: { submitted: specs.length, ...outcomes, lostWithCrash: cluster.lostWithCrash.size, reasons },
+    requests: { submitted: specs.length, ...outcomes, lostWithCrash: cluster.lostWithCrash.size + cluster.lostWithGenCrash.size, reasons },
     crashes,
     violations,
     digest: hash.digest('hex').slice(0, 16),
