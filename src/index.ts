@@ -10,6 +10,7 @@
  */
 export * from '../machines/index.js';
 export { ActorHost } from './engine/host.js';
+export * from './embed/index.js';
 export type { HostOptions, TransitionRecord } from './engine/host.js';
 export type { EmittedAction } from './explore/world.js';
 export { Agent, Region, TransferHandle, XferError, XFER_ERROR_CODES, SEGMENT_PREFIX, availableBackends, isXferErrorCode, reapStaleSegments } from './native/index.js';
