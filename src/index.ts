@@ -44,3 +44,5 @@ export { checkTraceFile, checkTraceText } from './executor/trace.js';
 export { exploreCombination, buildGraph, analyse } from './explore/explorer.js';
 export type { ExploreResult, Violation } from './explore/explorer.js';
 export { SCENARIOS, VARIANT_PLAN, combinations } from './explore/catalog.js';
+export { XferMetrics, serveMetrics, outcomeLabel } from './metrics/index.js';
+export type { XferMetricsOptions, MetricsEndpoint, RequestOutcomeLabel, TransitionLike } from './metrics/index.js';

@@ -18,6 +18,7 @@ interface BurstCliOptions {
   json?: boolean;
   trace?: string;
   inspect?: boolean | string;
+  metricsPort?: string;
 }
 
 function positiveInt(name: string, v: string, min = 1): number {
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--trace <file>', 'record every machine transition as JSON lines')
     .option('--inspect [url]', 'stream inspection events to an inspector (ws://127.0.0.1:PORT)')
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1: context server on n, generation server on n+1 (0: free ports)')
     .action(async (opts: BurstCliOptions) => {
       const concurrency = positiveInt('concurrency', opts.concurrency);
       const faultRate = Number(opts.faultRate);
@@ -83,6 +85,7 @@ export function register(program: Command): void {
         recvSlots: opts.recvSlots ? positiveInt('recv-slots', opts.recvSlots) : concurrency,
         ...(opts.trace ? { tracePath: opts.trace } : {}),
         ...(inspectUrl ? { inspectUrl } : {}),
+        ...(opts.metricsPort !== undefined ? { metricsPort: positiveInt('metrics-port', opts.metricsPort, 0) } : {}),
         ...(tty ? { onProgress: (d: number, t: number) => process.stderr.write(`\r[${'#'.repeat(Math.round((d / t) * 30)).padEnd(30)}] ${d}/${t}`) } : {}),
       });
       if (tty) process.stderr.write('\n');

@@ -3,6 +3,7 @@ import { ContextServer } from './contextServer.js';
 import { GenerationServer } from './generationServer.js';
 import { connectInspector } from './inspectClient.js';
 import type { InspectClient } from './inspectClient.js';
+import { serveMetrics } from '../metrics/index.js';
 
 /**
  * A server process (context or generation), started by the burst harness with an IPC channel. It does
@@ -39,6 +40,7 @@ async function handle(m: ParentMessage): Promise<void> {
         await s.connect(c.socketPath);
         server = s;
       }
+      if (server.metrics && c.metricsPort !== undefined) emit({ t: 'log', line: `metrics (${c.role}): ${(await serveMetrics(server.metrics.registry, { port: c.metricsPort })).url}` });
       emit({ t: 'ready', name: c.name, metadata: Buffer.from(server.agent.exportMetadata()).toString('base64') });
       return;
     }

@@ -23,6 +23,8 @@ export interface BurstOptions {
   recvSlots: number;
   tracePath?: string;
   inspectUrl?: string;
+  /** Serve each server's Prometheus metrics on loopback: the context server on this port, the generation server on the next (0: free ports). */
+  metricsPort?: number;
   onProgress?(done: number, total: number): void;
 }
 
@@ -174,7 +176,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     const tracePath = o.tracePath ? join(dir, `trace-ctx-${incarnation}.jsonl`) : undefined;
     if (tracePath) traceParts.push(tracePath);
     const p = new ServerProcess(onMessage('context'), () => wake?.());
-    const config: ServerConfig = { ...base, role: 'context', name: `ctx-${incarnation}-${process.pid}`, socketPath, ...(tracePath ? { tracePath } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}) };
+    const config: ServerConfig = { ...base, role: 'context', name: `ctx-${incarnation}-${process.pid}`, socketPath, ...(tracePath ? { tracePath } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) };
     p.send({ t: 'init', config });
     await p.next('ready');
     return { p, socketPath };
@@ -184,7 +186,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
   const gen = new ServerProcess(onMessage('generation'), () => wake?.());
   const genTrace = o.tracePath ? join(dir, 'trace-gen.jsonl') : undefined;
   if (genTrace) traceParts.push(genTrace);
-  gen.send({ t: 'init', config: { ...base, role: 'generation', name: `gen-${process.pid}`, socketPath: ctx.socketPath, ...(genTrace ? { tracePath: genTrace } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}) } });
+  gen.send({ t: 'init', config: { ...base, role: 'generation', name: `gen-${process.pid}`, socketPath: ctx.socketPath, ...(genTrace ? { tracePath: genTrace } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort && o.metricsPort + 1 } : {}) } });
   const genReady = await gen.next('ready');
   ctx.p.send({ t: 'peer', metadata: genReady.metadata });
 

@@ -9,6 +9,7 @@ import { Agent } from '../native/index.js';
 import { BlockPool } from './pool.js';
 import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 import { requestOf } from '../explore/world.js';
+import { outcomeLabel, XferMetrics } from '../metrics/index.js';
 
 /**
  * The kinds of step an executor iteration takes: the sender or receiver worker's, the status checker's,
@@ -43,6 +44,8 @@ export abstract class ServerBase {
   private readonly stateSince = new Map<string, { key: string; at: number }>();
   private readonly timeInState = new Map<string, number[]>();
   private readonly trace?: WriteStream;
+  /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
+  readonly metrics?: XferMetrics;
   private scheduled = false;
   private closed = false;
   private seq = 0;
@@ -56,6 +59,12 @@ export abstract class ServerBase {
     this.agent = new Agent(config.name, { backend: config.backend, progress: config.progress, ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}) });
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
+    if (config.metricsPort !== undefined) {
+      const m = (this.metrics = new XferMetrics({ labels: { server: config.name } }));
+      m.track(config.role, 'requests', () => [...this.requests.values()].filter((e) => !e.reported).length);
+      m.track(config.role, 'leases_quarantined', () => this.quarantine.entered - this.quarantine.releasedByProof - this.quarantine.releasedByFence);
+      m.track(config.role, 'blocks_held', () => this.pool.stats().heldBlocks);
+    }
     const common = {
       machines,
       delays: config.delays,
@@ -117,6 +126,7 @@ export abstract class ServerBase {
     const e = this.requests.get(id);
     if (!e || e.reported) return;
     e.reported = true;
+    this.metrics?.requestFinished(this.config.role, outcomeLabel(r.outcome, r.reason));
     this.emit({
       t: 'done',
       report: { id, role: this.config.role, ...r, corrupted: e.corrupted, bytes: e.bytes, logLines: e.logLines, transitions: e.transitions, startedAt: e.startedAt, endedAt: Date.now() },
@@ -126,6 +136,7 @@ export abstract class ServerBase {
   private onTransition(r: TransitionRecord): void {
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
+    this.metrics?.transition(r);
     const key = typeof r.to === 'string' ? r.to : JSON.stringify(r.to);
     const now = performance.now();
     const prev = this.stateSince.get(r.actor);
@@ -150,6 +161,7 @@ export abstract class ServerBase {
 
   /** Metrics actions every blockLease asks for; returns true when handled. */
   protected routeLeaseMetrics(action: EmittedAction): boolean {
+    this.metrics?.leaseAction(this.config.role, action);
     switch (action.type) {
       case 'quarantineEntered':
         this.quarantine.entered++;
