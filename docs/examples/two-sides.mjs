@@ -22,7 +22,7 @@ import {
 } from 'xferstate';
 
 // ---- deadlines, named for what they bound (docs/embedding.md, "Deadlines") ----
-const deadlines = { requestTransferMs: 400, handleTransferMs: 300, drainMs: 50, quarantineMaxAgeMs: 100, fenceMs: 200 };
+const deadlines = { requestTransferMs: 1000, sideWaitMs: 500, handleTransferMs: 200, drainMs: 50, quarantineMaxAgeMs: 100, fenceMs: 200 };
 
 // ---- the fake world: a control channel each way, one "NIC" that copies bytes, and the KV blocks ----
 const toContext = [];
