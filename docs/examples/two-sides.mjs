@@ -183,8 +183,10 @@ while (results().some((r) => r === null) || !leasesAtRest()) {
   if (!iterate()) await new Promise((r) => setTimeout(r, 2));
 }
 
-const outcomes = {};
-for (const r of results()) outcomes[`${r.requestId}.${r.role}`] = r.outcome;
-console.log(JSON.stringify({ outcomes, ...counters }));
+for (const id of requests) {
+  const [c, g] = [ctx, gen].map((h) => requestResult(h.snapshot({ request: id, role: 'lifecycle' })));
+  console.log(`${id}  context ${c.outcome.padEnd(9)} (${c.state})  generation ${g.outcome.padEnd(9)} (${g.state})`);
+}
+console.log(JSON.stringify(counters));
 ctx.stopAll();
 gen.stopAll();
