@@ -1,7 +1,7 @@
 // Compiled by test/embed/types.test.ts (never run). Every line marked `// MISTAKE: <what>` must be a
 // compile error and no other line may be one: the typed embedding catches each mistake an engine can make.
 import { createInspector } from '@statelyai/inspect';
-import { blockLeaseMachine, EngineHost, generationReceiveMachine, provideEngine, transferHandleMachine } from '../../src/index.js';
+import { ActorHost, blockLeaseMachine, EngineHost, generationReceiveMachine, provideEngine, transferHandleMachine } from '../../src/index.js';
 
 const machines = { handle: transferHandleMachine, lease: blockLeaseMachine, recv: generationReceiveMachine };
 const handleActions = { postTransfer: () => {}, abortTransfer: () => {}, releaseHandle: () => {} };
@@ -27,6 +27,8 @@ host.send(`${id}.handle`, { type: 'POST' });
 host.send({ request: id, role: 'lease' }, { type: 'RELEASE', proof: 'terminalStatus' });
 void host.in(`${id}.lease`, 'quarantined');
 void host.in(`${id}.recv`, { worker: 'awaitingReady' });
+// ActorHost (untyped routing) takes the same observer.
+new ActorHost({ machines, route: () => {}, inspect: stately.inspect });
 provideEngine(transferHandleMachine, { actions: { postTransfer: (_, p) => void p.handleId, abortTransfer: () => {}, releaseHandle: () => {} }, delays: { drainTimeout: 1 } });
 
 // 1. An action the machine does not have (a misspelled engine action).
