@@ -14,6 +14,7 @@ const host = new EngineHost({
       quarantineReleased: (p) => metrics.leaseAction('generation', { type: 'quarantineReleased', params: p }),
       fencePeer: (_p, { host, actor }) => setImmediate(() => host.send(actor, { type: 'FENCE_CONFIRMED' })),
       retireBlocks: (p) => metrics.leaseAction('generation', { type: 'retireBlocks', params: p }),
+      returnBlocks() {}, // the blocks are back in the pool: give them to your allocator
     },
   },
 });

@@ -31,7 +31,8 @@ const contextBlocks = new Map(); // request → bytes prefill produced
 const generationBlocks = new Map(); // request → bytes that arrived
 const stalled = new Set(['r4']); // this request's transfer never completes: its deadlines end it
 const counters = { quarantined: 0, fenced: 0, proofAfterQuarantine: 0 };
-const noEngineWork = () => {}; // an action the other role's lifecycle never asks for
+const noEngineWork = () => {}; // an action this example has no work for (or that only the other role's lifecycle asks for)
+const finished = new Map(); // `${request}.${side}` → the lifecycle's requestFinished { requestId, outcome, reason }
 
 // ---- the context side: lifecycle (context role) + contextSend + transferHandle + blockLease ----
 const earlyInfo = new Set();
@@ -46,9 +47,9 @@ const ctx = new EngineHost({
       },
       startGenerationReceive: noEngineWork,
       cancelSide: ({ requestId }, { host }) => host.send({ request: requestId, role: 'send' }, { type: 'CANCEL' }),
-      // The lifecycle knows only whether its side proved quiescence; the context side's evidence is the
-      // terminal status of its own transfer.
-      freeResources: (p, { host }) => host.send({ request: p.requestId, role: 'lease' }, leaseRelease(p, 'terminalStatus')),
+      // The lifecycle names the evidence its side proved (or none: the lease is quarantined).
+      freeResources: (p, { host }) => host.send({ request: p.requestId, role: 'lease' }, leaseRelease(p)),
+      requestFinished: (p) => finished.set(`${p.requestId}.context`, p),
       respondError: noEngineWork,
     },
     send: {
@@ -61,6 +62,7 @@ const ctx = new EngineHost({
       },
       cancelTransfers: ({ requestId }, { host }) => host.send({ request: requestId, role: 'handle' }, { type: 'CANCEL' }),
       reportOutcome: (p, { host }) => host.send({ request: p.requestId, role: 'lifecycle' }, outcomeEvent('context', p)),
+      ackFence: noEngineWork, // answers a FENCE from the generation side, which this example never sends
     },
     handle: {
       postTransfer: ({ handleId }, { host, actor }) => {
@@ -80,6 +82,7 @@ const ctx = new EngineHost({
       quarantineReleased: ({ by }) => (by === 'fence' ? counters.fenced++ : counters.proofAfterQuarantine++),
       fencePeer: (_p, { host, actor }) => host.send(actor, { type: 'FENCE_CONFIRMED' }), // our own transfer is the only writer
       retireBlocks: noEngineWork,
+      returnBlocks: noEngineWork, // the blocks are free again: a real engine hands them to its allocator
     },
   },
   onDone: {
@@ -89,7 +92,6 @@ const ctx = new EngineHost({
 });
 
 // ---- the generation side: lifecycle (generation role) + generationReceive + blockLease ----
-const receiverProof = new Map();
 const gen = new EngineHost({
   machines: { lifecycle: requestLifecycleMachine, recv: generationReceiveMachine, lease: blockLeaseMachine },
   delays: generationDelays(deadlines),
@@ -101,15 +103,16 @@ const gen = new EngineHost({
         host.spawn({ request: requestId, role: 'recv' }, { requestId });
       },
       cancelSide: ({ requestId }, { host }) => host.send({ request: requestId, role: 'recv' }, { type: 'CANCEL' }),
-      // The generation side's evidence is the receiver's own proof (terminal status + sync, or an explicit not-ready).
-      freeResources: (p, { host }) => host.send({ request: p.requestId, role: 'lease' }, leaseRelease(p, receiverProof.get(p.requestId) ?? null)),
+      // The evidence is the receiver's own proof (terminal status + sync, an explicit not-ready, …) or none.
+      freeResources: (p, { host }) => host.send({ request: p.requestId, role: 'lease' }, leaseRelease(p)),
+      requestFinished: (p) => finished.set(`${p.requestId}.generation`, p),
       respondError: noEngineWork,
     },
     recv: {
       requestSlot: ({ requestId }, { host }) => host.send({ request: requestId, role: 'recv' }, { type: 'SLOT_GRANTED' }), // unbounded slots here
       withdrawSlotRequest: noEngineWork,
       sendRequestInfo: ({ requestId }) => toContext.push({ t: 'info', id: requestId }),
-      releaseSlot: ({ requestId, proof }) => receiverProof.set(requestId, proof),
+      releaseSlot: noEngineWork, // unbounded slots: nothing to hand back
       reportOutcome: (p, { host }) => host.send({ request: p.requestId, role: 'lifecycle' }, outcomeEvent('generation', p)),
     },
     lease: {
@@ -118,6 +121,7 @@ const gen = new EngineHost({
       // A real engine asks the context side to fence the request and waits for its acknowledgement.
       fencePeer: (_p, { host, actor }) => setImmediate(() => host.send(actor, { type: 'FENCE_CONFIRMED' })),
       retireBlocks: noEngineWork,
+      returnBlocks: noEngineWork,
     },
   },
   onDone: {
@@ -176,16 +180,17 @@ for (const [i, id] of requests.entries()) {
 // A user cancels r5 while its KV cache is in flight.
 gen.send({ request: 'r5', role: 'lifecycle' }, { type: 'CANCEL' });
 
-// ---- how to know a request is finished: requestResult() is typed, and null until it is ----
-const results = () => requests.flatMap((id) => [requestResult(ctx.snapshot({ request: id, role: 'lifecycle' })), requestResult(gen.snapshot({ request: id, role: 'lifecycle' }))]);
+// ---- how to know a request is finished: each lifecycle calls requestFinished once, with a typed outcome ----
 const leasesAtRest = () => requests.every((id) => ctx.in({ request: id, role: 'lease' }, 'free') && gen.in({ request: id, role: 'lease' }, 'free'));
-while (results().some((r) => r === null) || !leasesAtRest()) {
+while (finished.size < 2 * requests.length || !leasesAtRest()) {
   if (!iterate()) await new Promise((r) => setTimeout(r, 2));
 }
 
 for (const id of requests) {
-  const [c, g] = [ctx, gen].map((h) => requestResult(h.snapshot({ request: id, role: 'lifecycle' })));
-  console.log(`${id}  context ${c.outcome.padEnd(9)} (${c.state})  generation ${g.outcome.padEnd(9)} (${g.state})`);
+  const [c, g] = [finished.get(`${id}.context`), finished.get(`${id}.generation`)];
+  // requestResult() reads the same from a lifecycle snapshot, with the terminal state it ended in.
+  const [cs, gs] = [ctx, gen].map((h) => requestResult(h.snapshot({ request: id, role: 'lifecycle' })).state);
+  console.log(`${id}  context ${c.outcome.padEnd(9)} ${c.reason.padEnd(14)} (${cs})  generation ${g.outcome.padEnd(9)} ${g.reason.padEnd(14)} (${gs})`);
 }
 console.log(JSON.stringify(counters));
 ctx.stopAll();

@@ -81,9 +81,9 @@ async function baselineCpuPerRequest(requests: number, concurrency: number): Pro
       (m: ControlMessage) => {
         if (m.t !== 'info') return;
         const blocks = srcPool.allocate(m.id, 1)!;
-        fillBlock(srcPool.view(blocks[0]!), Number(m.id.slice(1)), 1, 0);
-        const h = src.createTransfer({ op: 'WRITE', local: [{ region: srcPool.region, offset: blocks[0]! * BLOCK, length: BLOCK }], remote: m.remote, remoteAgent: remote, notification: new TextEncoder().encode(m.id) });
-        toGen!.send({ t: 'ready', id: m.id, ready: true, epoch: 1, requestNumber: Number(m.id.slice(1)) });
+        fillBlock(srcPool.view(blocks[0]!), Number(m.id.slice(1)), m.remote.epoch, 0);
+        const h = src.createTransfer({ op: 'WRITE', local: [{ region: srcPool.region, offset: blocks[0]! * BLOCK, length: BLOCK }], remote: m.remote.blocks.map((b) => ({ regionId: m.remote.region, offset: b * BLOCK, length: BLOCK })), remoteAgent: remote, notification: new TextEncoder().encode(m.id) });
+        toGen!.send({ t: 'ready', id: m.id, ready: true });
         h.post();
         void h.whenTerminal().then(() => {
           h.release();
@@ -98,7 +98,7 @@ async function baselineCpuPerRequest(requests: number, concurrency: number): Pro
     const id = new TextDecoder().decode(n.bytes);
     const block = dstPool.blocksOf(id)![0]!;
     // The number travels in the ready signal, which the notification may overtake: derive it from the id.
-    if (!checker.verify(dstPool.view(block), Number(id.slice(1)), 1, 0)) corrupted++;
+    if (!checker.verify(dstPool.view(block), Number(id.slice(1)), dstPool.epochOf(id)!, 0)) corrupted++;
     dstPool.giveBack(id);
     finished++;
     wake?.();
@@ -110,7 +110,7 @@ async function baselineCpuPerRequest(requests: number, concurrency: number): Pro
       while (next < requests && next - finished < concurrency) {
         const id = `b${next + 1}`;
         const blocks = dstPool.allocate(id, 1)!;
-        toCtx.send({ t: 'info', id, remote: [{ regionId: dstPool.region.id, offset: blocks[0]! * BLOCK, length: BLOCK }] });
+        toCtx.send({ t: 'info', id, remote: { region: dstPool.region.id, blocks, epoch: dstPool.epochOf(id)! } });
         next++;
       }
       await new Promise<void>((r) => (wake = r));

@@ -7,10 +7,13 @@ import type { AnyStateMachine } from 'xstate';
  */
 export const ENGINE_ACTIONS = {
   transferHandle: ['postTransfer', 'abortTransfer', 'releaseHandle'],
-  contextSend: ['sendReadySignal', 'startTransfers', 'cancelTransfers', 'reportOutcome', 'signalPeer'],
+  contextSend: ['sendReadySignal', 'startTransfers', 'cancelTransfers', 'reportOutcome', 'signalPeer', 'ackFence'],
   generationReceive: ['requestSlot', 'withdrawSlotRequest', 'sendRequestInfo', 'releaseSlot', 'reportOutcome'],
-  requestLifecycle: ['startContextSend', 'startGenerationReceive', 'cancelSide', 'freeResources', 'respondError'],
-  blockLease: ['quarantineEntered', 'quarantineReleased', 'fencePeer', 'retireBlocks'],
+  requestLifecycle: ['startContextSend', 'startGenerationReceive', 'cancelSide', 'freeResources', 'requestFinished', 'respondError'],
+  blockLease: ['quarantineEntered', 'quarantineReleased', 'fencePeer', 'retireBlocks', 'returnBlocks'],
+  peerSession: ['forwardInfo', 'forwardFence', 'ackFence', 'answerNotReady'],
+  admission: ['grant'],
+  fenceClient: ['sendFence', 'confirmFence'],
 } as const;
 
 export type EngineActionName = (typeof ENGINE_ACTIONS)[keyof typeof ENGINE_ACTIONS][number] | 'cancelRefused';

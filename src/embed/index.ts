@@ -5,8 +5,8 @@ export { EmbeddingError, provideEngine, checkActions, checkDelays } from './prov
 export type { EngineImplementations, ProvidedActions } from './provide.js';
 export { EngineHost, parseAddress } from './host.js';
 export type { ActorAt, EngineActions, EngineHostOptions } from './host.js';
-export { failureReason, leaseRelease, outcomeEvent, requestResult, sideQuiescent, transfersSettled } from './wiring.js';
-export type { FailureReason, RequestResult } from './wiring.js';
+export { leaseRelease, outcomeEvent, requestResult, sideQuiescent, transfersSettled } from './wiring.js';
+export type { RequestResult } from './wiring.js';
 export { contextDelays, generationDelays } from './deadlines.js';
 export type { TransferDeadlines } from './deadlines.js';
 export type * from './types.js';

@@ -1,63 +1,51 @@
 import type {
+  BlockLeaseEvent,
+  ContextSendEvent,
   ContextSendOutput,
   GenerationReceiveOutput,
-  PromiseState,
   QuiescenceProof,
   RequestLifecycleContext,
   RequestLifecycleEvent,
   RequestRole,
   TransferHandleOutput,
-  TransferOutcome,
-  BlockLeaseEvent,
-  ContextSendEvent,
+  TransferResult,
 } from '../../machines/index.js';
 
 /**
- * The wiring between the lifecycle machines, written once: what one machine's action or output means as
- * an event for another. The project's servers and an embedding engine both need exactly these mappings.
+ * The wiring between the lifecycle machines that an embedding engine performs itself, typed: what one
+ * machine's action or output means as an event for another. The same mappings as the servers' table
+ * (`src/core/wiring.ts`, which adds the server machines, the control channel and the native calls).
+ * The machines already classify every outcome; these only carry it to the next machine.
  */
 
-/** Why a transfer failed, as the lifecycle's SEND_FAILED / RECV_FAILED `reason` names it. */
-export type FailureReason = Extract<RequestLifecycleEvent, { type: 'SEND_FAILED' }>['reason'];
-
-/** A transfer outcome as a lifecycle failure reason: cancels and timeouts keep their name, anything else failed. */
-export function failureReason(outcome: TransferOutcome): FailureReason {
-  return outcome === 'cancelled' || outcome === 'timedOut' ? outcome : 'transferFailed';
+/**
+ * contextSend's / generationReceive's `reportOutcome { result }` → the lifecycle's event: `complete`
+ * completes the transfer, anything else fails it with that reason (`cancelled`, `timedOut`, `transferFailed`).
+ */
+export function outcomeEvent(role: 'context', params: { result: TransferResult }): Extract<RequestLifecycleEvent, { type: 'SEND_COMPLETE' | 'SEND_FAILED' }>;
+export function outcomeEvent(role: 'generation', params: { result: TransferResult }): Extract<RequestLifecycleEvent, { type: 'RECV_COMPLETE' | 'RECV_FAILED' }>;
+export function outcomeEvent(role: RequestRole, params: { result: TransferResult }): RequestLifecycleEvent {
+  if (params.result === 'complete') return { type: role === 'context' ? 'SEND_COMPLETE' : 'RECV_COMPLETE' };
+  return { type: role === 'context' ? 'SEND_FAILED' : 'RECV_FAILED', reason: params.result };
 }
 
 /**
- * contextSend's / generationReceive's `reportOutcome { outcome, promise }` → the lifecycle's event:
- * a fulfilled promise completes the transfer, anything else fails it with the outcome's reason.
+ * The lifecycle's `freeResources { release }` → the blockLease's RELEASE. `release` is the evidence the
+ * side proved (`terminalStatus`, `terminalAndSync`, `notReadyBeforeWrite`, `neverExposed`, …) or null:
+ * without proof the lease is quarantined.
  */
-export function outcomeEvent(role: 'context', params: { outcome: TransferOutcome; promise: PromiseState }): Extract<RequestLifecycleEvent, { type: 'SEND_COMPLETE' | 'SEND_FAILED' }>;
-export function outcomeEvent(role: 'generation', params: { outcome: TransferOutcome; promise: PromiseState }): Extract<RequestLifecycleEvent, { type: 'RECV_COMPLETE' | 'RECV_FAILED' }>;
-export function outcomeEvent(role: RequestRole, params: { outcome: TransferOutcome; promise: PromiseState }): RequestLifecycleEvent {
-  if (params.promise === 'value') return { type: role === 'context' ? 'SEND_COMPLETE' : 'RECV_COMPLETE' };
-  return { type: role === 'context' ? 'SEND_FAILED' : 'RECV_FAILED', reason: failureReason(params.outcome) };
+export function leaseRelease(params: { release: QuiescenceProof | null }): Extract<BlockLeaseEvent, { type: 'RELEASE' }> {
+  return { type: 'RELEASE', proof: params.release };
 }
 
-/**
- * The lifecycle's `freeResources { proof }` → the blockLease's RELEASE. The lifecycle only knows whether
- * its side proved quiescence; the engine names the evidence: on the context side a terminal status of its
- * own transfer (`terminalStatus`); on the generation side the receiver's own proof from its output, or
- * `neverExposed` when no receive ever started. Without proof the lease is quarantined.
- */
-export function leaseRelease(params: { proof: boolean }, evidence: QuiescenceProof | null): Extract<BlockLeaseEvent, { type: 'RELEASE' }> {
-  return { type: 'RELEASE', proof: params.proof ? evidence : null };
+/** A transferHandle's output → its contextSend's TRANSFERS_SETTLED (`index`: which of the request's handles). */
+export function transfersSettled(output: TransferHandleOutput, index?: number): Extract<ContextSendEvent, { type: 'TRANSFERS_SETTLED' }> {
+  return { type: 'TRANSFERS_SETTLED', outcome: output.outcome, quiesced: output.quiesced, ...(index !== undefined ? { index } : {}) };
 }
 
-/** A transferHandle's output → its contextSend's TRANSFERS_SETTLED. */
-export function transfersSettled(output: TransferHandleOutput): Extract<ContextSendEvent, { type: 'TRANSFERS_SETTLED' }> {
-  return { type: 'TRANSFERS_SETTLED', outcome: output.outcome, quiesced: output.quiesced };
-}
-
-/**
- * A side's output → its lifecycle's SIDE_QUIESCENT. A contextSend proves quiescence with its handles';
- * a finished generationReceive has handed its slot back with whatever proof it had (carried to the lease
- * by `leaseRelease(…, output.proof)`), so its lifecycle may free.
- */
+/** A side's output (contextSend or generationReceive) → its lifecycle's SIDE_QUIESCENT, carrying the side's proof. */
 export function sideQuiescent(output: ContextSendOutput | GenerationReceiveOutput): Extract<RequestLifecycleEvent, { type: 'SIDE_QUIESCENT' }> {
-  return { type: 'SIDE_QUIESCENT', proof: 'quiesced' in output ? output.quiesced : true };
+  return { type: 'SIDE_QUIESCENT', proof: output.proof !== null, how: output.proof };
 }
 
 /** How a request ended, once its lifecycle is finished (its resources freed or quarantined). */

@@ -2,6 +2,8 @@ import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { EmittedAction, Env, MachineEvent, WorldState } from '../explore/world.js';
 import { engineStats, isFinished, pureInitialTransition, pureTransition, roleOf } from '../explore/world.js';
 import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { realClock } from '../core/clock.js';
 
 /**
  * The machines in "reducer mode": one snapshot per actor, stepped with the same pure transition the
@@ -13,7 +15,8 @@ import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
 export class PureHost implements LifecycleHost {
   private readonly snaps = new Map<string, AnyMachineSnapshot>();
   private readonly machines = new Map<string, AnyStateMachine>();
-  private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
+  private readonly timers = new Map<string, Map<string, TimerHandle>>();
+  private readonly clock: Clock;
   private readonly queue: Array<{ actor: string; event: EventObject }> = [];
   private draining = false;
   readonly env: Env;
@@ -21,8 +24,11 @@ export class PureHost implements LifecycleHost {
   constructor(private readonly opts: Omit<HostOptions, 'route' | 'onDone' | 'inspect'> & {
     route(host: PureHost, actor: string, action: EmittedAction): void;
     onDone?(host: PureHost, actor: string, output: unknown): void;
+    /** Where deadlines are armed; the simulator passes virtual time. */
+    clock?: Clock;
   }) {
     this.env = { ...(opts.initialEnv ?? {}) };
+    this.clock = opts.clock ?? realClock;
   }
 
   get state(): WorldState {
@@ -71,7 +77,7 @@ export class PureHost implements LifecycleHost {
   }
 
   remove(name: string): void {
-    for (const t of this.timers.get(name)?.values() ?? []) clearTimeout(t);
+    for (const t of this.timers.get(name)?.values() ?? []) this.clock.clearTimeout(t);
     this.timers.delete(name);
     this.snaps.delete(name);
   }
@@ -117,24 +123,26 @@ export class PureHost implements LifecycleHost {
       if (a.type === 'xstate.raise') {
         const p = a.params as unknown as { event: EventObject; id: string; delay?: number };
         if (p.delay === undefined) continue;
-        clearTimeout(timers.get(p.id));
+        const prevTimer = timers.get(p.id);
+        if (prevTimer !== undefined) this.clock.clearTimeout(prevTimer);
         timers.set(
           p.id,
-          setTimeout(() => {
+          this.clock.setTimeout(() => {
             timers.delete(p.id);
             this.send(actor, p.event);
           }, p.delay),
         );
       } else if (a.type === 'xstate.cancel') {
         const id = (a.params as unknown as { sendId: string }).sendId;
-        clearTimeout(timers.get(id));
+        const t = timers.get(id);
+        if (t !== undefined) this.clock.clearTimeout(t);
         timers.delete(id);
       } else if (!a.type.startsWith('xstate.')) {
         this.opts.route(this, actor, { type: a.type, params: (a.params ?? {}) as Record<string, unknown> });
       }
     }
     if (next.status === 'done' && prev?.status !== 'done') {
-      for (const t of timers.values()) clearTimeout(t);
+      for (const t of timers.values()) this.clock.clearTimeout(t);
       timers.clear();
       this.opts.onDone?.(this, actor, next.output);
     }

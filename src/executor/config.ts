@@ -33,6 +33,15 @@ export interface ServerConfig {
   backend: string;
   progress: 'thread' | 'manual';
   copyThreads?: number;
+  /**
+   * Regression variants (machines/regressions) swapped in for the production machines they replace:
+   * canaries that the simulator and the burst must catch. Never set in production.
+   */
+  variants?: string[];
+  /** Transfer handles per request (one per remote rank; each moves its share of the blocks). Default 1. */
+  handlesPerRequest?: number;
+  /** Copy-engine chunk size (the simulator uses small chunks so writes land in several steps). */
+  chunkBytes?: number;
   /** Concurrent receives the generation server allows (receive slots). */
   recvSlots: number;
   /** Deadlines in ms, by the machines' delay names (TensorRT-LLM names where they exist). */
@@ -112,6 +121,10 @@ export interface ServerStats {
   timeInState: Record<string, [number, number, number]>;
   cpuUserMs: number;
   cpuSystemMs: number;
+  /** Corruption the server detected at run time (each must be 0). */
+  integrity?: { poisonBroken: number; receiptMismatches: number; servedMismatches: number };
+  /** What the server holds at the end (bounded memory: no per-request table survives its report). */
+  memory?: { liveRequests: number; actors: number; rssMB: number };
 }
 
 /** Server → harness. */

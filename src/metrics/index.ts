@@ -41,6 +41,7 @@ export class XferMetrics {
   readonly blocksRetired: Counter<'role'>;
   readonly timeInState: Histogram<'machine' | 'state'>;
   readonly inFlight: Gauge<'role' | 'what'>;
+  readonly events: Counter<'role' | 'name'>;
   /** Per actor, the leaf states it is in and since when. */
   private readonly since = new Map<string, Map<string, number>>();
   private readonly gauges = new Map<string, () => number>();
@@ -55,6 +56,7 @@ export class XferMetrics {
     this.quarantineLeft = new Counter({ name: `${p}quarantine_left_total`, help: 'Quarantined leases made reusable, by late proof or by a confirmed peer fence', labelNames: ['role', 'by'], registers });
     this.blocksRetired = new Counter({ name: `${p}leases_retired_total`, help: 'Leases whose blocks left the pool for good (fence not confirmed)', labelNames: ['role'], registers });
     this.timeInState = new Histogram({ name: `${p}time_in_state_seconds`, help: 'Time an actor spent in a state before leaving it', labelNames: ['machine', 'state'], buckets: opts.buckets ?? DEFAULT_BUCKETS, registers });
+    this.events = new Counter({ name: `${p}events_total`, help: 'Other protocol events the servers count (errorResponse, cancelSent, cancelRefused)', labelNames: ['role', 'name'], registers });
     const gauges = this.gauges;
     this.inFlight = new Gauge({
       name: `${p}in_flight`,
@@ -113,6 +115,18 @@ export class XferMetrics {
         return true;
     }
     return false;
+  }
+
+  /**
+   * Feed a server's metric effect by name (src/core/effects.ts `MetricName`, plus `leaseRetired`):
+   * quarantine names go to the quarantine counters, the rest to `events_total`.
+   */
+  metric(role: string, name: string): void {
+    if (name === 'quarantineEntered') this.quarantineEntered.inc({ role });
+    else if (name === 'quarantineReleasedByProof') this.quarantineLeft.inc({ role, by: 'proof' });
+    else if (name === 'quarantineReleasedByFence') this.quarantineLeft.inc({ role, by: 'fence' });
+    else if (name === 'leaseRetired') this.blocksRetired.inc({ role });
+    else this.events.inc({ role, name });
   }
 
   /** Count a finished request. */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
-import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, REGRESSION_VARIANTS, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
-import { EmbeddingError, ENGINE_ACTIONS, EngineHost, engineActionsOf, outcomeEvent, provideEngine, requestResult } from '../../src/embed/index.js';
+import { admissionMachine, blockLeaseMachine, contextSendMachine, fenceClientMachine, generationReceiveMachine, peerSessionMachine, REGRESSION_VARIANTS, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
+import { EmbeddingError, ENGINE_ACTIONS, EngineHost, engineActionsOf, leaseRelease, outcomeEvent, provideEngine, requestResult, sideQuiescent } from '../../src/embed/index.js';
 
-const PRODUCTION: AnyStateMachine[] = [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine];
+const PRODUCTION: AnyStateMachine[] = [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine, peerSessionMachine, admissionMachine, fenceClientMachine];
 const noop = () => {};
 const handleActions = { postTransfer: noop, abortTransfer: noop, releaseHandle: noop };
 
@@ -14,7 +14,7 @@ describe('engine actions', () => {
 
   it('regression variants ask for nothing beyond the machine they replace (except the refused-cancel log line)', () => {
     for (const v of REGRESSION_VARIANTS) {
-      const extra = engineActionsOf(v.machine).filter((a) => !(ENGINE_ACTIONS[v.replaces] as readonly string[]).includes(a));
+      const extra = engineActionsOf(v.machine).filter((a) => !(ENGINE_ACTIONS[v.replaces as keyof typeof ENGINE_ACTIONS] as readonly string[]).includes(a));
       expect(extra, v.name).toEqual(v.name === 'refusedCancelLoop' ? ['cancelRefused'] : []);
     }
   });
@@ -66,7 +66,7 @@ describe('EngineHost', () => {
   it('applies deadlines per role: the same delay name in two machines bounds two different things', () => {
     const host = new EngineHost({
       machines: { handle: transferHandleMachine, lease: blockLeaseMachine },
-      actions: { handle: handleActions, lease: { quarantineEntered: noop, quarantineReleased: noop, fencePeer: noop, retireBlocks: noop } },
+      actions: { handle: handleActions, lease: { quarantineEntered: noop, quarantineReleased: noop, fencePeer: noop, retireBlocks: noop, returnBlocks: noop } },
       delays: { handle: { kvTransferTimeout: 1 } },
     });
     // The handle's own deadline is 1 ms; the lifecycle default (60 s) is untouched for other roles.
@@ -79,15 +79,18 @@ describe('EngineHost', () => {
 
 describe('wiring', () => {
   it('maps reportOutcome to the lifecycle event of each role', () => {
-    expect(outcomeEvent('context', { outcome: 'succeeded', promise: 'value' })).toEqual({ type: 'SEND_COMPLETE' });
-    expect(outcomeEvent('context', { outcome: 'cancelled', promise: 'error' })).toEqual({ type: 'SEND_FAILED', reason: 'cancelled' });
-    expect(outcomeEvent('generation', { outcome: 'failed', promise: 'error' })).toEqual({ type: 'RECV_FAILED', reason: 'transferFailed' });
+    expect(outcomeEvent('context', { result: 'complete' })).toEqual({ type: 'SEND_COMPLETE' });
+    expect(outcomeEvent('context', { result: 'cancelled' })).toEqual({ type: 'SEND_FAILED', reason: 'cancelled' });
+    expect(outcomeEvent('generation', { result: 'transferFailed' })).toEqual({ type: 'RECV_FAILED', reason: 'transferFailed' });
+    expect(leaseRelease({ release: null })).toEqual({ type: 'RELEASE', proof: null });
+    expect(sideQuiescent({ requestId: 'r', outcome: 'succeeded', proof: 'terminalAndSync' })).toEqual({ type: 'SIDE_QUIESCENT', proof: true, how: 'terminalAndSync' });
   });
 
-  it('requestResult is null until the lifecycle is finished, then typed', () => {
+  it('requestResult is null until the lifecycle is finished, then typed; requestFinished reports it once', () => {
+    const finished: unknown[] = [];
     const host = new EngineHost({
       machines: { lifecycle: requestLifecycleMachine },
-      actions: { lifecycle: { startContextSend: noop, startGenerationReceive: noop, cancelSide: noop, freeResources: noop, respondError: noop } },
+      actions: { lifecycle: { startContextSend: noop, startGenerationReceive: noop, cancelSide: noop, freeResources: noop, requestFinished: (p) => finished.push(p), respondError: noop } },
     });
     host.spawn('r1.lifecycle', { requestId: 'r1', role: 'context' });
     host.send('r1.lifecycle', { type: 'CONTEXT_DONE' });
@@ -95,6 +98,7 @@ describe('wiring', () => {
     host.send('r1.lifecycle', { type: 'SEND_FAILED', reason: 'timedOut' });
     host.send('r1.lifecycle', { type: 'SIDE_QUIESCENT', proof: true });
     expect(requestResult(host.snapshot('r1.lifecycle'))).toEqual({ requestId: 'r1', role: 'context', state: 'DISAGG_TRANS_ERROR', outcome: 'timedOut', reason: 'timedOut', freed: 'released' });
+    expect(finished).toEqual([{ requestId: 'r1', outcome: 'failed', reason: 'timedOut' }]);
     host.stopAll();
   });
 });

@@ -67,7 +67,7 @@ async function replay(labels: string[]): Promise<void> {
       if (label === 'executor: prefill done (CONTEXT_DONE)') ctx.submit({ id: 'r', number: 1, blocks: 2, faults: [] });
       else if (label === 'user: cancel request') ctx.cancel('r');
       else if (label === 'peer: asks for KV (REQUEST_INFO)') {
-        channel.send({ t: 'info', id: 'r', remote: [0, 1].map((b) => ({ regionId: region.id, offset: b * 16 * 1024, length: 16 * 1024 })) });
+        channel.send({ t: 'info', id: 'r', remote: [0, 1].map((b) => ({ regionId: region.id, offset: b * 16 * 1024, length: 16 * 1024 })), epoch: 1 });
         const before = JSON.stringify(ctx.host.actor('r.send')?.value);
         for (let k = 0; k < 5000 && JSON.stringify(ctx.host.actor('r.send')?.value) === before; k++) await tick();
       } else if (label === 'checker: poll sender future (STATUS_POLL)') ctx.stepLoop('poll');
