@@ -36,7 +36,7 @@ export interface EngineHostOptions<Ms extends MachinesByRole> {
 }
 
 /** `{ request, role }` or `'<request>.<role>'` → the actor's name and its parts. */
-export function parseAddress(address: ActorAddress | string): { actor: string; request: string; role: string } {
+export function parseActorAddress(address: ActorAddress | string): { actor: string; request: string; role: string } {
   if (typeof address === 'string') {
     const dot = address.lastIndexOf('.');
     if (dot <= 0) throw new EmbeddingError(`actor address '${address}' is not <request>.<role>`);
@@ -73,33 +73,33 @@ export class EngineHost<Ms extends MachinesByRole> {
   }
 
   spawn<R extends RoleOf<Ms>>(address: ActorAddress<R>, input: NoInfer<InputFrom<Ms[R]>>): void {
-    this.raw.spawn(parseAddress(address).actor, input);
+    this.raw.spawn(parseActorAddress(address).actor, input);
   }
 
   send<R extends RoleOf<Ms>>(address: ActorAddress<R>, event: NoInfer<EventFromLogic<Ms[R]>>): void {
-    this.raw.send(parseAddress(address).actor, event);
+    this.raw.send(parseActorAddress(address).actor, event);
   }
 
   /** Whether the actor exists and is in that state (a state name, a parent's, or some regions of a parallel machine). */
   in<R extends RoleOf<Ms>>(address: ActorAddress<R>, state: NoInfer<StateQuery<StateValueOf<Ms[R]>>>): boolean {
-    return this.raw.in(parseAddress(address).actor, state as string | Record<string, unknown>);
+    return this.raw.in(parseActorAddress(address).actor, state as string | Record<string, unknown>);
   }
 
   snapshot<R extends RoleOf<Ms>>(address: ActorAddress<R>): SnapshotFrom<Ms[R]> | undefined {
-    return this.raw.actor(parseAddress(address).actor) as SnapshotFrom<Ms[R]> | undefined;
+    return this.raw.actor(parseActorAddress(address).actor) as SnapshotFrom<Ms[R]> | undefined;
   }
 
   has(address: ActorAddress<RoleOf<Ms>>): boolean {
-    return this.raw.has(parseAddress(address).actor);
+    return this.raw.has(parseActorAddress(address).actor);
   }
 
   /** Whether the actor reached a final state (or carries the `finished` tag). */
   done(address: ActorAddress<RoleOf<Ms>>): boolean {
-    return this.raw.done(parseAddress(address).actor);
+    return this.raw.done(parseActorAddress(address).actor);
   }
 
   remove(address: ActorAddress<RoleOf<Ms>>): void {
-    this.raw.remove(parseAddress(address).actor);
+    this.raw.remove(parseActorAddress(address).actor);
   }
 
   names(): Array<`${string}.${RoleOf<Ms>}`> {
@@ -111,13 +111,13 @@ export class EngineHost<Ms extends MachinesByRole> {
   }
 
   private output(actor: string, output: unknown): void {
-    const { request, role } = parseAddress(actor);
+    const { request, role } = parseActorAddress(actor);
     const cb = (this.opts.onDone as Record<string, ((o: unknown, at: unknown) => void) | undefined> | undefined)?.[role];
     cb?.(output, { host: this, request, role, actor });
   }
 
   private route(actor: string, action: EmittedAction): void {
-    const { request, role } = parseAddress(actor);
+    const { request, role } = parseActorAddress(actor);
     const impl = (this.opts.actions as Record<string, Record<string, (p: unknown, at: unknown) => void>>)[role]?.[action.type];
     // Checked at construction; reaching here means a machine named an action its implementations lack.
     if (!impl) throw new EmbeddingError(`role '${role}': engine action ${action.type} not provided`);

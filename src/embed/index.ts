@@ -3,7 +3,7 @@ export { ENGINE_ACTIONS, engineActionsOf, missingEngineActions } from './engineA
 export type { EngineActionName } from './engineActions.js';
 export { EmbeddingError, provideEngine, checkActions, checkDelays } from './provide.js';
 export type { EngineImplementations, ProvidedActions } from './provide.js';
-export { EngineHost, parseAddress } from './host.js';
+export { EngineHost, parseActorAddress } from './host.js';
 export type { ActorAt, EngineActions, EngineHostOptions } from './host.js';
 export { leaseRelease, outcomeEvent, requestResult, sideQuiescent, transfersSettled } from './wiring.js';
 export type { RequestResult } from './wiring.js';
