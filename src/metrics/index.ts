@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics an embedding engine (or xferstate's own servers) mounts: requests by outcome,
@@ -39,11 +39,11 @@ export class XferMetrics {
   readonly quarantineEntered: Counter<'role'>;
   readonly quarantineLeft: Counter<'role' | 'by'>;
   readonly blocksRetired: Counter<'role'>;
-  readonly timeInState: Histogram<'machine' | 'state'>;
+  readonly timeInState: StateTimeHistogram;
   readonly inFlight: Gauge<'role' | 'what'>;
   readonly events: Counter<'role' | 'name'>;
   /** Per actor, the leaf states it is in and since when. */
-  private readonly since = new Map<string, Map<string, number>>();
+  private readonly since = new Map<string, Array<{ state: string; at: number }>>();
   private readonly gauges = new Map<string, () => number>();
 
   constructor(opts: XferMetricsOptions = {}, private readonly now: () => number = () => performance.now()) {
@@ -55,7 +55,8 @@ export class XferMetrics {
     this.quarantineEntered = new Counter({ name: `${p}quarantine_entered_total`, help: 'KV block leases released without proof of quiescence (quarantined)', labelNames: ['role'], registers });
     this.quarantineLeft = new Counter({ name: `${p}quarantine_left_total`, help: 'Quarantined leases made reusable, by late proof or by a confirmed peer fence', labelNames: ['role', 'by'], registers });
     this.blocksRetired = new Counter({ name: `${p}leases_retired_total`, help: 'Leases whose blocks left the pool for good (fence not confirmed)', labelNames: ['role'], registers });
-    this.timeInState = new Histogram({ name: `${p}time_in_state_seconds`, help: 'Time an actor spent in a state before leaving it', labelNames: ['machine', 'state'], buckets: opts.buckets ?? DEFAULT_BUCKETS, registers });
+    this.timeInState = new StateTimeHistogram(`${p}time_in_state_seconds`, 'Time an actor spent in a state before leaving it', opts.buckets ?? DEFAULT_BUCKETS);
+    this.registry.registerMetric(this.timeInState as never);
     this.events = new Counter({ name: `${p}events_total`, help: 'Other protocol events the servers count (errorResponse, cancelSent, cancelRefused)', labelNames: ['role', 'name'], registers });
     const gauges = this.gauges;
     this.inFlight = new Gauge({
@@ -83,13 +84,14 @@ export class XferMetrics {
    * each region of a parallel machine is timed on its own.
    */
   transition(r: TransitionLike): void {
-    const t = this.now();
     const before = this.since.get(r.actor);
+    // Most machines are flat and most records repeat the current state: no allocation on that path.
+    if (r.status === 'active' && typeof r.to === 'string' && before !== undefined && before.length === 1 && before[0]!.state === r.to) return;
+    const t = this.now();
     const leaves = r.status === 'active' ? leafPaths(r.to) : [];
-    const next = new Map<string, number>();
-    for (const leaf of leaves) next.set(leaf, before?.get(leaf) ?? t);
-    if (before) for (const [leaf, at] of before) if (!next.has(leaf)) this.timeInState.observe({ machine: r.machine, state: leaf }, (t - at) / 1000);
-    if (next.size > 0) this.since.set(r.actor, next);
+    const next: Array<{ state: string; at: number }> = leaves.map((state) => ({ state, at: before?.find((b) => b.state === state)?.at ?? t }));
+    if (before) for (const b of before) if (!leaves.includes(b.state)) this.timeInState.observe(r.machine, b.state, (t - b.at) / 1000);
+    if (next.length > 0) this.since.set(r.actor, next);
     else this.since.delete(r.actor);
   }
 
@@ -136,15 +138,64 @@ export class XferMetrics {
 }
 
 /** `'a'` → ['a']; `{ x: { y: 'z' }, f: 'p' }` → ['x.y.z', 'f.p']. */
-function leafPaths(value: unknown, prefix = ''): string[] {
-  if (typeof value === 'string') return [prefix + value];
-  if (typeof value !== 'object' || value === null) return [];
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(value)) {
-    const sub = leafPaths(v, `${prefix}${k}.`);
-    out.push(...(sub.length > 0 ? sub : [prefix + k]));
+function leafPaths(value: unknown, prefix = '', out: string[] = []): string[] {
+  if (typeof value === 'string') out.push(prefix + value);
+  else if (typeof value === 'object' && value !== null) {
+    for (const k in value) {
+      const v = (value as Record<string, unknown>)[k];
+      if (typeof v === 'string') out.push(`${prefix}${k}.${v}`);
+      else if (typeof v === 'object' && v !== null && Object.keys(v).length > 0) leafPaths(v, `${prefix}${k}.`, out);
+      else out.push(prefix + k);
+    }
   }
   return out;
+}
+
+/**
+ * A Prometheus histogram by (machine, state), kept as plain bucket counts and rendered by prom-client
+ * when scraped. It is fed on every state change of every actor, where prom-client's own Histogram
+ * (label hashing, exemplar bookkeeping) costs several microseconds per observation.
+ */
+export class StateTimeHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, { machine: string; state: string; counts: Float64Array; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly buckets: readonly number[],
+  ) {}
+
+  observe(machine: string, state: string, seconds: number): void {
+    const key = `${machine}\u0000${state}`;
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { machine, state, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 }));
+    const i = this.buckets.findIndex((b) => seconds <= b);
+    if (i >= 0) s.counts[i]!++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  /** prom-client's metric protocol: the values a Histogram would export. */
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> }> {
+    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    for (const s of this.series.values()) {
+      let acc = 0;
+      this.buckets.forEach((le, i) => {
+        acc += s.counts[i]!;
+        values.push({ labels: { le, machine: s.machine, state: s.state }, value: acc, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf', machine: s.machine, state: s.state }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { machine: s.machine, state: s.state }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { machine: s.machine, state: s.state }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
 }
 
 /** A finished request's outcome label from a server report (`failed` with reason `timedOut` counts as timedOut). */
