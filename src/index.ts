@@ -31,6 +31,8 @@ export type {
 } from './native/index.js';
 export { routeNativeHandle } from './executor/nativeHandle.js';
 export type { NativeHandleBinding } from './executor/nativeHandle.js';
+export { wiringFor, ROLE_MACHINES, addressKey, parseAddress } from './core/wiring.js';
+export type { Wiring, Stimulus, Effect, Address, PeerMessage } from './core/wiring.js';
 export { BlockPool } from './executor/pool.js';
 export type { PoolStats } from './executor/pool.js';
 export { fillBlock, PatternChecker, patternWord } from './executor/pattern.js';

@@ -38,7 +38,7 @@ export class ContextServer extends ServerBase {
 
   async listen(): Promise<void> {
     this.server = await listenControl(this.config.socketPath, (socket: Socket) => {
-      this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => !this.isClosed && this.stimulus({ kind: 'peerGone' })));
+      this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => !this.isClosed && this.peerGone()));
     });
   }
 
@@ -50,6 +50,11 @@ export class ContextServer extends ServerBase {
 
   loadPeer(metadata: Uint8Array): void {
     this.remoteAgent = this.agent.loadRemoteMetadata(metadata);
+  }
+
+  /** The generation peer's connection closed (its process is gone). */
+  peerGone(): void {
+    this.stimulus({ kind: 'peerGone' });
   }
 
   /** A control message from the generation peer. */

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { initialTransition } from 'xstate';
-import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
+import type { AnyStateMachine as Machine } from 'xstate';
+import { ROLE_MACHINES } from '../core/wiring.js';
 import { pureTransition } from '../explore/world.js';
 
 /**
@@ -31,8 +32,9 @@ export interface TraceCheck {
   malformed: Array<{ line: number; reason: string }>;
 }
 
+/** Every production machine either server runs, by machine id. */
 const MACHINES: Record<string, AnyStateMachine> = Object.fromEntries(
-  [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine].map((m) => [m.id, m]),
+  [...Object.values(ROLE_MACHINES.context), ...Object.values(ROLE_MACHINES.generation)].map((m: Machine) => [m.id, m]),
 );
 
 export function checkTraceText(text: string): TraceCheck {

@@ -43,7 +43,7 @@ export class SimCluster {
   readonly clock = new SimClock();
   readonly platform: Platform;
   ctx!: ContextServer;
-  readonly gen: GenerationServer;
+  gen!: GenerationServer;
   toGen!: SimLink;
   toCtx!: SimLink;
   readonly specs = new Map<string, RequestSpec>();
@@ -51,8 +51,12 @@ export class SimCluster {
   readonly reports = { context: new Map<string, RequestReport[]>(), generation: new Map<string, RequestReport[]>() };
   /** Requests the crashed context incarnations held: they end with the process. */
   readonly lostWithCrash = new Set<string>();
+  /** Requests the crashed generation incarnations held. */
+  readonly lostWithGenCrash = new Set<string>();
   private readonly ctxHas = new Set<string>();
+  private readonly genHas = new Set<string>();
   ctxIncarnation = 0;
+  genIncarnation = 0;
 
   constructor(
     readonly seed: number,
@@ -61,8 +65,23 @@ export class SimCluster {
   ) {
     // Deferred work runs at once: with loop 'manual' the servers defer nothing the scheduler must order.
     this.platform = { clock: this.clock, defer: (fn) => fn() };
-    this.gen = new GenerationServer(this.config('generation'), (m) => this.onChild('generation', m), undefined, this.platform);
+    this.startGeneration();
     this.startContext();
+  }
+
+  private startGeneration(): void {
+    this.genIncarnation++;
+    this.gen = new GenerationServer(this.config('generation'), (m) => this.onChild('generation', m), undefined, this.platform);
+  }
+
+  /** Connect the two current incarnations: metadata and a fresh pair of links. */
+  private link(): void {
+    this.ctx.loadPeer(this.gen.agent.exportMetadata());
+    const now = () => this.clock.now();
+    this.toGen = new SimLink('ctx→gen', this.rng, now, this.shape.links, (m) => this.gen.receiveControl(m));
+    this.toCtx = new SimLink('gen→ctx', this.rng, now, this.shape.links, (m) => this.ctx.receiveControl(m));
+    this.ctx.attachPeer(this.toGen);
+    this.gen.attachPeer(this.toCtx);
   }
 
   private config(role: 'context' | 'generation'): ServerConfig {
@@ -87,12 +106,7 @@ export class SimCluster {
   private startContext(): void {
     this.ctxIncarnation++;
     this.ctx = new ContextServer(this.config('context'), (m) => this.onChild('context', m), undefined, this.platform);
-    this.ctx.loadPeer(this.gen.agent.exportMetadata());
-    const now = () => this.clock.now();
-    this.toGen = new SimLink('ctx→gen', this.rng, now, this.shape.links, (m) => this.gen.receiveControl(m));
-    this.toCtx = new SimLink('gen→ctx', this.rng, now, this.shape.links, (m) => this.ctx.receiveControl(m));
-    this.ctx.attachPeer(this.toGen);
-    this.gen.attachPeer(this.toCtx);
+    this.link();
   }
 
   /** Server log lines (XFERSTATE_LOG=1), for reading a failing schedule. */
@@ -109,6 +123,7 @@ export class SimCluster {
 
   submitGeneration(spec: RequestSpec): void {
     this.specs.set(spec.id, spec);
+    this.genHas.add(spec.id);
     this.gen.submit(spec);
   }
 
@@ -127,6 +142,19 @@ export class SimCluster {
     this.ctx.close();
     this.gen.peerGone();
     this.startContext();
+  }
+
+  /** Kill the generation server (its pool and requests go with it), then start a new one. */
+  crashGeneration(): void {
+    for (const id of this.genHas) if (!this.reports.generation.has(id)) this.lostWithGenCrash.add(id);
+    this.genHas.clear();
+    this.toGen.close();
+    this.toCtx.close();
+    this.gen.close();
+    // The context server learns that its peer's connection closed.
+    this.ctx.peerGone();
+    this.startGeneration();
+    this.link();
   }
 
   setLinkFaults(f: LinkFaults, partitioned: boolean): void {

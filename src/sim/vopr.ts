@@ -124,7 +124,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   };
 
   const live = (side: 'context' | 'generation') =>
-    specs.filter((s, i) => (side === 'generation' ? i < nextGen : i < nextCtx) && !cluster.reports[side].has(s.id) && !(side === 'context' && cluster.lostWithCrash.has(s.id)));
+    specs.filter((s, i) => (side === 'generation' ? i < nextGen : i < nextCtx) && !cluster.reports[side].has(s.id) && !(side === 'context' ? cluster.lostWithCrash : cluster.lostWithGenCrash).has(s.id));
 
   const actions = (): Action[] => {
     const w = shape.weights;
@@ -148,6 +148,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     if (g.length > 0 && rng.chance(shape.cancelRate)) return { kind: 'fault', label: 'cancel gen', weight: 0, run: () => cluster.gen.cancel(rng.pick(g).id) };
     if (c.length > 0 && rng.chance(shape.cancelRate)) return { kind: 'fault', label: 'cancel ctx', weight: 0, run: () => cluster.ctx.cancel(rng.pick(c).id) };
     if (rng.chance(shape.crashRate)) return { kind: 'fault', label: 'crash ctx', weight: 0, run: () => (crashes++, cluster.crashContext()) };
+    if (rng.chance(shape.crashRate)) return { kind: 'fault', label: 'crash gen', weight: 0, run: () => (crashes++, cluster.crashGeneration()) };
     if (partitionUntil < 0 && rng.chance(shape.partitionRate)) {
       return {
         kind: 'fault',
@@ -242,7 +243,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     steps: step - 1,
     virtualMs: cluster.clock.now(),
     shape,
-    requests: { submitted: specs.length, ...outcomes, lostWithCrash: cluster.lostWithCrash.size, reasons },
+    requests: { submitted: specs.length, ...outcomes, lostWithCrash: cluster.lostWithCrash.size + cluster.lostWithGenCrash.size, reasons },
     crashes,
     violations,
     digest: hash.digest('hex').slice(0, 16),

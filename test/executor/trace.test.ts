@@ -24,7 +24,7 @@ describe('burst --trace and check-trace', () => {
     expect(r.violations).toEqual([]);
     expect(r.transitions).toBeGreaterThan(1000);
     expect(new Set(text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { machine?: string }).machine).filter(Boolean))).toEqual(
-      new Set(['requestLifecycle', 'contextSend', 'generationReceive', 'transferHandle', 'blockLease']),
+      new Set(['requestLifecycle', 'contextSend', 'generationReceive', 'transferHandle', 'blockLease', 'peerSession', 'admission', 'fenceClient']),
     );
   });
 
