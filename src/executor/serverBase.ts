@@ -200,12 +200,14 @@ export abstract class ServerBase {
           break;
         case 'pool.free':
           this.pool.giveBack(e.request);
+          this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
           this.schedule();
           break;
         case 'pool.retire':
           this.metrics?.metric(this.side, 'leaseRetired');
           this.counters.retiredLeases++;
           this.pool.retire(e.request);
+          this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
           break;
         default:
           this.effect(e);
@@ -286,6 +288,15 @@ export abstract class ServerBase {
     this.platform.defer(() => this.reap(id));
   }
 
+  /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
+  private forget(name: string): void {
+    this.platform.defer(() => {
+      this.host.remove(name);
+      this.stateSince.delete(name);
+      this.ready.delete(name);
+    });
+  }
+
   protected reap(id: string): void {
     for (const role of ['lifecycle', 'send', 'recv']) {
       const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
@@ -329,8 +340,11 @@ export abstract class ServerBase {
       }
       if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prev.key} --${r.event.type}--> ${key}` });
     }
-    if (r.status !== 'active') this.stateSince.delete(r.actor);
-    else if (changed) this.stateSince.set(r.actor, { key, at: now });
+    if (r.status !== 'active') {
+      this.stateSince.delete(r.actor);
+      // A side that finished after its request was reported (it failed closed while draining): drop it now.
+      if ('request' in addr && !this.requests.has(addr.request)) this.forget(r.actor);
+    } else if (changed) this.stateSince.set(r.actor, { key, at: now });
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
