@@ -151,7 +151,7 @@ function configAt(config: Record<string, unknown>, path: string): Record<string,
 }
 
 /** Whether the state at `path` may be entered and left within one step (it or an ancestor has `always`). */
-function mayBeTransient(config: Record<string, unknown>, path: string): boolean {
+export function mayBeTransient(config: Record<string, unknown>, path: string): boolean {
   const parts = path ? path.split('.') : [];
   for (let i = 0; i <= parts.length; i++) if (configAt(config, parts.slice(0, i).join('.'))?.always !== undefined) return true;
   return false;

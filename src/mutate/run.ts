@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { UsageError } from '../errors.js';
 import { allMutants, productionMachines, spread } from './catalog.js';
 import type { Baseline, Caps, ScenarioOutcome } from './explore.js';
-import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, shippedScenario, siteNeverActs } from './explore.js';
+import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, shippedScenario, siteNeverActs, mayBeTransient } from './explore.js';
 import type { Mutant } from './operators.js';
 import { SURVIVOR_REASONS } from './survivors.js';
 
@@ -277,6 +277,9 @@ export function survivorReason(m: Mutant, baselines: Baseline[]): string | null 
   const reached = new Set(baselines.flatMap((b) => b.reached));
   const delivered = new Set(baselines.flatMap((b) => b.delivered));
   const s = m.site.state;
+  const machine = productionMachines().find((x) => x.id === m.machineId);
+  // A state left by an eventless transition shows in no world: its absence proves nothing.
+  if (!machine || mayBeTransient(machine.config as Record<string, unknown>, s)) return null;
   if (!reached.has(`${m.machineId}|${s}`)) return `mutated state ${s || '(root)'} is never active in any explored world`;
   const ev = m.site.event;
   if (ev) {
