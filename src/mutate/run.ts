@@ -203,11 +203,12 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
     let done = 0;
     let next = 0;
     const overBudget = () => opts.budgetMs !== undefined && performance.now() - t0 > opts.budgetMs;
-    // One lane per worker, each taking the next mutant in order: the budget, checked before a mutant
-    // starts, cuts the run after a prefix of the (interleaved) list instead of skipping at random.
+    const order = sampleOrder(mutants.length);
+    // One lane per worker, each taking the next mutant of `order`: the budget, checked before a mutant
+    // starts, cuts the run after a prefix of that order, which is spread over the whole list.
     const lane = async (): Promise<void> => {
       while (next < mutants.length && !overBudget()) {
-        const i = next++;
+        const i = order[next++]!;
         const m = mutants[i]!;
         const mine = baselines.filter((b) => b.machines.includes(m.machineId));
         const task: MutantTask = {
@@ -247,6 +248,16 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * A deterministic order of 0..n-1 whose every prefix is spread evenly over the list (golden-ratio
+ * sequence), so a run cut short by the budget samples every machine and every part of each machine,
+ * rather than only the first states of each.
+ */
+export function sampleOrder(n: number): number[] {
+  const phi = (Math.sqrt(5) - 1) / 2;
+  return Array.from({ length: n }, (_, i) => i).sort((a, b) => ((a * phi) % 1) - ((b * phi) % 1) || a - b);
 }
 
 /** Verdict and reason for one mutant from its per-scenario outcomes. */

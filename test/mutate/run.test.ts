@@ -3,7 +3,7 @@ import { blockLeaseMachine } from '../../machines/index.js';
 import { allMutants, productionMachines } from '../../src/mutate/catalog.js';
 import type { Baseline } from '../../src/mutate/explore.js';
 import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, shippedScenario, siteNeverActs } from '../../src/mutate/explore.js';
-import { classify } from '../../src/mutate/run.js';
+import { classify, sampleOrder } from '../../src/mutate/run.js';
 import { SURVIVOR_REASONS } from '../../src/mutate/survivors.js';
 
 /** The cheapest scenario that runs blockLease today (any one will do if the catalog changes). */
@@ -86,6 +86,14 @@ describe('mutation runner', () => {
       expect({ kind: full.kind, same: full.kind === 'clean' && full.same }, m.name).toEqual({ kind: quick.kind, same: quick.kind === 'clean' && quick.same });
     }
     expect(skipped).toBeGreaterThan(0);
+  });
+
+  it('orders mutants so that a budget-cut prefix samples the whole list', () => {
+    const order = sampleOrder(272);
+    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 272 }, (_, i) => i));
+    // The first 40 reach every eighth of the list (a plain prefix would stay in the first).
+    const eighths = new Set(order.slice(0, 40).map((i) => Math.floor((i * 8) / 272)));
+    expect(eighths.size).toBe(8);
   });
 
   it('every annotated survivor names a mutant that exists', () => {
