@@ -4,13 +4,13 @@ import { fileURLToPath } from 'node:url';
 
 import { it, type TestContext } from 'vitest';
 
-import { Agent, SEGMENT_PREFIX, XferError, XFER_ERROR_CODES, type BackendSemantics } from '../../src/native/index.js';
+import { Agent, SEGMENT_PREFIX, XferError, XFER_ERROR_CODES, type NativeSemantics } from '../../src/native/index.js';
 
 /** The backend under test: XFERSTATE_BACKEND (e.g. `XFERSTATE_BACKEND=nixl npx vitest run test/native`), else shm. */
 export const BACKEND = process.env.XFERSTATE_BACKEND ?? 'shm';
 
 /** What the backend under test declares (tests of backend-specific behaviour check it, not the name). */
-export function backendSemantics(backend: string = BACKEND): BackendSemantics {
+export function backendSemantics(backend: string = BACKEND): NativeSemantics {
   const probe = new Agent(`semantics-probe-${process.pid}`, { backend });
   try {
     return probe.semantics;

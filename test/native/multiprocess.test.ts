@@ -171,7 +171,7 @@ describe('two processes', { timeout: 60_000 }, () => {
       // Chunked progress stops at a chunk; a single unit reports its total once it ended.
       if (semantics.chunkedProgress) expect(h.bytesDone).toBeLessThan(size);
       await target.exited();
-      expect(() => h.post()).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
+      expect(() => h.post({ repost: true })).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
       expect(() => a.sendNotification('victim', new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
       const b = new Agent('late');
       expect(() => b.loadRemoteMetadata(meta)).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
