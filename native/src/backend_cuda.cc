@@ -877,6 +877,17 @@ class CudaAgent final : public AgentState {
     }
   }
 
+  // The peer's region ids from its metadata (what a caller needs to address remote blocks).
+  std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    auto it = remotes_.find(name);
+    if (it == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + name + "'");
+    std::vector<RemoteRegionInfo> out;
+    for (const auto& [id, mapping] : it->second->regions) out.push_back({id, mapping->size});
+    return out;
+  }
+
   std::vector<Notification> pollNotifications() override {
     {
       std::lock_guard<std::mutex> lock(mu_);

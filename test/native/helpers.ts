@@ -38,9 +38,9 @@ export const NEEDS_HOST_VIEW = 'regions are device memory without a host view (X
  * skipped with the reason in its title: a backend that cannot honour a test's premise is
  * reported as not run and why (vitest --reporter=verbose lists it), never passed in silence.
  */
-export function itWhere(applies: boolean, reason: string): (name: string, fn: (context: TestContext) => unknown) => void {
-  return (name, fn) => {
-    if (applies) it(name, fn);
+export function itWhere(applies: boolean, reason: string): (name: string, fn: (context: TestContext) => unknown, timeoutMs?: number) => void {
+  return (name, fn, timeoutMs) => {
+    if (applies) it(name, fn, timeoutMs);
     else it.skip(`${name} — NOT RUN on ${BACKEND}: ${reason}`, fn);
   };
 }
