@@ -91,11 +91,27 @@ class HostMemory {
   virtual void releaseNow() noexcept = 0;
 };
 
+// Where a region's bytes live. Host: CPU memory (the cuda backend pins it); Device: GPU memory.
+enum class MemoryKind { Host, Device };
+
 struct RegionInfo {
   uint64_t id = 0;
   uint64_t size = 0;
   std::string name;  // backend-specific (shm: the POSIX shared-memory name)
-  std::shared_ptr<HostMemory> memory;
+  std::shared_ptr<HostMemory> memory;  // null for device memory and caller-owned memory
+  MemoryKind kind = MemoryKind::Host;
+};
+
+// Memory the caller owns and registers (issue 12): a JS ArrayBuffer's bytes, or an engine's own
+// GPU allocation given as (device, address, length). The agent never frees it; `keepAlive` holds
+// whatever keeps it valid (the addon puts a reference to the JS buffer there) until the region is
+// deregistered and no transfer still uses it.
+struct ExternalMemory {
+  MemoryKind kind = MemoryKind::Host;
+  int device = 0;
+  uint64_t address = 0;
+  uint64_t length = 0;
+  std::shared_ptr<void> keepAlive;
 };
 
 struct Descriptor {
@@ -187,6 +203,24 @@ class AgentState {
   virtual Semantics semantics() const = 0;
   virtual RegionInfo registerMemory(uint64_t size) = 0;
   virtual void deregisterMemory(uint64_t regionId) = 0;
+  // Agent-allocated memory of a given kind; registerMemory(size) is the backend's default kind.
+  virtual RegionInfo registerMemoryOfKind(uint64_t size, MemoryKind kind) {
+    if (kind == MemoryKind::Host) return registerMemory(size);
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' has no device memory");
+  }
+  // Caller-owned memory; a backend that cannot use it says so.
+  virtual RegionInfo registerExternal(const ExternalMemory& memory) {
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' cannot register caller-owned memory");
+  }
+  // The executor's block pattern (an 8-byte word repeated from `offset`), written and checked
+  // where the region lives (a GPU kernel for device regions). verifyPattern returns how many
+  // 8-byte words differ (0 = intact).
+  virtual void fillPattern(uint64_t regionId, uint64_t offset, uint64_t length, uint64_t word) {
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' has no pattern kernels");
+  }
+  virtual uint64_t verifyPattern(uint64_t regionId, uint64_t offset, uint64_t length, uint64_t word) {
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' has no pattern kernels");
+  }
   virtual std::vector<uint8_t> exportMetadata() = 0;
   virtual std::string loadRemoteMetadata(const uint8_t* data, size_t length) = 0;
   virtual void invalidateRemote(const std::string& name) = 0;

@@ -346,6 +346,8 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+  // The cuda backend has its own bench (VRAM, baseline = contiguous D2D copy): src/bench/nativeCuda.ts.
+  if (requested.length === 1 && requested[0] === 'cuda') return (await import('./nativeCuda.js')).runCudaBench({ json });
   const chunkBytes = Number(option(args, '--chunk-bytes') ?? 256 * 1024);
   const copyThreads = Number(option(args, '--copy-threads') ?? 2);
   const available = availableBackends();

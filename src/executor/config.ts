@@ -48,6 +48,8 @@ export interface ServerConfig {
   delays: Record<DelayName, number>;
   /** Append every machine transition as JSON lines to this file. */
   tracePath?: string;
+  /** Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: a free port). */
+  metricsPort?: number;
   /** Forward inspection events to an inspector at this WebSocket URL. */
   inspectUrl?: string;
   /** 'pure' (default): machines stepped in reducer mode; 'actors': live xstate actors (always so when inspected). */
@@ -93,6 +95,8 @@ export type ParentMessage =
   | { t: 'cancel'; id: string }
   /** The context server was restarted: reconnect the control channel; requests it had are gone. */
   | { t: 'peerRestarted'; socketPath: string }
+  /** Report the process's resident set size now (answered with a 'memory' message). */
+  | { t: 'memory' }
   | { t: 'finish' };
 
 export interface RequestReport {
@@ -130,4 +134,7 @@ export type ChildMessage =
   | { t: 'ready'; metadata: string; name: string }
   | { t: 'done'; report: RequestReport }
   | { t: 'stats'; stats: ServerStats }
-  | { t: 'log'; line: string };
+  | { t: 'log'; line: string }
+  | { t: 'memory'; rssBytes: number }
+  /** The server cannot go on (it failed to start, or a step threw): one line; the process exits next. */
+  | { t: 'fatal'; phase: 'start' | 'run'; message: string };

@@ -8,7 +8,6 @@ import type { TransferHandle } from '../native/index.js';
 import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
-import { fillBlock } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 
 /** One native transfer of one handle actor. */
@@ -115,7 +114,7 @@ export class ContextServer extends ServerBase {
     const mine = ContextServer.share(lease.blocks.map((b, i) => ({ b, i })), index, of);
     const theirs = ContextServer.share([...remote.blocks], index, of);
     // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks.
-    for (const { b, i } of mine) fillBlock(this.pool.view(b), spec.number, remote.epoch, i);
+    for (const { b, i } of mine) this.pool.fill(b, spec.number, remote.epoch, i);
     const handle = this.agent.createTransfer({
       op: 'WRITE',
       local: mine.map(({ b }) => ({ region: this.pool.region, offset: b * bb, length: bb })),

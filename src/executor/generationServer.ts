@@ -103,7 +103,7 @@ export class GenerationServer extends ServerBase {
   private verify(request: string, share?: { index: number; of: number }): boolean {
     const lease = this.pool.lease(request);
     if (!lease || lease.number === 0) return false;
-    return lease.blocks.every((b, i) => (share && i % share.of !== share.index) || this.checker.verify(this.pool.view(b), lease.number, lease.epoch, i));
+    return lease.blocks.every((b, i) => (share && i % share.of !== share.index) || this.pool.holds(b, lease.number, lease.epoch, i, this.checker));
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Agent, Region } from '../native/index.js';
-import { isPoisoned, poisonBlock } from './pattern.js';
+import { fillBlock, isPoisoned, PatternChecker, patternWord, poisonBlock, POISON_WORD } from './pattern.js';
 
 /**
  * A KV block pool in registered memory. Blocks are handed out in leases (one per request); the lease's
@@ -45,7 +45,7 @@ export class BlockPool {
   ) {
     this.region = agent.registerMemory(blockBytes * totalBlocks);
     for (let i = totalBlocks - 1; i >= 0; i--) {
-      poisonBlock(this.view(i));
+      this.poison(i);
       this.free.push(i);
       this.freeSet.add(i);
     }
@@ -57,7 +57,7 @@ export class BlockPool {
     if (this.free.length < count) return null;
     const blocks = this.free.splice(this.free.length - count, count);
     for (const b of blocks) this.freeSet.delete(b);
-    for (const b of blocks) if (!isPoisoned(this.view(b))) this.poisonBroken++;
+    for (const b of blocks) if (!this.poisoned(b)) this.poisonBroken++;
     // Epochs are 16 bits in the pattern; 0 is skipped so a zeroed block never matches.
     this.allocations = (this.allocations % 0xfffe) + 1;
     this.held.set(leaseId, { blocks, number, epoch: this.allocations });
@@ -90,6 +90,33 @@ export class BlockPool {
     return this.retiredSet.has(block);
   }
 
+  // A pool in GPU memory (cuda backend, region.kind 'device') has no host view: its blocks are
+  // filled and checked by the region's GPU pattern kernels; host pools keep using views.
+
+  /** Writes the block's pattern (request number, epoch, block index) where the block lives. */
+  fill(block: number, requestNumber: number, epoch: number, blockIndex: number): void {
+    if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes, this.blockBytes, patternWord(requestNumber, epoch, blockIndex));
+    else fillBlock(this.view(block), requestNumber, epoch, blockIndex);
+  }
+
+  /** True when every byte of the block is that pattern. */
+  holds(block: number, requestNumber: number, epoch: number, blockIndex: number, checker: PatternChecker): boolean {
+    if (this.region.kind === 'device') {
+      return this.region.verifyPattern(block * this.blockBytes, this.blockBytes, patternWord(requestNumber, epoch, blockIndex)) === 0;
+    }
+    return checker.verify(this.view(block), requestNumber, epoch, blockIndex);
+  }
+
+  private poison(block: number): void {
+    if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes, this.blockBytes, POISON_WORD);
+    else poisonBlock(this.view(block));
+  }
+
+  private poisoned(block: number): boolean {
+    if (this.region.kind === 'device') return this.region.verifyPattern(block * this.blockBytes, this.blockBytes, POISON_WORD) === 0;
+    return isPoisoned(this.view(block));
+  }
+
   view(block: number): Uint8Array {
     return this.region.bytes.subarray(block * this.blockBytes, (block + 1) * this.blockBytes);
   }
@@ -100,7 +127,7 @@ export class BlockPool {
     if (!lease) return;
     this.held.delete(leaseId);
     for (const b of lease.blocks) {
-      poisonBlock(this.view(b));
+      this.poison(b);
       this.freeSet.add(b);
     }
     this.free.push(...lease.blocks);

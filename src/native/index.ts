@@ -87,6 +87,9 @@ export interface AgentOptions {
   copyThreads?: number;
 }
 
+/** Where a region's bytes live. */
+export type MemoryKind = 'host' | 'device';
+
 /**
  * What a native backend promises; state machines read this instead of assuming. (The machines'
  * own two-field view is `BackendSemantics` in machines/common.ts.)
@@ -214,7 +217,9 @@ interface NativeRegion {
   id: number;
   size: number;
   name: string;
-  buffer: ArrayBuffer;
+  /** Absent for device memory and caller-owned memory (no host view the agent owns). */
+  buffer?: ArrayBuffer;
+  kind?: MemoryKind;
 }
 
 interface NativeInfo {
@@ -237,6 +242,11 @@ interface NativeAgentInstance {
   semantics(): NativeSemantics;
   registerMemory(size: number): NativeRegion;
   deregisterMemory(regionId: number): void;
+  registerMemoryOfKind?(size: number, kind: MemoryKind): NativeRegion;
+  registerExternalHost?(view: Uint8Array): NativeRegion;
+  registerExternalDevice?(device: number, address: bigint, length: number): NativeRegion;
+  fillPattern?(regionId: number, offset: number, length: number, word: Uint8Array): void;
+  verifyPattern?(regionId: number, offset: number, length: number, word: Uint8Array): number;
   exportMetadata(): Uint8Array;
   loadRemoteMetadata(blob: Uint8Array): string;
   invalidateRemote(name: string): void;
@@ -288,6 +298,9 @@ interface NativeBinding {
   reapStaleSegments(): number;
   segmentPrefix: string;
   builtWithNixl: boolean;
+  builtWithCuda?: boolean;
+  cudaDeviceStatus?(): string;
+  cudaContiguousCopyGBps?(bytes: number, reps: number): number;
 }
 
 const ADDON_FILE = 'xferstate_native.node';
@@ -338,6 +351,24 @@ export function availableBackends(): string[] {
   return native(() => loadBinding().availableBackends());
 }
 
+/** Whether this build has the cuda backend, and whether a GPU can be used here (else why not). */
+export function cudaStatus(): { built: boolean; usable: boolean; reason: string } {
+  const b = loadBinding();
+  if (b.builtWithCuda !== true || b.cudaDeviceStatus === undefined) {
+    return { built: false, usable: false, reason: 'this build has no cuda backend (the CUDA toolkit was not found at build time)' };
+  }
+  const why = native(() => b.cudaDeviceStatus?.() ?? '');
+  return { built: true, usable: why === '', reason: why };
+}
+
+/** GB/s of one contiguous device-to-device cudaMemcpyAsync of `bytes`, `reps` times (the cuda bench's baseline). */
+export function cudaContiguousCopyGBps(bytes: number, reps: number): number {
+  const b = loadBinding();
+  const f = b.cudaContiguousCopyGBps;
+  if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build has no cuda backend');
+  return native(() => f(requireIndex(bytes, 'bytes'), requireIndex(reps, 'reps')));
+}
+
 /** Unlinks /dev/shm segments left behind by dead processes; returns how many. */
 export function reapStaleSegments(): number {
   return native(() => loadBinding().reapStaleSegments());
@@ -381,31 +412,56 @@ function field(value: unknown, key: string): unknown {
 // ---------------------------------------------------------------------------------------------
 // Region
 
-/** Memory registered with an agent: a shared-memory segment mapped into this process. */
+/** Memory registered with an agent: a shared-memory segment mapped into this process, GPU memory
+ * (kind 'device', cuda backend), or memory the caller owns (callerOwned). */
 export class Region {
   readonly id: number;
   readonly size: number;
   /** Backend name of the memory (shm: the POSIX shared-memory name). */
   readonly name: string;
   readonly agent: Agent;
-  #buffer: ArrayBuffer;
+  readonly kind: MemoryKind;
+  /** The caller's own memory (registerHostBuffer / registerDeviceMemory): the agent never frees it. */
+  readonly callerOwned: boolean;
+  #buffer: ArrayBuffer | undefined;
   #bytes: Uint8Array;
   #registered = true;
 
   /** @internal */
-  constructor(agent: Agent, raw: NativeRegion) {
+  constructor(agent: Agent, raw: NativeRegion, callerView?: Uint8Array) {
     this.agent = agent;
     this.id = raw.id;
     this.size = raw.size;
     this.name = raw.name;
+    this.kind = raw.kind ?? 'host';
+    this.callerOwned = callerView !== undefined;
     this.#buffer = raw.buffer;
-    this.#bytes = new Uint8Array(raw.buffer);
+    this.#bytes = callerView ?? (raw.buffer ? new Uint8Array(raw.buffer) : new Uint8Array(0));
   }
 
-  /** A view of the region, for filling and verifying. Empty (detached) after deregistration. */
+  /** A view of the region, for filling and verifying. Empty (detached) after deregistration.
+   * NOT_SUPPORTED for device memory: use fillPattern / verifyPattern, which run on the GPU. */
   get bytes(): Uint8Array {
-    if (this.#bytes.byteLength === 0 && this.#buffer.byteLength !== 0) this.#bytes = new Uint8Array(this.#buffer);
+    if (this.kind === 'device') throw new XferError('NOT_SUPPORTED', `region ${this.id} is device memory: it has no host view`);
+    if (this.#buffer && this.#bytes.byteLength === 0 && this.#buffer.byteLength !== 0) this.#bytes = new Uint8Array(this.#buffer);
     return this.#bytes;
+  }
+
+  /** Writes the executor's block pattern (the 8-byte `word` repeated from `offset`) where the
+   * region lives: a GPU kernel for the cuda backend. NOT_SUPPORTED where the backend has none. */
+  fillPattern(offset: number, length: number, word: Uint8Array): void {
+    const n = this.agent.nativeAgent();
+    const f = n.fillPattern;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build has no pattern kernels');
+    native(() => f.call(n, this.id, requireIndex(offset, 'offset'), requireIndex(length, 'length'), requireBytes(word, 'word')));
+  }
+
+  /** How many 8-byte words of [offset, offset+length) differ from the pattern (0 = intact). */
+  verifyPattern(offset: number, length: number, word: Uint8Array): number {
+    const n = this.agent.nativeAgent();
+    const f = n.verifyPattern;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build has no pattern kernels');
+    return native(() => f.call(n, this.id, requireIndex(offset, 'offset'), requireIndex(length, 'length'), requireBytes(word, 'word')));
   }
 
   get registered(): boolean {
@@ -637,6 +693,46 @@ export class Agent {
     const n = this.nativeAgent();
     requireIndex(size, 'size');
     const region = new Region(this, native(() => n.registerMemory(size)));
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
+  /** Agent-allocated memory of a given kind ('device': GPU memory, cuda backend only). */
+  registerMemoryOfKind(size: number, kind: MemoryKind): Region {
+    const n = this.nativeAgent();
+    requireIndex(size, 'size');
+    if (kind !== 'host' && kind !== 'device') throw new XferError('INVALID_ARGUMENT', "kind must be 'host' or 'device'");
+    const f = n.registerMemoryOfKind;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build cannot register memory by kind');
+    const region = new Region(this, native(() => f.call(n, size, kind)));
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
+  /** Registers the caller's own host memory (a Buffer/Uint8Array view, or a whole ArrayBuffer).
+   * The agent keeps it alive while registered; deregistration is IN_USE while a transfer that is
+   * not quiescent uses it. NOT_SUPPORTED where the backend cannot (shm today). */
+  registerHostBuffer(memory: Uint8Array | ArrayBuffer): Region {
+    const n = this.nativeAgent();
+    const view = memory instanceof ArrayBuffer ? new Uint8Array(memory) : requireBytes(memory, 'memory');
+    const f = n.registerExternalHost;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build cannot register caller-owned memory');
+    const region = new Region(this, native(() => f.call(n, view)), view);
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
+  /** Registers GPU memory the caller allocated (an engine's KV cache): device index, address, length. */
+  registerDeviceMemory(memory: { device: number; address: bigint; length: number }): Region {
+    const n = this.nativeAgent();
+    if (typeof memory !== 'object' || memory === null || typeof memory.address !== 'bigint') {
+      throw new XferError('INVALID_ARGUMENT', 'device memory must be { device, address: bigint, length }');
+    }
+    const device = requireIndex(memory.device, 'device');
+    const length = requireIndex(memory.length, 'length');
+    const f = n.registerExternalDevice;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build cannot register caller-owned memory');
+    const region = new Region(this, native(() => f.call(n, device, memory.address, length)));
     this.#regions.set(region.id, region);
     return region;
   }

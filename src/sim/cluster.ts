@@ -55,6 +55,7 @@ export class SimCluster {
   readonly lostWithGenCrash = new Set<string>();
   private readonly ctxHas = new Set<string>();
   private readonly genHas = new Set<string>();
+  private readonly deferred: Array<() => void> = [];
   ctxIncarnation = 0;
   genIncarnation = 0;
 
@@ -63,8 +64,8 @@ export class SimCluster {
     readonly shape: SimShape,
     private readonly rng: Rng,
   ) {
-    // Deferred work runs at once: with loop 'manual' the servers defer nothing the scheduler must order.
-    this.platform = { clock: this.clock, defer: (fn) => fn() };
+    // Deferred work runs after the current step, in the order it was deferred.
+    this.platform = { clock: this.clock, defer: (fn) => void this.deferred.push(fn) };
     this.startGeneration();
     this.startContext();
   }
@@ -119,6 +120,17 @@ export class SimCluster {
     const list = map.get(m.report.id) ?? [];
     list.push(m.report);
     map.set(m.report.id, list);
+  }
+
+  /** Run what the servers deferred during the last step (and what that defers in turn). */
+  runDeferred(): void {
+    for (let i = 0; i < this.deferred.length; i++) this.deferred[i]!();
+    this.deferred.length = 0;
+  }
+
+  /** Actors alive in both servers (bounded memory: finished requests leave nothing behind). */
+  actors(): number {
+    return this.ctx.host.names().length + this.gen.host.names().length;
   }
 
   submitGeneration(spec: RequestSpec): void {

@@ -78,8 +78,11 @@ interface Action {
  * Awaiting yields to the microtask queue; a few rounds drain the short chains the servers create, in
  * the same order on every run.
  */
-const settle = async (): Promise<void> => {
-  for (let i = 0; i < 4; i++) await null;
+const settle = async (cluster: SimCluster): Promise<void> => {
+  for (let i = 0; i < 4; i++) {
+    await null;
+    cluster.runDeferred();
+  }
 };
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
@@ -192,7 +195,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       const choice = faultAction() ?? pick(actions());
       record(choice.label);
       choice.run();
-      await settle();
+      await settle(cluster);
       check();
     }
     // Liveness phase: heal, stop injecting, and let the world settle within a bound of virtual time.
@@ -210,16 +213,25 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
         const choice = pick(list);
         record(choice.label);
         choice.run();
-        await settle();
+        await settle(cluster);
         check();
         if (rng.chance(0.05)) {
           record('time jump');
           advanceTime(true);
-          await settle();
+          await settle(cluster);
           check();
         }
         budget++;
         if (settled()) break;
+      }
+      if (settled() && violations.length === 0) {
+        // Let the executors finish their own work (a side that outlived its failed-closed request unwinds).
+        for (let i = 0; i < 1000 && (cluster.ctx.stepLoop() || cluster.gen.stepLoop()); i++) await settle(cluster);
+        await settle(cluster);
+        // At rest nothing of any request is left: only each server's own actors (session, admission, slots, fences).
+        const hosts = [cluster.ctx.host, cluster.gen.host];
+        const left = hosts.flatMap((h) => h.names().filter((n) => !n.includes('@server')).map((n) => `${n} ${JSON.stringify(h.actor(n)?.value)}`));
+        if (left.length > 0) fail('nothing-leaked-at-rest', `at rest, actors of finished requests are still alive: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}`);
       }
       if (!settled() && violations.length === 0) {
         const stuckGen = live('generation').map((s) => s.id);
