@@ -29,7 +29,11 @@ export type BlockLeaseEvent =
   /** Proof arrived late for a quarantined lease (e.g. the sync notification, or a terminal status). */
   | { type: 'QUIESCENCE_PROOF'; proof: QuiescenceProof }
   /** The peer confirmed the fence: it holds no transfer that can still touch these blocks (or it is dead). */
-  | { type: 'FENCE_CONFIRMED' };
+  | { type: 'FENCE_CONFIRMED' }
+  /** The sender said not-ready for the owner request: by contract no write was ever posted (late proof). */
+  | { type: 'PEER_NOT_READY' }
+  /** The owner request's sync notification arrived: its sender's transfers are terminal (late proof). */
+  | { type: 'SYNC_VERIFIED'; ok: boolean };
 
 /** Late proof ends a quarantine (or a fence in progress): the blocks are reusable. */
 const releasedByProof = {
@@ -37,8 +41,21 @@ const releasedByProof = {
   actions: [
     { type: 'recordProof', params: ({ event }: { event: { type: 'QUIESCENCE_PROOF'; proof: QuiescenceProof } }) => ({ proof: event.proof }) },
     { type: 'quarantineReleased', params: ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
+    { type: 'returnBlocks', params: ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId }) },
   ],
 } as const;
+
+/** The same late proof, when it comes as a peer message instead of a typed proof. */
+const lateProof = (proof: QuiescenceProof) =>
+  ({
+    target: 'free',
+    actions: [
+      { type: 'recordProof', params: { proof } },
+      { type: 'quarantineReleased', params: ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId, by: 'proof' as const }) },
+      { type: 'returnBlocks', params: ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId }) },
+    ],
+  }) as const;
+const leaseIdOf = ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId });
 
 export const blockLeaseMachine = setup({
   types: {
@@ -53,6 +70,8 @@ export const blockLeaseMachine = setup({
     quarantineReleased: (_: unknown, _params: { leaseId: string; by: 'proof' | 'fence' }) => {},
     /** Engine: fence the peer (invalidate it; it must drain or be known dead), answered by FENCE_CONFIRMED. */
     fencePeer: (_: unknown, _params: { leaseId: string }) => {},
+    /** Engine: the lease's blocks go back to the pool's free list (and admission learns they are free). */
+    returnBlocks: (_: unknown, _params: { leaseId: string }) => {},
     /** Engine: the blocks leave the pool for good; the pool reports itself unhealthy (L5). */
     retireBlocks: (_: unknown, _params: { leaseId: string }) => {},
     bumpEpoch: assign(({ context }) => ({ epoch: context.epoch + 1, proof: null })),
@@ -80,7 +99,7 @@ export const blockLeaseMachine = setup({
       on: {
         EXPOSE: 'exposed',
         // Never advertised: nothing remote can write here.
-        RELEASE: { target: 'free', actions: { type: 'recordProof', params: { proof: 'neverExposed' } } },
+        RELEASE: { target: 'free', actions: [{ type: 'recordProof', params: { proof: 'neverExposed' } }, { type: 'returnBlocks', params: leaseIdOf }] },
       },
     },
     exposed: {
@@ -91,7 +110,7 @@ export const blockLeaseMachine = setup({
           {
             guard: { type: 'hasQuiescenceProof', params: ({ event }) => ({ proof: event.proof }) },
             target: 'free',
-            actions: { type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) },
+            actions: [{ type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) }, { type: 'returnBlocks', params: leaseIdOf }],
           },
           { target: 'quarantined', actions: { type: 'quarantineEntered', params: ({ context }) => ({ leaseId: context.leaseId }) } },
         ],
@@ -101,6 +120,8 @@ export const blockLeaseMachine = setup({
       meta: { description: 'released without proof; never reused until proof or a confirmed fence' } satisfies StateMeta,
       on: {
         QUIESCENCE_PROOF: releasedByProof,
+        PEER_NOT_READY: lateProof('notReadyBeforeWrite'),
+        SYNC_VERIFIED: lateProof('terminalAndSync'),
       },
       after: { quarantineMaxAge: { target: 'fencing', actions: { type: 'fencePeer', params: ({ context }) => ({ leaseId: context.leaseId }) } } },
     },
@@ -108,11 +129,14 @@ export const blockLeaseMachine = setup({
       meta: { description: 'the pool asked the peer to fence; waiting for its confirmation' } satisfies StateMeta,
       on: {
         QUIESCENCE_PROOF: releasedByProof,
+        PEER_NOT_READY: lateProof('notReadyBeforeWrite'),
+        SYNC_VERIFIED: lateProof('terminalAndSync'),
         FENCE_CONFIRMED: {
           target: 'free',
           actions: [
             { type: 'recordProof', params: { proof: 'peerFenced' } },
             { type: 'quarantineReleased', params: ({ context }) => ({ leaseId: context.leaseId, by: 'fence' as const }) },
+            { type: 'returnBlocks', params: leaseIdOf },
           ],
         },
       },
@@ -129,4 +153,6 @@ export const blockLeaseIgnores: IgnorePolicy<BlockLeaseEvent['type']> = {
   RELEASE: { where: 'elsewhere', why: 'a lease is released once by its owner; later releases are refused by the pool' },
   QUIESCENCE_PROOF: { where: 'elsewhere', why: 'proof matters only to a lease waiting for it' },
   FENCE_CONFIRMED: { where: 'elsewhere', why: 'a fence confirmation matters only while fencing' },
+  PEER_NOT_READY: { where: 'elsewhere', why: 'late proof matters only to a quarantined or fencing lease' },
+  SYNC_VERIFIED: { where: 'elsewhere', why: 'late proof matters only to a quarantined or fencing lease' },
 };

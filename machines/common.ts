@@ -60,3 +60,30 @@ export interface StateMeta {
  * safe. A test checks that every (state, event) pair is either handled or covered here.
  */
 export type IgnorePolicy<E extends string> = Record<E, { where: readonly string[] | 'elsewhere'; why: string }>;
+
+/**
+ * What a generation peer's request info names: the blocks of its pool the sender may write, and the
+ * epoch of the lease that owns them now (vLLM #52234: a reference is only good for one allocation).
+ */
+export interface RemoteRef {
+  /** The peer's registered region id (0 in the model). */
+  region: number;
+  /** Block indices in the peer's pool, in the order the sender's chunks land. */
+  blocks: readonly number[];
+  /** The generation-side allocation this reference is for (the pool's allocation sequence). */
+  epoch: number;
+}
+
+/** How many finished request ids a server remembers to answer late messages (bounded memory). */
+export const FINISHED_MEMORY = 64;
+
+/**
+ * The observed future, classified for the request lifecycle: a value is 'complete'; an error is
+ * attributed to a cancel, a deadline, or the transfer itself.
+ */
+export type TransferResult = 'complete' | 'cancelled' | 'timedOut' | 'transferFailed';
+
+export function resultOf(promise: PromiseState, outcome: TransferOutcome | 'pending'): TransferResult {
+  if (promise === 'value') return 'complete';
+  return outcome === 'cancelled' || outcome === 'timedOut' ? outcome : 'transferFailed';
+}

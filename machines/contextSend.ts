@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
-import type { IgnorePolicy, PromiseState, StateMeta, TransferOutcome } from './common.js';
-import { DEFAULT_DELAYS } from './common.js';
+import type { IgnorePolicy, PromiseState, TransferResult, QuiescenceProof, RemoteRef, StateMeta, TransferOutcome } from './common.js';
+import { DEFAULT_DELAYS, resultOf } from './common.js';
 
 /**
  * One request on the context (prefill) side: the sender worker's bookkeeping for it (ready-map entry,
@@ -14,6 +14,8 @@ import { DEFAULT_DELAYS } from './common.js';
  */
 export interface ContextSendInput {
   requestId: string;
+  /** How many transfer handles the request's transfer uses (one per remote rank); default 1. */
+  handles?: number;
 }
 
 export interface ContextSendContext {
@@ -33,12 +35,28 @@ export interface ContextSendContext {
   promise: PromiseState;
   /** Whether the transfer handles proved quiescence; null when no transfer was ever started. */
   handlesQuiesced: boolean | null;
+  /** N: the handles the transfer creates. */
+  handleCount: number;
+  /** Handles that reported TRANSFERS_SETTLED so far, and whether every one of them was quiesced / succeeded. */
+  settledCount: number;
+  settledQuiesced: boolean;
+  settledOk: boolean;
+  /** The peer's descriptors of the blocks to write (from its request info); null until asked, dropped when fenced. */
+  remote: RemoteRef | null;
+  /** The generation peer fenced this request: no transfer may start, and it waits for our acknowledgement. */
+  fenced: boolean;
 }
 
 export type ContextSendEvent =
-  | { type: 'REQUEST_INFO' }
+  | { type: 'REQUEST_INFO'; remote?: RemoteRef }
   | { type: 'CANCEL' }
-  | { type: 'TRANSFERS_SETTLED'; outcome: 'succeeded' | 'failed' | 'cancelled' | 'timedOut'; quiesced: boolean }
+  /**
+   * One transfer handle finished (its output). The request's transfers are settled once all `handles`
+   * reported; the first failure cancels the siblings but unwinds only after every one settled (vLLM #56104).
+   */
+  | { type: 'TRANSFERS_SETTLED'; outcome: 'succeeded' | 'failed' | 'cancelled' | 'timedOut'; quiesced: boolean; index?: number }
+  /** The generation peer fenced the request (its blocks will be reused once we acknowledge). */
+  | { type: 'FENCE' }
   /** The sender worker thread takes its next step. */
   | { type: 'WORKER_STEP' }
   /** The status checker polls this request's future. */
@@ -49,9 +67,20 @@ export interface ContextSendOutput {
   outcome: TransferOutcome;
   /** True when nothing can still touch the source blocks (no transfer, or every handle proved quiescent). */
   quiesced: boolean;
+  /** Which proof the source blocks have: no transfer ever started, terminal statuses, or none. */
+  proof: QuiescenceProof | null;
 }
 
 const worker: StateMeta = { localProgress: ['WORKER_STEP'] };
+const reqIdOf = ({ context }: { context: ContextSendContext }) => ({ requestId: context.requestId });
+const handlesOf = ({ context }: { context: ContextSendContext }) => ({ requestId: context.requestId, handles: context.handleCount });
+const counted = {
+  type: 'countSettled',
+  params: ({ event }: { event: ContextSendEvent }) => {
+    const e = event as { quiesced?: boolean; outcome?: string };
+    return { quiesced: e.quiesced === true, outcome: e.outcome ?? 'failed' };
+  },
+} as const;
 type Decided = TransferOutcome;
 
 export const contextSendMachine = setup({
@@ -65,19 +94,28 @@ export const contextSendMachine = setup({
     // ---- effects the engine implements ----
     /** Engine: send the ready signal (true: data follows) to every peer connection of the request. */
     sendReadySignal: (_: unknown, _params: { requestId: string; ready: boolean }) => {},
-    /** Engine: create and post the request's transfer handles (WRITE into the peer's advertised blocks). */
-    startTransfers: (_: unknown, _params: { requestId: string }) => {},
+    /** Engine: create and post the request's `handles` transfer handles (WRITE into the peer's advertised blocks). */
+    startTransfers: (_: unknown, _params: { requestId: string; handles: number; remote: RemoteRef | null }) => {},
     /** Engine: cancel the request's transfer handles (each drains, then releases). */
-    cancelTransfers: (_: unknown, _params: { requestId: string }) => {},
+    cancelTransfers: (_: unknown, _params: { requestId: string; handles: number }) => {},
+    /** Engine: acknowledge the peer's fence: every handle of the request is quiescent or was never created. */
+    ackFence: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: report the observed future to the executor (request state 22 or -1). */
-    reportOutcome: (_: unknown, _params: { requestId: string; outcome: TransferOutcome; promise: PromiseState }) => {},
+    reportOutcome: (_: unknown, _params: { requestId: string; outcome: TransferOutcome; promise: PromiseState; result: TransferResult }) => {},
 
     // ---- bookkeeping, one assign per worker step so each can be provided separately ----
-    openSession: assign({ isCurrent: true, sessionOpen: true, peerAsked: true }),
+    openSession: assign(({ event }) => ({ isCurrent: true, sessionOpen: true, peerAsked: true, remote: (event as { remote?: RemoteRef }).remote ?? null })),
+    markFenced: assign({ fenced: true, remote: null }),
+    countSettled: assign(({ context }, params: { quiesced: boolean; outcome: string }) => ({
+      settledCount: context.settledCount + 1,
+      settledQuiesced: context.settledQuiesced && params.quiesced,
+      settledOk: context.settledOk && params.outcome === 'succeeded',
+    })),
     markCancelled: assign({ cancelMarked: true }),
     notePeerAsked: assign({ peerAsked: true }),
     decide: assign((_, params: { outcome: Decided }) => ({ outcome: params.outcome })),
-    settle: assign((_, params: { quiesced: boolean }) => ({ handlesQuiesced: params.quiesced })),
+    /** Every handle settled: the request's handles are quiescent only if each one proved it. */
+    settle: assign(({ context }) => ({ handlesQuiesced: context.settledQuiesced })),
     /** Step 1 bookkeeping: the not-ready signal (if the peer asked) has been sent. */
     recordSignal: assign({}),
     /** Step 2: move the response (request + promise) out of the ready map. */
@@ -93,7 +131,14 @@ export const contextSendMachine = setup({
   },
   guards: {
     futureReady: ({ context }) => context.promise !== 'pending',
-    transfersSucceeded: (_, params: { outcome: string }) => params.outcome === 'succeeded',
+    /** This report is the last of the N handles. */
+    lastHandle: ({ context }) => context.settledCount + 1 >= context.handleCount,
+    /** The last handle reported and every handle succeeded. */
+    lastAllSucceeded: ({ context }, params: { outcome: string }) => context.settledCount + 1 >= context.handleCount && context.settledOk && params.outcome === 'succeeded',
+    /** The last handle reported, the peer fenced, and every handle proved quiescence: the fence can be acknowledged. */
+    lastAndFenceAckable: ({ context }, params: { quiesced: boolean }) => context.settledCount + 1 >= context.handleCount && context.fenced && context.settledQuiesced && params.quiesced,
+    /** No handle exists or every one proved quiescence (handlesQuiesced null: never created). */
+    quiescentOrNever: ({ context }) => context.handlesQuiesced !== false,
   },
   delays: {
     kvTransferTimeout: DEFAULT_DELAYS.kvTransferTimeout,
@@ -112,10 +157,21 @@ export const contextSendMachine = setup({
     outcome: 'pending',
     promise: 'pending',
     handlesQuiesced: null,
+    handleCount: Math.max(1, input?.handles ?? 1),
+    settledCount: 0,
+    settledQuiesced: true,
+    settledOk: true,
+    remote: null,
+    fenced: false,
   }),
   states: {
     sender: {
       initial: 'queued',
+      // A fence of a request that is unwinding or finished: every handle already settled (or none was
+      // created), so the acknowledgement is the fact the handles proved; without proof, never acknowledged.
+      on: {
+        FENCE: [{ guard: 'quiescentOrNever', actions: ['markFenced', { type: 'ackFence', params: reqIdOf }] }, { actions: 'markFenced' }],
+      },
       states: {
         queued: {
           meta: { description: 'in the ready map, waiting for the generation peer to ask' },
@@ -125,10 +181,12 @@ export const contextSendMachine = setup({
               actions: [
                 'openSession',
                 { type: 'sendReadySignal', params: ({ context }) => ({ requestId: context.requestId, ready: true }) },
-                { type: 'startTransfers', params: ({ context }) => ({ requestId: context.requestId }) },
+                { type: 'startTransfers', params: ({ context, event }) => ({ requestId: context.requestId, handles: context.handleCount, remote: (event as { remote?: RemoteRef }).remote ?? null }) },
               ],
             },
             CANCEL: { target: 'cancelMarked', actions: 'markCancelled' },
+            // Fenced before any transfer: the transfer becomes impossible, and nothing was ever created.
+            FENCE: { target: 'unwinding', actions: ['markFenced', { type: 'decide', params: { outcome: 'cancelled' } }, { type: 'ackFence', params: reqIdOf }] },
           },
           after: { kvTransferTimeout: { target: 'unwinding', actions: { type: 'decide', params: { outcome: 'timedOut' } } } },
         },
@@ -137,6 +195,7 @@ export const contextSendMachine = setup({
           on: {
             REQUEST_INFO: { target: 'unwinding', actions: ['notePeerAsked', { type: 'decide', params: { outcome: 'cancelled' } }] },
             CANCEL: {},
+            FENCE: { target: 'unwinding', actions: ['markFenced', { type: 'decide', params: { outcome: 'cancelled' } }, { type: 'ackFence', params: reqIdOf }] },
           },
           // TensorRT-LLM left this as a TODO: a peer that never asks must not keep the entry forever.
           after: { cancelResolveTimeout: { target: 'unwinding', actions: { type: 'decide', params: { outcome: 'cancelled' } } } },
@@ -146,24 +205,34 @@ export const contextSendMachine = setup({
           on: {
             TRANSFERS_SETTLED: [
               {
-                guard: { type: 'transfersSucceeded', params: ({ event }) => ({ outcome: event.outcome }) },
+                guard: { type: 'lastAllSucceeded', params: ({ event }) => ({ outcome: event.outcome }) },
                 target: 'unwinding',
-                actions: [{ type: 'settle', params: ({ event }) => ({ quiesced: event.quiesced }) }, { type: 'decide', params: { outcome: 'succeeded' } }],
+                actions: [counted, 'settle', { type: 'decide', params: { outcome: 'succeeded' } }],
               },
+              { guard: 'lastHandle', target: 'unwinding', actions: [counted, 'settle', { type: 'decide', params: { outcome: 'failed' } }] },
+              // One handle of several failed: the request has failed, but its siblings may still write —
+              // cancel them and unwind only once every one settled (vLLM #56104).
               {
-                target: 'unwinding',
-                actions: [{ type: 'settle', params: ({ event }) => ({ quiesced: event.quiesced }) }, { type: 'decide', params: { outcome: 'failed' } }],
+                guard: ({ event }) => event.outcome !== 'succeeded',
+                target: 'cancellingTransfers',
+                actions: [counted, { type: 'decide', params: { outcome: 'failed' } }, { type: 'cancelTransfers', params: handlesOf }],
               },
+              { actions: counted },
             ],
             CANCEL: {
               target: 'cancellingTransfers',
-              actions: [{ type: 'decide', params: { outcome: 'cancelled' } }, { type: 'cancelTransfers', params: ({ context }) => ({ requestId: context.requestId }) }],
+              actions: [{ type: 'decide', params: { outcome: 'cancelled' } }, { type: 'cancelTransfers', params: handlesOf }],
+            },
+            // Fenced while transferring: stop the handles; the acknowledgement waits until all N settled.
+            FENCE: {
+              target: 'cancellingTransfers',
+              actions: ['markFenced', { type: 'decide', params: { outcome: 'cancelled' } }, { type: 'cancelTransfers', params: handlesOf }],
             },
           },
           after: {
             kvTransferTimeout: {
               target: 'cancellingTransfers',
-              actions: [{ type: 'decide', params: { outcome: 'timedOut' } }, { type: 'cancelTransfers', params: ({ context }) => ({ requestId: context.requestId }) }],
+              actions: [{ type: 'decide', params: { outcome: 'timedOut' } }, { type: 'cancelTransfers', params: handlesOf }],
             },
           },
         },
@@ -172,8 +241,17 @@ export const contextSendMachine = setup({
           // before they settle would free the request while a handle still references it (S1).
           meta: { localProgress: ['TRANSFERS_SETTLED'], description: 'handles cancelled; waiting until each is drained and released' } satisfies StateMeta,
           on: {
-            TRANSFERS_SETTLED: { target: 'unwinding', actions: { type: 'settle', params: ({ event }) => ({ quiesced: event.quiesced }) } },
+            TRANSFERS_SETTLED: [
+              {
+                guard: { type: 'lastAndFenceAckable', params: ({ event }) => ({ quiesced: event.quiesced }) },
+                target: 'unwinding',
+                actions: [counted, 'settle', { type: 'ackFence', params: reqIdOf }],
+              },
+              { guard: 'lastHandle', target: 'unwinding', actions: [counted, 'settle'] },
+              { actions: counted },
+            ],
             CANCEL: {},
+            FENCE: { actions: 'markFenced' },
           },
         },
         unwinding: {
@@ -181,7 +259,7 @@ export const contextSendMachine = setup({
           on: { CANCEL: {} },
           states: {
             signal: {
-              meta: { ...worker, description: 'send not-ready to the peer if it asked and no data follows' },
+              meta: { ...worker, description: 'send not-ready to the peer if it asked and no transfer was ever started' },
               on: {
                 WORKER_STEP: {
                   target: 'moveOut',
@@ -219,6 +297,7 @@ export const contextSendMachine = setup({
                   requestId: context.requestId,
                   outcome: context.outcome === 'pending' ? 'failed' : context.outcome,
                   promise: context.promise,
+                  result: resultOf(context.promise, context.outcome),
                 }),
               },
             },
@@ -232,6 +311,7 @@ export const contextSendMachine = setup({
     requestId: context.requestId,
     outcome: context.outcome === 'pending' ? 'failed' : context.outcome,
     quiesced: context.handlesQuiesced !== false,
+    proof: context.handlesQuiesced === null ? 'neverExposed' : context.handlesQuiesced ? 'terminalStatus' : null,
   }),
 });
 
@@ -239,6 +319,7 @@ export const contextSendIgnores: IgnorePolicy<ContextSendEvent['type']> = {
   REQUEST_INFO: { where: 'elsewhere', why: 'a duplicate or late request info for a request already being served or unwound is dropped' },
   CANCEL: { where: ['sender.finished', 'future'], why: 'a cancel after the outcome is published changes nothing (the published error or value stands)' },
   TRANSFERS_SETTLED: { where: 'elsewhere', why: 'handles exist only while sending or cancelling' },
+  FENCE: { where: [], why: 'handled everywhere: before a transfer it makes the transfer impossible; after, it is acknowledged from the handles’ proof' },
   WORKER_STEP: { where: 'elsewhere', why: 'the worker has a step to take only while unwinding' },
   STATUS_POLL: { where: 'elsewhere', why: 'the checker polls the future; only the future region answers, and only until observed' },
 };

@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
-import type { IgnorePolicy, PromiseState, QuiescenceProof, StateMeta, TransferOutcome } from './common.js';
-import { DEFAULT_DELAYS } from './common.js';
+import type { IgnorePolicy, PromiseState, TransferResult, QuiescenceProof, StateMeta, TransferOutcome } from './common.js';
+import { DEFAULT_DELAYS, resultOf } from './common.js';
 
 /**
  * One request on the generation (decode) side: queued for the receiver worker → owned by the worker →
@@ -40,6 +40,11 @@ export type GenerationReceiveEvent =
   | { type: 'READY_WAIT_ENDED' }
   /** The sync-notification wait ended; `arrived` tells whether the notification really came. */
   | { type: 'SYNC_WAIT_ENDED'; arrived: boolean }
+  /**
+   * The sync notification arrived and the server checked the blocks against what it names: `ok` = every
+   * byte is this request's data for this allocation. The machine decides what that proves.
+   */
+  | { type: 'SYNC_VERIFIED'; ok: boolean }
   | { type: 'CANCEL' }
   | { type: 'STATUS_POLL' };
 
@@ -68,7 +73,7 @@ export const generationReceiveMachine = setup({
     /** Engine: give the slot back to the pool — reusable with proof, quarantined without. */
     releaseSlot: (_: unknown, _params: { requestId: string; proof: QuiescenceProof | null }) => {},
     /** Engine: report the observed future to the executor (request state 12 or -1). */
-    reportOutcome: (_: unknown, _params: { requestId: string; outcome: TransferOutcome; promise: PromiseState }) => {},
+    reportOutcome: (_: unknown, _params: { requestId: string; outcome: TransferOutcome; promise: PromiseState; result: TransferResult }) => {},
     markSlotRequested: assign({ slot: 'requested' as SlotState }),
     markSlotHeld: assign({ slot: 'held' as SlotState }),
     finish: assign((_, params: { outcome: TransferOutcome; proof: QuiescenceProof | null }) => ({ outcome: params.outcome, proof: params.proof })),
@@ -133,6 +138,11 @@ export const generationReceiveMachine = setup({
             ],
             // The sync notification travels on another channel than the ready signal and can overtake it.
             SYNC_WAIT_ENDED: { guard: { type: 'syncArrived', params: ({ event }) => ({ arrived: event.arrived }) }, actions: 'noteSync' },
+            // Verified data that overtook the ready signal is remembered; wrong data is never served.
+            SYNC_VERIFIED: [
+              { guard: { type: 'syncArrived', params: ({ event }) => ({ arrived: event.ok }) }, actions: 'noteSync' },
+              { target: 'unwinding', actions: finish('failed', null) },
+            ],
             // Not arrived ≠ not ready: the sender may still write, so no proof (S7, S5) — unless its data
             // and sync notification already came.
             READY_WAIT_ENDED: [
@@ -156,6 +166,11 @@ export const generationReceiveMachine = setup({
           on: {
             SYNC_WAIT_ENDED: [
               { guard: { type: 'syncArrived', params: ({ event }) => ({ arrived: event.arrived }) }, target: 'unwinding', actions: finish('succeeded', 'terminalAndSync') },
+              { target: 'unwinding', actions: finish('failed', null) },
+            ],
+            // Wrong bytes (stale or foreign writer): fail, and keep the blocks quarantined (no proof).
+            SYNC_VERIFIED: [
+              { guard: { type: 'syncArrived', params: ({ event }) => ({ arrived: event.ok }) }, target: 'unwinding', actions: finish('succeeded', 'terminalAndSync') },
               { target: 'unwinding', actions: finish('failed', null) },
             ],
             CANCEL: { target: 'unwinding', actions: finish('cancelled', null) },
@@ -191,7 +206,7 @@ export const generationReceiveMachine = setup({
               target: 'observed',
               actions: {
                 type: 'reportOutcome',
-                params: ({ context }) => ({ requestId: context.requestId, outcome: context.outcome === 'pending' ? 'failed' : context.outcome, promise: context.promise }),
+                params: ({ context }) => ({ requestId: context.requestId, outcome: context.outcome === 'pending' ? 'failed' : context.outcome, promise: context.promise, result: resultOf(context.promise, context.outcome) }),
               },
             },
           },
@@ -212,6 +227,7 @@ export const generationReceiveIgnores: IgnorePolicy<GenerationReceiveEvent['type
   SLOT_GRANTED: { where: 'elsewhere', why: 'the pool grants only pending slot requests; a request withdraws its request before leaving awaitingSlot' },
   READY_SIGNAL: { where: 'elsewhere', why: 'a ready signal after the wait ended (late or duplicated) is dropped; the slot stays quarantined until proof' },
   READY_WAIT_ENDED: { where: 'elsewhere', why: 'only a pending ready-signal wait can end' },
+  SYNC_VERIFIED: { where: 'elsewhere', why: 'a notification after the worker decided is proof for the quarantined lease, delivered to the lease' },
   SYNC_WAIT_ENDED: { where: 'elsewhere', why: 'a notification is awaited (or remembered) only while receiving or awaiting the ready signal; a late one is proof for the quarantined slot, handled by the pool' },
   CANCEL: { where: ['worker.unwinding', 'worker.done', 'future'], why: 'a cancel after the worker decided the outcome changes nothing' },
   STATUS_POLL: { where: 'elsewhere', why: 'only the future region answers the checker, and only until observed' },

@@ -5,3 +5,6 @@ export * from './generationReceive.js';
 export * from './requestLifecycle.js';
 export * from './blockLease.js';
 export * from './regressions/index.js';
+export * from './admission.js';
+export * from './peerSession.js';
+export * from './fenceClient.js';

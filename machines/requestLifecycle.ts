@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { IgnorePolicy, StateMeta } from './common.js';
+import type { IgnorePolicy, QuiescenceProof, StateMeta } from './common.js';
 import { DEFAULT_DELAYS } from './common.js';
 
 /**
@@ -26,6 +26,8 @@ export interface RequestLifecycleContext {
   sideQuiescent: boolean;
   /** Whether the side proved that no transfer can still touch the request's blocks. */
   sideProof: boolean;
+  /** Which proof the side has (what freeResources hands the lease); null = none (quarantine). */
+  sideHow: QuiescenceProof | null;
   /** Why the request ended in error, for the error response. */
   errorReason: 'none' | 'cancelled' | 'timedOut' | 'transferFailed';
 }
@@ -43,13 +45,18 @@ export type RequestLifecycleEvent =
   | { type: 'DECODE_DONE' }
   /** A user (or router) cancel. */
   | { type: 'CANCEL' }
-  /** The transfer side finished and its future was reaped; `proof` tells whether its blocks are quiescent. */
-  | { type: 'SIDE_QUIESCENT'; proof: boolean };
+  /**
+   * The transfer side finished and its future was reaped; `proof` tells whether its blocks are quiescent
+   * and `how` which proof it has (default 'terminalStatus' when proof is true).
+   */
+  | { type: 'SIDE_QUIESCENT'; proof: boolean; how?: QuiescenceProof | null }
+  /** Executor loop iteration (only regression variants that retry something listen to it). */
+  | { type: 'LOOP_TICK' };
 
 const reqId = ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId });
 
 /** The release half of every terminal state: wait for the side, then free (or quarantine) exactly once. */
-const releaseAfterQuiescence = {
+const releaseAfterQuiescence = (outcome: RequestOutcome | 'byReason') => ({
   initial: 'awaitingQuiescence',
   states: {
     awaitingQuiescence: {
@@ -58,7 +65,7 @@ const releaseAfterQuiescence = {
       on: {
         SIDE_QUIESCENT: {
           target: 'released',
-          actions: { type: 'noteQuiescent', params: ({ event }: { event: { type: 'SIDE_QUIESCENT'; proof: boolean } }) => ({ proof: event.proof }) },
+          actions: { type: 'noteQuiescent', params: ({ event }: { event: { type: 'SIDE_QUIESCENT'; proof: boolean; how?: QuiescenceProof | null } }) => howOf(event) },
         },
       },
       after: { quiescenceTimeout: { target: 'failedClosed' } },
@@ -67,17 +74,34 @@ const releaseAfterQuiescence = {
       type: 'final',
       tags: ['finished'],
       meta: { description: 'resources freed once, with the side’s proof' } satisfies StateMeta,
-      entry: { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: context.sideProof }) },
+      entry: [
+        { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: context.sideProof, release: context.sideProof ? context.sideHow : null }) },
+        { type: 'requestFinished', params: ({ context }: { context: RequestLifecycleContext }) => finishedParams(context, outcome) },
+      ],
     },
     /** The side never became quiescent: keep the blocks out of the pool (quarantine) rather than free them. */
     failedClosed: {
       type: 'final',
       tags: ['finished'],
       meta: { description: 'the side never became quiescent: blocks go to quarantine, not the pool' } satisfies StateMeta,
-      entry: { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: false }) },
+      entry: [
+        { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: false, release: null }) },
+        { type: 'requestFinished', params: ({ context }: { context: RequestLifecycleContext }) => finishedParams(context, outcome) },
+      ],
     },
   },
-} as const;
+}) as const;
+
+/** The side's proof as the lifecycle keeps it: a boolean (legacy callers) and which proof it is. */
+const howOf = (event: { proof: boolean; how?: QuiescenceProof | null }) => ({ proof: event.proof, how: event.proof ? (event.how ?? 'terminalStatus') : null });
+
+/** The user-facing outcome of a finished request: typed, decided here (servers only report it). */
+export type RequestOutcome = 'completed' | 'failed' | 'cancelled';
+const finishedParams = (context: RequestLifecycleContext, outcome: RequestOutcome | 'byReason') => ({
+  requestId: context.requestId,
+  outcome: outcome !== 'byReason' ? outcome : context.errorReason === 'cancelled' ? ('cancelled' as const) : ('failed' as const),
+  reason: context.errorReason,
+});
 
 export const requestLifecycleMachine = setup({
   types: {
@@ -93,10 +117,12 @@ export const requestLifecycleMachine = setup({
     /** Engine: forward a cancel (user or deadline) to the transfer side. */
     cancelSide: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: free the request's KV blocks — reusable with proof, quarantined without. Runs exactly once. */
-    freeResources: (_: unknown, _params: { requestId: string; proof: boolean }) => {},
+    freeResources: (_: unknown, _params: { requestId: string; proof: boolean; release: QuiescenceProof | null }) => {},
+    /** Engine: report the request's typed outcome to the user (exactly once, when it is finished). */
+    requestFinished: (_: unknown, _params: { requestId: string; outcome: RequestOutcome; reason: RequestLifecycleContext['errorReason'] }) => {},
     /** Engine: send the error response for the request. */
     respondError: (_: unknown, _params: { requestId: string; reason: string }) => {},
-    noteQuiescent: assign((_, params: { proof: boolean }) => ({ sideQuiescent: true, sideProof: params.proof })),
+    noteQuiescent: assign((_, params: { proof: boolean; how: QuiescenceProof | null }) => ({ sideQuiescent: true, sideProof: params.proof, sideHow: params.how })),
     noteError: assign((_, params: { reason: RequestLifecycleContext['errorReason'] }) => ({ errorReason: params.reason })),
   },
   guards: {
@@ -114,12 +140,13 @@ export const requestLifecycleMachine = setup({
     role: input?.role ?? 'context',
     sideQuiescent: false,
     sideProof: false,
+    sideHow: null,
     errorReason: 'none',
   }),
   initial: 'init',
   // A side that finishes early (e.g. before its outcome is reported) is remembered in any state.
   on: {
-    SIDE_QUIESCENT: { actions: { type: 'noteQuiescent', params: ({ event }) => ({ proof: event.proof }) } },
+    SIDE_QUIESCENT: { actions: { type: 'noteQuiescent', params: ({ event }) => howOf(event) } },
   },
   states: {
     init: {
@@ -131,7 +158,7 @@ export const requestLifecycleMachine = setup({
       on: {
         CONTEXT_DONE: { target: 'DISAGG_CONTEXT_TRANS_IN_PROGRESS', actions: { type: 'startContextSend', params: reqId } },
         // Nothing was sent and no side exists: the error is final and trivially quiescent.
-        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true })] },
+        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const })] },
       },
     },
     DISAGG_CONTEXT_TRANS_IN_PROGRESS: {
@@ -145,15 +172,15 @@ export const requestLifecycleMachine = setup({
         kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, { type: 'cancelSide', params: reqId }] },
       },
     },
-    DISAGG_CONTEXT_COMPLETE: { ...releaseAfterQuiescence },
+    DISAGG_CONTEXT_COMPLETE: { ...releaseAfterQuiescence('completed') },
     DISAGG_GENERATION_INIT: {
       meta: { description: 'waiting to be scheduled (8)' } satisfies StateMeta,
       on: {
         SCHEDULED: { target: 'DISAGG_GENERATION_TRANS_IN_PROGRESS', actions: { type: 'startGenerationReceive', params: reqId } },
-        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true })] },
+        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const })] },
       },
       after: {
-        kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, assign({ sideQuiescent: true, sideProof: true })] },
+        kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const })] },
       },
     },
     DISAGG_GENERATION_TRANS_IN_PROGRESS: {
@@ -176,10 +203,10 @@ export const requestLifecycleMachine = setup({
       // A cancel while decoding finishes the request early; the transfer side already finished.
       on: { DECODE_DONE: 'GENERATION_COMPLETE', CANCEL: 'GENERATION_COMPLETE' },
     },
-    GENERATION_COMPLETE: { ...releaseAfterQuiescence },
+    GENERATION_COMPLETE: { ...releaseAfterQuiescence('completed') },
     DISAGG_TRANS_ERROR: {
       entry: { type: 'respondError', params: ({ context }) => ({ requestId: context.requestId, reason: context.errorReason }) },
-      ...releaseAfterQuiescence,
+      ...releaseAfterQuiescence('byReason'),
     },
   },
 });
@@ -209,4 +236,5 @@ export const requestLifecycleIgnores: IgnorePolicy<RequestLifecycleEvent['type']
   DECODE_DONE: { where: 'elsewhere', why: 'decoding ends once' },
   CANCEL: { where: ['init', ...TERMINAL], why: 'a finished request has nothing to cancel' },
   SIDE_QUIESCENT: { where: [], why: 'handled everywhere (remembered by the root)' },
+  LOOP_TICK: { where: 'elsewhere', why: 'the production lifecycle retries nothing: a loop iteration has nothing to do for it' },
 };

@@ -15,9 +15,14 @@ export type { EmittedAction } from './explore/world.js';
 export { Agent, Region, TransferHandle, XferError, XFER_ERROR_CODES, SEGMENT_PREFIX, availableBackends, isXferErrorCode, reapStaleSegments } from './native/index.js';
 export type {
   AgentOptions,
-  BackendSemantics as NativeBackendSemantics,
+  NativeSemantics,
+  AgentStats,
   LocalDescriptor,
   Notification,
+  PendingWork,
+  PostOptions,
+  RemoteRegion,
+  StepChoice,
   ProgressMode,
   ReleaseResult,
   RemoteDescriptor,
@@ -30,6 +35,8 @@ export type {
 } from './native/index.js';
 export { routeNativeHandle } from './executor/nativeHandle.js';
 export type { NativeHandleBinding } from './executor/nativeHandle.js';
+export { wiringFor, ROLE_MACHINES, addressKey, parseAddress } from './core/wiring.js';
+export type { Wiring, Stimulus, Effect, Address, PeerMessage } from './core/wiring.js';
 export { BlockPool } from './executor/pool.js';
 export type { PoolStats } from './executor/pool.js';
 export { fillBlock, PatternChecker, patternWord } from './executor/pattern.js';

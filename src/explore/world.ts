@@ -1,15 +1,26 @@
 import { createEmptyActor } from 'xstate';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type {
+  AdmissionEvent,
   BlockLeaseEvent,
   ContextSendEvent,
+  FenceClientEvent,
   GenerationReceiveEvent,
+  PeerSessionEvent,
   RequestLifecycleEvent,
   TransferHandleEvent,
 } from '../../machines/index.js';
 
 /** Every event any lifecycle machine accepts (a typo in a routed event is a type error). */
-export type MachineEvent = TransferHandleEvent | ContextSendEvent | GenerationReceiveEvent | RequestLifecycleEvent | BlockLeaseEvent;
+export type MachineEvent =
+  | TransferHandleEvent
+  | ContextSendEvent
+  | GenerationReceiveEvent
+  | RequestLifecycleEvent
+  | BlockLeaseEvent
+  | AdmissionEvent
+  | PeerSessionEvent
+  | FenceClientEvent;
 
 /**
  * The product of several real machines and their environment, stepped with xstate's pure

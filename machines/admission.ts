@@ -1,0 +1,99 @@
+import { assign, setup } from 'xstate';
+import type { IgnorePolicy, StateMeta } from './common.js';
+
+/**
+ * A counted resource handed out first come, first served: KV blocks on either side (admission) and
+ * the generation side's receive slots. One actor per server and resource. It decides who is granted
+ * what and when; the server only performs the grant (allocates the blocks, sends SLOT_GRANTED).
+ *
+ * Holders are remembered, so a return is balanced by construction: a request returns what it holds,
+ * once (a second return finds nothing and changes nothing — S9 without a counter anyone can reset).
+ */
+export interface AdmissionInput {
+  /** Units the resource has (blocks in the pool, receive slots). */
+  capacity: number;
+}
+
+export interface AdmissionContext {
+  free: number;
+  /** Waiting requests in arrival order, with the units each needs. */
+  queue: ReadonlyArray<{ request: string; need: number }>;
+  /** What each holding request holds. */
+  holders: Readonly<Record<string, number>>;
+}
+
+export type AdmissionEvent =
+  /** A request asks for `need` units (granted when they fit, in order). */
+  | { type: 'WANT'; request: string; need: number }
+  /** A waiting request no longer wants (cancelled while queued): it leaves the queue, so no late grant leaks. */
+  | { type: 'WITHDRAW'; request: string }
+  /** A holder gives its units back (blocks proved reusable, slot handed back). */
+  | { type: 'RETURN'; request: string }
+  /** Units leave the resource for good (retired blocks): the holder's units are not returned. */
+  | { type: 'RETIRE'; request: string };
+
+export const admissionMachine = setup({
+  types: {
+    input: {} as AdmissionInput,
+    context: {} as AdmissionContext,
+    events: {} as AdmissionEvent,
+  },
+  actions: {
+    /** Engine: perform the grant (allocate the blocks / deliver SLOT_GRANTED) for the head of the queue. */
+    grant: (_: unknown, _params: { request: string; need: number }) => {},
+    grantHead: assign(({ context }) => {
+      const [head, ...rest] = context.queue;
+      if (!head) return {};
+      return { free: context.free - head.need, queue: rest, holders: { ...context.holders, [head.request]: head.need } };
+    }),
+    enqueue: assign(({ context, event }) => {
+      const e = event as { request: string; need: number };
+      // A request asks once; a repeated WANT while queued or holding changes nothing.
+      if (context.queue.some((q) => q.request === e.request) || e.request in context.holders) return {};
+      return { queue: [...context.queue, { request: e.request, need: e.need }] };
+    }),
+    dequeue: assign(({ context, event }) => ({ queue: context.queue.filter((q) => q.request !== (event as { request: string }).request) })),
+    giveBack: assign(({ context, event }) => {
+      const r = (event as { request: string }).request;
+      const held = context.holders[r];
+      if (held === undefined) return {};
+      const { [r]: _gone, ...holders } = context.holders;
+      return { free: context.free + held, holders };
+    }),
+    forget: assign(({ context, event }) => {
+      const r = (event as { request: string }).request;
+      const { [r]: _gone, ...holders } = context.holders;
+      return { holders };
+    }),
+  },
+  guards: {
+    headFits: ({ context }) => context.queue.length > 0 && context.queue[0]!.need <= context.free,
+  },
+}).createMachine({
+  id: 'admission',
+  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: [], holders: {} }),
+  initial: 'serving',
+  states: {
+    serving: {
+      meta: { description: 'grants the head of the queue whenever it fits; waits otherwise (a return or withdraw advances it)' } satisfies StateMeta,
+      // Grant in order, as long as the head fits (an eventless loop: several grants in one step).
+      always: {
+        guard: 'headFits',
+        actions: [{ type: 'grant', params: ({ context }) => ({ request: context.queue[0]!.request, need: context.queue[0]!.need }) }, 'grantHead'],
+      },
+      on: {
+        WANT: { actions: 'enqueue' },
+        WITHDRAW: { actions: 'dequeue' },
+        RETURN: { actions: 'giveBack' },
+        RETIRE: { actions: 'forget' },
+      },
+    },
+  },
+});
+
+export const admissionIgnores: IgnorePolicy<AdmissionEvent['type']> = {
+  WANT: { where: [], why: 'handled everywhere' },
+  WITHDRAW: { where: [], why: 'handled everywhere' },
+  RETURN: { where: [], why: 'handled everywhere' },
+  RETIRE: { where: [], why: 'handled everywhere' },
+};

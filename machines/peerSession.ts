@@ -1,0 +1,162 @@
+import { assign, setup } from 'xstate';
+import type { IgnorePolicy, RemoteRef, StateMeta } from './common.js';
+import { FINISHED_MEMORY } from './common.js';
+
+/**
+ * The context server's side of its session with the generation peer: what to do with a request info
+ * or a fence, whatever the request's state on this side — not arrived yet, sending, finished, or
+ * forgotten. One actor per server. It holds the infos that arrived before their request (early infos),
+ * the requests the peer fenced before they started (tombstones) and a bounded record of finished ones.
+ *
+ * The fence rule: a fence's acknowledgement is a fact about every transfer handle of the request —
+ * never created (the request had not started a transfer: it never will, the stored info is dropped),
+ * or all quiescent (answered by the request's contextSend). A request fenced before it started is
+ * tombstoned: when it arrives it is fenced at once, so it can never start a transfer.
+ */
+export interface PeerSessionInput {
+  /** Finished requests remembered (oldest forgotten first). */
+  remember?: number;
+}
+
+export interface PeerSessionContext {
+  remember: number;
+  /** Requests whose contextSend is alive here. */
+  active: readonly string[];
+  /** Request infos that arrived before their request started sending. */
+  early: Readonly<Record<string, RemoteRef | null>>;
+  /** Requests the peer fenced before they started here. */
+  fenced: readonly string[];
+  /** Finished requests, oldest first, with whether their handles were proven quiescent. */
+  finished: ReadonlyArray<{ request: string; quiesced: boolean }>;
+}
+
+export type PeerSessionEvent =
+  /** Control message: the peer asks for a request's KV cache (RequestAndBufferInfo). */
+  | { type: 'INFO'; request: string; remote?: RemoteRef | null }
+  /** Control message: the peer fences a request (it wants to reuse that request's blocks). */
+  | { type: 'FENCE'; request: string }
+  /** This server started the request's contextSend. */
+  | { type: 'REQUEST_STARTED'; request: string }
+  /** The request's contextSend finished; `quiesced`: every handle proved quiescence (or none existed). */
+  | { type: 'REQUEST_FINISHED'; request: string; quiesced: boolean }
+  /**
+   * The request finished here (its lifecycle reported). If it never started sending, nothing of it can
+   * write: its early info is answered not-ready and dropped, and it is remembered as finished, quiesced.
+   */
+  | { type: 'REQUEST_ENDED'; request: string }
+  /** The peer's connection closed: its early infos name blocks nobody waits for any more. */
+  | { type: 'PEER_GONE' };
+
+const has = (list: readonly string[], r: string) => list.includes(r);
+const req = ({ event }: { event: PeerSessionEvent }) => (event as { request: string }).request;
+
+export const peerSessionMachine = setup({
+  types: {
+    input: {} as PeerSessionInput,
+    context: {} as PeerSessionContext,
+    events: {} as PeerSessionEvent,
+  },
+  actions: {
+    /** Engine: deliver REQUEST_INFO (with the descriptors) to the request's contextSend. */
+    forwardInfo: (_: unknown, _params: { request: string; remote: RemoteRef | null }) => {},
+    /** Engine: deliver FENCE to the request's contextSend (it acknowledges once its handles are quiescent). */
+    forwardFence: (_: unknown, _params: { request: string }) => {},
+    /** Engine: send fenceAck for the request. */
+    ackFence: (_: unknown, _params: { request: string }) => {},
+    /** Engine: answer a request info with not-ready: no data will follow (the request finished here). */
+    answerNotReady: (_: unknown, _params: { request: string }) => {},
+    keepEarly: assign(({ context, event }) => {
+      const e = event as { request: string; remote?: RemoteRef | null };
+      return { early: { ...context.early, [e.request]: e.remote ?? null } };
+    }),
+    dropEarly: assign(({ context, event }) => {
+      const { [req({ event })]: _dropped, ...early } = context.early;
+      return { early };
+    }),
+    tombstone: assign(({ context, event }) => ({ fenced: has(context.fenced, req({ event })) ? context.fenced : [...context.fenced, req({ event })] })),
+    activate: assign(({ context, event }) => ({ active: [...context.active, req({ event })] })),
+    retire: assign(({ context, event }) => {
+      const r = req({ event });
+      const quiesced = (event as { quiesced?: boolean }).quiesced === true;
+      // Bounded memory: the oldest quiesced record goes first; an unproven one is kept (a fence of it must never be acknowledged).
+      let finished = [...context.finished.filter((f) => f.request !== r), { request: r, quiesced }];
+      while (finished.length > context.remember) {
+        const i = finished.findIndex((f) => f.quiesced);
+        if (i < 0) break;
+        finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
+      }
+      return { active: context.active.filter((a) => a !== r), fenced: context.fenced.filter((f) => f !== r), finished };
+    }),
+    forgetEarly: assign({ early: {} }),
+    retireUnstarted: assign(({ context, event }) => {
+      const r = req({ event });
+      let finished = [...context.finished, { request: r, quiesced: true }];
+      while (finished.length > context.remember) {
+        const i = finished.findIndex((f) => f.quiesced);
+        if (i < 0) break;
+        finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
+      }
+      return { fenced: context.fenced.filter((f) => f !== r), finished };
+    }),
+  },
+  guards: {
+    isActive: ({ context, event }) => has(context.active, req({ event })),
+    isFenced: ({ context, event }) => has(context.fenced, req({ event })),
+    isFinished: ({ context, event }) => context.finished.some((f) => f.request === req({ event })),
+    finishedQuiesced: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && f.quiesced),
+    hasEarly: ({ context, event }) => req({ event }) in context.early,
+  },
+}).createMachine({
+  id: 'peerSession',
+  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: [], early: {}, fenced: [], finished: [] }),
+  initial: 'open',
+  states: {
+    open: {
+      meta: { description: 'answers the peer’s infos and fences for every request, known or not' } satisfies StateMeta,
+      on: {
+        INFO: [
+          { guard: 'isFenced', actions: [] },
+          { guard: 'isActive', actions: { type: 'forwardInfo', params: ({ event }) => ({ request: event.request, remote: event.remote ?? null }) } },
+          // Finished here: nothing will be sent — say so, the peer frees its slot on not-ready.
+          { guard: 'isFinished', actions: { type: 'answerNotReady', params: ({ event }) => ({ request: event.request }) } },
+          // Not arrived yet (or forgotten): keep it for when the request starts.
+          { actions: 'keepEarly' },
+        ],
+        FENCE: [
+          { guard: 'isActive', actions: { type: 'forwardFence', params: ({ event }) => ({ request: event.request }) } },
+          { guard: 'finishedQuiesced', actions: { type: 'ackFence', params: ({ event }) => ({ request: event.request }) } },
+          // Finished without proof: never acknowledged (the peer retires the blocks).
+          { guard: 'isFinished', actions: [] },
+          // Not started: it never will start a transfer. Drop its info, remember the fence, acknowledge.
+          { actions: ['dropEarly', 'tombstone', { type: 'ackFence', params: ({ event }) => ({ request: event.request }) }] },
+        ],
+        REQUEST_STARTED: [
+          { guard: 'isFenced', actions: ['activate', { type: 'forwardFence', params: ({ event }) => ({ request: event.request }) }] },
+          {
+            guard: 'hasEarly',
+            actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: context.early[event.request] ?? null }) }, 'dropEarly'],
+          },
+          { actions: 'activate' },
+        ],
+        REQUEST_FINISHED: { actions: 'retire' },
+        REQUEST_ENDED: [
+          // Sending (its contextSend reports) or already reported: nothing to do.
+          { guard: 'isActive', actions: [] },
+          { guard: 'isFinished', actions: [] },
+          { guard: 'hasEarly', actions: [{ type: 'answerNotReady', params: ({ event }) => ({ request: event.request }) }, 'dropEarly', 'retireUnstarted'] },
+          { actions: 'retireUnstarted' },
+        ],
+        PEER_GONE: { actions: 'forgetEarly' },
+      },
+    },
+  },
+});
+
+export const peerSessionIgnores: IgnorePolicy<PeerSessionEvent['type']> = {
+  INFO: { where: [], why: 'handled everywhere' },
+  FENCE: { where: [], why: 'handled everywhere' },
+  REQUEST_STARTED: { where: [], why: 'handled everywhere' },
+  REQUEST_FINISHED: { where: [], why: 'handled everywhere' },
+  REQUEST_ENDED: { where: [], why: 'handled everywhere' },
+  PEER_GONE: { where: [], why: 'handled everywhere' },
+};

@@ -1,0 +1,340 @@
+/**
+ * The wiring of the protocol: ONE table per side (context, generation) that says what each named
+ * action a machine emits does — an event to another machine of the same server, or an Effect — and a
+ * codec that turns every inbound stimulus into events for actors. Nothing here reads a machine's state:
+ * every choice between outcomes is a machine transition, so the explorer sees it.
+ *
+ * How a server uses it (the explorer's world does exactly the same with modelled effects):
+ *
+ *   const wiring = wiringFor('context', { handles: 2, semantics });
+ *   // 1. a stimulus arrives → events
+ *   perform(wiring.inbound({ kind: 'control', msg }));            // also: submit, native, release, sync, loop, cancel, peerGone
+ *   // 2. an actor emitted a named action (host.route) → effects
+ *   perform(wiring.action(parseAddress(actor), action));
+ *   // 3. an actor reached its final state (host.onDone) → effects
+ *   perform(wiring.done(parseAddress(actor), output));
+ *   // perform(): 'deliver' → host.send(addressKey(to), event); 'spawn' → host.spawn(addressKey(at), input);
+ *   // 'control.send' → channel; 'native.*' → the agent (a release result comes back through inbound
+ *   // { kind: 'release' }, statuses through { kind: 'native' }); 'pool.*' → BlockPool; 'report' → harness.
+ *
+ * Actor names are `addressKey(address)`; `roleOf(name)` picks the machine (see ROLE_MACHINES).
+ * Timers stay with the host (machines' `after` deadlines), so they are not stimuli here.
+ */
+import type { AnyStateMachine } from 'xstate';
+import type {
+  BackendSemantics,
+  ContextSendOutput,
+  GenerationReceiveOutput,
+  QuiescenceProof,
+  RemoteRef,
+  RequestOutcome,
+  TransferHandleOutput,
+  TransferResult,
+} from '../../machines/index.js';
+import {
+  admissionMachine,
+  blockLeaseMachine,
+  contextSendMachine,
+  fenceClientMachine,
+  generationReceiveMachine,
+  peerSessionMachine,
+  requestLifecycleMachine,
+  transferHandleMachine,
+} from '../../machines/index.js';
+import type { EmittedAction, MachineEvent } from '../explore/world.js';
+import type { Address, Effect, PeerMessage, RequestAddress, Role, Side } from './effects.js';
+import { at } from './effects.js';
+
+export * from './effects.js';
+
+/** The production machine of each role, per side (a variant substitutes entries by machine id). */
+export const ROLE_MACHINES: Record<Side, Partial<Record<Role, AnyStateMachine>>> = {
+  context: {
+    lifecycle: requestLifecycleMachine,
+    send: contextSendMachine,
+    handle: transferHandleMachine,
+    lease: blockLeaseMachine,
+    session: peerSessionMachine,
+    admission: admissionMachine,
+  },
+  generation: {
+    lifecycle: requestLifecycleMachine,
+    recv: generationReceiveMachine,
+    lease: blockLeaseMachine,
+    fences: fenceClientMachine,
+    admission: admissionMachine,
+    slots: admissionMachine,
+  },
+};
+
+export interface WiringOptions {
+  /** Transfer handles per request (one per remote rank). */
+  handles: number;
+  /** What the transfer backend promises (the handles read it). */
+  semantics: BackendSemantics;
+}
+
+/** Every stimulus a server receives from outside its machines. */
+export type Stimulus =
+  /** A new request (from the router/harness), needing `blocks` KV blocks. */
+  | { kind: 'submit'; request: string; blocks: number }
+  /** A user (or router) cancel. */
+  | { kind: 'cancel'; request: string }
+  /** A control message from the peer server. */
+  | { kind: 'control'; msg: PeerMessage }
+  /** The peer server's connection closed. */
+  | { kind: 'peerGone' }
+  /** A native transfer reached a terminal status, or its abort was confirmed. */
+  | { kind: 'native'; handle: RequestAddress; status: 'DONE' | 'ERROR' | 'ABORTED' }
+  /** The synchronous result of native.release. */
+  | { kind: 'release'; handle: RequestAddress; accepted: boolean; quiesced: boolean }
+  /** Context side: a fenced source lease's handles are quiescent (answer to native.whenQuiesced). */
+  | { kind: 'quiesced'; lease: RequestAddress }
+  /** Generation side: a sync notification arrived and the server verified the blocks it names. */
+  | { kind: 'sync'; request: string; ok: boolean }
+  /** One executor-loop step for a request: a prefill completing, a worker step, a status poll, decoding, a loop iteration. */
+  | { kind: 'loop'; request: string; step: LoopKind };
+
+export type LoopKind = 'prefill' | 'worker' | 'poll' | 'pop' | 'decodeStart' | 'decodeDone' | 'tick';
+
+type Params = Record<string, unknown>;
+type ActionWiring = (from: Address, p: Params) => Effect[];
+
+const deliver = (to: Address, event: MachineEvent): Effect => ({ type: 'deliver', to, event });
+const reqOf = (from: Address, p: Params): string => ('request' in from ? from.request : String(p.request ?? p.requestId ?? p.leaseId));
+
+/** A transfer result as the lifecycle's event (the classification was made by the side's machine). */
+function resultEvent(side: Side, result: TransferResult): MachineEvent {
+  if (side === 'context') return result === 'complete' ? { type: 'SEND_COMPLETE' } : { type: 'SEND_FAILED', reason: result };
+  return result === 'complete' ? { type: 'RECV_COMPLETE' } : { type: 'RECV_FAILED', reason: result };
+}
+
+/** Wiring both sides share: leases, admission, lifecycle bookkeeping. */
+function common(side: Side): Record<string, ActionWiring> {
+  return {
+    // blockLease
+    'lease/returnBlocks': (f, p) => [{ type: 'pool.free', side, request: reqOf(f, p) }, deliver(at.server(side, 'admission'), { type: 'RETURN', request: reqOf(f, p) })],
+    'lease/retireBlocks': (f, p) => [{ type: 'pool.retire', side, request: reqOf(f, p) }, deliver(at.server(side, 'admission'), { type: 'RETIRE', request: reqOf(f, p) })],
+    'lease/quarantineEntered': (f, p) => [{ type: 'metric', side, name: 'quarantineEntered', request: reqOf(f, p) }],
+    'lease/quarantineReleased': (f, p) => [{ type: 'metric', side, name: p.by === 'fence' ? 'quarantineReleasedByFence' : 'quarantineReleasedByProof', request: reqOf(f, p) }],
+    // requestLifecycle
+    'lifecycle/freeResources': (f, p) => [
+      deliver(at.req(side, 'lease', reqOf(f, p)), { type: 'RELEASE', proof: (p.release ?? null) as QuiescenceProof | null }),
+      // A request that was never granted blocks leaves the admission queue (a late grant cannot leak).
+      deliver(at.server(side, 'admission'), { type: 'WITHDRAW', request: reqOf(f, p) }),
+    ],
+    'lifecycle/requestFinished': (f, p) => [{ type: 'report', side, request: reqOf(f, p), outcome: p.outcome as RequestOutcome, reason: String(p.reason) }],
+    'lifecycle/respondError': (f, p) => [{ type: 'metric', side, name: 'errorResponse', request: reqOf(f, p) }],
+  };
+}
+
+function contextTable(o: WiringOptions): Record<string, ActionWiring> {
+  const side: Side = 'context';
+  const handles = (r: string, n: number) => Array.from({ length: n }, (_, i) => at.req(side, 'handle', r, i));
+  return {
+    ...common(side),
+    // The session learns that a request ended here (it answers an info kept for a request that never sent).
+    'lifecycle/requestFinished': (f, p) => [...common(side)['lifecycle/requestFinished']!(f, p), deliver(at.server(side, 'session'), { type: 'REQUEST_ENDED', request: reqOf(f, p) })],
+    'admission/grant': (_f, p) => {
+      const r = String(p.request);
+      return [
+        { type: 'pool.allocate', side, request: r, need: Number(p.need) },
+        { type: 'spawn', at: at.req(side, 'lease', r), input: { leaseId: r } },
+        deliver(at.req(side, 'lease', r), { type: 'ALLOCATE' }),
+        { type: 'prefill.fill', request: r },
+        { type: 'spawn', at: at.req(side, 'lifecycle', r), input: { requestId: r, role: 'context' } },
+      ];
+    },
+    'lifecycle/startContextSend': (f, p) => [
+      { type: 'spawn', at: at.req(side, 'send', reqOf(f, p)), input: { requestId: reqOf(f, p), handles: o.handles } },
+      deliver(at.server(side, 'session'), { type: 'REQUEST_STARTED', request: reqOf(f, p) }),
+    ],
+    'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'send', reqOf(f, p)), { type: 'CANCEL' })],
+    'lease/fencePeer': (f, p) => [{ type: 'native.whenQuiesced', request: reqOf(f, p), lease: at.req(side, 'lease', reqOf(f, p)) }],
+    // contextSend
+    'send/sendReadySignal': (f, p) => [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: true } }],
+    'send/signalPeer': (f, p) => (p.notReady === true ? [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: false } }] : []),
+    'send/startTransfers': (f, p) => {
+      const r = reqOf(f, p);
+      const n = Number(p.handles);
+      const out: Effect[] = [deliver(at.req(side, 'lease', r), { type: 'EXPOSE' })];
+      for (const h of handles(r, n)) {
+        out.push({ type: 'spawn', at: h, input: { handleId: `${r}#${h.index}`, semantics: o.semantics } });
+        out.push({ type: 'native.create', handle: h, remote: (p.remote ?? null) as RemoteRef | null, index: h.index!, of: n });
+      }
+      for (const h of handles(r, n)) out.push(deliver(h, { type: 'POST' }));
+      return out;
+    },
+    'send/cancelTransfers': (f, p) => handles(reqOf(f, p), Number(p.handles)).map((h) => deliver(h, { type: 'CANCEL' })),
+    'send/ackFence': (f, p) => [{ type: 'control.send', msg: { t: 'fenceAck', id: reqOf(f, p) } }],
+    'send/reportOutcome': (f, p) => [deliver(at.req(side, 'lifecycle', reqOf(f, p)), resultEvent(side, p.result as TransferResult))],
+    // transferHandle
+    'handle/postTransfer': (f) => [{ type: 'native.post', handle: f as RequestAddress }],
+    'handle/abortTransfer': (f) => [{ type: 'native.abort', handle: f as RequestAddress }],
+    'handle/releaseHandle': (f) => [{ type: 'native.release', handle: f as RequestAddress }],
+    // peerSession
+    'session/forwardInfo': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'REQUEST_INFO', remote: (p.remote ?? undefined) as RemoteRef | undefined })],
+    'session/forwardFence': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'FENCE' })],
+    'session/ackFence': (_f, p) => [{ type: 'control.send', msg: { t: 'fenceAck', id: String(p.request) } }],
+    'session/answerNotReady': (_f, p) => [{ type: 'control.send', msg: { t: 'ready', id: String(p.request), ready: false } }],
+  };
+}
+
+function generationTable(): Record<string, ActionWiring> {
+  const side: Side = 'generation';
+  return {
+    ...common(side),
+    'admission/grant': (_f, p) => {
+      const r = String(p.request);
+      return [
+        { type: 'pool.allocate', side, request: r, need: Number(p.need) },
+        { type: 'spawn', at: at.req(side, 'lease', r), input: { leaseId: r } },
+        deliver(at.req(side, 'lease', r), { type: 'ALLOCATE' }),
+        deliver(at.req(side, 'lifecycle', r), { type: 'SCHEDULED' }),
+      ];
+    },
+    'slots/grant': (_f, p) => [deliver(at.req(side, 'recv', String(p.request)), { type: 'SLOT_GRANTED' })],
+    'lifecycle/startGenerationReceive': (f, p) => [deliver(at.req(side, 'lease', reqOf(f, p)), { type: 'EXPOSE' }), { type: 'spawn', at: at.req(side, 'recv', reqOf(f, p)), input: { requestId: reqOf(f, p) } }],
+    'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'recv', reqOf(f, p)), { type: 'CANCEL' })],
+    'lease/fencePeer': (f, p) => [deliver(at.server(side, 'fences'), { type: 'FENCE_REQUEST', request: reqOf(f, p) })],
+    // generationReceive
+    'recv/requestSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WANT', request: reqOf(f, p), need: 1 })],
+    'recv/withdrawSlotRequest': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WITHDRAW', request: reqOf(f, p) })],
+    'recv/releaseSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'RETURN', request: reqOf(f, p) })],
+    'recv/sendRequestInfo': (f, p) => [{ type: 'control.sendInfo', request: reqOf(f, p) }],
+    'recv/reportOutcome': (f, p) => [deliver(at.req(side, 'lifecycle', reqOf(f, p)), resultEvent(side, p.result as TransferResult))],
+    // Regression variants only: the refused cancel is logged (and counted).
+    'recv/cancelRefused': (f, p) => [{ type: 'metric', side, name: 'cancelRefused', request: reqOf(f, p) }],
+    // fenceClient
+    'fences/sendFence': (_f, p) => [{ type: 'control.send', msg: { t: 'fence', id: String(p.request) } }],
+    'fences/confirmFence': (_f, p) => [deliver(at.req(side, 'lease', String(p.request)), { type: 'FENCE_CONFIRMED' })],
+  };
+}
+
+/** Actions that are pure bookkeeping of a regression variant's or engine's own and have no effect. */
+const NO_EFFECT = new Set(['send/cancelRefused']);
+
+export interface Wiring {
+  side: Side;
+  /** The actors every server starts with, and their input. */
+  start(capacity: { blocks: number; slots: number }): Effect[];
+  /** What a named action of an actor does. Throws on an action the table does not know (the table is total). */
+  action(from: Address, a: EmittedAction): Effect[];
+  /** What an actor's final state (its output) does. */
+  done(from: Address, output: unknown): Effect[];
+  /** A stimulus from outside the machines, as events (and spawns). */
+  inbound(s: Stimulus): Effect[];
+  /** Every action this side's table wires, as `role/action` (for completeness checks). */
+  wired(): string[];
+}
+
+export function wiringFor(side: Side, o: WiringOptions): Wiring {
+  const table = side === 'context' ? contextTable(o) : generationTable();
+  return {
+    side,
+    start: ({ blocks, slots }) =>
+      side === 'context'
+        ? [
+            { type: 'spawn', at: at.server(side, 'session'), input: {} },
+            { type: 'spawn', at: at.server(side, 'admission'), input: { capacity: blocks } },
+          ]
+        : [
+            { type: 'spawn', at: at.server(side, 'fences'), input: {} },
+            { type: 'spawn', at: at.server(side, 'admission'), input: { capacity: blocks } },
+            { type: 'spawn', at: at.server(side, 'slots'), input: { capacity: slots } },
+          ],
+    action(from, a) {
+      const key = `${from.role}/${a.type}`;
+      const w = table[key];
+      if (w) return w(from, a.params);
+      if (NO_EFFECT.has(key)) return [];
+      throw new Error(`wiring(${side}): no entry for action ${key}`);
+    },
+    done(from, output) {
+      if (!('request' in from)) return [];
+      const r = from.request;
+      switch (from.role) {
+        case 'handle': {
+          const h = output as TransferHandleOutput;
+          return [deliver(at.req(side, 'send', r), { type: 'TRANSFERS_SETTLED', outcome: h.outcome, quiesced: h.quiesced, ...(from.index !== undefined ? { index: from.index } : {}) })];
+        }
+        case 'send': {
+          const s = output as ContextSendOutput;
+          return [
+            deliver(at.req(side, 'lifecycle', r), { type: 'SIDE_QUIESCENT', proof: s.proof !== null, how: s.proof }),
+            deliver(at.server(side, 'session'), { type: 'REQUEST_FINISHED', request: r, quiesced: s.quiesced }),
+          ];
+        }
+        case 'recv': {
+          const g = output as GenerationReceiveOutput;
+          // The receiver is done, so its own wait cannot touch the slot; its proof (or none) is the lease's.
+          return [deliver(at.req(side, 'lifecycle', r), { type: 'SIDE_QUIESCENT', proof: g.proof !== null, how: g.proof })];
+        }
+        default:
+          return [];
+      }
+    },
+    inbound(s) {
+      switch (s.kind) {
+        case 'submit':
+          return side === 'context'
+            ? [deliver(at.server(side, 'admission'), { type: 'WANT', request: s.request, need: s.blocks })]
+            : [
+                { type: 'spawn', at: at.req(side, 'lifecycle', s.request), input: { requestId: s.request, role: 'generation' } },
+                deliver(at.server(side, 'admission'), { type: 'WANT', request: s.request, need: s.blocks }),
+              ];
+        case 'cancel':
+          return [deliver(at.req(side, 'lifecycle', s.request), { type: 'CANCEL' })];
+        case 'peerGone':
+          return [deliver(at.server(side, side === 'context' ? 'session' : 'fences'), { type: 'PEER_GONE' })];
+        case 'control':
+          return controlEvents(side, s.msg);
+        case 'native':
+          return [deliver(s.handle, s.status === 'ABORTED' ? { type: 'ABORTED' } : { type: 'STATUS', status: s.status })];
+        case 'release':
+          return [deliver(s.handle, { type: 'RELEASE_RESULT', accepted: s.accepted, quiesced: s.quiesced })];
+        case 'quiesced':
+          return [deliver(s.lease, { type: 'FENCE_CONFIRMED' })];
+        case 'sync':
+          // The receiver decides what verified (or wrong) data means; a quarantined lease takes it as late proof.
+          return [deliver(at.req(side, 'recv', s.request), { type: 'SYNC_VERIFIED', ok: s.ok }), deliver(at.req(side, 'lease', s.request), { type: 'SYNC_VERIFIED', ok: s.ok })];
+        case 'loop':
+          return [deliver(loopTarget(side, s.request, s.step), LOOP_EVENTS[s.step])];
+      }
+    },
+    wired: () => Object.keys(table),
+  };
+}
+
+const LOOP_EVENTS: Record<LoopKind, MachineEvent> = {
+  prefill: { type: 'CONTEXT_DONE' },
+  worker: { type: 'WORKER_STEP' },
+  poll: { type: 'STATUS_POLL' },
+  pop: { type: 'WORKER_POP' },
+  decodeStart: { type: 'DECODE_START' },
+  decodeDone: { type: 'DECODE_DONE' },
+  tick: { type: 'LOOP_TICK' },
+};
+
+function loopTarget(side: Side, request: string, step: LoopKind): RequestAddress {
+  if (step === 'worker' || step === 'poll') return at.req(side, side === 'context' ? 'send' : 'recv', request);
+  if (step === 'pop') return at.req(side, 'recv', request);
+  return at.req(side, 'lifecycle', request);
+}
+
+/** A control message as events: no state is read; an actor that does not accept an event ignores it. */
+function controlEvents(side: Side, m: PeerMessage): Effect[] {
+  if (side === 'context') {
+    if (m.t === 'info') return [deliver(at.server(side, 'session'), { type: 'INFO', request: m.id, remote: m.remote })];
+    if (m.t === 'fence') return [deliver(at.server(side, 'session'), { type: 'FENCE', request: m.id })];
+    return [];
+  }
+  if (m.t === 'ready') {
+    const out: Effect[] = [deliver(at.req(side, 'recv', m.id), { type: 'READY_SIGNAL', ready: m.ready })];
+    // A not-ready is, by the context side's contract, sent only when no write was ever posted: late proof for a quarantined lease.
+    if (!m.ready) out.push(deliver(at.req(side, 'lease', m.id), { type: 'PEER_NOT_READY' }));
+    return out;
+  }
+  if (m.t === 'fenceAck') return [deliver(at.server(side, 'fences'), { type: 'FENCE_ACK', request: m.id })];
+  return [];
+}
