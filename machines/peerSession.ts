@@ -39,6 +39,11 @@ export type PeerSessionEvent =
   | { type: 'REQUEST_STARTED'; request: string }
   /** The request's contextSend finished; `quiesced`: every handle proved quiescence (or none existed). */
   | { type: 'REQUEST_FINISHED'; request: string; quiesced: boolean }
+  /**
+   * The request finished here (its lifecycle reported). If it never started sending, nothing of it can
+   * write: its early info is answered not-ready and dropped, and it is remembered as finished, quiesced.
+   */
+  | { type: 'REQUEST_ENDED'; request: string }
   /** The peer's connection closed: its early infos name blocks nobody waits for any more. */
   | { type: 'PEER_GONE' };
 
@@ -83,6 +88,16 @@ export const peerSessionMachine = setup({
       return { active: context.active.filter((a) => a !== r), fenced: context.fenced.filter((f) => f !== r), finished };
     }),
     forgetEarly: assign({ early: {} }),
+    retireUnstarted: assign(({ context, event }) => {
+      const r = req({ event });
+      let finished = [...context.finished, { request: r, quiesced: true }];
+      while (finished.length > context.remember) {
+        const i = finished.findIndex((f) => f.quiesced);
+        if (i < 0) break;
+        finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
+      }
+      return { fenced: context.fenced.filter((f) => f !== r), finished };
+    }),
   },
   guards: {
     isActive: ({ context, event }) => has(context.active, req({ event })),
@@ -124,6 +139,13 @@ export const peerSessionMachine = setup({
           { actions: 'activate' },
         ],
         REQUEST_FINISHED: { actions: 'retire' },
+        REQUEST_ENDED: [
+          // Sending (its contextSend reports) or already reported: nothing to do.
+          { guard: 'isActive', actions: [] },
+          { guard: 'isFinished', actions: [] },
+          { guard: 'hasEarly', actions: [{ type: 'answerNotReady', params: ({ event }) => ({ request: event.request }) }, 'dropEarly', 'retireUnstarted'] },
+          { actions: 'retireUnstarted' },
+        ],
         PEER_GONE: { actions: 'forgetEarly' },
       },
     },
@@ -135,5 +157,6 @@ export const peerSessionIgnores: IgnorePolicy<PeerSessionEvent['type']> = {
   FENCE: { where: [], why: 'handled everywhere' },
   REQUEST_STARTED: { where: [], why: 'handled everywhere' },
   REQUEST_FINISHED: { where: [], why: 'handled everywhere' },
+  REQUEST_ENDED: { where: [], why: 'handled everywhere' },
   PEER_GONE: { where: [], why: 'handled everywhere' },
 };

@@ -16,9 +16,14 @@ export type { EmittedAction } from './explore/world.js';
 export { Agent, Region, TransferHandle, XferError, XFER_ERROR_CODES, SEGMENT_PREFIX, availableBackends, isXferErrorCode, reapStaleSegments } from './native/index.js';
 export type {
   AgentOptions,
-  BackendSemantics as NativeBackendSemantics,
+  NativeSemantics,
+  AgentStats,
   LocalDescriptor,
   Notification,
+  PendingWork,
+  PostOptions,
+  RemoteRegion,
+  StepChoice,
   ProgressMode,
   ReleaseResult,
   RemoteDescriptor,

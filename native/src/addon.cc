@@ -205,6 +205,14 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
                            InstanceMethod("sendNotification", &AgentWrap::sendNotification),
                            InstanceMethod("pollNotifications", &AgentWrap::pollNotifications),
                            InstanceMethod("step", &AgentWrap::step),
+                           InstanceMethod("stepTransfer", &AgentWrap::stepTransfer),
+                           InstanceMethod("stepNotification", &AgentWrap::stepNotification),
+                           InstanceMethod("injectError", &AgentWrap::injectError),
+                           InstanceMethod("pendingWork", &AgentWrap::pendingWork),
+                           InstanceMethod("stats", &AgentWrap::stats),
+                           InstanceMethod("remoteRegions", &AgentWrap::remoteRegions),
+                           InstanceMethod("baselineCopy", &AgentWrap::baselineCopy),
+                           InstanceMethod("compareWithRemote", &AgentWrap::compareWithRemote),
                            InstanceMethod("drainEvents", &AgentWrap::drainEvents),
                            InstanceMethod("close", &AgentWrap::close),
                        });
@@ -592,34 +600,125 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
 
   Napi::Value step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return stepToJs(env, state().step()); });
+  }
+
+  Napi::Value stepTransfer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return stepToJs(env, state().stepTransfer(argIndex(info, 0, "transferId"))); });
+  }
+
+  Napi::Value stepNotification(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return stepToJs(env, state().stepNotification()); });
+  }
+
+  Napi::Value injectError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      xfer::StepResult r = state().step();
+      state().injectError(argIndex(info, 0, "transferId"));
+      return env.Undefined();
+    });
+  }
+
+  static Napi::Array idsToJs(Napi::Env env, const std::vector<uint64_t>& ids) {
+    Napi::Array out = Napi::Array::New(env, ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) out.Set(static_cast<uint32_t>(i), static_cast<double>(ids[i]));
+    return out;
+  }
+
+  Napi::Value pendingWork(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      xfer::PendingWork w = state().pendingWork();
       Napi::Object o = Napi::Object::New(env);
-      switch (r.kind) {
-        case xfer::StepResult::Kind::Idle:
-          o.Set("kind", "idle");
-          return o;
-        case xfer::StepResult::Kind::Notification:
-          o.Set("kind", "notification");
-          o.Set("from", r.notification.from);
-          o.Set("bytes", copyToJs(env, r.notification.bytes));
-          return o;
-        case xfer::StepResult::Kind::Chunk:
-          o.Set("kind", "chunk");
-          o.Set("chunkIndex", static_cast<double>(r.chunkIndex));
-          o.Set("bytes", static_cast<double>(r.bytes));
-          break;
-        case xfer::StepResult::Kind::NotificationRetry:
-          o.Set("kind", "notification-retry");
-          break;
-      }
-      o.Set("transferId", static_cast<double>(r.transferId));
-      o.Set("bytesDone", static_cast<double>(r.bytesDone));
-      o.Set("totalBytes", static_cast<double>(r.totalBytes));
-      o.Set("status", statusName(r.status));
+      o.Set("chunks", idsToJs(env, w.chunks));
+      o.Set("notificationRetries", idsToJs(env, w.notificationRetries));
+      o.Set("notifications", static_cast<double>(w.notifications));
       return o;
     });
   }
+
+  Napi::Value stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      xfer::AgentStats s = state().stats();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("transfers", static_cast<double>(s.transfers));
+      o.Set("regions", static_cast<double>(s.regions));
+      o.Set("remotes", static_cast<double>(s.remotes));
+      return o;
+    });
+  }
+
+  Napi::Value remoteRegions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      std::vector<xfer::RemoteRegionInfo> list = state().remoteRegions(argString(info, 0, "remote agent name"));
+      Napi::Array out = Napi::Array::New(env, list.size());
+      for (size_t i = 0; i < list.size(); ++i) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("id", static_cast<double>(list[i].id));
+        o.Set("size", static_cast<double>(list[i].size));
+        out.Set(static_cast<uint32_t>(i), o);
+      }
+      return out;
+    });
+  }
+
+  // baselineCopy(localRegionId, remoteAgent, remoteRegionId, length, blockBytes, threads, chunkBytes)
+  // Blocks the JS thread for the copy: it is a benchmark baseline, timed by the caller.
+  Napi::Value baselineCopy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t threads = argIndex(info, 5, "threads");
+      if (threads > 64) fail(ErrorCode::InvalidArgument, "threads out of range");
+      state().baselineCopy(argIndex(info, 0, "localRegionId"), argString(info, 1, "remoteAgent"), argIndex(info, 2, "remoteRegionId"),
+                           argIndex(info, 3, "length"), argIndex(info, 4, "blockBytes"), static_cast<unsigned>(threads),
+                           argIndex(info, 6, "chunkBytes"));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value compareWithRemote(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      int64_t at = state().compareWithRemote(argIndex(info, 0, "localRegionId"), argString(info, 1, "remoteAgent"),
+                                             argIndex(info, 2, "remoteRegionId"), argIndex(info, 3, "length"));
+      return Napi::Number::New(env, static_cast<double>(at));
+    });
+  }
+
+  static Napi::Object stepToJs(Napi::Env env, const xfer::StepResult& r) {
+    Napi::Object o = Napi::Object::New(env);
+    switch (r.kind) {
+      case xfer::StepResult::Kind::Idle:
+        o.Set("kind", "idle");
+        return o;
+      case xfer::StepResult::Kind::Notification:
+        o.Set("kind", "notification");
+        o.Set("from", r.notification.from);
+        o.Set("bytes", copyToJs(env, r.notification.bytes));
+        return o;
+      case xfer::StepResult::Kind::Chunk:
+        o.Set("kind", "chunk");
+        o.Set("chunkIndex", static_cast<double>(r.chunkIndex));
+        o.Set("bytes", static_cast<double>(r.bytes));
+        break;
+      case xfer::StepResult::Kind::NotificationRetry:
+        o.Set("kind", "notification-retry");
+        break;
+      case xfer::StepResult::Kind::Fault:
+        o.Set("kind", "fault");
+        break;
+    }
+    o.Set("transferId", static_cast<double>(r.transferId));
+    o.Set("bytesDone", static_cast<double>(r.bytesDone));
+    o.Set("totalBytes", static_cast<double>(r.totalBytes));
+    o.Set("status", statusName(r.status));
+    return o;
+  }
+
 
   // Allowed after close(): the facade drains the final events.
   Napi::Value drainEvents(const Napi::CallbackInfo& info) {

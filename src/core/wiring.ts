@@ -133,6 +133,8 @@ function contextTable(o: WiringOptions): Record<string, ActionWiring> {
   const handles = (r: string, n: number) => Array.from({ length: n }, (_, i) => at.req(side, 'handle', r, i));
   return {
     ...common(side),
+    // The session learns that a request ended here (it answers an info kept for a request that never sent).
+    'lifecycle/requestFinished': (f, p) => [...common(side)['lifecycle/requestFinished']!(f, p), deliver(at.server(side, 'session'), { type: 'REQUEST_ENDED', request: reqOf(f, p) })],
     'admission/grant': (_f, p) => {
       const r = String(p.request);
       return [

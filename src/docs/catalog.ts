@@ -107,8 +107,8 @@ export const INVARIANT_DOCS: Record<InvariantName, { predicate: string; prevents
   S10: { predicate: "`SAFETY` entry `S10`, `edge(before, after)`", prevents: ['B10'] },
   L1: { predicate: '`statesWithoutDeadline(machine)` (src/explore/liveness.ts), run by `analyse`', prevents: ['B7', 'B11'] },
   L2: { predicate: '`analyse` (src/explore/explorer.ts): `canReach(settled, local edges)`', prevents: ['B4'] },
-  L3: { predicate: '`analyse`: `canReach(resolved, local edges)` from every world with a cancel requested', prevents: ['B4'], witness: { scenario: 'generationTimeout', variant: 'refusedCancelLoop' } },
-  L4: { predicate: "`analyse`: per request, `canReach(requestSettled, that request's and global local edges)`", prevents: ['B9'], witness: { scenario: 'generationTimeout', variant: 'refusedCancelLoop' } },
+  L3: { predicate: '`analyse`: `canReach(resolved, local edges)` from every world with a cancel requested', prevents: ['B4'], witness: { scenario: 'generationTimeout', variant: 'refusedCancelLoopNoDeadline' } },
+  L4: { predicate: "`analyse`: per request, `canReach(requestSettled, that request's and global local edges)`", prevents: ['B9'], witness: { scenario: 'generationTimeout', variant: 'refusedCancelLoopNoDeadline' } },
   L5: { predicate: '`analyse`: a world with no local step left must not hold a lease of a finished owner outside free / quarantined / fencing', prevents: ['B7', 'B4'] },
 };
 

@@ -16,6 +16,8 @@ export interface TransitionRecord {
   from: unknown;
   to: unknown;
   status: string;
+  /** `to` as a string (state name, or JSON for nested values), precomputed per configuration where the host can. */
+  toKey?: string;
 }
 
 /** What an executor needs of a host of lifecycle actors (ActorHost: live actors; PureHost: reducer mode). */

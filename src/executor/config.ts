@@ -95,6 +95,8 @@ export type ParentMessage =
   | { t: 'cancel'; id: string }
   /** The context server was restarted: reconnect the control channel; requests it had are gone. */
   | { t: 'peerRestarted'; socketPath: string }
+  /** Report the process's resident set size now (answered with a 'memory' message). */
+  | { t: 'memory' }
   | { t: 'finish' };
 
 export interface RequestReport {
@@ -132,4 +134,7 @@ export type ChildMessage =
   | { t: 'ready'; metadata: string; name: string }
   | { t: 'done'; report: RequestReport }
   | { t: 'stats'; stats: ServerStats }
-  | { t: 'log'; line: string };
+  | { t: 'log'; line: string }
+  | { t: 'memory'; rssBytes: number }
+  /** The server cannot go on (it failed to start, or a step threw): one line; the process exits next. */
+  | { t: 'fatal'; phase: 'start' | 'run'; message: string };

@@ -90,8 +90,11 @@ export interface AgentOptions {
 /** Where a region's bytes live. */
 export type MemoryKind = 'host' | 'device';
 
-/** What a backend promises; state machines read this instead of assuming. */
-export interface BackendSemantics {
+/**
+ * What a native backend promises; state machines read this instead of assuming. (The machines'
+ * own two-field view is `BackendSemantics` in machines/common.ts.)
+ */
+export interface NativeSemantics {
   backend: string;
   canAbortInFlight: boolean;
   releaseInFlightAccepted: boolean;
@@ -104,6 +107,29 @@ export interface BackendSemantics {
   crossProcess: boolean;
   manualProgress: boolean;
   maxNotificationBytes: number;
+  chunkBytes: number;
+}
+
+/** A region of a loaded peer: `id` goes into `RemoteDescriptor.regionId`. */
+export interface RemoteRegion {
+  id: number;
+  size: number;
+}
+
+export interface PostOptions {
+  /** Run the handle again after its previous run ended (DONE or ERROR). Without it a second post is refused. */
+  repost?: boolean;
+}
+
+/** What `Agent.baselineCopy` copies: the first `length` bytes of `local` into the peer's region. */
+export interface BaselineCopyRequest {
+  local: Region;
+  remoteAgent: string;
+  remoteRegionId: number;
+  length: number;
+  /** Descriptor size the transfer being compared uses (memcpy pieces never cross it). */
+  blockBytes: number;
+  threads: number;
   chunkBytes: number;
 }
 
@@ -157,7 +183,32 @@ export type StepResult =
       totalBytes: number;
       status: TransferStatus;
     }
-  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus }
+  /** An injected error (handle.injectError()) ended the transfer in this step: status ERROR, nothing copied. */
+  | { kind: 'fault'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+
+/** Which step to take in manual progress (see Agent.step and docs/native.md, "Ordering"). */
+export type StepChoice = { transferId: number } | { notification: true };
+
+/** Every choice manual progress offers now: a deterministic scheduler picks one. */
+export interface PendingWork {
+  /** Transfers with a chunk to copy, in the order plain step() takes them. */
+  chunks: number[];
+  /** Transfers whose notification waits for room in the receiver's mailbox. */
+  notificationRetries: number[];
+  /** Notifications arrived in this agent's mailbox that step() has not taken yet. */
+  notifications: number;
+}
+
+/** Native record counts: what a long-running process checks for growth. */
+export interface AgentStats {
+  /** Transfer records in the backend (not released, or released while still in flight). */
+  transfers: number;
+  regions: number;
+  remotes: number;
+  /** Transfer handles the facade still tracks. */
+  handles: number;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The native binding (shape checked once at load time)
@@ -188,7 +239,7 @@ interface NativeEvent {
 }
 
 interface NativeAgentInstance {
-  semantics(): BackendSemantics;
+  semantics(): NativeSemantics;
   registerMemory(size: number): NativeRegion;
   deregisterMemory(regionId: number): void;
   registerMemoryOfKind?(size: number, kind: MemoryKind): NativeRegion;
@@ -214,6 +265,22 @@ interface NativeAgentInstance {
   sendNotification(remote: string, bytes: Uint8Array): void;
   pollNotifications(): Notification[];
   step(): StepResult;
+  stepTransfer(id: number): StepResult;
+  stepNotification(): StepResult;
+  injectError(id: number): void;
+  pendingWork(): PendingWork;
+  stats(): Omit<AgentStats, 'handles'>;
+  remoteRegions(name: string): RemoteRegion[];
+  baselineCopy(
+    localRegionId: number,
+    remoteAgent: string,
+    remoteRegionId: number,
+    length: number,
+    blockBytes: number,
+    threads: number,
+    chunkBytes: number,
+  ): void;
+  compareWithRemote(localRegionId: number, remoteAgent: string, remoteRegionId: number, length: number): number;
   drainEvents(): NativeEvent[];
   close(): void;
 }
@@ -438,9 +505,17 @@ export class TransferHandle {
     this.totalBytes = totalBytes;
   }
 
-  /** Starts (or restarts, after a terminal status) the transfer. REPOST_ACTIVE while running. */
-  post(): void {
+  /**
+   * Starts the transfer. A handle runs once: a second post() is refused with REPOST_ACTIVE, so a
+   * retry can never deliver the data and the notification twice. `post({ repost: true })` runs it
+   * again after a terminal status (still REPOST_ACTIVE while the previous run is active).
+   */
+  post(options: PostOptions = {}): void {
     const n = this.agent.nativeAgent();
+    if (typeof options !== 'object' || options === null) throw new XferError('INVALID_ARGUMENT', 'post options must be an object');
+    if (this.#posted && !this.#released && options.repost !== true) {
+      throw new XferError('REPOST_ACTIVE', 'transfer handle was already posted; post({ repost: true }) runs it again after a terminal status');
+    }
     this.agent.drainEvents(); // settle the previous run's events before a new run starts
     native(() => n.post(this.id));
     this.#posted = true;
@@ -507,6 +582,21 @@ export class TransferHandle {
     return { aborted: result.accepted, quiesced: result.quiesced };
   }
 
+  /** Manual progress: one step of this transfer only (its next chunk, or its notification retry). */
+  step(): StepResult {
+    return this.agent.step({ transferId: this.id });
+  }
+
+  /**
+   * Manual progress only (else NOT_SUPPORTED): the transfer's next step ends it with status ERROR
+   * (error 'BACKEND'); that step copies nothing, bytes already copied stay, and no notification is
+   * sent for this run. The fault is for the current run: post() clears it.
+   */
+  injectError(): void {
+    const n = this.agent.nativeAgent();
+    native(() => n.injectError(this.id));
+  }
+
   /** Resolves once the engine no longer touches either buffer of this handle. */
   whenQuiesced(): Promise<void> {
     this.agent.drainEvents();
@@ -559,7 +649,7 @@ export class Agent {
   readonly name: string;
   readonly backend: string;
   readonly progress: ProgressMode;
-  readonly semantics: BackendSemantics;
+  readonly semantics: NativeSemantics;
   #native: NativeAgentInstance;
   #closed = false;
   #handles = new Map<number, TransferHandle>();
@@ -671,6 +761,33 @@ export class Agent {
     return native(() => n.loadRemoteMetadata(blob));
   }
 
+  /** The regions in the loaded metadata of `name` (ids for remote descriptors). UNKNOWN_REMOTE if none is loaded. */
+  remoteRegions(name: string): RemoteRegion[] {
+    const n = this.nativeAgent();
+    requireString(name, 'remote agent name');
+    return native(() => n.remoteRegions(name));
+  }
+
+  /**
+   * Benchmark baseline (shm): the copy a WRITE of the same bytes does, without the engine, over the
+   * same mappings, on `threads` fresh threads taking `chunkBytes` chunks. Blocks until done.
+   */
+  baselineCopy(r: BaselineCopyRequest): void {
+    const n = this.nativeAgent();
+    if (!(r.local instanceof Region) || r.local.agent !== this) throw new XferError('NOT_REGISTERED', 'local region is not registered with this agent');
+    const args = [r.remoteRegionId, r.length, r.blockBytes, r.threads, r.chunkBytes].map((v, i) => requireIndex(v, `baselineCopy argument ${i}`));
+    native(() => n.baselineCopy(r.local.id, requireString(r.remoteAgent, 'remoteAgent'), args[0]!, args[1]!, args[2]!, args[3]!, args[4]!));
+  }
+
+  /** Offset of the first byte where `local` and the peer's region differ over `length` bytes, or -1 (shm). */
+  compareWithRemote(local: Region, remoteAgent: string, remoteRegionId: number, length: number): number {
+    const n = this.nativeAgent();
+    if (!(local instanceof Region) || local.agent !== this) throw new XferError('NOT_REGISTERED', 'local region is not registered with this agent');
+    return native(() =>
+      n.compareWithRemote(local.id, requireString(remoteAgent, 'remoteAgent'), requireIndex(remoteRegionId, 'remoteRegionId'), requireIndex(length, 'length')),
+    );
+  }
+
   /** Forgets a peer; its running transfers end in ERROR ('UNKNOWN_REMOTE'). */
   invalidateRemote(name: string): void {
     const n = this.nativeAgent();
@@ -776,13 +893,42 @@ export class Agent {
     }
   }
 
-  /** Manual progress: one notification in, one pending notification out, or one chunk. */
-  step(): StepResult {
+  /**
+   * Manual progress. Without a choice: one arrived notification, else the oldest notification
+   * retry, else one chunk of the transfer at the head of the round-robin queue. With
+   * `{ transferId }`: one step of that transfer only; with `{ notification: true }`: one arrived
+   * notification only. `pendingWork()` lists the choices.
+   */
+  step(choice?: StepChoice): StepResult {
     const n = this.nativeAgent();
-    const result = native(() => n.step());
+    let body: () => StepResult;
+    if (choice === undefined) {
+      body = () => n.step();
+    } else if (typeof choice === 'object' && choice !== null && 'transferId' in choice) {
+      const id = requireIndex(choice.transferId, 'transferId');
+      body = () => n.stepTransfer(id);
+    } else if (typeof choice === 'object' && choice !== null && 'notification' in choice && choice.notification === true) {
+      body = () => n.stepNotification();
+    } else {
+      throw new XferError('INVALID_ARGUMENT', 'step choice must be { transferId } or { notification: true }');
+    }
+    const result = native(body);
     this.drainEvents();
     if (result.kind === 'notification' && this.#listeners.size > 0) this.emitNotifications();
     return result;
+  }
+
+  /** Manual progress: what step() could do now, for a scheduler to choose from. Cheap. */
+  pendingWork(): PendingWork {
+    const n = this.nativeAgent();
+    return native(() => n.pendingWork());
+  }
+
+  /** Record counts in the backend and the facade (for leak checks in long runs). */
+  stats(): AgentStats {
+    const n = this.nativeAgent();
+    this.drainEvents();
+    return { ...native(() => n.stats()), handles: this.#handles.size };
   }
 
   /** Stops threads, unmaps and unlinks every segment this agent created. Idempotent. */

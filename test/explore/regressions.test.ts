@@ -17,7 +17,7 @@ const TITLES: Record<string, string> = {
   v1: 'v1 broken promise',
   v2: 'v2 early ready',
   queuedErase: 'queued-erase broken promise',
-  refusedCancelLoop: 'refused-cancel retry loop',
+  refusedCancelLoopNoDeadline: 'refused cancel without deadlines',
   freeOnCancel: 'free-on-cancel',
   notArrivedAsSuccess: 'not-arrived-as-success',
   terminalOverwrite: 'terminal overwrite',
@@ -40,11 +40,11 @@ describe('the shipped machines violate nothing (S1–S10, L1–L5) in any scenar
 });
 
 it('every regression variant has a plan and a title', () => {
-  expect(REGRESSION_VARIANTS.map((v) => v.name).sort()).toEqual(Object.keys(VARIANT_PLAN).sort());
+  expect(REGRESSION_VARIANTS.filter((v) => !v.composed).map((v) => v.name).sort()).toEqual(Object.keys(VARIANT_PLAN).sort());
   expect(Object.keys(TITLES).sort()).toEqual(Object.keys(VARIANT_PLAN).sort());
 });
 
-for (const variant of REGRESSION_VARIANTS) {
+for (const variant of REGRESSION_VARIANTS.filter((v) => !v.composed)) {
   const plan = VARIANT_PLAN[variant.name]!;
   describe(`${TITLES[variant.name]} (${variant.name}, ${variant.bugClass})`, () => {
     for (const scenario of plan.scenarios) {

@@ -1,0 +1,45 @@
+/**
+ * Every invariant the explorer checks, and what kind of claim it is:
+ * - consequence: read from ground truth the machines cannot fake — the memory model of the generation
+ *   pool (who owns a block, whose bytes it holds), the outcomes reported to users, what is held at rest,
+ *   how often a cancel was sent, and the graph of the executors' own steps;
+ * - design-rule: a check of the machines' own flags or state names. It says the design was followed,
+ *   not that nothing bad happened; a bug that keeps its flags right passes it.
+ */
+export type InvariantKind = 'consequence' | 'design-rule';
+
+export interface InvariantInfo {
+  id: string;
+  kind: InvariantKind;
+  /** Where it is checked: the composed world (both sides), the one-sided scenarios, or machine definitions. */
+  scope: 'composed' | 'one-sided' | 'definition';
+  description: string;
+}
+
+export const INVARIANTS: readonly InvariantInfo[] = [
+  { id: 'M1', kind: 'consequence', scope: 'composed', description: 'no byte lands in a generation block that is free or owned by another lease (owner = request and allocation epoch)' },
+  { id: 'M2', kind: 'consequence', scope: 'composed', description: 'a block served to decode holds exactly its owner’s bytes (every chunk written by the owner request for the owner allocation)' },
+  { id: 'M3', kind: 'consequence', scope: 'composed', description: 'every request’s future settles exactly once per side, with a typed outcome (completed, failed, cancelled): never twice, and never missing at rest' },
+  { id: 'M4', kind: 'consequence', scope: 'composed', description: 'nothing is leaked at rest: every lease free or retired, no admission or receive-slot holder, no early info kept, every native transfer released' },
+  { id: 'M5', kind: 'consequence', scope: 'composed', description: `no unbounded retry: a cancel is sent (or refused) at most 3 times per request and side, and no cycle of the executors’ own steps exists` },
+  { id: 'M6', kind: 'consequence', scope: 'composed', description: 'a native transfer handle is released exactly once' },
+  { id: 'L2', kind: 'consequence', scope: 'composed', description: 'from every reachable world the executors’ own steps (deadlines, loop steps) settle every request, whatever the peer, network or user do' },
+  { id: 'S3', kind: 'design-rule', scope: 'composed', description: 'a future is observed only once the worker holds nothing of the request (the contextSend/generationReceive flags)' },
+  { id: 'S8', kind: 'design-rule', scope: 'composed', description: 'terminal request states are absorbing (the requestLifecycle state names)' },
+  { id: 'L1', kind: 'design-rule', scope: 'definition', description: 'every waiting state of every machine has a deadline or names the local events that advance it' },
+  { id: 'S1', kind: 'design-rule', scope: 'one-sided', description: 'a request is released only after every actor of it finished (actor states)' },
+  { id: 'S2', kind: 'design-rule', scope: 'one-sided', description: 'no promise is abandoned (the promise flag; counted reports)' },
+  { id: 'S4', kind: 'design-rule', scope: 'one-sided', description: 'blocks return to the pool only once their owner finished (actor states)' },
+  { id: 'S5', kind: 'consequence', scope: 'one-sided', description: 'advertised memory is reused only when no write can still land (the scenario’s modelled backend)' },
+  { id: 'S6', kind: 'design-rule', scope: 'one-sided', description: 'a handle is released once and reports quiesced only with proof' },
+  { id: 'S7', kind: 'consequence', scope: 'one-sided', description: 'a wait that ended without the notification is never success (the scenario’s ground truth)' },
+  { id: 'S9', kind: 'design-rule', scope: 'one-sided', description: 'a receive slot is handed back exactly once (counted)' },
+  { id: 'S10', kind: 'design-rule', scope: 'one-sided', description: 'request state changes only on executor steps (choice labels)' },
+  { id: 'L3', kind: 'consequence', scope: 'one-sided', description: 'a requested cancel is resolved by local steps alone' },
+  { id: 'L4', kind: 'consequence', scope: 'one-sided', description: 'each request is cleaned up by its own steps, whatever the others do' },
+  { id: 'L5', kind: 'consequence', scope: 'one-sided', description: 'no world at rest still holds a resource of a finished owner' },
+];
+
+export function invariantKind(id: string): InvariantKind {
+  return INVARIANTS.find((i) => i.id === id)?.kind ?? 'design-rule';
+}
