@@ -56,9 +56,9 @@ async function handle(m: ParentMessage): Promise<void> {
         await s.connect(c.socketPath);
         server = s;
       }
-      if (server.metrics && c.metricsPort !== undefined) emit({ t: 'log', line: `metrics (${c.role}): ${(await serveMetrics(server.metrics.registry, { port: c.metricsPort })).url}` });
       // `ps` and /proc/PID/cmdline then say which server a process is (xferstate-ctx, xferstate-gen).
       process.title = c.role === 'context' ? 'xferstate-ctx' : 'xferstate-gen';
+      if (server.metrics && c.metricsPort !== undefined) emit({ t: 'log', line: `metrics (${c.role}): ${(await serveMetrics(server.metrics.registry, { port: c.metricsPort })).url}` });
       emit({ t: 'ready', name: c.name, metadata: Buffer.from(server.agent.exportMetadata()).toString('base64') });
       return;
     }
