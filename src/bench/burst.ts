@@ -109,7 +109,7 @@ export async function engineRun(o: RunOptions): Promise<RunResult> {
     if (n === 2) {
       done.delete(m.report.id);
       completed++;
-      if (m.report.outcome !== 'completed' || m.report.corrupted) throw new Error(`bench: request ${m.report.id} ${m.report.outcome}${m.report.corrupted ? ' (corrupted)' : ''}`);
+      if (m.report.outcome !== 'completed' || m.report.corrupted) throw new Error(`bench: request ${m.report.id} ${m.report.outcome} on the ${m.report.role} side (${m.report.finalState}, ${m.report.reason})${m.report.corrupted ? " (corrupted)" : ""}`);
     } else done.set(m.report.id, n);
     wake?.();
   };
