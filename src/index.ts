@@ -10,6 +10,7 @@
  */
 export * from '../machines/index.js';
 export { ActorHost } from './engine/host.js';
+export * from './embed/index.js';
 export type { HostOptions, TransitionRecord } from './engine/host.js';
 export type { EmittedAction } from './explore/world.js';
 export { Agent, Region, TransferHandle, XferError, XFER_ERROR_CODES, SEGMENT_PREFIX, availableBackends, isXferErrorCode, reapStaleSegments } from './native/index.js';
@@ -50,3 +51,5 @@ export { checkTraceFile, checkTraceText } from './executor/trace.js';
 export { exploreCombination, buildGraph, analyse } from './explore/explorer.js';
 export type { ExploreResult, Violation } from './explore/explorer.js';
 export { SCENARIOS, VARIANT_PLAN, combinations } from './explore/catalog.js';
+export { XferMetrics, serveMetrics, outcomeLabel } from './metrics/index.js';
+export type { XferMetricsOptions, MetricsEndpoint, RequestOutcomeLabel, TransitionLike } from './metrics/index.js';

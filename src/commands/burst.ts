@@ -19,6 +19,7 @@ interface BurstCliOptions {
   json?: boolean;
   trace?: string;
   inspect?: boolean | string;
+  metricsPort?: string;
 }
 
 /**
@@ -90,6 +91,7 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--trace <file>', 'record every machine transition as JSON lines')
     .option('--inspect [url]', 'stream inspection events to an inspector (ws://127.0.0.1:PORT)')
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1: context server on n, generation server on n+1 (0: free ports)')
     .action(async (opts: BurstCliOptions) => {
       const concurrency = intOption('concurrency', opts.concurrency, 1, 1_000_000);
       const requests = intOption('requests', opts.requests, 1);
@@ -130,6 +132,7 @@ export function register(program: Command): void {
           ...(inspectUrl ? { inspectUrl } : {}),
           ...(progress ? { onProgress: progress.onProgress } : {}),
           signal: stop.signal,
+          ...(opts.metricsPort !== undefined ? { metricsPort: intOption('metrics-port', opts.metricsPort, 0, 65_535) } : {}),
         });
       } catch (err) {
         progress?.done();

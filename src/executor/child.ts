@@ -4,6 +4,7 @@ import { ContextServer } from './contextServer.js';
 import { GenerationServer } from './generationServer.js';
 import { connectInspector } from './inspectClient.js';
 import type { InspectClient } from './inspectClient.js';
+import { serveMetrics } from '../metrics/index.js';
 
 /**
  * A server process (context or generation), started by the burst harness with an IPC channel. It does
@@ -57,6 +58,7 @@ async function handle(m: ParentMessage): Promise<void> {
       }
       // `ps` and /proc/PID/cmdline then say which server a process is (xferstate-ctx, xferstate-gen).
       process.title = c.role === 'context' ? 'xferstate-ctx' : 'xferstate-gen';
+      if (server.metrics && c.metricsPort !== undefined) emit({ t: 'log', line: `metrics (${c.role}): ${(await serveMetrics(server.metrics.registry, { port: c.metricsPort })).url}` });
       emit({ t: 'ready', name: c.name, metadata: Buffer.from(server.agent.exportMetadata()).toString('base64') });
       return;
     }

@@ -48,6 +48,8 @@ export interface ServerConfig {
   delays: Record<DelayName, number>;
   /** Append every machine transition as JSON lines to this file. */
   tracePath?: string;
+  /** Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: a free port). */
+  metricsPort?: number;
   /** Forward inspection events to an inspector at this WebSocket URL. */
   inspectUrl?: string;
   /** 'pure' (default): machines stepped in reducer mode; 'actors': live xstate actors (always so when inspected). */

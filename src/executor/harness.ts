@@ -24,6 +24,8 @@ export interface BurstOptions {
   recvSlots: number;
   tracePath?: string;
   inspectUrl?: string;
+  /** Serve each server's Prometheus metrics on loopback: the context server on this port, the generation server on the next (0: free ports). */
+  metricsPort?: number;
   onProgress?(done: number, total: number): void;
   /** Stop the burst early (Ctrl-C): runBurst then throws a BurstStoppedError with the counts so far. */
   signal?: AbortSignal;
@@ -300,7 +302,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     const tracePath = o.tracePath ? join(dir, `trace-ctx-${incarnation}.jsonl`) : undefined;
     const part: TracePart | null = tracePath ? { path: tracePath, process: `ctx-${incarnation}`, server: 'context' } : null;
     if (part) traceParts.push(part);
-    const config: ServerConfig = { ...base, role: 'context', name: `ctx-${incarnation}-${process.pid}`, socketPath, ...(tracePath ? { tracePath } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}) };
+    const config: ServerConfig = { ...base, role: 'context', name: `ctx-${incarnation}-${process.pid}`, socketPath, ...(tracePath ? { tracePath } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) };
     const { p } = await startServer('context', config, part);
     return { p, socketPath, part };
   };
@@ -322,7 +324,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     const genTrace = o.tracePath ? join(dir, 'trace-gen.jsonl') : undefined;
     const genPart: TracePart | null = genTrace ? { path: genTrace, process: 'gen', server: 'generation' } : null;
     if (genPart) traceParts.push(genPart);
-    const { p: gen, ready: genReady } = await startServer('generation', { ...base, role: 'generation', name: `gen-${process.pid}`, socketPath: ctx.socketPath, ...(genTrace ? { tracePath: genTrace } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}) }, genPart);
+    const { p: gen, ready: genReady } = await startServer('generation', { ...base, role: 'generation', name: `gen-${process.pid}`, socketPath: ctx.socketPath, ...(genTrace ? { tracePath: genTrace } : {}), ...(o.inspectUrl ? { inspectUrl: o.inspectUrl } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort && o.metricsPort + 1 } : {}) }, genPart);
     ctx.p.send({ t: 'peer', metadata: genReady.metadata });
 
     const perRequestFaults = o.faults.filter((f) => f !== 'peer-kill');

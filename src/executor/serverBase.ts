@@ -15,6 +15,7 @@ import type { ChildMessage, RequestSpec, ServerConfig, ServerStats } from './con
 import { FaultPoints } from './faults.js';
 import { Histogram } from './histogram.js';
 import { BlockPool } from './pool.js';
+import { outcomeLabel, XferMetrics } from '../metrics/index.js';
 
 /**
  * What both servers are: interpreters of the protocol's wiring (src/core/wiring.ts). A stimulus — a
@@ -47,9 +48,8 @@ function withVariants(machines: Record<string, AnyStateMachine>, names: readonly
   for (const name of names) {
     const v = REGRESSION_VARIANTS.find((x) => x.name === name);
     if (!v) throw new Error(`unknown variant '${name}'; known: ${REGRESSION_VARIANTS.map((x) => x.name).join(', ')}`);
-    let replaced = 0;
-    for (const [role, m] of Object.entries(out)) if (m.id === v.replaces) ((out[role] = v.machine), replaced++);
-    if (replaced === 0) throw new Error(`variant ${name} replaces ${v.replaces}, which this server does not run`);
+    // A variant of the other side's machine leaves this server as it is.
+    for (const [role, m] of Object.entries(out)) if (m.id === v.replaces) out[role] = v.machine;
   }
   return out;
 }
@@ -70,6 +70,8 @@ export abstract class ServerBase {
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
   private readonly ready = new Set<string>();
   private readonly trace?: WriteStream;
+  /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
+  readonly metrics?: XferMetrics;
   private scheduled = false;
   private closed = false;
   private seq = 0;
@@ -91,6 +93,12 @@ export abstract class ServerBase {
     this.wiring = wiringFor(this.side, { handles: config.handlesPerRequest ?? 1, semantics: this.agent.semantics });
     this.faults = new FaultPoints(this.side, (id) => this.requests.get(id)?.spec.faults ?? []);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
+    if (config.metricsPort !== undefined) {
+      const m = (this.metrics = new XferMetrics({ labels: { server: config.name } }));
+      m.track(this.side, 'requests', () => this.requests.size);
+      m.track(this.side, 'leases_quarantined', () => this.quarantine.entered - this.quarantine.releasedByProof - this.quarantine.releasedByFence);
+      m.track(this.side, 'blocks_held', () => this.pool.stats().heldBlocks);
+    }
     const machines = withVariants(ROLE_MACHINES[this.side] as Record<string, AnyStateMachine>, config.variants ?? []);
     const common = {
       machines,
@@ -195,6 +203,7 @@ export abstract class ServerBase {
           this.schedule();
           break;
         case 'pool.retire':
+          this.metrics?.metric(this.side, 'leaseRetired');
           this.counters.retiredLeases++;
           this.pool.retire(e.request);
           this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
@@ -222,6 +231,7 @@ export abstract class ServerBase {
   }
 
   private metric(name: Extract<Effect, { type: 'metric' }>['name']): void {
+    this.metrics?.metric(this.side, name);
     switch (name) {
       case 'quarantineEntered':
         this.quarantine.entered++;
@@ -252,6 +262,7 @@ export abstract class ServerBase {
     const corrupted = e.corrupted;
     // A request whose served bytes failed verification is never reported as completed.
     const final = corrupted && outcome === 'completed' ? 'failed' : outcome;
+    this.metrics?.requestFinished(this.side, outcomeLabel(final, reason));
     this.emit({
       t: 'done',
       report: {
@@ -311,6 +322,7 @@ export abstract class ServerBase {
     this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
+    this.metrics?.transition(r);
     const key = typeof r.to === 'string' ? r.to : JSON.stringify(r.to);
     const now = this.platform.clock.now();
     const prev = this.stateSince.get(r.actor);
