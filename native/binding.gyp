@@ -1,9 +1,11 @@
 # Built by `npm ci` through the package's "install" script (node-gyp rebuild --directory=native).
 # NIXL is optional: detect-nixl.cjs prints its flags when `pkg-config nixl` or NIXL_PREFIX finds
 # it (and native/src/backend_nixl.cc exists); otherwise the shm-only addon is built.
+# CUDA likewise: detect-cuda.cjs finds the toolkit and the "cuda" backend is compiled in.
 {
   "variables": {
     "with_nixl%": "<!(node detect-nixl.cjs --found)",
+    "with_cuda%": "<!(node detect-cuda.cjs --found)",
     "xferstate_asan%": 0,
   },
   "targets": [
@@ -28,6 +30,26 @@
           "sources": ["src/backend_nixl.cc"],
           "cflags_cc": ["<!@(node detect-nixl.cjs --cflags)"],
           "libraries": ["<!@(node detect-nixl.cjs --libs)"],
+        }],
+        # CUDA is optional too: detect-cuda.cjs finds the toolkit (XFERSTATE_CUDA=0 skips it).
+        # Kernels go through nvcc (the rule below); the host side is plain g++ against the
+        # runtime headers, linked with the static runtime.
+        ["with_cuda==1", {
+          "defines": ["XFERSTATE_WITH_CUDA"],
+          "sources": ["src/backend_cuda.cc", "src/backend_cuda_kernels.cu"],
+          "include_dirs": ["<!(node detect-cuda.cjs --include)"],
+          "libraries": ["<!@(node detect-cuda.cjs --libs)"],
+          "rules": [{
+            "rule_name": "nvcc",
+            "extension": "cu",
+            "inputs": ["<(RULE_INPUT_PATH)", "src/backend_cuda_kernels.h"],
+            "outputs": ["<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o"],
+            "action": ["<!(node detect-cuda.cjs --nvcc)", "-std=c++20", "-O3", "-Xcompiler", "-fPIC",
+                       "-gencode", "arch=compute_90,code=[sm_90,compute_90]",
+                       "-c", "<(RULE_INPUT_PATH)", "-o", "<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o"],
+            "process_outputs_as_sources": 1,
+            "message": "nvcc <(RULE_INPUT_PATH)",
+          }],
         }],
         ["xferstate_asan==1", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1"],

@@ -1,13 +1,13 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from './errors.js';
+import { EXIT, OperationalError, UsageError } from './errors.js';
 
 /**
  * Each subcommand lives in src/commands/<name>.ts and exports `register(program)`.
  * Loading them by name keeps the CLI free of a central switch that every feature edits.
  */
-export const COMMANDS = ['explore', 'bench', 'burst', 'check-trace', 'inspect', 'diagram', 'docs'] as const;
+export const COMMANDS = ['explore', 'bench', 'burst', 'check-trace', 'inspect', 'diagram', 'docs', 'simulate', 'mutate'] as const;
 
 export interface CommandModule {
   register(program: Command): void;
@@ -18,7 +18,9 @@ export async function buildProgram(): Promise<Command> {
   program
     .name('xferstate')
     .description('KV-cache transfer lifecycle: explored state machines over a native NIXL-shaped transfer layer')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Commander exits 1 on a bad option by default; 1 means "the run found a defect" here.
+    .exitOverride();
   for (const name of COMMANDS) {
     const file = new URL(`./commands/${name}.js`, import.meta.url);
     if (!existsSync(fileURLToPath(file))) continue;
@@ -29,11 +31,15 @@ export async function buildProgram(): Promise<Command> {
 }
 
 
-/** Errors a user can act on from their message alone; anything else is a bug and keeps its stack. */
-function isUserFacing(err: unknown): err is Error {
-  if (!(err instanceof Error)) return false;
+/** Exit code for an error, or null when it is a bug (nobody anticipated it): that one keeps its stack. */
+export function exitCodeOf(err: unknown): number | null {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (!(err instanceof Error)) return null;
+  if (err instanceof OperationalError) return err.exitCode;
   const code = (err as { code?: unknown }).code;
-  return err instanceof UsageError || err.name === 'XferError' || code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR';
+  // A missing or unreadable input file named on the command line is the caller's to fix.
+  if (err instanceof UsageError || err.name === 'XferError' || code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return EXIT.usage;
+  return null;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -41,8 +47,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (!isUserFacing(err) || process.env.XFERSTATE_DEBUG === '1') throw err;
-    console.error(`xferstate: ${err.message}`);
-    process.exitCode = 2;
+    const exitCode = exitCodeOf(err);
+    // Commander has already printed its own message (or the help).
+    if (err instanceof CommanderError) return void (process.exitCode = exitCode!);
+    if (process.env.XFERSTATE_DEBUG === '1') console.error(err);
+    else if (exitCode === null) console.error(`xferstate: internal error (please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    else console.error(`xferstate: ${(err as Error).message}`);
+    process.exitCode = exitCode ?? EXIT.internal;
   }
 }

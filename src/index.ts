@@ -10,14 +10,20 @@
  */
 export * from '../machines/index.js';
 export { ActorHost } from './engine/host.js';
+export * from './embed/index.js';
 export type { HostOptions, TransitionRecord } from './engine/host.js';
 export type { EmittedAction } from './explore/world.js';
 export { Agent, Region, TransferHandle, XferError, XFER_ERROR_CODES, SEGMENT_PREFIX, availableBackends, isXferErrorCode, reapStaleSegments } from './native/index.js';
 export type {
   AgentOptions,
-  BackendSemantics as NativeBackendSemantics,
+  NativeSemantics,
+  AgentStats,
   LocalDescriptor,
   Notification,
+  PendingWork,
+  PostOptions,
+  RemoteRegion,
+  StepChoice,
   ProgressMode,
   ReleaseResult,
   RemoteDescriptor,
@@ -30,6 +36,8 @@ export type {
 } from './native/index.js';
 export { routeNativeHandle } from './executor/nativeHandle.js';
 export type { NativeHandleBinding } from './executor/nativeHandle.js';
+export { wiringFor, ROLE_MACHINES, addressKey, parseAddress } from './core/wiring.js';
+export type { Wiring, Stimulus, Effect, Address, PeerMessage } from './core/wiring.js';
 export { BlockPool } from './executor/pool.js';
 export type { PoolStats } from './executor/pool.js';
 export { fillBlock, PatternChecker, patternWord } from './executor/pattern.js';
@@ -43,3 +51,5 @@ export { checkTraceFile, checkTraceText } from './executor/trace.js';
 export { exploreCombination, buildGraph, analyse } from './explore/explorer.js';
 export type { ExploreResult, Violation } from './explore/explorer.js';
 export { SCENARIOS, VARIANT_PLAN, combinations } from './explore/catalog.js';
+export { XferMetrics, serveMetrics, outcomeLabel } from './metrics/index.js';
+export type { XferMetricsOptions, MetricsEndpoint, RequestOutcomeLabel, TransitionLike } from './metrics/index.js';

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -22,7 +25,7 @@ describe('xferstate CLI', () => {
 
   it.each([
     [['burst', '--faults', 'bogus'], /unknown fault 'bogus'/],
-    [['burst', '--concurrency', '0'], /--concurrency must be an integer/],
+    [['burst', '--concurrency', '0'], /--concurrency must be a decimal integer in 1\.\.1000000, got '0'/],
     [['explore', '--scenario', 'nope'], /unknown scenario 'nope'/],
     [['explore', '--variant', 'nope'], /unknown variant 'nope'/],
     [['bench', 'nope'], /unknown benchmark 'nope'/],
@@ -32,5 +35,32 @@ describe('xferstate CLI', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('check-trace: exit 0 for a whole trace, 1 with each problem named by its line', { timeout: 60_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xferstate-cli-'));
+    try {
+      const lines = [
+        { kind: 'begin', process: 'gen', server: 'generation' },
+        { seq: 0, t: 0, kind: 'spawn', server: 'generation', actor: 'r0.lease', input: { leaseId: 'r0' } },
+        { seq: 1, t: 0, kind: 'transition', server: 'generation', actor: 'r0.lease', machine: 'blockLease', event: { type: 'xstate.init' }, from: null, to: 'free' },
+        { seq: 2, t: 0, kind: 'transition', server: 'generation', actor: 'r0.lease', machine: 'blockLease', event: { type: 'ALLOCATE' }, from: 'free', to: 'allocated' },
+        { seq: 3, t: 0, kind: 'transition', server: 'generation', actor: 'r0.lease', machine: 'blockLease', event: { type: 'RELEASE', proof: null }, from: 'allocated', to: 'free' },
+        { kind: 'end', process: 'gen', server: 'generation', records: 4, ended: 'finished' },
+      ].map((l) => JSON.stringify(l));
+      const whole = join(dir, 'whole.jsonl');
+      writeFileSync(whole, lines.join('\n') + '\n');
+      const ok = run('check-trace', whole);
+      expect(ok.status).toBe(0);
+      expect(ok.stdout).toMatch(/conforms/);
+      const cut = join(dir, 'cut.jsonl');
+      writeFileSync(cut, lines.slice(0, 4).join('\n') + '\n');
+      const bad = run('check-trace', cut);
+      expect(bad.status).toBe(1);
+      expect(bad.stdout).toMatch(/line 4: truncated: the records of gen \(from line 1\) have no end record/);
+      expect(bad.stdout).toMatch(/0 forbidden transitions, 1 other problems/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

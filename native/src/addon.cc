@@ -10,6 +10,9 @@
 #include <new>
 
 #include "backend.h"
+#ifdef XFERSTATE_WITH_CUDA
+#include "backend_cuda.h"
+#endif
 
 namespace {
 
@@ -172,8 +175,9 @@ class EventQueue final : public xfer::EventSink {
 };
 
 struct JsRegion {
-  std::shared_ptr<xfer::HostMemory> memory;
+  std::shared_ptr<xfer::HostMemory> memory;   // null: device or caller-owned memory
   Napi::Reference<Napi::ArrayBuffer> buffer;  // weak
+  Napi::ObjectReference owner;                // strong: a caller-owned buffer, kept alive while registered
 };
 
 class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
@@ -184,6 +188,11 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
                            InstanceMethod("semantics", &AgentWrap::semantics),
                            InstanceMethod("registerMemory", &AgentWrap::registerMemory),
                            InstanceMethod("deregisterMemory", &AgentWrap::deregisterMemory),
+                           InstanceMethod("registerMemoryOfKind", &AgentWrap::registerMemoryOfKind),
+                           InstanceMethod("registerExternalHost", &AgentWrap::registerExternalHost),
+                           InstanceMethod("registerExternalDevice", &AgentWrap::registerExternalDevice),
+                           InstanceMethod("fillPattern", &AgentWrap::fillPattern),
+                           InstanceMethod("verifyPattern", &AgentWrap::verifyPattern),
                            InstanceMethod("exportMetadata", &AgentWrap::exportMetadata),
                            InstanceMethod("loadRemoteMetadata", &AgentWrap::loadRemoteMetadata),
                            InstanceMethod("invalidateRemote", &AgentWrap::invalidateRemote),
@@ -196,6 +205,14 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
                            InstanceMethod("sendNotification", &AgentWrap::sendNotification),
                            InstanceMethod("pollNotifications", &AgentWrap::pollNotifications),
                            InstanceMethod("step", &AgentWrap::step),
+                           InstanceMethod("stepTransfer", &AgentWrap::stepTransfer),
+                           InstanceMethod("stepNotification", &AgentWrap::stepNotification),
+                           InstanceMethod("injectError", &AgentWrap::injectError),
+                           InstanceMethod("pendingWork", &AgentWrap::pendingWork),
+                           InstanceMethod("stats", &AgentWrap::stats),
+                           InstanceMethod("remoteRegions", &AgentWrap::remoteRegions),
+                           InstanceMethod("baselineCopy", &AgentWrap::baselineCopy),
+                           InstanceMethod("compareWithRemote", &AgentWrap::compareWithRemote),
                            InstanceMethod("drainEvents", &AgentWrap::drainEvents),
                            InstanceMethod("close", &AgentWrap::close),
                        });
@@ -279,6 +296,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
   }
 
   static void detachAndUnmap(JsRegion& region) {
+    if (!region.memory) return;  // nothing of ours is mapped: device memory or the caller's buffer
     try {
       if (!region.buffer.IsEmpty()) {
         Napi::ArrayBuffer ab = region.buffer.Value();
@@ -323,6 +341,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
     return guard(env, [&]() -> Napi::Value {
       uint64_t size = argIndex(info, 0, "size");
       xfer::RegionInfo region = state().registerMemory(size);
+      if (!region.memory) return regionObject(env, region, JsRegion{});  // device memory: no host view
       Napi::ArrayBuffer buffer;
       try {
         auto keep = std::make_unique<std::shared_ptr<xfer::HostMemory>>(region.memory);
@@ -341,6 +360,108 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
       o.Set("name", region.name);
       o.Set("buffer", buffer);
       return o;
+    });
+  }
+
+  Napi::Object regionObject(Napi::Env env, const xfer::RegionInfo& region, JsRegion js) {
+    regions_[region.id] = std::move(js);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", static_cast<double>(region.id));
+    o.Set("size", static_cast<double>(region.size));
+    o.Set("name", region.name);
+    o.Set("kind", region.kind == xfer::MemoryKind::Device ? "device" : "host");
+    return o;
+  }
+
+  // registerMemoryOfKind(size, 'host' | 'device'): agent-allocated memory of that kind.
+  Napi::Value registerMemoryOfKind(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t size = argIndex(info, 0, "size");
+      std::string kind = argString(info, 1, "kind");
+      if (kind != "host" && kind != "device") fail(ErrorCode::InvalidArgument, "kind must be 'host' or 'device'");
+      xfer::RegionInfo region =
+          state().registerMemoryOfKind(size, kind == "device" ? xfer::MemoryKind::Device : xfer::MemoryKind::Host);
+      if (!region.memory) return regionObject(env, region, JsRegion{});
+      Napi::ArrayBuffer buffer;
+      try {
+        auto keep = std::make_unique<std::shared_ptr<xfer::HostMemory>>(region.memory);
+        buffer = Napi::ArrayBuffer::New(
+            env, region.memory->data(), region.memory->size(),
+            [](Napi::Env, void*, std::shared_ptr<xfer::HostMemory>* k) { delete k; }, keep.get());
+        keep.release();
+      } catch (...) {
+        state_->deregisterMemory(region.id);
+        throw;
+      }
+      Napi::Object o = regionObject(env, region, JsRegion{region.memory, Napi::Weak(buffer), {}});
+      o.Set("buffer", buffer);
+      return o;
+    });
+  }
+
+  // registerExternalHost(view): the caller's ArrayBuffer/Buffer bytes. The view is referenced
+  // strongly until deregistration (which the backend refuses while a transfer uses it).
+  Napi::Value registerExternalHost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        fail(ErrorCode::InvalidArgument, "caller-owned host memory must be a Uint8Array (or Buffer) view");
+      }
+      Napi::Uint8Array view = info[0].As<Napi::Uint8Array>();
+      if (view.ByteLength() == 0 || view.Data() == nullptr) fail(ErrorCode::InvalidArgument, "caller-owned host memory is empty or detached");
+      xfer::ExternalMemory ext;
+      ext.kind = xfer::MemoryKind::Host;
+      ext.address = reinterpret_cast<uint64_t>(view.Data());
+      ext.length = view.ByteLength();
+      xfer::RegionInfo region = state().registerExternal(ext);
+      JsRegion js;
+      js.owner = Napi::Persistent(view.As<Napi::Object>());
+      return regionObject(env, region, std::move(js));
+    });
+  }
+
+  // registerExternalDevice(device, address: bigint, length): an engine's own GPU allocation.
+  Napi::Value registerExternalDevice(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t device = argIndex(info, 0, "device");
+      if (info.Length() < 2 || !info[1].IsBigInt()) fail(ErrorCode::InvalidArgument, "address must be a bigint");
+      bool lossless = false;
+      uint64_t address = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless) fail(ErrorCode::InvalidArgument, "address must fit in 64 bits");
+      xfer::ExternalMemory ext;
+      ext.kind = xfer::MemoryKind::Device;
+      ext.device = static_cast<int>(device);
+      ext.address = address;
+      ext.length = argIndex(info, 2, "length");
+      xfer::RegionInfo region = state().registerExternal(ext);
+      return regionObject(env, region, JsRegion{});
+    });
+  }
+
+  static uint64_t patternWordOf(const Napi::CallbackInfo& info, size_t i) {
+    std::vector<uint8_t> w = bytesOf(info.Length() > i ? info[i] : info.Env().Undefined(), "pattern word");
+    if (w.size() != 8) fail(ErrorCode::InvalidArgument, "pattern word must be 8 bytes");
+    uint64_t word = 0;
+    for (int b = 7; b >= 0; --b) word = (word << 8) | w[b];
+    return word;
+  }
+
+  Napi::Value fillPattern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      state().fillPattern(argIndex(info, 0, "regionId"), argIndex(info, 1, "offset"), argIndex(info, 2, "length"), patternWordOf(info, 3));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value verifyPattern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t bad = state().verifyPattern(argIndex(info, 0, "regionId"), argIndex(info, 1, "offset"),
+                                           argIndex(info, 2, "length"), patternWordOf(info, 3));
+      return Napi::Number::New(env, static_cast<double>(bad));
     });
   }
 
@@ -479,34 +600,125 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
 
   Napi::Value step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return stepToJs(env, state().step()); });
+  }
+
+  Napi::Value stepTransfer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return stepToJs(env, state().stepTransfer(argIndex(info, 0, "transferId"))); });
+  }
+
+  Napi::Value stepNotification(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value { return stepToJs(env, state().stepNotification()); });
+  }
+
+  Napi::Value injectError(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      xfer::StepResult r = state().step();
+      state().injectError(argIndex(info, 0, "transferId"));
+      return env.Undefined();
+    });
+  }
+
+  static Napi::Array idsToJs(Napi::Env env, const std::vector<uint64_t>& ids) {
+    Napi::Array out = Napi::Array::New(env, ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) out.Set(static_cast<uint32_t>(i), static_cast<double>(ids[i]));
+    return out;
+  }
+
+  Napi::Value pendingWork(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      xfer::PendingWork w = state().pendingWork();
       Napi::Object o = Napi::Object::New(env);
-      switch (r.kind) {
-        case xfer::StepResult::Kind::Idle:
-          o.Set("kind", "idle");
-          return o;
-        case xfer::StepResult::Kind::Notification:
-          o.Set("kind", "notification");
-          o.Set("from", r.notification.from);
-          o.Set("bytes", copyToJs(env, r.notification.bytes));
-          return o;
-        case xfer::StepResult::Kind::Chunk:
-          o.Set("kind", "chunk");
-          o.Set("chunkIndex", static_cast<double>(r.chunkIndex));
-          o.Set("bytes", static_cast<double>(r.bytes));
-          break;
-        case xfer::StepResult::Kind::NotificationRetry:
-          o.Set("kind", "notification-retry");
-          break;
-      }
-      o.Set("transferId", static_cast<double>(r.transferId));
-      o.Set("bytesDone", static_cast<double>(r.bytesDone));
-      o.Set("totalBytes", static_cast<double>(r.totalBytes));
-      o.Set("status", statusName(r.status));
+      o.Set("chunks", idsToJs(env, w.chunks));
+      o.Set("notificationRetries", idsToJs(env, w.notificationRetries));
+      o.Set("notifications", static_cast<double>(w.notifications));
       return o;
     });
   }
+
+  Napi::Value stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      xfer::AgentStats s = state().stats();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("transfers", static_cast<double>(s.transfers));
+      o.Set("regions", static_cast<double>(s.regions));
+      o.Set("remotes", static_cast<double>(s.remotes));
+      return o;
+    });
+  }
+
+  Napi::Value remoteRegions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      std::vector<xfer::RemoteRegionInfo> list = state().remoteRegions(argString(info, 0, "remote agent name"));
+      Napi::Array out = Napi::Array::New(env, list.size());
+      for (size_t i = 0; i < list.size(); ++i) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("id", static_cast<double>(list[i].id));
+        o.Set("size", static_cast<double>(list[i].size));
+        out.Set(static_cast<uint32_t>(i), o);
+      }
+      return out;
+    });
+  }
+
+  // baselineCopy(localRegionId, remoteAgent, remoteRegionId, length, blockBytes, threads, chunkBytes)
+  // Blocks the JS thread for the copy: it is a benchmark baseline, timed by the caller.
+  Napi::Value baselineCopy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t threads = argIndex(info, 5, "threads");
+      if (threads > 64) fail(ErrorCode::InvalidArgument, "threads out of range");
+      state().baselineCopy(argIndex(info, 0, "localRegionId"), argString(info, 1, "remoteAgent"), argIndex(info, 2, "remoteRegionId"),
+                           argIndex(info, 3, "length"), argIndex(info, 4, "blockBytes"), static_cast<unsigned>(threads),
+                           argIndex(info, 6, "chunkBytes"));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value compareWithRemote(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      int64_t at = state().compareWithRemote(argIndex(info, 0, "localRegionId"), argString(info, 1, "remoteAgent"),
+                                             argIndex(info, 2, "remoteRegionId"), argIndex(info, 3, "length"));
+      return Napi::Number::New(env, static_cast<double>(at));
+    });
+  }
+
+  static Napi::Object stepToJs(Napi::Env env, const xfer::StepResult& r) {
+    Napi::Object o = Napi::Object::New(env);
+    switch (r.kind) {
+      case xfer::StepResult::Kind::Idle:
+        o.Set("kind", "idle");
+        return o;
+      case xfer::StepResult::Kind::Notification:
+        o.Set("kind", "notification");
+        o.Set("from", r.notification.from);
+        o.Set("bytes", copyToJs(env, r.notification.bytes));
+        return o;
+      case xfer::StepResult::Kind::Chunk:
+        o.Set("kind", "chunk");
+        o.Set("chunkIndex", static_cast<double>(r.chunkIndex));
+        o.Set("bytes", static_cast<double>(r.bytes));
+        break;
+      case xfer::StepResult::Kind::NotificationRetry:
+        o.Set("kind", "notification-retry");
+        break;
+      case xfer::StepResult::Kind::Fault:
+        o.Set("kind", "fault");
+        break;
+    }
+    o.Set("transferId", static_cast<double>(r.transferId));
+    o.Set("bytesDone", static_cast<double>(r.bytesDone));
+    o.Set("totalBytes", static_cast<double>(r.totalBytes));
+    o.Set("status", statusName(r.status));
+    return o;
+  }
+
 
   // Allowed after close(): the facade drains the final events.
   Napi::Value drainEvents(const Napi::CallbackInfo& info) {
@@ -574,6 +786,24 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("availableBackends", Napi::Function::New(env, availableBackends));
   exports.Set("reapStaleSegments", Napi::Function::New(env, reapStaleSegments));
   exports.Set("segmentPrefix", Napi::String::New(env, xfer::shmSegmentPrefix()));
+#ifdef XFERSTATE_WITH_CUDA
+  exports.Set("builtWithCuda", Napi::Boolean::New(env, true));
+  exports.Set("cudaDeviceStatus", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    std::string why;
+    bool ok = xfer::cuda::deviceAvailable(&why);
+    return Napi::String::New(info.Env(), ok ? "" : why);
+  }));
+  exports.Set("cudaContiguousCopyGBps", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      uint64_t bytes = argIndex(info, 0, "bytes");
+      uint64_t reps = argIndex(info, 1, "reps");
+      return Napi::Number::New(env, xfer::cuda::contiguousCopyGBps(bytes, static_cast<int>(std::max<uint64_t>(reps, 1))));
+    });
+  }));
+#else
+  exports.Set("builtWithCuda", Napi::Boolean::New(env, false));
+#endif
 #ifdef XFERSTATE_WITH_NIXL
   exports.Set("builtWithNixl", Napi::Boolean::New(env, true));
 #else

@@ -91,11 +91,27 @@ class HostMemory {
   virtual void releaseNow() noexcept = 0;
 };
 
+// Where a region's bytes live. Host: CPU memory (the cuda backend pins it); Device: GPU memory.
+enum class MemoryKind { Host, Device };
+
 struct RegionInfo {
   uint64_t id = 0;
   uint64_t size = 0;
   std::string name;  // backend-specific (shm: the POSIX shared-memory name)
-  std::shared_ptr<HostMemory> memory;
+  std::shared_ptr<HostMemory> memory;  // null for device memory and caller-owned memory
+  MemoryKind kind = MemoryKind::Host;
+};
+
+// Memory the caller owns and registers (issue 12): a JS ArrayBuffer's bytes, or an engine's own
+// GPU allocation given as (device, address, length). The agent never frees it; `keepAlive` holds
+// whatever keeps it valid (the addon puts a reference to the JS buffer there) until the region is
+// deregistered and no transfer still uses it.
+struct ExternalMemory {
+  MemoryKind kind = MemoryKind::Host;
+  int device = 0;
+  uint64_t address = 0;
+  uint64_t length = 0;
+  std::shared_ptr<void> keepAlive;
 };
 
 struct Descriptor {
@@ -131,7 +147,8 @@ struct Notification {
 };
 
 struct StepResult {
-  enum class Kind { Idle, Chunk, Notification, NotificationRetry };
+  // Fault: an injected error (AgentState::injectError) ended the transfer in this step.
+  enum class Kind { Idle, Chunk, Notification, NotificationRetry, Fault };
   Kind kind = Kind::Idle;
   uint64_t transferId = 0;
   uint64_t chunkIndex = 0;
@@ -140,6 +157,26 @@ struct StepResult {
   uint64_t totalBytes = 0;
   XferStatus status = XferStatus::NotPosted;
   Notification notification;  // Kind::Notification
+};
+
+// What manual progress could do next: every choice a deterministic scheduler may pick.
+struct PendingWork {
+  std::vector<uint64_t> chunks;               // transfers with a chunk to copy, in step() order
+  std::vector<uint64_t> notificationRetries;  // transfers whose notification waits for mailbox room
+  uint64_t notifications = 0;                 // arrived notifications that step() has not taken yet
+};
+
+// A region of a loaded peer, as its metadata describes it (the id to put in remote descriptors).
+struct RemoteRegionInfo {
+  uint64_t id = 0;
+  uint64_t size = 0;
+};
+
+// Record counts, so a long-running process can check that nothing accumulates.
+struct AgentStats {
+  uint64_t transfers = 0;  // transfer records (created, not yet released, or released but in flight)
+  uint64_t regions = 0;
+  uint64_t remotes = 0;
 };
 
 // Events flow from backend threads to JavaScript. push() may be called from any thread; the
@@ -166,6 +203,24 @@ class AgentState {
   virtual Semantics semantics() const = 0;
   virtual RegionInfo registerMemory(uint64_t size) = 0;
   virtual void deregisterMemory(uint64_t regionId) = 0;
+  // Agent-allocated memory of a given kind; registerMemory(size) is the backend's default kind.
+  virtual RegionInfo registerMemoryOfKind(uint64_t size, MemoryKind kind) {
+    if (kind == MemoryKind::Host) return registerMemory(size);
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' has no device memory");
+  }
+  // Caller-owned memory; a backend that cannot use it says so.
+  virtual RegionInfo registerExternal(const ExternalMemory& memory) {
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' cannot register caller-owned memory");
+  }
+  // The executor's block pattern (an 8-byte word repeated from `offset`), written and checked
+  // where the region lives (a GPU kernel for device regions). verifyPattern returns how many
+  // 8-byte words differ (0 = intact).
+  virtual void fillPattern(uint64_t regionId, uint64_t offset, uint64_t length, uint64_t word) {
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' has no pattern kernels");
+  }
+  virtual uint64_t verifyPattern(uint64_t regionId, uint64_t offset, uint64_t length, uint64_t word) {
+    throw Error(ErrorCode::NotSupported, "backend '" + semantics().backend + "' has no pattern kernels");
+  }
   virtual std::vector<uint8_t> exportMetadata() = 0;
   virtual std::string loadRemoteMetadata(const uint8_t* data, size_t length) = 0;
   virtual void invalidateRemote(const std::string& name) = 0;
@@ -182,6 +237,39 @@ class AgentState {
 
   // Manual progress: one chunk of one transfer, or one notification, or nothing.
   virtual StepResult step() = 0;
+
+  // Deterministic fault controls (manual progress). Defaults refuse, so a backend that does not
+  // implement them keeps compiling and reports NOT_SUPPORTED.
+  // One step of one chosen transfer: its next chunk, or its notification retry (Idle if neither).
+  virtual StepResult stepTransfer(uint64_t transferId) {
+    throw Error(ErrorCode::NotSupported, "stepping a chosen transfer is not supported by this backend");
+  }
+  // Takes one arrived notification (Idle if none), leaving chunks alone.
+  virtual StepResult stepNotification() {
+    throw Error(ErrorCode::NotSupported, "stepping a notification is not supported by this backend");
+  }
+  // The transfer's next step ends it in ERROR (code Backend): no byte copied in that step, no
+  // notification for this run; bytes already copied stay.
+  virtual void injectError(uint64_t transferId) {
+    throw Error(ErrorCode::NotSupported, "injectError is not supported by this backend");
+  }
+  virtual PendingWork pendingWork() { throw Error(ErrorCode::NotSupported, "pendingWork is not supported by this backend"); }
+  virtual std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) {
+    throw Error(ErrorCode::NotSupported, "remoteRegions is not supported by this backend");
+  }
+  // Benchmark baseline (bench native): the copy a WRITE of `length` bytes does, without the
+  // engine: `threads` threads take `chunkBytes` chunks from a shared counter and memcpy each in
+  // `blockBytes` pieces, from local region offset 0 to the peer's region offset 0, over the same
+  // mappings transfers use. Returns when every thread is joined.
+  virtual void baselineCopy(uint64_t localRegionId, const std::string& remote, uint64_t remoteRegionId, uint64_t length,
+                            uint64_t blockBytes, unsigned threads, uint64_t chunkBytes) {
+    throw Error(ErrorCode::NotSupported, "baselineCopy is not supported by this backend");
+  }
+  // Offset of the first byte that differs between the two regions' first `length` bytes, or -1.
+  virtual int64_t compareWithRemote(uint64_t localRegionId, const std::string& remote, uint64_t remoteRegionId, uint64_t length) {
+    throw Error(ErrorCode::NotSupported, "compareWithRemote is not supported by this backend");
+  }
+  virtual AgentStats stats() { throw Error(ErrorCode::NotSupported, "stats is not supported by this backend"); }
 
   // Idempotent. Stops and joins every thread, then unlinks what the agent created. After it
   // returns no thread of this agent touches any buffer.

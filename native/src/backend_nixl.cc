@@ -506,7 +506,8 @@ class NixlAgentState final : public AgentState {
   void post(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (!t.remote->alive()) throw Error(ErrorCode::PeerGone, "agent '" + t.remote->name + "' is gone");
     // NIXL would answer NIXL_ERR_REPOST_ACTIVE too (after one more check of the backend).
@@ -531,7 +532,7 @@ class NixlAgentState final : public AgentState {
     for (const auto& region : t.locals) region->activeUses++;
     if (static_cast<pid_t>(t.remote->pid) == ::getpid()) countInbound(t.remote->nonce, 1);
     t.status = XferStatus::InProgress;
-    active_.push_back(transfers_[id]);
+    active_.push_back(held);
     if (s == NIXL_SUCCESS) {
       // Completed inside the post (the notification, if any, left with it).
       finishLocked(t, XferStatus::Done, std::nullopt);
@@ -542,7 +543,8 @@ class NixlAgentState final : public AgentState {
   XferStatus status(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (t.active) pollOneLocked(t);
     return t.status;
@@ -551,7 +553,8 @@ class NixlAgentState final : public AgentState {
   TransferInfo info(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (t.active) pollOneLocked(t);
     TransferInfo info;
@@ -566,7 +569,8 @@ class NixlAgentState final : public AgentState {
   ReleaseResult release(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id, ErrorCode::DoubleRelease);  // keeps t alive past the erase
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::DoubleRelease, "transfer handle was already released");
     t.released = true;
     if (t.active) pollOneLocked(t);
@@ -577,13 +581,15 @@ class NixlAgentState final : public AgentState {
       return {true, false};
     }
     freeRequestLocked(t);
+    eraseIfFreedLocked(t);
     return {true, true};
   }
 
   ReleaseResult abort(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (t.active) pollOneLocked(t);
     return {false, !t.active};  // NIXL cannot abort an in-flight transfer
@@ -641,6 +647,25 @@ class NixlAgentState final : public AgentState {
       result.status = finished->status;
     }
     return result;
+  }
+
+  std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    auto it = remotes_.find(name);
+    if (it == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + name + "'");
+    std::vector<RemoteRegionInfo> out;
+    for (const auto& [id, region] : it->second->regions) out.push_back({id, region.size});
+    return out;
+  }
+
+  AgentStats stats() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    AgentStats s;
+    s.transfers = transfers_.size();
+    s.regions = regions_.size();
+    s.remotes = remotes_.size();
+    return s;
   }
 
   void close() override {
@@ -720,10 +745,15 @@ class NixlAgentState final : public AgentState {
     if (closed_) throw Error(ErrorCode::Closed, "agent '" + config_.name + "' is closed");
   }
 
-  Transfer& findLocked(uint64_t id) {
+  // `gone` is the error for an id that existed and was released (its record is erased).
+  std::shared_ptr<Transfer> findLocked(uint64_t id, ErrorCode gone = ErrorCode::Released) {
     auto it = transfers_.find(id);
-    if (it == transfers_.end()) throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
-    return *it->second;
+    if (it != transfers_.end()) return it->second;
+    if (id > 0 && id < nextTransferId_) {
+      throw Error(gone, gone == ErrorCode::DoubleRelease ? "transfer handle " + std::to_string(id) + " was already released"
+                                                         : "transfer handle " + std::to_string(id) + " was released");
+    }
+    throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
   }
 
   // One getXferStatus() (which also progresses UCX and sends the deferred notification).
@@ -780,8 +810,18 @@ class NixlAgentState final : public AgentState {
     Event quiesced = terminal;
     quiesced.kind = Event::Kind::Quiesced;
     sink_->push(quiesced);
-    if (t.released) freeRequestLocked(t);
+    if (t.released) {
+      freeRequestLocked(t);
+      eraseIfFreedLocked(t);  // callers hold a shared_ptr (snapshots, `held`): t outlives this
+    }
     if (t.remote && t.remote->invalidating) maybeFinishInvalidateLocked(t.remote);
+  }
+
+  // A released transfer whose NIXL request is freed leaves no record (bounded memory for long
+  // runs). Ids are never reused, so findLocked() still tells a released id from an unknown one.
+  // A request NIXL refused to free keeps its record, so close() retries it.
+  void eraseIfFreedLocked(Transfer& t) {
+    if (t.released && !t.active && t.req == nullptr) transfers_.erase(t.id);
   }
 
   void freeRequestLocked(Transfer& t) {

@@ -17,6 +17,8 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -35,25 +37,28 @@ constexpr uint32_t kLanes = 8;        // concurrent senders per receiver
 constexpr uint32_t kSlots = 32;       // notifications buffered per sender
 constexpr uint32_t kMaxNotif = 4096;  // bytes per notification
 constexpr uint32_t kMaxName = 64;
-constexpr uint32_t kCtlVersion = 1;
+constexpr uint32_t kCtlVersion = 2;  // 2: the sender's name is in the lane, not in each slot
 constexpr char kCtlMagic[8] = {'X', 'F', 'S', 'T', 'C', 'T', 'L', '1'};
 constexpr size_t kMaxInbox = 4096;  // beyond this the progress thread leaves messages in the ring
+constexpr uint32_t kMaxPopPerCall = kLanes * kSlots;  // one full mailbox: a peer that keeps refilling cannot hold a poll
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared-memory atomics must be lock-free");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared-memory atomics must be lock-free");
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word layout");
 
 struct Slot {
-  uint32_t fromLength;
   uint32_t length;
-  char from[kMaxName];
   uint8_t data[kMaxNotif];
 };
 
-// A single-producer/single-consumer ring. A sender claims a lane by CAS on `owner`; the
-// receiver reclaims lanes whose owner process died, once drained.
+// A single-producer/single-consumer ring. A sender claims an empty lane by CAS on `owner`, then
+// writes its name once; the receiver reads the name when it first sees that owner and keeps it,
+// so the sender of a message comes from the lane (the connection), never from the payload.
+// The receiver reclaims lanes whose owner process died, once drained.
 struct alignas(64) Lane {
-  std::atomic<uint64_t> owner;
+  std::atomic<uint64_t> owner;  // (pid << 32) | agent sequence; 0 = free
+  uint32_t ownerNameLength;
+  char ownerName[kMaxName];
   alignas(64) std::atomic<uint64_t> head;  // written by the consumer
   alignas(64) std::atomic<uint64_t> tail;  // written by the producer
   Slot slots[kSlots];
@@ -72,6 +77,29 @@ struct ControlBlock {
   uint32_t reserved;
   Lane lane[kLanes];
 };
+
+// test/native/fixtures/hostile.ts writes into these offsets to play a misbehaving peer.
+static_assert(offsetof(ControlBlock, lane) == 64, "control block layout (fixtures/hostile.ts)");
+static_assert(offsetof(Lane, ownerNameLength) == 8 && offsetof(Lane, ownerName) == 12, "lane layout (fixtures/hostile.ts)");
+static_assert(offsetof(Lane, head) == 128 && offsetof(Lane, tail) == 192 && offsetof(Lane, slots) == 200, "lane layout");
+static_assert(sizeof(Slot) == 4100 && sizeof(Lane) == 131456, "lane layout (fixtures/hostile.ts)");
+
+std::string hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Memory of a peer (or our own, which a peer can truncate by name) is touched only through
+// these: a size check first, then the access with SIGBUS turned into a failure (guardedAccess).
+struct CtlClosedRead {
+  ControlBlock* ctl;
+  uint32_t value;
+};
+void readClosedRaw(void* p) {
+  auto* r = static_cast<CtlClosedRead*>(p);
+  r->value = r->ctl->closed.load(std::memory_order_acquire);
+}
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -109,8 +137,9 @@ struct RemoteAgent {
   // its close flag, or its pid gone (checked at most every 2 ms).
   bool alive() {
     if (dead.load(std::memory_order_acquire)) return false;
-    if (ctl->closed.load(std::memory_order_acquire) != 0) {
-      dead.store(true, std::memory_order_release);
+    CtlClosedRead closed{ctl, 0};
+    if (!ctlSegment->sizeIntact() || !guardedAccess(&readClosedRaw, &closed) || closed.value != 0) {
+      dead.store(true, std::memory_order_release);  // closed, or its control segment was truncated
       return false;
     }
     int64_t now = nowNs();
@@ -142,7 +171,7 @@ struct Piece {
   uint64_t length;
 };
 
-struct Transfer {
+struct Transfer : std::enable_shared_from_this<Transfer> {
   uint64_t id = 0;
   XferOp op = XferOp::Write;
   std::shared_ptr<RemoteAgent> remote;
@@ -166,6 +195,7 @@ struct Transfer {
   bool cancelled = false;
   bool released = false;
   bool notifyPending = false;
+  bool faultArmed = false;  // injectError(): the next step of this run ends it in ERROR
 
   uint32_t chunkCount() const { return static_cast<uint32_t>(chunkBytes.size()); }
   void dropResources() {
@@ -196,7 +226,9 @@ class ShmAgent final : public AgentState {
     token_ = (static_cast<uint64_t>(static_cast<uint32_t>(pid_)) << 32) | sequence;
     std::random_device rd;
     nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(nowNs());
-    prefix_ = "/xferstate-" + std::to_string(pid_) + "-" + config.name + "-" + std::to_string(sequence);
+    // The nonce is part of every name, so a peer's metadata can only name segments of the agent
+    // whose control segment carries that nonce (checked in loadRemoteMetadata).
+    prefix_ = "/xferstate-" + std::to_string(pid_) + "-" + config.name + "-" + std::to_string(sequence) + "-" + hex16(nonce_);
 
     ctlSegment_ = Segment::create(prefix_ + "-ctl", sizeof(ControlBlock));
     ctl_ = new (ctlSegment_->data()) ControlBlock();
@@ -301,8 +333,20 @@ class ShmAgent final : public AgentState {
       throw Error(ErrorCode::BadMetadata, "control segment does not match the metadata");
     }
     if (c.closed.load(std::memory_order_acquire) != 0) throw Error(ErrorCode::PeerGone, "agent '" + meta.agentName + "' is closed");
+    // Every region must be named after this control segment (pid, agent name, nonce, region id):
+    // a peer cannot point a region at another agent's segment.
+    const std::string stem = "/xferstate-" + std::to_string(meta.pid) + "-" + meta.agentName + "-";
+    const std::string tail = "-" + hex16(meta.nonce) + "-ctl";
+    if (meta.ctlName.size() <= stem.size() + tail.size() || meta.ctlName.compare(0, stem.size(), stem) != 0 ||
+        meta.ctlName.compare(meta.ctlName.size() - tail.size(), tail.size(), tail) != 0) {
+      throw Error(ErrorCode::BadMetadata, "control segment name is not bound to the agent's pid, name and nonce");
+    }
+    const std::string regionStem = meta.ctlName.substr(0, meta.ctlName.size() - 3);  // "...-<nonce>-"
     for (const RegionMeta& r : meta.regions) {
       if (remote->regions.count(r.id) != 0) throw Error(ErrorCode::BadMetadata, "duplicate region id in metadata");
+      if (r.shmName != regionStem + std::to_string(r.id)) {
+        throw Error(ErrorCode::BadMetadata, "region " + std::to_string(r.id) + " is not a segment of agent '" + meta.agentName + "'");
+      }
       remote->regions[r.id] = Segment::open(r.shmName, r.size);
     }
 
@@ -333,7 +377,8 @@ class ShmAgent final : public AgentState {
     std::shared_ptr<RemoteAgent> remote = it->second;
     remotes_.erase(it);
     remote->invalidated.store(true);
-    for (auto& [id, t] : transfers_)
+    // A snapshot: cancelling a released transfer erases its record.
+    for (const std::shared_ptr<Transfer>& t : liveTransfersLocked())
       if (t->remote == remote) cancelLocked(*t, ErrorCode::UnknownRemote);
     std::lock_guard<std::mutex> sendLock(remote->sendMutex);
     releaseLaneLocked(*remote);
@@ -409,7 +454,8 @@ class ShmAgent final : public AgentState {
   void post(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (t.active) throw Error(ErrorCode::RepostActive, "transfer is still active");
     if (t.remote->invalidated.load()) throw Error(ErrorCode::UnknownRemote, "metadata of '" + t.remote->name + "' was invalidated or replaced");
@@ -421,19 +467,21 @@ class ShmAgent final : public AgentState {
     t.inflight = 0;
     t.cancelled = false;
     t.notifyPending = false;
+    t.faultArmed = false;
     t.error.reset();
     t.bytesDone.store(0);
     t.active = true;
     for (const auto& region : t.locals) region->activeUses++;
     t.status.store(XferStatus::InProgress, std::memory_order_release);
-    runq_.push_back(transfers_[id]);
+    runq_.push_back(held);
     cv_.notify_all();
   }
 
   XferStatus status(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     return t.status.load(std::memory_order_acquire);
   }
@@ -441,7 +489,8 @@ class ShmAgent final : public AgentState {
   TransferInfo info(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     TransferInfo info;
     info.status = t.status.load();
@@ -455,21 +504,23 @@ class ShmAgent final : public AgentState {
   ReleaseResult release(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id, ErrorCode::DoubleRelease);  // keeps t alive past the erase
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::DoubleRelease, "transfer handle was already released");
     t.released = true;
     // Accepted at once; in flight the copy engine stops at the next chunk boundary, so
     // quiescence may come later (a Quiesced event reports it).
     if (t.active) cancelLocked(t, ErrorCode::Aborted);
     bool quiesced = !t.active;
-    if (quiesced) t.dropResources();
+    if (quiesced) eraseReleasedLocked(t);  // else the run's finishLocked erases it
     return {true, quiesced};
   }
 
   ReleaseResult abort(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    Transfer& t = findLocked(id);
+    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    Transfer& t = *held;
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     bool accepted = t.active && !t.cancelled;
     if (accepted) cancelLocked(t, ErrorCode::Aborted);
@@ -501,7 +552,7 @@ class ShmAgent final : public AgentState {
     }
     std::lock_guard<std::mutex> consume(consumeMu_);
     Notification n;
-    while (popOneLocked(n)) inbox_.push_back(std::move(n));
+    for (uint32_t popped = 0; popped < kMaxPopPerCall && popOneLocked(n); ++popped) inbox_.push_back(std::move(n));
     maybeReclaimLanesLocked();
     std::vector<Notification> out(std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.end()));
     inbox_.clear();
@@ -525,25 +576,136 @@ class ShmAgent final : public AgentState {
         return result;
       }
     }
-    if (!pendingNotify_.empty()) {
-      std::shared_ptr<Transfer> t = pendingNotify_.front();
-      pendingNotify_.pop_front();
-      t->notifyPending = false;
-      tryNotifyLocked(*t);
-      fillStep(result, StepResult::Kind::NotificationRetry, *t, 0, 0);
-      return result;
-    }
-    if (!runq_.empty()) {
-      std::shared_ptr<Transfer> t = takeChunkLocked();
-      uint32_t c = t->nextChunk - 1;
-      bool ok = t->remote->alive();
-      if (ok) copyChunk(*t, c);
-      uint64_t bytes = t->chunkBytes[c];
-      completeChunkLocked(*t, c, ok);
-      fillStep(result, StepResult::Kind::Chunk, *t, c, ok ? bytes : 0);
-      return result;
+    if (!pendingNotify_.empty()) return stepTransferLocked(pendingNotify_.front());
+    if (!runq_.empty()) return stepTransferLocked(runq_.front());
+    return result;
+  }
+
+  StepResult stepTransfer(uint64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    requireManual("step({ transferId })");
+    std::shared_ptr<Transfer> t = findLocked(id);
+    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    return stepTransferLocked(t);
+  }
+
+  StepResult stepNotification() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    requireManual("step({ notification: true })");
+    StepResult result;
+    std::lock_guard<std::mutex> consume(consumeMu_);
+    Notification n;
+    if (popOneLocked(n)) {
+      result.kind = StepResult::Kind::Notification;
+      result.notification = n;
+      inbox_.push_back(std::move(n));
     }
     return result;
+  }
+
+  void injectError(uint64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    requireManual("injectError()");
+    std::shared_ptr<Transfer> t = findLocked(id);
+    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    if (!t->active || t->cancelled) throw Error(ErrorCode::InvalidArgument, "transfer " + std::to_string(id) + " is not in progress");
+    t->faultArmed = true;
+  }
+
+  PendingWork pendingWork() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    PendingWork work;
+    work.chunks.reserve(runq_.size());
+    for (const auto& t : runq_) work.chunks.push_back(t->id);
+    for (const auto& t : pendingNotify_) work.notificationRetries.push_back(t->id);
+    std::lock_guard<std::mutex> consume(consumeMu_);
+    if (ctl_ != nullptr) {
+      for (uint32_t i = 0; i < kLanes; ++i) {
+        uint64_t head = ctl_->lane[i].head.load(std::memory_order_relaxed);
+        uint64_t tail = ctl_->lane[i].tail.load(std::memory_order_acquire);
+        work.notifications += std::min<uint64_t>(tail - head, kSlots);  // a peer's garbage tail counts as a full ring
+      }
+    }
+    return work;
+  }
+
+  std::vector<RemoteRegionInfo> remoteRegions(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    auto it = remotes_.find(name);
+    if (it == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + name + "'");
+    std::vector<RemoteRegionInfo> out;
+    for (const auto& [id, region] : it->second->regions) out.push_back({id, region->size()});
+    return out;
+  }
+
+  void baselineCopy(uint64_t localRegionId, const std::string& remoteName, uint64_t remoteRegionId, uint64_t length,
+                    uint64_t blockBytes, unsigned threads, uint64_t chunkBytes) override {
+    auto [local, remote] = benchSegments(localRegionId, remoteName, remoteRegionId, length);
+    if (threads < 1 || threads > 16) throw Error(ErrorCode::InvalidArgument, "threads must be 1..16");
+    if (chunkBytes < 4096 || blockBytes == 0) throw Error(ErrorCode::InvalidArgument, "chunkBytes must be >= 4096 and blockBytes > 0");
+    std::unique_lock<std::mutex> lock(baselineMu_);
+    // Persistent threads that sleep between runs, like the copy engine's: freshly created threads
+    // would start behind sleeping ones in the scheduler and make the baseline look slow.
+    while (baselineThreads_.size() < threads) {
+      unsigned index = static_cast<unsigned>(baselineThreads_.size());
+      baselineThreads_.emplace_back([this, index] { baselineLoop(index); });
+    }
+    baselineJob_ = BaselineJob{local->data(), remote->data(), length, blockBytes, chunkBytes, threads};
+    baselineNext_.store(0);
+    baselineRunning_ = threads;
+    baselineGeneration_++;
+    baselineCv_.notify_all();
+    baselineDone_.wait(lock, [this] { return baselineRunning_ == 0; });
+  }
+
+  void baselineLoop(unsigned index) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(baselineMu_);
+    for (;;) {
+      baselineCv_.wait(lock, [&] { return baselineStop_ || baselineGeneration_ != seen; });
+      if (baselineStop_) return;
+      seen = baselineGeneration_;
+      if (index >= baselineJob_.threads) continue;
+      BaselineJob job = baselineJob_;
+      lock.unlock();
+      for (;;) {
+        uint64_t start = baselineNext_.fetch_add(1, std::memory_order_relaxed) * job.chunkBytes;
+        if (start >= job.length) break;
+        uint64_t end = std::min(job.length, start + job.chunkBytes);
+        // The transfer splits each descriptor into pieces at block (descriptor) boundaries too.
+        for (uint64_t at = start; at < end;) {
+          uint64_t blockEnd = std::min(end, (at / job.blockBytes + 1) * job.blockBytes);
+          std::memcpy(job.dst + at, job.src + at, blockEnd - at);
+          at = blockEnd;
+        }
+      }
+      lock.lock();
+      if (--baselineRunning_ == 0) baselineDone_.notify_all();
+    }
+  }
+
+  int64_t compareWithRemote(uint64_t localRegionId, const std::string& remoteName, uint64_t remoteRegionId, uint64_t length) override {
+    auto [local, remote] = benchSegments(localRegionId, remoteName, remoteRegionId, length);
+    const uint8_t* a = local->data();
+    const uint8_t* b = remote->data();
+    if (std::memcmp(a, b, length) == 0) return -1;
+    for (uint64_t i = 0; i < length; ++i)
+      if (a[i] != b[i]) return static_cast<int64_t>(i);
+    return -1;
+  }
+
+  AgentStats stats() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    AgentStats s;
+    s.transfers = transfers_.size();
+    s.regions = regions_.size();
+    s.remotes = remotes_.size();
+    return s;
   }
 
   void close() override {
@@ -552,10 +714,10 @@ class ShmAgent final : public AgentState {
       if (closed_) return;
       closed_ = true;
       stop_ = true;
-      for (auto& [id, t] : transfers_) cancelLocked(*t, ErrorCode::Aborted);
+      for (const std::shared_ptr<Transfer>& t : liveTransfersLocked()) cancelLocked(*t, ErrorCode::Aborted);
       cv_.notify_all();
     }
-    if (ctl_ != nullptr) {
+    if (ctl_ != nullptr && ctlSegment_->sizeIntact()) {
       ctl_->closed.store(1, std::memory_order_release);
       ctl_->doorbell.fetch_add(1, std::memory_order_release);
       futexWake(&ctl_->doorbell);
@@ -563,13 +725,21 @@ class ShmAgent final : public AgentState {
     for (std::thread& worker : workers_)
       if (worker.joinable()) worker.join();
     if (progressThread_.joinable()) progressThread_.join();
+    {
+      std::lock_guard<std::mutex> lock(baselineMu_);
+      baselineStop_ = true;
+      baselineCv_.notify_all();
+    }
+    for (std::thread& t : baselineThreads_)
+      if (t.joinable()) t.join();
 
     std::lock_guard<std::mutex> lock(mu_);
     // Every copy thread finished its chunk before exiting, so nothing is in flight now.
-    for (auto& [id, t] : transfers_) {
+    for (const std::shared_ptr<Transfer>& t : liveTransfersLocked()) {
       if (t->active) finishLocked(*t, XferStatus::Error, ErrorCode::Aborted);
       t->dropResources();
     }
+    transfers_.clear();
     runq_.clear();
     pendingNotify_.clear();
     for (auto& [name, remote] : remotes_) {
@@ -596,10 +766,76 @@ class ShmAgent final : public AgentState {
     if (closed_) throw Error(ErrorCode::Closed, "agent '" + config_.name + "' is closed");
   }
 
-  Transfer& findLocked(uint64_t id) {
+  // `gone` is the error for an id that existed and was released (its record is erased).
+  std::shared_ptr<Transfer> findLocked(uint64_t id, ErrorCode gone = ErrorCode::Released) {
     auto it = transfers_.find(id);
-    if (it == transfers_.end()) throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
-    return *it->second;
+    if (it != transfers_.end()) return it->second;
+    if (id > 0 && id < nextTransferId_) {
+      throw Error(gone, gone == ErrorCode::DoubleRelease ? "transfer handle " + std::to_string(id) + " was already released"
+                                                         : "transfer handle " + std::to_string(id) + " was released");
+    }
+    throw Error(ErrorCode::InvalidArgument, "unknown transfer handle " + std::to_string(id));
+  }
+
+  std::pair<std::shared_ptr<Segment>, std::shared_ptr<Segment>> benchSegments(uint64_t localRegionId, const std::string& remoteName,
+                                                                           uint64_t remoteRegionId, uint64_t length) {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkOpen();
+    auto lit = regions_.find(localRegionId);
+    if (lit == regions_.end()) throw Error(ErrorCode::NotRegistered, "local region " + std::to_string(localRegionId) + " is not registered");
+    auto rit = remotes_.find(remoteName);
+    if (rit == remotes_.end()) throw Error(ErrorCode::UnknownRemote, "no metadata loaded for agent '" + remoteName + "'");
+    auto sit = rit->second->regions.find(remoteRegionId);
+    if (sit == rit->second->regions.end()) throw Error(ErrorCode::NotRegistered, "remote region " + std::to_string(remoteRegionId) + " is not in the metadata");
+    if (length == 0 || length > lit->second->segment->size() || length > sit->second->size()) {
+      throw Error(ErrorCode::OutOfRange, "length is outside a region");
+    }
+    return {lit->second->segment, sit->second};
+  }
+
+  void requireManual(const char* what) const {
+    if (config_.progress != ProgressMode::Manual) throw Error(ErrorCode::NotSupported, std::string(what) + " needs progress: 'manual'");
+  }
+
+  // Manual progress, one step of `t`: an armed fault, else its notification retry, else its next
+  // chunk. The transfer keeps its place in the round-robin queue unless this was its last chunk
+  // (FIFO step() passes the queue head, which then moves to the back), so stepping a chosen
+  // transfer never reorders the others.
+  StepResult stepTransferLocked(std::shared_ptr<Transfer> t) {
+    StepResult result;
+    if (!t->active || t->cancelled) return result;
+    if (t->faultArmed) {
+      t->faultArmed = false;
+      cancelLocked(*t, ErrorCode::Backend);  // manual mode: nothing in flight, so terminal now
+      fillStep(result, StepResult::Kind::Fault, *t, t->nextChunk, 0);
+      return result;
+    }
+    if (t->notifyPending) {
+      pendingNotify_.erase(std::find(pendingNotify_.begin(), pendingNotify_.end(), t));
+      t->notifyPending = false;
+      tryNotifyLocked(*t);
+      fillStep(result, StepResult::Kind::NotificationRetry, *t, 0, 0);
+      return result;
+    }
+    auto pos = std::find(runq_.begin(), runq_.end(), t);
+    if (pos == runq_.end()) return result;
+    bool head = pos == runq_.begin();
+    auto index = pos - runq_.begin();
+    runq_.erase(pos);
+    uint32_t c = t->nextChunk++;
+    t->inflight++;
+    if (t->nextChunk < t->chunkCount()) {
+      if (head) {
+        runq_.push_back(t);
+      } else {
+        runq_.insert(runq_.begin() + index, t);
+      }
+    }
+    bool ok = runChunk(*t, c);
+    uint64_t bytes = t->chunkBytes[c];
+    completeChunkLocked(*t, c, ok);
+    fillStep(result, StepResult::Kind::Chunk, *t, c, ok ? bytes : 0);
+    return result;
   }
 
   void fillStep(StepResult& r, StepResult::Kind kind, const Transfer& t, uint32_t chunk, uint64_t bytes) {
@@ -622,8 +858,15 @@ class ShmAgent final : public AgentState {
     return t;
   }
 
-  void copyChunk(const Transfer& t, uint32_t chunk) {
-    for (uint32_t p = t.chunkStart[chunk]; p < t.chunkStart[chunk + 1]; ++p) {
+  struct ChunkCopy {
+    const Transfer* t;
+    uint32_t chunk;
+  };
+
+  static void copyChunkRaw(void* arg) {
+    const ChunkCopy& c = *static_cast<const ChunkCopy*>(arg);
+    const Transfer& t = *c.t;
+    for (uint32_t p = t.chunkStart[c.chunk]; p < t.chunkStart[c.chunk + 1]; ++p) {
       const Piece& piece = t.pieces[p];
       uint8_t* local = t.locals[piece.localIndex]->segment->data() + piece.localOffset;
       uint8_t* remote = t.remoteSegments[piece.remoteIndex]->data() + piece.remoteOffset;
@@ -633,6 +876,25 @@ class ShmAgent final : public AgentState {
         std::memcpy(local, remote, piece.length);
       }
     }
+  }
+
+  // False when a segment of the transfer was truncated (before the chunk, or during it: SIGBUS
+  // caught). The peer is then treated as gone: the run ends ERROR / PEER_GONE.
+  bool copyChunk(const Transfer& t, uint32_t chunk) {
+    for (const auto& segment : t.remoteSegments)
+      if (!segment->sizeIntact()) return false;
+    for (const auto& region : t.locals)
+      if (!region->segment->sizeIntact()) return false;
+    ChunkCopy c{&t, chunk};
+    return guardedAccess(&copyChunkRaw, &c);
+  }
+
+  // One attempt at a chunk: the peer must be alive and every segment whole.
+  bool runChunk(Transfer& t, uint32_t chunk) {
+    if (!t.remote->alive()) return false;
+    if (copyChunk(t, chunk)) return true;
+    t.remote->dead.store(true, std::memory_order_release);  // its memory can no longer be trusted
+    return false;
   }
 
   void completeChunkLocked(Transfer& t, uint32_t chunk, bool copied) {
@@ -670,7 +932,7 @@ class ShmAgent final : public AgentState {
         // The receiver has not drained its mailbox yet: the transfer stays IN_PROGRESS (as
         // NIXL's does until its notification left) and the progress loop retries.
         t.notifyPending = true;
-        pendingNotify_.push_back(transfers_[t.id]);
+        pendingNotify_.push_back(t.shared_from_this());
         break;
     }
   }
@@ -703,61 +965,150 @@ class ShmAgent final : public AgentState {
     Event quiesced = terminal;
     quiesced.kind = Event::Kind::Quiesced;
     sink_->push(quiesced);
-    if (t.released) t.dropResources();
+    if (t.released) eraseReleasedLocked(t);
+  }
+
+  // A released, quiescent transfer leaves no record: ids are never reused (nextTransferId_ only
+  // grows), so an id below it that is not in transfers_ is known to be released, without a
+  // tombstone. Callers hold a shared_ptr to t (findLocked/snapshots), so t outlives the erase.
+  void eraseReleasedLocked(Transfer& t) {
+    t.dropResources();
+    transfers_.erase(t.id);
+  }
+
+  std::vector<std::shared_ptr<Transfer>> liveTransfersLocked() const {
+    std::vector<std::shared_ptr<Transfer>> out;
+    out.reserve(transfers_.size());
+    for (const auto& [id, t] : transfers_) out.push_back(t);
+    return out;
+  }
+
+  struct SendOp {
+    ControlBlock* ctl;
+    int* lane;  // RemoteAgent::lane (sendMutex held by the caller)
+    uint64_t token;
+    const std::string* name;
+    const uint8_t* data;
+    size_t length;
+    SendResult result;
+  };
+
+  // Runs under guardedAccess: plain memory and atomics only.
+  static void sendRaw(void* arg) {
+    SendOp& op = *static_cast<SendOp*>(arg);
+    ControlBlock* ctl = op.ctl;
+    if (*op.lane < 0) {
+      for (uint32_t i = 0; i < kLanes; ++i) {
+        Lane& candidate = ctl->lane[i];
+        // Only an empty lane: messages left by a previous owner must not be read as ours.
+        if (candidate.head.load(std::memory_order_acquire) != candidate.tail.load(std::memory_order_acquire)) continue;
+        uint64_t expected = 0;
+        if (candidate.owner.compare_exchange_strong(expected, op.token, std::memory_order_acq_rel)) {
+          candidate.ownerNameLength = static_cast<uint32_t>(op.name->size());
+          std::memcpy(candidate.ownerName, op.name->data(), op.name->size());
+          *op.lane = static_cast<int>(i);
+          break;
+        }
+      }
+      if (*op.lane < 0) {
+        op.result = SendResult::NoLane;
+        return;
+      }
+    }
+    Lane& lane = ctl->lane[*op.lane];
+    uint64_t tail = lane.tail.load(std::memory_order_relaxed);
+    uint64_t head = lane.head.load(std::memory_order_acquire);
+    if (tail - head >= kSlots) {
+      op.result = SendResult::Full;
+      return;
+    }
+    Slot& slot = lane.slots[tail % kSlots];
+    slot.length = static_cast<uint32_t>(op.length);
+    if (op.length > 0) std::memcpy(slot.data, op.data, op.length);
+    lane.tail.store(tail + 1, std::memory_order_release);  // publishes the name too, on first use
+    ctl->doorbell.fetch_add(1, std::memory_order_release);
+    futexWake(&ctl->doorbell);
+    op.result = SendResult::Ok;
   }
 
   SendResult sendTo(RemoteAgent& remote, const uint8_t* data, size_t length) {
     if (remote.invalidated.load() || !remote.alive()) return SendResult::Gone;
     std::lock_guard<std::mutex> sendLock(remote.sendMutex);
-    ControlBlock* ctl = remote.ctl;
-    if (remote.lane < 0) {
-      for (uint32_t i = 0; i < kLanes; ++i) {
-        uint64_t expected = 0;
-        if (ctl->lane[i].owner.compare_exchange_strong(expected, token_, std::memory_order_acq_rel)) {
-          remote.lane = static_cast<int>(i);
-          break;
-        }
-      }
-      if (remote.lane < 0) return SendResult::NoLane;
+    SendOp op{remote.ctl, &remote.lane, token_, &config_.name, data, length, SendResult::Gone};
+    if (!remote.ctlSegment->sizeIntact() || !guardedAccess(&sendRaw, &op)) {
+      remote.dead.store(true, std::memory_order_release);  // its control segment was truncated
+      return SendResult::Gone;
     }
-    Lane& lane = ctl->lane[remote.lane];
-    uint64_t tail = lane.tail.load(std::memory_order_relaxed);
-    uint64_t head = lane.head.load(std::memory_order_acquire);
-    if (tail - head >= kSlots) return SendResult::Full;
-    Slot& slot = lane.slots[tail % kSlots];
-    slot.fromLength = static_cast<uint32_t>(config_.name.size());
-    std::memcpy(slot.from, config_.name.data(), config_.name.size());
-    slot.length = static_cast<uint32_t>(length);
-    if (length > 0) std::memcpy(slot.data, data, length);
-    lane.tail.store(tail + 1, std::memory_order_release);
-    ctl->doorbell.fetch_add(1, std::memory_order_release);
-    futexWake(&ctl->doorbell);
-    return SendResult::Ok;
+    return op.result;
+  }
+
+  struct ReleaseLaneOp {
+    Lane* lane;
+    uint64_t token;
+  };
+  static void releaseLaneRaw(void* arg) {
+    auto* op = static_cast<ReleaseLaneOp*>(arg);
+    uint64_t expected = op->token;
+    op->lane->owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
   }
 
   void releaseLaneLocked(RemoteAgent& remote) {
     if (remote.lane < 0) return;
-    uint64_t expected = token_;
-    remote.ctl->lane[remote.lane].owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+    ReleaseLaneOp op{&remote.ctl->lane[remote.lane], token_};
+    if (remote.ctlSegment->sizeIntact()) guardedAccess(&releaseLaneRaw, &op);
     remote.lane = -1;
+  }
+
+  // One message out of lane i of our own mailbox, copied to plain memory under guardedAccess
+  // (a peer can truncate our control segment by name).
+  struct PopOp {
+    Lane* lane;
+    bool got;
+    uint64_t owner;
+    uint32_t nameLength;
+    char name[kMaxName];
+    uint32_t length;
+    uint8_t data[kMaxNotif];
+  };
+  static void popRaw(void* arg) {
+    PopOp& op = *static_cast<PopOp*>(arg);
+    Lane& lane = *op.lane;
+    op.got = false;
+    uint64_t head = lane.head.load(std::memory_order_relaxed);
+    uint64_t tail = lane.tail.load(std::memory_order_acquire);
+    if (head == tail) return;
+    if (tail - head > kSlots) {
+      // Not a ring any more (a peer wrote garbage): drop what it claims, never loop over it.
+      lane.head.store(tail, std::memory_order_release);
+      return;
+    }
+    const Slot& slot = lane.slots[head % kSlots];
+    op.owner = lane.owner.load(std::memory_order_acquire);
+    op.nameLength = std::min<uint32_t>(lane.ownerNameLength, kMaxName);  // clamp: a peer could write garbage
+    std::memcpy(op.name, lane.ownerName, op.nameLength);
+    op.length = std::min<uint32_t>(slot.length, kMaxNotif);
+    std::memcpy(op.data, slot.data, op.length);
+    lane.head.store(head + 1, std::memory_order_release);
+    op.got = true;
   }
 
   // Consumer side of our own mailbox (consumeMu_ held). Lanes are scanned round-robin.
   bool popOneLocked(Notification& out) {
-    if (ctl_ == nullptr) return false;
+    if (ctl_ == nullptr || !ctlSegment_->sizeIntact()) return false;
     for (uint32_t k = 0; k < kLanes; ++k) {
       uint32_t i = (nextLane_ + k) % kLanes;
-      Lane& lane = ctl_->lane[i];
-      uint64_t head = lane.head.load(std::memory_order_relaxed);
-      uint64_t tail = lane.tail.load(std::memory_order_acquire);
-      if (head == tail) continue;
-      const Slot& slot = lane.slots[head % kSlots];
-      // A peer could write garbage; clamp instead of trusting it.
-      uint32_t fromLength = std::min<uint32_t>(slot.fromLength, kMaxName);
-      uint32_t length = std::min<uint32_t>(slot.length, kMaxNotif);
-      out.from.assign(slot.from, fromLength);
-      out.bytes.assign(slot.data, slot.data + length);
-      lane.head.store(head + 1, std::memory_order_release);
+      popScratch_.lane = &ctl_->lane[i];
+      if (!guardedAccess(&popRaw, &popScratch_)) return false;
+      if (!popScratch_.got) continue;
+      // The sender is the lane's owner as first seen: a later rewrite of the name by anyone
+      // does not change who the messages of this owner are from.
+      LaneSender& sender = laneSenders_[i];
+      if (sender.owner != popScratch_.owner) {
+        sender.owner = popScratch_.owner;
+        sender.name.assign(popScratch_.name, popScratch_.nameLength);
+      }
+      out.from = sender.name;
+      out.bytes.assign(popScratch_.data, popScratch_.data + popScratch_.length);
       nextLane_ = (i + 1) % kLanes;
       return true;
     }
@@ -765,7 +1116,7 @@ class ShmAgent final : public AgentState {
   }
 
   void maybeReclaimLanesLocked() {
-    if (ctl_ == nullptr) return;
+    if (ctl_ == nullptr || !ctlSegment_->sizeIntact()) return;
     int64_t now = nowNs();
     if (now - lastReclaimNs_ < 100'000'000) return;
     lastReclaimNs_ = now;
@@ -786,8 +1137,7 @@ class ShmAgent final : public AgentState {
       uint32_t c = t->nextChunk - 1;
       if (!runq_.empty()) cv_.notify_one();
       lock.unlock();
-      bool ok = t->remote->alive();
-      if (ok) copyChunk(*t, c);
+      bool ok = runChunk(*t, c);
       lock.lock();
       completeChunkLocked(*t, c, ok);
     }
@@ -795,7 +1145,9 @@ class ShmAgent final : public AgentState {
 
   void progressLoop() {
     for (;;) {
-      uint32_t seen = ctl_->doorbell.load(std::memory_order_acquire);
+      // Our own control segment can be truncated by name too; then the doorbell is unreadable
+      // and the loop falls back to polling (futex on a missing page fails with EFAULT, no signal).
+      uint32_t seen = ctlSegment_->sizeIntact() ? ctl_->doorbell.load(std::memory_order_acquire) : 0;
       bool arrived = false;
       {
         std::lock_guard<std::mutex> consume(consumeMu_);
@@ -850,11 +1202,36 @@ class ShmAgent final : public AgentState {
 
   std::mutex consumeMu_;  // our mailbox's single consumer; never held while taking mu_
   std::deque<Notification> inbox_;
+  struct LaneSender {
+    uint64_t owner = 0;
+    std::string name;
+  };
+  LaneSender laneSenders_[kLanes];
+  PopOp popScratch_{};  // 4 KiB: kept off the copy and progress threads' stacks
   uint32_t nextLane_ = 0;
   int64_t lastReclaimNs_ = 0;
 
   std::vector<std::thread> workers_;
   std::thread progressThread_;
+
+  // Benchmark baseline pool (baselineCopy); started on first use, joined in close().
+  struct BaselineJob {
+    const uint8_t* src = nullptr;
+    uint8_t* dst = nullptr;
+    uint64_t length = 0;
+    uint64_t blockBytes = 1;
+    uint64_t chunkBytes = 1;
+    unsigned threads = 0;
+  };
+  std::mutex baselineMu_;
+  std::condition_variable baselineCv_;
+  std::condition_variable baselineDone_;
+  std::vector<std::thread> baselineThreads_;
+  BaselineJob baselineJob_;
+  std::atomic<uint64_t> baselineNext_{0};
+  uint64_t baselineGeneration_ = 0;
+  unsigned baselineRunning_ = 0;
+  bool baselineStop_ = false;
 };
 
 class ShmBackend final : public Backend {

@@ -8,9 +8,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace xfer::shm {
 
@@ -26,6 +29,11 @@ class FileDescriptor {
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const noexcept { return fd_; }
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;
@@ -78,7 +86,7 @@ std::shared_ptr<Segment> Segment::create(const std::string& name, uint64_t size)
     throw Error(ErrorCode::Backend, "mmap(" + name + "): " + errnoText(err));
   }
   guard.armed = false;
-  return std::shared_ptr<Segment>(new Segment(name, static_cast<uint8_t*>(base), size, true));
+  return std::shared_ptr<Segment>(new Segment(name, static_cast<uint8_t*>(base), size, true, fd.release()));
 }
 
 std::shared_ptr<Segment> Segment::open(const std::string& name, uint64_t minSize) {
@@ -103,12 +111,62 @@ std::shared_ptr<Segment> Segment::open(const std::string& name, uint64_t minSize
     int err = errno;
     throw Error(ErrorCode::Backend, "mmap(" + name + "): " + errnoText(err));
   }
-  return std::shared_ptr<Segment>(new Segment(name, static_cast<uint8_t*>(base), minSize, false));
+  return std::shared_ptr<Segment>(new Segment(name, static_cast<uint8_t*>(base), minSize, false, fd.release()));
 }
 
 Segment::~Segment() {
   releaseNow();
   unlinkName();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Segment::sizeIntact() const noexcept {
+  struct stat st {};
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0) return false;
+  return static_cast<uint64_t>(st.st_size) >= size_;
+}
+
+namespace {
+
+thread_local sigjmp_buf* tGuard = nullptr;  // set only around a guarded body on this thread
+struct sigaction gPreviousSigbus {};
+std::once_flag gSigbusInstalled;
+
+void onSigbus(int sig, siginfo_t* info, void* context) {
+  sigjmp_buf* guard = tGuard;
+  if (guard != nullptr) {
+    tGuard = nullptr;
+    siglongjmp(*guard, 1);
+  }
+  // Not a guarded access: behave as if we had never installed a handler.
+  if ((gPreviousSigbus.sa_flags & SA_SIGINFO) != 0 && gPreviousSigbus.sa_sigaction != nullptr) {
+    gPreviousSigbus.sa_sigaction(sig, info, context);
+    return;
+  }
+  if ((gPreviousSigbus.sa_flags & SA_SIGINFO) == 0 && gPreviousSigbus.sa_handler != SIG_DFL &&
+      gPreviousSigbus.sa_handler != SIG_IGN) {
+    gPreviousSigbus.sa_handler(sig);
+    return;
+  }
+  ::signal(SIGBUS, SIG_DFL);  // the faulting access runs again and ends the process as before
+}
+
+}  // namespace
+
+bool guardedAccess(void (*body)(void*), void* arg) noexcept {
+  std::call_once(gSigbusInstalled, [] {
+    struct sigaction action {};
+    action.sa_sigaction = onSigbus;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;  // NODEFER: SIGBUS is not left blocked after the jump
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, &gPreviousSigbus);
+  });
+  sigjmp_buf buffer;
+  if (sigsetjmp(buffer, 0) != 0) return false;  // 0: no mask syscall; NODEFER keeps the mask as it was
+  tGuard = &buffer;
+  body(arg);
+  tGuard = nullptr;
+  return true;
 }
 
 void Segment::releaseNow() noexcept {

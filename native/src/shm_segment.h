@@ -34,16 +34,26 @@ class Segment final : public HostMemory {
   void releaseNow() noexcept override;  // munmap (idempotent)
   void unlinkName() noexcept;           // owner only (idempotent)
   const std::string& name() const noexcept { return name_; }
+  // False once the object behind the mapping is smaller than the mapping (someone truncated it:
+  // touching the missing pages would raise SIGBUS). One fstat.
+  bool sizeIntact() const noexcept;
 
  private:
-  Segment(std::string name, uint8_t* base, uint64_t size, bool owner)
-      : name_(std::move(name)), base_(base), size_(size), owner_(owner) {}
+  Segment(std::string name, uint8_t* base, uint64_t size, bool owner, int fd)
+      : name_(std::move(name)), base_(base), size_(size), owner_(owner), fd_(fd) {}
   std::string name_;
   std::atomic<uint8_t*> base_;
   uint64_t size_;
   bool owner_;
   std::atomic<bool> unlinked_{false};
+  int fd_;  // kept open for sizeIntact(); closed in the destructor
 };
+
+// Runs body(arg) with SIGBUS turned into a `false` return instead of a dead process: the last
+// line of defence when a peer truncates a segment between sizeIntact() and the access. body must
+// own nothing that needs a destructor (it is left by siglongjmp) and take no lock. SIGBUS outside
+// a guarded call keeps its previous disposition.
+bool guardedAccess(void (*body)(void*), void* arg) noexcept;
 
 // True while `pid` names a running (not zombie) process.
 bool pidAlive(pid_t pid) noexcept;

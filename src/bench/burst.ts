@@ -1,34 +1,116 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { ChildMessage, RequestSpec, ServerConfig } from '../executor/config.js';
 import { burstDelays } from '../executor/config.js';
 import { ContextServer } from '../executor/contextServer.js';
 import { ControlChannel, connectControl, listenControl } from '../executor/control.js';
 import type { ControlMessage } from '../executor/control.js';
 import { GenerationServer } from '../executor/generationServer.js';
-import { runBurst } from '../executor/harness.js';
 import { fillBlock, PatternChecker } from '../executor/pattern.js';
 import { BlockPool } from '../executor/pool.js';
 import { Agent } from '../native/index.js';
 
-export const description = 'engine overhead per request lifecycle vs a plain-callback executor, and burst throughput at concurrency 128 vs raw native';
+export const description = 'machines executor vs a plain-callback executor doing the same native calls, fill and verify: CPU per request, throughput (4 × 1 MiB), scaling to concurrency 4096';
 
-const BLOCK = 4096;
+const SMALL = 4096;
+const MiB = 1024 * 1024;
 const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
 
-/** The machines' executor, both servers in this process: CPU per request, tiny blocks so copies don't count. */
-export async function engineCpuPerRequest(requests: number, concurrency: number): Promise<number> {
+/** A forced GC, so heap samples count live objects only (V8's flag, set at run time). */
+const gc: () => void = (() => {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+})();
+
+export interface RunOptions {
+  requests: number;
+  concurrency: number;
+  blockBytes: number;
+  blocksPerRequest: number;
+  /** Sample the heap once in steady state (concurrency requests in flight) for bytes per in-flight request. */
+  sampleHeap?: boolean;
+}
+
+export interface RunResult {
+  cpuPerRequestMs: number;
+  wallMs: number;
+  /** Payload bytes delivered and verified. */
+  bytes: number;
+  requestsPerSecond: number;
+  bytesPerInFlightRequest: number | null;
+  /** Heap a finished request leaves behind (bookkeeping the executor keeps after the request ended). */
+  retainedBytesPerFinishedRequest: number | null;
+}
+
+function result(o: RunOptions, cpu: number, wallMs: number, heap: HeapSample | null): RunResult {
+  return {
+    cpuPerRequestMs: cpu / o.requests,
+    wallMs,
+    bytes: o.requests * o.blocksPerRequest * o.blockBytes,
+    requestsPerSecond: o.requests / (wallMs / 1000),
+    bytesPerInFlightRequest: heap === null ? null : Math.round(heap.perInFlight),
+    retainedBytesPerFinishedRequest: heap === null ? null : Math.round(heap.perFinished),
+  };
+}
+
+/**
+ * Drive `o.requests` requests with at most `o.concurrency` in flight; `submit(i)` starts request i and
+ * `finished()` counts completed ones. With `sampleHeap`, the heap is measured after a forced GC at the
+ * start, once with a full window in flight, and at the end with nothing in flight. The end sample gives
+ * what each finished request leaves behind; the full-window sample, less that, what an in-flight
+ * request holds.
+ */
+async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; wallMs: number; heap: HeapSample | null }> {
+  let full: { heap: number; finished: number } | null = null;
+  const heapNow = () => (gc(), process.memoryUsage().heapUsed);
+  const start = o.sampleHeap ? heapNow() : 0;
+  const t0 = performance.now();
+  const c0 = cpuMs();
+  let next = 0;
+  while (finished() < o.requests) {
+    while (next < o.requests && next - finished() < o.concurrency) submit(next++);
+    const f = finished();
+    if (o.sampleHeap && full === null && f > 0 && next - f === o.concurrency) full = { heap: heapNow(), finished: f };
+    await waitForProgress();
+  }
+  const cpu = cpuMs() - c0;
+  const wallMs = performance.now() - t0;
+  let heap: HeapSample | null = null;
+  if (full) {
+    // Let cleanup queued behind the last completion run before the end sample.
+    await new Promise((r) => setImmediate(r));
+    const perFinished = (heapNow() - start) / o.requests;
+    heap = { perInFlight: (full.heap - start - full.finished * perFinished) / o.concurrency, perFinished };
+  }
+  return { cpu, wallMs, heap };
+}
+
+interface HeapSample {
+  perInFlight: number;
+  perFinished: number;
+}
+
+/** The machines' executor: both servers in this process, every block filled and verified. */
+export async function engineRun(o: RunOptions): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'xferstate-bench-'));
-  const base = { blockBytes: BLOCK, poolBlocks: concurrency * 2, backend: 'shm', progress: 'thread' as const, recvSlots: concurrency, delays: burstDelays(60_000) };
+  const base = { blockBytes: o.blockBytes, poolBlocks: o.concurrency * o.blocksPerRequest * 2, backend: 'shm', progress: 'thread' as const, recvSlots: o.concurrency, delays: burstDelays(60_000) };
   const done = new Map<string, number>();
+  let completed = 0;
   let wake: (() => void) | null = null;
   const emit = (m: ChildMessage) => {
     if (m.t !== 'done') return;
-    done.set(m.report.id, (done.get(m.report.id) ?? 0) + 1);
+    const n = (done.get(m.report.id) ?? 0) + 1;
+    if (n === 2) {
+      done.delete(m.report.id);
+      completed++;
+      if (m.report.outcome !== 'completed' || m.report.corrupted) throw new Error(`bench: request ${m.report.id} ${m.report.outcome}${m.report.corrupted ? ' (corrupted)' : ''}`);
+    } else done.set(m.report.id, n);
     wake?.();
   };
   const socketPath = join(dir, 'ctx.sock');
@@ -37,20 +119,18 @@ export async function engineCpuPerRequest(requests: number, concurrency: number)
   const gen = new GenerationServer({ ...base, role: 'generation', name: `bench-gen-${process.pid}`, socketPath } as ServerConfig, emit);
   await gen.connect(socketPath);
   ctx.loadPeer(gen.agent.exportMetadata());
-  const finished = () => [...done.values()].filter((n) => n === 2).length;
   try {
-    const t0 = cpuMs();
-    let next = 0;
-    while (finished() < requests) {
-      while (next < requests && next - finished() < concurrency) {
-        const spec: RequestSpec = { id: `b${next}`, number: next + 1, blocks: 1, faults: [] };
+    const r = await drive(
+      o,
+      (i) => {
+        const spec: RequestSpec = { id: `b${i}`, number: i + 1, blocks: o.blocksPerRequest, faults: [] };
         gen.submit(spec);
         ctx.submit(spec);
-        next++;
-      }
-      await new Promise<void>((r) => (wake = r));
-    }
-    return (cpuMs() - t0) / requests;
+      },
+      () => completed,
+      () => new Promise<void>((res) => (wake = res)),
+    );
+    return result(o, r.cpu, r.wallMs, r.heap);
   } finally {
     ctx.close();
     gen.close();
@@ -60,63 +140,78 @@ export async function engineCpuPerRequest(requests: number, concurrency: number)
 
 /**
  * The baseline: the same native calls and control messages with plain callbacks and no machines —
- * fill, request info, ready signal, create + post, terminal status, release, notification, verify.
+ * allocate, fill, request info, ready signal, create + post, terminal status, release, notification,
+ * verify every block, free.
  */
-async function baselineCpuPerRequest(requests: number, concurrency: number): Promise<number> {
+export async function callbacksRun(o: RunOptions): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'xferstate-bench-'));
   const src = new Agent(`base-ctx-${process.pid}`, {});
   const dst = new Agent(`base-gen-${process.pid}`, {});
-  const srcPool = new BlockPool(src, BLOCK, concurrency * 2);
-  const dstPool = new BlockPool(dst, BLOCK, concurrency * 2);
+  const B = o.blockBytes;
+  const srcPool = new BlockPool(src, B, o.concurrency * o.blocksPerRequest * 2);
+  const dstPool = new BlockPool(dst, B, o.concurrency * o.blocksPerRequest * 2);
   const remote = src.loadRemoteMetadata(dst.exportMetadata());
-  const checker = new PatternChecker(BLOCK);
+  const checker = new PatternChecker(B);
   const socketPath = join(dir, 'ctx.sock');
   let finished = 0;
   let wake: (() => void) | null = null;
   let corrupted = 0;
   let toGen: ControlChannel | null = null;
+  /** Source handles not yet released (the notification can reach the receiver before the sender sees DONE). */
+  const releasing = new Set<Promise<void>>();
   const server = await listenControl(socketPath, (s) => {
     toGen = new ControlChannel(
       s,
       (m: ControlMessage) => {
         if (m.t !== 'info') return;
-        const blocks = srcPool.allocate(m.id, 1)!;
-        fillBlock(srcPool.view(blocks[0]!), Number(m.id.slice(1)), 1, 0);
-        const h = src.createTransfer({ op: 'WRITE', local: [{ region: srcPool.region, offset: blocks[0]! * BLOCK, length: BLOCK }], remote: m.remote, remoteAgent: remote, notification: new TextEncoder().encode(m.id) });
-        toGen!.send({ t: 'ready', id: m.id, ready: true, epoch: 1, requestNumber: Number(m.id.slice(1)) });
+        const n = Number(m.id.slice(1));
+        const blocks = srcPool.allocate(m.id, o.blocksPerRequest)!;
+        // The receiver's epoch for these blocks travels in its request info, as in the servers.
+        blocks.forEach((b, i) => fillBlock(srcPool.view(b), n, m.remote.epoch, i));
+        const h = src.createTransfer({
+          op: 'WRITE',
+          local: blocks.map((b) => ({ region: srcPool.region, offset: b * B, length: B })),
+          remote: m.remote.blocks.map((b) => ({ regionId: m.remote.region, offset: b * B, length: B })),
+          remoteAgent: remote,
+          notification: new TextEncoder().encode(m.id),
+        });
+        toGen!.send({ t: 'ready', id: m.id, ready: true });
         h.post();
-        void h.whenTerminal().then(() => {
+        const settled = h.whenTerminal().then(() => {
           h.release();
           srcPool.giveBack(m.id);
+          releasing.delete(settled);
         });
+        releasing.add(settled);
       },
       () => {},
     );
   });
   const toCtx = new ControlChannel(await connectControl(socketPath), () => {}, () => {});
-  dst.on('notification', (n) => {
-    const id = new TextDecoder().decode(n.bytes);
-    const block = dstPool.blocksOf(id)![0]!;
+  dst.on('notification', (note) => {
+    const id = new TextDecoder().decode(note.bytes);
+    const n = Number(id.slice(1));
     // The number travels in the ready signal, which the notification may overtake: derive it from the id.
-    if (!checker.verify(dstPool.view(block), Number(id.slice(1)), 1, 0)) corrupted++;
+    const epoch = dstPool.epochOf(id)!;
+    dstPool.blocksOf(id)!.forEach((b, i) => checker.verify(dstPool.view(b), n, epoch, i) || corrupted++);
     dstPool.giveBack(id);
     finished++;
     wake?.();
   });
   try {
-    const t0 = cpuMs();
-    let next = 0;
-    while (finished < requests) {
-      while (next < requests && next - finished < concurrency) {
-        const id = `b${next + 1}`;
-        const blocks = dstPool.allocate(id, 1)!;
-        toCtx.send({ t: 'info', id, remote: [{ regionId: dstPool.region.id, offset: blocks[0]! * BLOCK, length: BLOCK }] });
-        next++;
-      }
-      await new Promise<void>((r) => (wake = r));
-    }
+    const r = await drive(
+      o,
+      (i) => {
+        const id = `b${i + 1}`;
+        const blocks = dstPool.allocate(id, o.blocksPerRequest)!;
+        toCtx.send({ t: 'info', id, remote: { region: dstPool.region.id, blocks, epoch: dstPool.epochOf(id)! } });
+      },
+      () => finished,
+      () => new Promise<void>((res) => (wake = res)),
+    );
+    await Promise.all(releasing);
     if (corrupted > 0) throw new Error(`baseline: ${corrupted} corrupted blocks`);
-    return (cpuMs() - t0) / requests;
+    return result(o, r.cpu, r.wallMs, r.heap);
   } finally {
     toCtx.close();
     server.close();
@@ -126,68 +221,152 @@ async function baselineCpuPerRequest(requests: number, concurrency: number): Pro
   }
 }
 
-/** Raw native WRITE throughput for 1 MiB blocks in this run (GB/s, median of 3). */
-async function rawGbps(): Promise<number> {
+/** What one process can do at most per byte: fill (memset), verify (memcmp) and the native copy, each measured alone. */
+async function bounds(): Promise<{ rawGBps: number; fillGBps: number; verifyGBps: number; boundGBps: number }> {
   const a = new Agent(`raw-src-${process.pid}`, {});
   const b = new Agent(`raw-dst-${process.pid}`, {});
   try {
-    const size = 64 * 1024 * 1024;
+    const size = 64 * MiB;
     const src = a.registerMemory(size);
     const dst = b.registerMemory(size);
     const remote = a.loadRemoteMetadata(b.exportMetadata());
-    const block = 1024 * 1024;
-    const runs: number[] = [];
+    const rate = (ms: number) => size / (ms / 1000) / 1e9;
+    const med = (v: number[]) => [...v].sort((x, y) => x - y)[1]!;
+    const raw: number[] = [];
+    const fill: number[] = [];
+    const verify: number[] = [];
+    const checker = new PatternChecker(MiB);
     for (let r = 0; r < 3; r++) {
-      const t0 = performance.now();
+      let t0 = performance.now();
+      for (let off = 0; off < size; off += MiB) fillBlock(src.bytes.subarray(off, off + MiB), 7, 1, off / MiB);
+      fill.push(rate(performance.now() - t0));
+      t0 = performance.now();
       const handles = [];
-      for (let off = 0; off < size; off += block) {
-        const h = a.createTransfer({ op: 'WRITE', local: [{ region: src, offset: off, length: block }], remote: [{ regionId: dst.id, offset: off, length: block }], remoteAgent: remote });
+      for (let off = 0; off < size; off += MiB) {
+        const h = a.createTransfer({ op: 'WRITE', local: [{ region: src, offset: off, length: MiB }], remote: [{ regionId: dst.id, offset: off, length: MiB }], remoteAgent: remote });
         h.post();
         handles.push(h);
       }
       for (const h of handles) (await h.whenTerminal(), h.release());
-      runs.push(size / ((performance.now() - t0) / 1000) / 1e9);
+      raw.push(rate(performance.now() - t0));
+      t0 = performance.now();
+      let ok = true;
+      for (let off = 0; off < size; off += MiB) ok = checker.verify(dst.bytes.subarray(off, off + MiB), 7, 1, off / MiB) && ok;
+      verify.push(rate(performance.now() - t0));
+      if (!ok) throw new Error('bench: raw copy did not verify');
     }
-    return runs.sort((x, y) => x - y)[1]!;
+    const [rawGBps, fillGBps, verifyGBps] = [med(raw), med(fill), med(verify)];
+    // Fill and verify run on the one JS thread; the copy runs on native threads and can overlap them.
+    const boundGBps = 1 / Math.max(1 / fillGBps + 1 / verifyGBps, 1 / rawGBps);
+    return { rawGBps, fillGBps, verifyGBps, boundGBps };
   } finally {
     a.close();
     b.close();
   }
 }
 
-export async function runBench({ json }: { json: boolean; args: string[] }): Promise<number> {
+const round = (x: number, d = 3) => Number(x.toFixed(d));
+const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+
+export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
+  // `--only overhead,throughput,scaling` runs a subset (the JSON then lacks the others).
+  const i = args.indexOf('--only');
+  const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : ['overhead', 'throughput', 'scaling']);
+  const small = (requests: number, concurrency: number, sampleHeap = false): RunOptions => ({ requests, concurrency, blockBytes: SMALL, blocksPerRequest: 1, sampleHeap });
+  const result: Record<string, unknown> = {};
   const n = 2000;
-  // Warm both paths once, then measure alternately and keep the medians.
-  await baselineCpuPerRequest(200, 64);
-  await engineCpuPerRequest(200, 64);
-  const base: number[] = [];
-  const eng: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    base.push(await baselineCpuPerRequest(n, 64));
-    eng.push(await engineCpuPerRequest(n, 64));
+  if (only.has('overhead')) {
+    // CPU per request lifecycle: tiny blocks so copies don't count; warm both paths, then alternate A B A B.
+    await callbacksRun(small(300, 64));
+    await engineRun(small(300, 64));
+    const base: number[] = [];
+    const eng: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      base.push((await callbacksRun(small(n, 64))).cpuPerRequestMs);
+      eng.push((await engineRun(small(n, 64))).cpuPerRequestMs);
+    }
+    result.cpuPerRequestMs = { engine: round(median(eng)), plainCallbacks: round(median(base)) };
+    result.engineOverheadRatio = round(median(eng) / median(base), 2);
   }
-  const med = (v: number[]) => [...v].sort((x, y) => x - y)[1]!;
-  const baselineMs = med(base);
-  const engineMs = med(eng);
-  const raw = await rawGbps();
-  const burst = await runBurst({ concurrency: 128, requests: 1000, faults: [], faultRate: 0, seed: 1, blockBytes: 1024 * 1024, blocksPerRequest: 4, backend: 'shm', kvTransferTimeoutMs: 60_000, recvSlots: 128 });
-  const result = {
-    cpuPerRequestMs: { engine: Number(engineMs.toFixed(3)), plainCallbacks: Number(baselineMs.toFixed(3)) },
-    engineOverheadRatio: Number((engineMs / baselineMs).toFixed(2)),
-    burst: { concurrency: 128, requests: 1000, blockBytes: 1024 * 1024, blocksPerRequest: 4, gbps: burst.gbps, requestsPerSecond: burst.requestsPerSecond },
-    rawNativeGbps: Number(raw.toFixed(3)),
-    throughputRatio: Number((burst.gbps / raw).toFixed(3)),
-  };
-  if (json) console.log(JSON.stringify(result));
-  else {
-    console.log(`CPU per request lifecycle (4 KiB, 1 block, both servers in one process, median of 3 × ${n}):`);
-    console.log(`  machines executor   ${result.cpuPerRequestMs.engine} ms`);
-    console.log(`  plain callbacks     ${result.cpuPerRequestMs.plainCallbacks} ms   (same native calls and control messages, no machines)`);
-    console.log(`  ratio               ${result.engineOverheadRatio}×   (goal ≤ 2×)`);
-    console.log(`throughput at concurrency 128 (4 × 1 MiB per request, two server processes, every byte verified):`);
-    console.log(`  burst               ${burst.gbps} GB/s, ${burst.requestsPerSecond} requests/s`);
-    console.log(`  raw native WRITE    ${result.rawNativeGbps} GB/s   (64 MiB as 1 MiB blocks, no pattern fill or verification)`);
-    console.log(`  ratio               ${result.throughputRatio}   (goal ≥ 0.8)`);
+  if (only.has('throughput')) {
+    // Concurrency 128, 4 × 1 MiB per request, every byte filled and verified: same process, same work.
+    const big: RunOptions = { requests: 256, concurrency: 128, blockBytes: MiB, blocksPerRequest: 4 };
+    const gbps = (r: RunResult) => r.bytes / (r.wallMs / 1000) / 1e9;
+    const engT: number[] = [];
+    const cbT: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      cbT.push(gbps(await callbacksRun(big)));
+      engT.push(gbps(await engineRun(big)));
+    }
+    const b = await bounds();
+    result.throughput = {
+      concurrency: big.concurrency,
+      requests: big.requests,
+      blockBytes: big.blockBytes,
+      blocksPerRequest: big.blocksPerRequest,
+      engineGBps: round(median(engT)),
+      callbacksGBps: round(median(cbT)),
+      rawGBps: round(b.rawGBps),
+      fillGBps: round(b.fillGBps),
+      verifyGBps: round(b.verifyGBps),
+      fillVerifyCopyBoundGBps: round(b.boundGBps),
+      ratioToCallbacks: round(median(engT) / median(cbT), 2),
+    };
+  }
+  if (only.has('scaling')) {
+    // Requests/s, CPU and heap per in-flight request as the window grows.
+    const scaling = [];
+    for (const concurrency of [16, 128, 1024, 4096]) {
+      const requests = Math.max(1000, 2 * concurrency);
+      const e = await engineRun(small(requests, concurrency, true));
+      const c = await callbacksRun(small(requests, concurrency, true));
+      scaling.push({
+        concurrency,
+        requests,
+        requestsPerSecond: Math.round(e.requestsPerSecond),
+        cpuPerRequestMs: round(e.cpuPerRequestMs),
+        bytesPerInFlightRequest: e.bytesPerInFlightRequest,
+        retainedBytesPerFinishedRequest: e.retainedBytesPerFinishedRequest,
+        plainCallbacks: {
+          requestsPerSecond: Math.round(c.requestsPerSecond),
+          cpuPerRequestMs: round(c.cpuPerRequestMs),
+          bytesPerInFlightRequest: c.bytesPerInFlightRequest,
+          retainedBytesPerFinishedRequest: c.retainedBytesPerFinishedRequest,
+        },
+      });
+    }
+    result.scaling = scaling;
+  }
+  if (json) {
+    console.log(JSON.stringify(result));
+    return 0;
+  }
+  const cpu = result.cpuPerRequestMs as { engine: number; plainCallbacks: number } | undefined;
+  if (cpu) {
+    console.log(`CPU per request lifecycle (4 KiB, 1 block, both sides in one process, median of 3 × ${n}, concurrency 64):`);
+    console.log(`  machines executor   ${cpu.engine} ms`);
+    console.log(`  plain callbacks     ${cpu.plainCallbacks} ms   (same native calls and control messages, no machines)`);
+    console.log(`  ratio               ${String(result.engineOverheadRatio)}×   (goal ≤ 1.5×)`);
+  }
+  const t = result.throughput as Record<string, number> | undefined;
+  if (t) {
+    console.log(`throughput at concurrency ${t.concurrency} (${t.blocksPerRequest} × 1 MiB per request, one process, every byte filled and verified, median of 3):`);
+    console.log(`  machines executor   ${t.engineGBps} GB/s`);
+    console.log(`  plain callbacks     ${t.callbacksGBps} GB/s`);
+    console.log(`  ratio               ${t.ratioToCallbacks}   (goal ≥ 0.9)`);
+    console.log(`  bound               ${t.fillVerifyCopyBoundGBps} GB/s   (fill ${t.fillGBps} + verify ${t.verifyGBps} on the JS thread; native copy ${t.rawGBps} overlapping)`);
+  }
+  type Row = { concurrency: number; requestsPerSecond: number; cpuPerRequestMs: number; bytesPerInFlightRequest: number | null; retainedBytesPerFinishedRequest: number | null };
+  const scaling = result.scaling as Array<Row & { plainCallbacks: Omit<Row, 'concurrency'> }> | undefined;
+  if (scaling) {
+    console.log('scaling (4 KiB, 1 block; heap after a forced GC: per request in flight, and left behind per finished request):');
+    console.log(`  ${'concurrency'.padStart(11)} ${'req/s'.padStart(8)} ${'cpu ms/req'.padStart(11)} ${'B/in flight'.padStart(12)} ${'B/finished'.padStart(11)}   plain callbacks: req/s, cpu ms/req, B/in flight, B/finished`);
+    for (const s of scaling) {
+      const c = s.plainCallbacks;
+      console.log(
+        `  ${String(s.concurrency).padStart(11)} ${String(s.requestsPerSecond).padStart(8)} ${String(s.cpuPerRequestMs).padStart(11)} ${String(s.bytesPerInFlightRequest).padStart(12)} ${String(s.retainedBytesPerFinishedRequest).padStart(11)}   ${c.requestsPerSecond}, ${c.cpuPerRequestMs}, ${c.bytesPerInFlightRequest}, ${c.retainedBytesPerFinishedRequest}`,
+      );
+    }
   }
   return 0;
 }

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { availableBackends } from '../native/index.js';
-import type { BurstReport } from '../executor/harness.js';
-import { parseFaults, runBurst } from '../executor/harness.js';
+import type { BurstMemory, BurstReport, PartialBurstReport } from '../executor/harness.js';
+import { parseFaults, runBurst, BurstStoppedError } from '../executor/harness.js';
 import { UsageError } from '../errors.js';
+import { fractionOption, intOption } from './options.js';
 
 interface BurstCliOptions {
   concurrency: string;
@@ -18,12 +19,40 @@ interface BurstCliOptions {
   json?: boolean;
   trace?: string;
   inspect?: boolean | string;
+  metricsPort?: string;
 }
 
-function positiveInt(name: string, v: string, min = 1): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
-  return n;
+/**
+ * A progress line on stderr when it is a terminal, at most every 100 ms (a burst finishes thousands of
+ * requests a second); `done()` ends the line. Nothing at all when stderr is piped or the output is JSON.
+ */
+export function progressReporter(stream: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean }, json: boolean, now: () => number = Date.now) {
+  if (!stream.isTTY || json) return null;
+  let last = -Infinity;
+  let shown = false;
+  return {
+    onProgress(done: number, total: number): void {
+      const t = now();
+      if (done < total && t - last < 100) return;
+      last = t;
+      shown = true;
+      stream.write(`\r[${'#'.repeat(Math.round((done / total) * 30)).padEnd(30)}] ${done}/${total}`);
+    },
+    done(): void {
+      if (shown) stream.write('\n');
+      shown = false;
+    },
+  };
+}
+
+export function formatPartialReport(r: PartialBurstReport): string {
+  return [
+    `PARTIAL REPORT: ${r.aborted.cause}`,
+    `requests      finished ${r.aborted.finished} of ${r.aborted.submitted} submitted (${r.aborted.inFlight} in flight, not counted): completed ${r.completed}, cancelled ${r.cancelled}, failed ${r.failed}${Object.keys(r.failedByReason).length ? ` (${Object.entries(r.failedByReason).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
+    `corrupted     ${r.corrupted}   (so far)`,
+    `leaked, stuck not known: the run stopped before the servers could account for their blocks`,
+    `latency       p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms (wall ${r.wallMs} ms)`,
+  ].join('\n');
 }
 
 export function formatReport(r: BurstReport): string {
@@ -37,6 +66,8 @@ export function formatReport(r: BurstReport): string {
     `throughput    ${r.requestsPerSecond} requests/s, ${r.gbps} GB/s of verified KV`,
     `latency       p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms (wall ${r.wallMs} ms)`,
   ];
+  const mem = (m: BurstMemory['context']) => `${m.rssStartMB ?? '?'} → ${m.rssEndMB ?? '?'} MB`;
+  lines.push(`memory (RSS)  context ${mem(r.memory.context)}, generation ${mem(r.memory.generation)} (from 10 % of requests to the end)`);
   if (Object.keys(r.faultsInjected).length) lines.push(`faults        ${Object.entries(r.faultsInjected).map(([k, v]) => `${k} ${v}`).join(', ')}${r.peerRestarts ? `; context server restarted ${r.peerRestarts}×` : ''}`);
   lines.push('time in state p50 / p99 ms:');
   for (const [k, v] of Object.entries(r.timeInStateMs).sort()) lines.push(`  ${k.padEnd(72)} ${String(v.p50).padStart(9)} ${String(v.p99).padStart(9)}  (${v.count})`);
@@ -60,35 +91,63 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--trace <file>', 'record every machine transition as JSON lines')
     .option('--inspect [url]', 'stream inspection events to an inspector (ws://127.0.0.1:PORT)')
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1: context server on n, generation server on n+1 (0: free ports)')
     .action(async (opts: BurstCliOptions) => {
-      const concurrency = positiveInt('concurrency', opts.concurrency);
-      const faultRate = Number(opts.faultRate);
-      if (!(faultRate >= 0 && faultRate <= 1)) throw new UsageError(`--fault-rate must be in [0, 1], got '${opts.faultRate}'`);
+      const concurrency = intOption('concurrency', opts.concurrency, 1, 1_000_000);
+      const requests = intOption('requests', opts.requests, 1);
+      const faultRate = fractionOption('fault-rate', opts.faultRate, 0, 1);
+      const seed = intOption('seed', opts.seed, 0, 0xffff_ffff);
+      const blockBytes = intOption('block-size', opts.blockSize, 64);
+      if (blockBytes % 8 !== 0) throw new UsageError(`--block-size must be a multiple of 8 (the verification pattern is an 8-byte word), got '${opts.blockSize}'`);
+      const blocksPerRequest = intOption('blocks-per-request', opts.blocksPerRequest, 1, 65_536);
+      const kvTransferTimeoutMs = intOption('kv-transfer-timeout-ms', opts.kvTransferTimeoutMs, 10, 86_400_000);
+      const recvSlots = opts.recvSlots !== undefined ? intOption('recv-slots', opts.recvSlots, 1, 1_000_000) : concurrency;
+      const faults = parseFaults(opts.faults);
       if (!availableBackends().includes(opts.backend)) throw new UsageError(`backend '${opts.backend}' is not available here; available: ${availableBackends().join(', ')}`);
-      const tty = process.stderr.isTTY && !opts.json;
+      const progress = progressReporter(process.stderr, opts.json === true);
       // --inspect alone starts a local inspector; --inspect URL streams to one that is already running.
       const inspector = opts.inspect === true ? await (await import('../inspect/index.js')).startInspector({ port: 0 }) : null;
       if (inspector) console.error(`inspector: ${inspector.url}`);
       const inspectUrl = inspector ? inspector.wsUrl : typeof opts.inspect === 'string' ? opts.inspect : undefined;
-      const report = await runBurst({
-        concurrency,
-        requests: positiveInt('requests', opts.requests),
-        faults: parseFaults(opts.faults),
-        faultRate,
-        seed: positiveInt('seed', opts.seed, 0),
-        blockBytes: positiveInt('block-size', opts.blockSize, 64),
-        blocksPerRequest: positiveInt('blocks-per-request', opts.blocksPerRequest),
-        backend: opts.backend,
-        kvTransferTimeoutMs: positiveInt('kv-transfer-timeout-ms', opts.kvTransferTimeoutMs, 10),
-        recvSlots: opts.recvSlots ? positiveInt('recv-slots', opts.recvSlots) : concurrency,
-        ...(opts.trace ? { tracePath: opts.trace } : {}),
-        ...(inspectUrl ? { inspectUrl } : {}),
-        ...(tty ? { onProgress: (d: number, t: number) => process.stderr.write(`\r[${'#'.repeat(Math.round((d / t) * 30)).padEnd(30)}] ${d}/${t}`) } : {}),
-      });
-      if (tty) process.stderr.write('\n');
+      // Ctrl-C reaches the servers too, but they leave stopping to us (child.ts): the run ends with a
+      // partial report and removes everything it made, instead of dying with its segments in /dev/shm.
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => stop.abort(sig);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let report: BurstReport;
+      try {
+        report = await runBurst({
+          concurrency,
+          requests,
+          faults,
+          faultRate,
+          seed,
+          blockBytes,
+          blocksPerRequest,
+          backend: opts.backend,
+          kvTransferTimeoutMs,
+          recvSlots,
+          ...(opts.trace ? { tracePath: opts.trace } : {}),
+          ...(inspectUrl ? { inspectUrl } : {}),
+          ...(progress ? { onProgress: progress.onProgress } : {}),
+          signal: stop.signal,
+          ...(opts.metricsPort !== undefined ? { metricsPort: intOption('metrics-port', opts.metricsPort, 0, 65_535) } : {}),
+        });
+      } catch (err) {
+        progress?.done();
+        await inspector?.close();
+        // What finished before a server died is still worth reading; the one-line cause follows on stderr.
+        if (err instanceof BurstStoppedError) console.log(opts.json ? JSON.stringify(err.partial) : formatPartialReport(err.partial));
+        throw err;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      progress?.done();
       if (opts.json) {
-        const { completed, cancelled, failed, corrupted, leakedBlocks, stuck, quarantine, requestsPerSecond, gbps, latencyMs } = report;
-        console.log(JSON.stringify({ completed, cancelled, failed, corrupted, leakedBlocks, stuck, quarantine, requestsPerSecond, gbps, latencyMs, details: report }));
+        const { completed, cancelled, failed, corrupted, leakedBlocks, stuck, quarantine, requestsPerSecond, gbps, latencyMs, memory } = report;
+        console.log(JSON.stringify({ completed, cancelled, failed, corrupted, leakedBlocks, stuck, quarantine, requestsPerSecond, gbps, latencyMs, memory, details: report }));
       } else console.log(formatReport(report));
       process.exitCode = report.corrupted || report.leakedBlocks || report.stuck ? 1 : 0;
       if (inspector) {

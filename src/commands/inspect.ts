@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runDemo } from '../inspect/demo.js';
 import { startInspector } from '../inspect/server.js';
+import { intOption, portOption } from './options.js';
 
 export interface InspectCommandOptions {
   port: string;
@@ -22,10 +23,12 @@ export function register(program: Command): void {
     .option('--exit-on-close', 'exit once the last open page closes')
     .option('--stately', "also forward events to Stately's hosted inspector via @statelyai/inspect (needs internet)")
     .action(async (opts: InspectCommandOptions) => {
-      const inspector = await startInspector({ port: Number(opts.port), host: opts.host, stately: opts.stately });
+      const port = portOption('port', opts.port);
+      const tickMs = intOption('tick', opts.tick, 1, 3_600_000);
+      const inspector = await startInspector({ port, host: opts.host, stately: opts.stately });
       console.log(`inspector: ${inspector.url}`);
       console.log(`producers: createWebSocketInspector({ url: '${inspector.wsUrl}' })`);
-      const stopDemo = opts.demo ? runDemo(inspector.inspect, { tickMs: Number(opts.tick) }) : null;
+      const stopDemo = opts.demo ? runDemo(inspector.inspect, { tickMs }) : null;
       if (stopDemo) console.log('demo: simulating requests through the production machines');
       let stopping = false;
       const stop = async (why: string) => {

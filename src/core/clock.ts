@@ -7,7 +7,7 @@
 export type TimerHandle = unknown;
 
 export interface Clock {
-  /** Milliseconds on a monotonic clock (virtual in the simulator). */
+  /** Milliseconds since the epoch (virtual in the simulator); reports from two processes compare. */
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
@@ -15,7 +15,7 @@ export interface Clock {
 
 /** The process's real clock. */
 export const realClock: Clock = {
-  now: () => performance.now(),
+  now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };

@@ -1,5 +1,5 @@
 import { createActor } from 'xstate';
-import type { AnyActorRef, AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent } from 'xstate';
+import type { AnyActorRef, AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent, Observer } from 'xstate';
 import type { EmittedAction, Env, MachineEvent, WorldOps, WorldState } from '../explore/world.js';
 import { isFinished, roleOf } from '../explore/world.js';
 
@@ -16,6 +16,8 @@ export interface TransitionRecord {
   from: unknown;
   to: unknown;
   status: string;
+  /** `to` as a string (state name, or JSON for nested values), precomputed per configuration where the host can. */
+  toKey?: string;
 }
 
 /** What an executor needs of a host of lifecycle actors (ActorHost: live actors; PureHost: reducer mode). */
@@ -35,8 +37,11 @@ export interface HostOptions {
   delays?: Record<string, number>;
   /** Observer of every actor's transitions (trace, logs, metrics). */
   onTransition?(record: TransitionRecord): void;
-  /** Raw xstate inspection events, e.g. for the inspector. */
-  inspect?(event: InspectionEvent): void;
+  /**
+   * Raw xstate inspection events, e.g. for the inspector: whatever `createActor(…, { inspect })` takes,
+   * so `@statelyai/inspect`'s `inspector.inspect` observer can be passed as is.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /**
    * Whether onTransition needs the event of every transition (a trace does). Without it the host
    * observes snapshots only, which costs about half as much per event.
@@ -157,7 +162,9 @@ export class ActorHost implements LifecycleHost {
   }
 
   private observe(name: string, machine: string, ev: InspectionEvent): void {
-    this.opts.inspect?.(ev);
+    const i = this.opts.inspect;
+    if (typeof i === 'function') i(ev);
+    else i?.next?.(ev);
     if (ev.type !== '@xstate.snapshot' || (ev.actorRef as AnyActorRef).id !== `${this.prefix}${name}`) return;
     this.observed(name, machine, ev.event, ev.snapshot as AnyMachineSnapshot);
   }

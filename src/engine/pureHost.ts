@@ -1,68 +1,118 @@
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { Clock } from '../core/clock.js';
+import { realClock } from '../core/clock.js';
 import type { EmittedAction, Env, MachineEvent, WorldState } from '../explore/world.js';
-import { engineStats, isFinished, pureInitialTransition, pureTransition, roleOf } from '../explore/world.js';
+import { isFinished, roleOf } from '../explore/world.js';
+import type { CompiledMachine } from '../step/compile.js';
+import { CompiledStepper } from '../step/compiled.js';
+import type { Snap, Step, Stepper } from '../step/stepper.js';
+import type { Deadline } from './deadlines.js';
+import { Deadlines } from './deadlines.js';
 import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
 
 /**
- * The machines in "reducer mode": one snapshot per actor, stepped with the same pure transition the
- * explorer uses, and deadlines armed as plain timers from the machines' own delayed events. It runs the
- * same machines with the same routing discipline as ActorHost at a fraction of the cost per event (no
- * actor objects, no mailbox, no snapshot observers), but offers no inspection stream: an executor that
- * is inspected uses ActorHost.
+ * The machines in "reducer mode": one snapshot per actor, stepped by a Stepper — by default plans
+ * compiled from the machine definitions (step/compiled.ts, checked against xstate on every explored
+ * edge) — with the routing discipline of ActorHost (effects routed after the step that made them, events
+ * sent meanwhile queued and run to completion in order). Deadlines are armed on one timer heap per host
+ * over an injected Clock (the simulator passes virtual time). No inspection stream: an executor that is
+ * inspected uses ActorHost.
  */
+export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 'inspect'> {
+  route(host: PureHost, actor: string, action: EmittedAction): void;
+  onDone?(host: PureHost, actor: string, output: unknown): void;
+  /** How machines are stepped; default: compiled plans. */
+  stepper?: Stepper;
+  /** Time for deadlines; default: the process's real clock. */
+  clock?: Clock;
+}
+
+interface ActorRecord {
+  readonly name: string;
+  readonly machine: AnyStateMachine;
+  /** Set when the stepper is compiled: O(1) state predicates per configuration. */
+  readonly compiled: CompiledMachine | null;
+  snap: Snap;
+  /** Armed deadlines by timer id (created on first use). */
+  timers: Map<string, Deadline> | null;
+}
+
+/** The shared default stepper (its compiled machines are cached per machine object). */
+const defaultStepper = new CompiledStepper();
+
 export class PureHost implements LifecycleHost {
-  private readonly snaps = new Map<string, AnyMachineSnapshot>();
-  private readonly machines = new Map<string, AnyStateMachine>();
-  private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
-  private readonly queue: Array<{ actor: string; event: EventObject }> = [];
+  private readonly actors = new Map<string, ActorRecord>();
+  private readonly machines = new Map<string, { machine: AnyStateMachine; compiled: CompiledMachine | null }>();
+  private readonly queueActor: string[] = [];
+  private readonly queueEvent: EventObject[] = [];
+  private head = 0;
   private draining = false;
+  private readonly deadlines: Deadlines;
+  readonly stepper: Stepper;
+  readonly clock: Clock;
   readonly env: Env;
 
-  constructor(private readonly opts: Omit<HostOptions, 'route' | 'onDone' | 'inspect'> & {
-    route(host: PureHost, actor: string, action: EmittedAction): void;
-    onDone?(host: PureHost, actor: string, output: unknown): void;
-  }) {
+  constructor(private readonly opts: PureHostOptions) {
     this.env = { ...(opts.initialEnv ?? {}) };
+    this.stepper = opts.stepper ?? defaultStepper;
+    this.clock = opts.clock ?? realClock;
+    this.deadlines = new Deadlines(this.clock);
+    // Compile every role now: a machine the compiler cannot run is refused at construction, not mid-request.
+    for (const role of Object.keys(opts.machines)) this.machineFor(role);
   }
 
   get state(): WorldState {
-    return { actors: Object.fromEntries(this.snaps), timers: {}, env: this.env, last: null };
+    const actors: Record<string, AnyMachineSnapshot> = {};
+    for (const [n, r] of this.actors) actors[n] = r.snap;
+    return { actors, timers: {}, env: this.env, last: null };
   }
 
   names(): string[] {
-    return [...this.snaps.keys()];
+    return [...this.actors.keys()];
   }
 
   has(name: string): boolean {
-    return this.snaps.has(name);
+    return this.actors.has(name);
   }
 
   actor(name: string): AnyMachineSnapshot | undefined {
-    return this.snaps.get(name);
+    return this.actors.get(name)?.snap;
   }
 
+  /**
+   * Whether the actor exists and is in the given state (xstate `matches`; `'worker.receiving'` is the same
+   * query as `{ worker: 'receiving' }`). With compiled machines the answer is computed once per state
+   * configuration and query, then looked up.
+   */
   in(name: string, v: string | Record<string, unknown>): boolean {
-    const s = this.snaps.get(name);
-    return s !== undefined && s.matches(v as never);
+    const r = this.actors.get(name);
+    if (!r) return false;
+    return r.compiled ? r.compiled.matches(r.snap, v) : r.snap.matches(v as never);
   }
 
   done(name: string): boolean {
-    return isFinished(this.snaps.get(name));
+    return isFinished(this.actors.get(name)?.snap);
+  }
+
+  /** Deadlines armed now, over all actors. */
+  get armedDeadlines(): number {
+    return this.deadlines.live;
   }
 
   spawn(name: string, input: unknown): void {
-    if (this.snaps.has(name)) throw new Error(`actor ${name} already exists`);
-    const machine = this.machineFor(roleOf(name));
-    const [snap, actions] = pureInitialTransition(machine, input);
-    this.snaps.set(name, snap as AnyMachineSnapshot);
-    this.timers.set(name, new Map());
-    this.observe(name, machine.id, { type: 'xstate.init' }, null, snap as AnyMachineSnapshot);
-    this.apply(name, actions as unknown as EmittedAction[], snap as AnyMachineSnapshot, null);
+    if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
+    const { machine, compiled } = this.machineFor(roleOf(name));
+    const step = this.stepper.initial(machine, input);
+    const rec: ActorRecord = { name, machine, compiled, snap: step.snap, timers: null };
+    this.actors.set(name, rec);
+    if (this.opts.onTransition) this.observe(rec, { type: 'xstate.init' }, null, step.snap);
+    this.apply(rec, step, null);
     this.drain();
   }
 
   send(name: string, event: MachineEvent | EventObject): void {
-    this.queue.push({ actor: name, event });
+    this.queueActor.push(name);
+    this.queueEvent.push(event);
     this.drain();
   }
 
@@ -71,21 +121,26 @@ export class PureHost implements LifecycleHost {
   }
 
   remove(name: string): void {
-    for (const t of this.timers.get(name)?.values() ?? []) clearTimeout(t);
-    this.timers.delete(name);
-    this.snaps.delete(name);
+    const r = this.actors.get(name);
+    if (!r) return;
+    this.cancelAll(r);
+    this.actors.delete(name);
   }
 
   stopAll(): void {
-    for (const n of [...this.snaps.keys()]) this.remove(n);
+    for (const r of this.actors.values()) this.cancelAll(r);
+    this.actors.clear();
+    this.deadlines.close();
   }
 
-  private machineFor(role: string): AnyStateMachine {
+  private machineFor(role: string): { machine: AnyStateMachine; compiled: CompiledMachine | null } {
     let m = this.machines.get(role);
     if (!m) {
       const base = this.opts.machines[role];
       if (!base) throw new Error(`no machine for role '${role}'`);
-      m = this.opts.delays ? (base.provide({ delays: this.opts.delays } as never) as AnyStateMachine) : base;
+      const machine = this.opts.delays ? (base.provide({ delays: this.opts.delays } as never) as AnyStateMachine) : base;
+      const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
+      m = { machine, compiled };
       this.machines.set(role, m);
     }
     return m;
@@ -95,53 +150,62 @@ export class PureHost implements LifecycleHost {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.queue.length > 0) {
-        const { actor, event } = this.queue.shift()!;
-        const prev = this.snaps.get(actor);
-        if (!prev || prev.status !== 'active') continue;
-        const machine = this.machineFor(roleOf(actor));
-        const [next, actions] = pureTransition(machine, prev, event);
-        engineStats.transitions++;
-        this.snaps.set(actor, next);
-        if (next !== prev) this.observe(actor, machine.id, event, prev, next);
-        this.apply(actor, actions as EmittedAction[], next, prev);
+      while (this.head < this.queueActor.length) {
+        const actor = this.queueActor[this.head]!;
+        const event = this.queueEvent[this.head]!;
+        this.head++;
+        const rec = this.actors.get(actor);
+        if (!rec || rec.snap.status !== 'active') continue;
+        const prev = rec.snap;
+        const step = this.stepper.step(rec.machine, prev, event);
+        rec.snap = step.snap;
+        if (step.snap !== prev && this.opts.onTransition) this.observe(rec, event, prev, step.snap);
+        this.apply(rec, step, prev);
       }
     } finally {
+      this.queueActor.length = 0;
+      this.queueEvent.length = 0;
+      this.head = 0;
       this.draining = false;
     }
   }
 
-  private apply(actor: string, actions: EmittedAction[], next: AnyMachineSnapshot, prev: AnyMachineSnapshot | null): void {
-    const timers = this.timers.get(actor)!;
-    for (const a of actions) {
-      if (a.type === 'xstate.raise') {
-        const p = a.params as unknown as { event: EventObject; id: string; delay?: number };
-        if (p.delay === undefined) continue;
-        clearTimeout(timers.get(p.id));
+  private apply(rec: ActorRecord, step: Step, prev: Snap | null): void {
+    for (const t of step.timers) {
+      if (t.op === 'arm') {
+        const timers = rec.timers ?? (rec.timers = new Map());
+        this.deadlines.cancel(timers.get(t.id));
+        const event = t.event;
+        const id = t.id;
         timers.set(
-          p.id,
-          setTimeout(() => {
-            timers.delete(p.id);
-            this.send(actor, p.event);
-          }, p.delay),
+          id,
+          this.deadlines.arm(t.delay, () => {
+            rec.timers?.delete(id);
+            this.send(rec.name, event);
+          }),
         );
-      } else if (a.type === 'xstate.cancel') {
-        const id = (a.params as unknown as { sendId: string }).sendId;
-        clearTimeout(timers.get(id));
-        timers.delete(id);
-      } else if (!a.type.startsWith('xstate.')) {
-        this.opts.route(this, actor, { type: a.type, params: (a.params ?? {}) as Record<string, unknown> });
+      } else if (rec.timers) {
+        this.deadlines.cancel(rec.timers.get(t.id));
+        rec.timers.delete(t.id);
       }
     }
+    for (const e of step.effects) this.opts.route(this, rec.name, e);
+    const next = step.snap;
     if (next.status === 'done' && prev?.status !== 'done') {
-      for (const t of timers.values()) clearTimeout(t);
-      timers.clear();
-      this.opts.onDone?.(this, actor, next.output);
+      this.cancelAll(rec);
+      this.opts.onDone?.(this, rec.name, next.output);
     }
   }
 
-  private observe(actor: string, machine: string, event: EventObject, prev: AnyMachineSnapshot | null, next: AnyMachineSnapshot): void {
-    const record: TransitionRecord = { actor, machine, event, from: prev ? prev.value : null, to: next.value, status: next.status };
-    this.opts.onTransition?.(record);
+  private cancelAll(rec: ActorRecord): void {
+    if (!rec.timers) return;
+    for (const d of rec.timers.values()) this.deadlines.cancel(d);
+    rec.timers = null;
+  }
+
+  private observe(rec: ActorRecord, event: EventObject, prev: Snap | null, next: Snap): void {
+    const record: TransitionRecord = { actor: rec.name, machine: rec.machine.id, event, from: prev ? prev.value : null, to: next.value, status: next.status };
+    if (rec.compiled) record.toKey = rec.compiled.configOf(next).valueKey;
+    this.opts.onTransition!(record);
   }
 }

@@ -1,8 +1,10 @@
+import type { WriteStream } from 'node:fs';
 import type { ChildMessage, ParentMessage } from './config.js';
 import { ContextServer } from './contextServer.js';
 import { GenerationServer } from './generationServer.js';
 import { connectInspector } from './inspectClient.js';
 import type { InspectClient } from './inspectClient.js';
+import { serveMetrics } from '../metrics/index.js';
 
 /**
  * A server process (context or generation), started by the burst harness with an IPC channel. It does
@@ -13,12 +15,27 @@ let server: ContextServer | GenerationServer | null = null;
 let inspector: InspectClient | undefined;
 const emit = (m: ChildMessage) => process.send?.(m);
 
+/**
+ * Tell the harness why this process stops, in one line, and exit. An XferError (the native layer refused:
+ * a pool that does not fit, a peer that vanished) is the operator's to read; anything else is a bug and
+ * its stack goes to the log as well.
+ */
+function fatal(phase: 'start' | 'run', err: unknown): void {
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (e.name !== 'XferError') emit({ t: 'log', line: `server error: ${e.stack ?? e.message}` });
+  const m: ChildMessage = { t: 'fatal', phase, message: e.message.split('\n')[0]! };
+  // Exit once the IPC channel has carried the message out (or failed to: the harness is gone).
+  if (process.send) process.send(m, undefined, {}, () => process.exit(3));
+  else process.exit(3);
+}
+
 process.on('message', (raw: unknown) => {
-  void handle(raw as ParentMessage).catch((err: unknown) => {
-    emit({ t: 'log', line: `server error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` });
-    process.exit(3);
-  });
+  const m = raw as ParentMessage;
+  void handle(m).catch((err: unknown) => fatal(m.t === 'init' ? 'start' : 'run', err));
 });
+process.on('uncaughtException', (err) => fatal(server ? 'run' : 'start', err));
+// Ctrl-C signals the whole process group; the harness decides how the run ends and stops us itself.
+process.on('SIGINT', () => {});
 process.on('disconnect', () => {
   server?.close();
   process.exit(0);
@@ -39,6 +56,9 @@ async function handle(m: ParentMessage): Promise<void> {
         await s.connect(c.socketPath);
         server = s;
       }
+      // `ps` and /proc/PID/cmdline then say which server a process is (xferstate-ctx, xferstate-gen).
+      process.title = c.role === 'context' ? 'xferstate-ctx' : 'xferstate-gen';
+      if (server.metrics && c.metricsPort !== undefined) emit({ t: 'log', line: `metrics (${c.role}): ${(await serveMetrics(server.metrics.registry, { port: c.metricsPort })).url}` });
       emit({ t: 'ready', name: c.name, metadata: Buffer.from(server.agent.exportMetadata()).toString('base64') });
       return;
     }
@@ -54,15 +74,34 @@ async function handle(m: ParentMessage): Promise<void> {
     case 'cancel':
       server?.cancel(m.id);
       return;
+    case 'memory':
+      emit({ t: 'memory', rssBytes: process.memoryUsage.rss() });
+      return;
     case 'finish': {
       const s = server!;
       const bound = Date.now() + s.config.delays.quarantineMaxAge + 2 * s.config.delays.fenceTimeout + 2000;
       while (s.pendingLeases() > 0 && Date.now() < bound) await new Promise((r) => setTimeout(r, 10));
       emit({ t: 'stats', stats: s.stats() });
       s.close();
-      await inspector?.flush();
+      await Promise.all([inspector?.flush(), traceFlushed(s)]);
       setImmediate(() => process.exit(0));
       return;
     }
   }
+}
+
+/**
+ * close() ends the trace stream, but its last writes are still queued: exiting at once would cut the
+ * trace's tail, and check-trace would (rightly) call the histories incomplete. The stream is the server's
+ * own; ServerBase has no public way to await it yet, so this reads it by name, bounded to 5 s.
+ */
+function traceFlushed(s: ContextServer | GenerationServer): Promise<void> {
+  const trace = (s as unknown as { trace?: WriteStream }).trace;
+  if (!trace || trace.writableFinished || trace.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 5000);
+    const done = () => (clearTimeout(timer), resolve());
+    trace.once('finish', done);
+    trace.once('error', done);
+  });
 }

@@ -33,12 +33,23 @@ export interface ServerConfig {
   backend: string;
   progress: 'thread' | 'manual';
   copyThreads?: number;
+  /**
+   * Regression variants (machines/regressions) swapped in for the production machines they replace:
+   * canaries that the simulator and the burst must catch. Never set in production.
+   */
+  variants?: string[];
+  /** Transfer handles per request (one per remote rank; each moves its share of the blocks). Default 1. */
+  handlesPerRequest?: number;
+  /** Copy-engine chunk size (the simulator uses small chunks so writes land in several steps). */
+  chunkBytes?: number;
   /** Concurrent receives the generation server allows (receive slots). */
   recvSlots: number;
   /** Deadlines in ms, by the machines' delay names (TensorRT-LLM names where they exist). */
   delays: Record<DelayName, number>;
   /** Append every machine transition as JSON lines to this file. */
   tracePath?: string;
+  /** Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: a free port). */
+  metricsPort?: number;
   /** Forward inspection events to an inspector at this WebSocket URL. */
   inspectUrl?: string;
   /** 'pure' (default): machines stepped in reducer mode; 'actors': live xstate actors (always so when inspected). */
@@ -84,6 +95,8 @@ export type ParentMessage =
   | { t: 'cancel'; id: string }
   /** The context server was restarted: reconnect the control channel; requests it had are gone. */
   | { t: 'peerRestarted'; socketPath: string }
+  /** Report the process's resident set size now (answered with a 'memory' message). */
+  | { t: 'memory' }
   | { t: 'finish' };
 
 export interface RequestReport {
@@ -110,6 +123,10 @@ export interface ServerStats {
   timeInState: Record<string, [number, number, number]>;
   cpuUserMs: number;
   cpuSystemMs: number;
+  /** Corruption the server detected at run time (each must be 0). */
+  integrity?: { poisonBroken: number; receiptMismatches: number; servedMismatches: number };
+  /** What the server holds at the end (bounded memory: no per-request table survives its report). */
+  memory?: { liveRequests: number; actors: number; rssMB: number };
 }
 
 /** Server → harness. */
@@ -117,4 +134,7 @@ export type ChildMessage =
   | { t: 'ready'; metadata: string; name: string }
   | { t: 'done'; report: RequestReport }
   | { t: 'stats'; stats: ServerStats }
-  | { t: 'log'; line: string };
+  | { t: 'log'; line: string }
+  | { t: 'memory'; rssBytes: number }
+  /** The server cannot go on (it failed to start, or a step threw): one line; the process exits next. */
+  | { t: 'fatal'; phase: 'start' | 'run'; message: string };

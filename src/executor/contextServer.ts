@@ -1,247 +1,182 @@
 import type { Server, Socket } from 'node:net';
 import type { InspectionEvent } from 'xstate';
-import type { ContextSendOutput, PromiseState, TransferHandleOutput, TransferOutcome } from '../../machines/index.js';
-import { blockLeaseMachine, contextSendMachine, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
-import type { EmittedAction } from '../explore/world.js';
+import type { Platform } from '../core/platform.js';
+import type { RemoteRef } from '../../machines/index.js';
+import type { Effect, LoopKind, RequestAddress } from '../core/wiring.js';
+import { addressKey } from '../core/wiring.js';
 import type { TransferHandle } from '../native/index.js';
-import type { ChildMessage, RequestSpec, ServerConfig } from './config.js';
+import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
-import type { ControlMessage } from './control.js';
-import { routeNativeHandle } from './nativeHandle.js';
-import type { NativeHandleBinding } from './nativeHandle.js';
-import { fillBlock } from './pattern.js';
+import type { ControlLink, ControlMessage } from './control.js';
 import { ServerBase } from './serverBase.js';
-import type { LoopStep } from './serverBase.js';
-import { requestOf, roleOf } from '../explore/world.js';
 
-interface ContextRequest {
-  spec: RequestSpec;
-  blocks: number[] | null;
-  epoch: number;
-  remote: ControlMessage & { t: 'info' } | null;
-  native: TransferHandle | null;
-  binding: NativeHandleBinding | null;
+/** One native transfer of one handle actor. */
+interface NativeTransfer {
+  request: string;
+  handle: TransferHandle | null;
+  posted: boolean;
 }
 
 /**
- * The context (prefill) server: per request a requestLifecycle (context role), a contextSend, one
- * transferHandle for its WRITE and a blockLease for its source blocks, all driven by the executor loop
- * (sender worker steps, status-checker polls) and by the generation peer over the control channel.
+ * The context (prefill) server: it interprets the context side's wiring. Per request a
+ * requestLifecycle, a contextSend, N transferHandles and a blockLease; per server a peerSession (infos
+ * and fences from the generation peer, whatever state the request is in) and an admission (KV blocks).
+ * The server performs what they ask — native transfers into the peer's blocks, control messages — and
+ * turns what happens back into events. It decides nothing.
  */
 export class ContextServer extends ServerBase {
-  private readonly reqs = new Map<string, ContextRequest>();
-  private readonly waitingForBlocks: RequestSpec[] = [];
-  /** Request infos that arrived before the request did (the peer asked first). */
-  private readonly earlyInfo = new Map<string, ControlMessage & { t: 'info' }>();
-  private readonly finishedIds = new Set<string>();
-  /** contextSend actors alive: the loop's worker steps and polls look only at these. */
-  private readonly sends = new Set<string>();
-  private peer: ControlChannel | null = null;
+  private peer: ControlLink | null = null;
   private server: Server | null = null;
   private remoteAgent = '';
+  /** Native transfers by handle actor; an entry lives until its transfer is quiescent. */
+  private readonly natives = new Map<string, NativeTransfer>();
 
-  constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void) {
-    super(config, { lifecycle: requestLifecycleMachine, send: contextSendMachine, handle: transferHandleMachine, lease: blockLeaseMachine }, emit, inspect);
+  constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void, platform?: Platform) {
+    super({ ...config, role: 'context' }, emit, inspect, platform);
   }
 
   async listen(): Promise<void> {
     this.server = await listenControl(this.config.socketPath, (socket: Socket) => {
-      this.peer?.close();
-      this.peer = new ControlChannel(socket, (m) => this.onControl(m), () => {});
+      this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => !this.isClosed && this.peerGone()));
     });
+  }
+
+  /** Use this link to the generation peer (a new one replaces the old). Messages come in through receiveControl. */
+  attachPeer(link: ControlLink): void {
+    this.peer?.close();
+    this.peer = link;
   }
 
   loadPeer(metadata: Uint8Array): void {
     this.remoteAgent = this.agent.loadRemoteMetadata(metadata);
   }
 
-  submit(spec: RequestSpec): void {
-    this.requests.set(spec.id, { spec, startedAt: Date.now(), transitions: 0, logLines: 0, corrupted: false, bytes: 0, reported: false });
-    this.reqs.set(spec.id, { spec, blocks: null, epoch: 0, remote: null, native: null, binding: null });
-    this.waitingForBlocks.push(spec);
-    this.admit();
+  /** The generation peer's connection closed (its process is gone). */
+  peerGone(): void {
+    this.stimulus({ kind: 'peerGone' });
   }
 
-  cancel(id: string): void {
-    if (this.host.has(`${id}.lifecycle`)) this.host.send(`${id}.lifecycle`, { type: 'CANCEL' });
-    this.schedule();
+  /** A control message from the generation peer. */
+  receiveControl(m: ControlMessage): void {
+    // Fault 'timeout': the peer's request info is lost, so the sender never learns it was asked.
+    if (m.t === 'info' && this.faults.has(m.id, 'timeout')) return;
+    this.stimulus({ kind: 'control', msg: m });
   }
 
-  /** Prefill: requests wait for blocks (admission), then fill them and become ready to send. */
-  private admit(): void {
-    while (this.waitingForBlocks.length > 0) {
-      const spec = this.waitingForBlocks[0]!;
-      const blocks = this.pool.allocate(spec.id, spec.blocks);
-      if (!blocks) return;
-      this.waitingForBlocks.shift();
-      const r = this.reqs.get(spec.id)!;
-      r.blocks = blocks;
-      this.spawn(`${spec.id}.lease`, { leaseId: spec.id });
-      this.host.send(`${spec.id}.lease`, { type: 'ALLOCATE' });
-      r.epoch = this.host.actor(`${spec.id}.lease`)!.context.epoch as number;
-      blocks.forEach((b, i) => fillBlock(this.pool.view(b), spec.number, r.epoch, i));
-      this.spawn(`${spec.id}.lifecycle`, { requestId: spec.id, role: 'context' });
-      if (spec.faults.includes('cancel-ctx-queued')) {
-        this.host.send(`${spec.id}.lifecycle`, { type: 'CONTEXT_DONE' });
-        this.host.send(`${spec.id}.lifecycle`, { type: 'CANCEL' });
-      } else this.host.send(`${spec.id}.lifecycle`, { type: 'CONTEXT_DONE' });
-    }
+  protected override afterLoop(request: string, step: LoopKind): void {
+    // Fault 'cancel-ctx-queued': the user cancels right after prefill, while the request is queued to send.
+    if (step === 'prefill' && this.faults.has(request, 'cancel-ctx-queued')) this.cancel(request);
   }
 
-  private onControl(m: ControlMessage): void {
-    if (m.t === 'info') {
-      const r = this.reqs.get(m.id);
-      if (!r) {
-        // Unknown: either not arrived yet (keep the info) or long finished (answer not-ready: no data follows).
-        if (this.finishedIds.has(m.id)) this.peer?.send({ t: 'ready', id: m.id, ready: false, epoch: 0, requestNumber: 0 });
-        else this.earlyInfo.set(m.id, m);
+  protected effect(e: Effect): void {
+    switch (e.type) {
+      case 'control.send':
+        this.peer?.send(e.msg);
         return;
-      }
-      // The fault 'timeout' drops the peer's request info: the sender never learns it was asked.
-      if (r.spec.faults.includes('timeout')) return;
-      r.remote = m;
-      if (this.host.has(`${m.id}.send`)) this.host.send(`${m.id}.send`, { type: 'REQUEST_INFO' });
-      else this.earlyInfo.set(m.id, m);
-    } else if (m.t === 'fence') {
-      void this.fence(m.id);
+      case 'prefill.fill':
+        // The request's KV is written when its transfer is created (tagged with the receiver's allocation).
+        return;
+      case 'native.create':
+        this.create(e.handle, e.remote, e.index, e.of);
+        return;
+      case 'native.post':
+        this.post(e.handle);
+        return;
+      case 'native.abort':
+        this.abort(e.handle);
+        return;
+      case 'native.release':
+        this.release(e.handle);
+        return;
+      case 'native.whenQuiesced':
+        this.whenQuiesced(e.request, e.lease);
+        return;
+      default:
+        throw new Error(`context server: no interpreter for effect ${e.type}`);
     }
-    this.schedule();
   }
 
-  /** Answer a generation-side fence once no transfer of ours can write into that request's blocks. */
-  private async fence(id: string): Promise<void> {
-    const r = this.reqs.get(id);
-    if (r?.native) await r.native.whenQuiesced();
-    this.peer?.send({ t: 'fenceAck', id });
+  /** Share `index` of `of` of a request's blocks: every of-th block starting at index. */
+  private static share<T>(all: readonly T[], index: number, of: number): T[] {
+    return all.filter((_, i) => i % of === index);
   }
 
-  protected route(actor: string, a: EmittedAction): void {
-    const id = requestOf(actor)!;
-    const role = roleOf(actor);
-    const r = this.reqs.get(id);
-    const p = a.params;
-    if (role === 'lease') {
-      if (!this.routeLeaseMetrics(a) && a.type === 'fencePeer') {
-        // Our own transfer reads these blocks: the fence is its quiescence.
-        const h = r?.native;
-        void (h ? h.whenQuiesced() : Promise.resolve()).then(() => this.host.send(actor, { type: 'FENCE_CONFIRMED' }));
-      }
-      queueMicrotask(() => this.afterLeaseStep(actor));
+  private create(at: RequestAddress, remote: RemoteRef | null, index: number, of: number): void {
+    const key = addressKey(at);
+    const lease = this.pool.lease(at.request);
+    const spec = this.requests.get(at.request)?.spec;
+    if (!remote || !lease || !spec) {
+      // Nothing to write into (or the request is gone): the handle's post fails at once.
+      this.natives.set(key, { request: at.request, handle: null, posted: false });
       return;
     }
-    if (!r) return;
-    switch (`${role}/${a.type}`) {
-      case 'lifecycle/startContextSend': {
-        this.spawn(`${id}.send`, { requestId: id });
-        this.sends.add(`${id}.send`);
-        const early = this.earlyInfo.get(id);
-        if (early && !r.spec.faults.includes('timeout')) {
-          this.earlyInfo.delete(id);
-          r.remote = early;
-          this.host.send(`${id}.send`, { type: 'REQUEST_INFO' });
-        }
-        return;
-      }
-      case 'lifecycle/cancelSide':
-        return this.host.send(`${id}.send`, { type: 'CANCEL' });
-      case 'lifecycle/freeResources':
-        this.host.send(`${id}.lease`, { type: 'RELEASE', proof: p.proof ? 'terminalStatus' : null });
-        queueMicrotask(() => this.afterLeaseStep(`${id}.lease`));
-        return this.finish(id);
-      case 'send/sendReadySignal':
-        return this.peer?.send({ t: 'ready', id, ready: true, epoch: r.epoch, requestNumber: r.spec.number });
-      case 'send/signalPeer':
-        if (p.notReady) this.peer?.send({ t: 'ready', id, ready: false, epoch: r.epoch, requestNumber: r.spec.number });
-        return;
-      case 'send/startTransfers': {
-        this.host.send(`${id}.lease`, { type: 'EXPOSE' });
-        this.spawn(`${id}.handle`, { handleId: id, semantics: this.agent.semantics });
-        const native = this.agent.createTransfer({
-          op: 'WRITE',
-          local: r.blocks!.map((b) => ({ region: this.pool.region, offset: b * this.pool.blockBytes, length: this.pool.blockBytes })),
-          remote: r.remote!.remote,
-          remoteAgent: this.remoteAgent,
-          // The sync notification names what the blocks carry, so the receiver can verify them even when
-          // the notification overtakes the ready signal.
-          notification: new TextEncoder().encode(JSON.stringify({ id, number: r.spec.number, epoch: r.epoch })),
-        });
-        r.native = native;
-        r.binding = {
-          agent: this.agent,
-          handle: native,
-          posted: false,
-          onEvent: () => this.schedule(),
-          failAfterPost: r.spec.faults.includes('fail'),
-          ...(this.nativeDelivery ? { deliver: this.nativeDelivery } : {}),
-        };
-        // 'stall': the transfer is created but never posted; the sender's deadline must end it.
-        if (!r.spec.faults.includes('stall')) this.host.send(`${id}.handle`, { type: 'POST' });
-        return;
-      }
-      case 'send/cancelTransfers':
-        return this.host.send(`${id}.handle`, { type: 'CANCEL' });
-      case 'send/reportOutcome': {
-        const promise = p.promise as PromiseState;
-        const outcome = p.outcome as TransferOutcome;
-        if (promise === 'value') return this.host.send(`${id}.lifecycle`, { type: 'SEND_COMPLETE' });
-        return this.host.send(`${id}.lifecycle`, { type: 'SEND_FAILED', reason: outcome === 'cancelled' || outcome === 'timedOut' ? outcome : 'transferFailed' });
-      }
-      default:
-        if (role === 'handle' && r.native) {
-          routeNativeHandle(this.host, actor, a, r.binding!);
-          // Count delivered bytes when the transfer completes.
-          if (a.type === 'postTransfer') void r.native.whenTerminal().then((status) => status === 'DONE' && (this.requests.get(id)!.bytes = r.native!.totalBytes));
-        }
-    }
+    const bb = this.pool.blockBytes;
+    const mine = ContextServer.share(lease.blocks.map((b, i) => ({ b, i })), index, of);
+    const theirs = ContextServer.share([...remote.blocks], index, of);
+    // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks.
+    for (const { b, i } of mine) this.pool.fill(b, spec.number, remote.epoch, i);
+    const handle = this.agent.createTransfer({
+      op: 'WRITE',
+      local: mine.map(({ b }) => ({ region: this.pool.region, offset: b * bb, length: bb })),
+      remote: theirs.map((b) => ({ regionId: remote.region, offset: b * bb, length: bb })),
+      remoteAgent: this.remoteAgent,
+      notification: new TextEncoder().encode(JSON.stringify({ id: at.request, index, of })),
+    });
+    this.natives.set(key, { request: at.request, handle, posted: false });
   }
 
-  protected onDone(actor: string, output: unknown): void {
-    const id = requestOf(actor)!;
-    if (actor.endsWith('.handle')) {
-      const o = output as TransferHandleOutput;
-      this.host.send(`${id}.send`, { type: 'TRANSFERS_SETTLED', outcome: o.outcome, quiesced: o.quiesced });
-    } else if (actor.endsWith('.send')) {
-      this.host.send(`${id}.lifecycle`, { type: 'SIDE_QUIESCENT', proof: (output as ContextSendOutput).quiesced });
+  private post(at: RequestAddress): void {
+    const n = this.natives.get(addressKey(at));
+    if (!n?.handle) {
+      this.stimulus({ kind: 'native', handle: at, status: 'ERROR' });
+      return;
     }
-    this.schedule();
-  }
-
-  /** The lifecycle freed (or quarantined) the request: report it and drop its actors. */
-  private finish(id: string): void {
-    queueMicrotask(() => {
-      const f = this.finalState(id);
-      if (!f) return;
-      const { state, reason } = f;
-      this.report(id, { finalState: state, outcome: state === 'DISAGG_CONTEXT_COMPLETE' ? 'completed' : reason === 'cancelled' ? 'cancelled' : 'failed', reason });
-      // A side still draining (the request failed closed) finishes on its own deadlines.
-      for (const role of ['lifecycle', 'send', 'handle']) if (this.host.done(`${id}.${role}`) || role === 'lifecycle') this.host.remove(`${id}.${role}`);
-      if (!this.host.has(`${id}.send`)) this.sends.delete(`${id}.send`);
-      this.finishedIds.add(id);
-      this.admit();
+    // Fault 'stall': the transfer is created but never posted; the handle's deadline must end it.
+    if (this.faults.has(at.request, 'stall')) return;
+    const h = n.handle;
+    h.post();
+    n.posted = true;
+    // Fault 'fail': the backend fails the transfer right after post (an abort it reports as ERROR).
+    if (this.faults.has(at.request, 'fail') && this.agent.semantics.canAbortInFlight) h.abort();
+    void h.whenTerminal().then((status) => {
+      if (this.isClosed) return;
+      if (status === 'DONE') {
+        const e = this.requests.get(at.request);
+        if (e) e.bytes += h.totalBytes;
+      }
+      this.stimulus({ kind: 'native', handle: at, status });
     });
   }
 
-  protected iterate(only?: LoopStep): boolean {
-    let more = false;
-    for (const name of this.sends) {
-      const s = this.host.actor(name);
-      if (!s) {
-        this.sends.delete(name);
-        continue;
-      }
-      const v = s.value as { sender: unknown; future: unknown };
-      // Sender worker: one step per iteration, so status polls interleave as in the real worker.
-      if ((only === undefined || only === 'worker') && typeof v.sender === 'object' && v.sender !== null && 'unwinding' in v.sender) {
-        this.host.send(name, { type: 'WORKER_STEP' });
-        more = true;
-      }
-      // Status checker: poll ready futures.
-      if ((only === undefined || only === 'poll') && v.future === 'pending' && s.context.promise !== 'pending') {
-        this.host.send(name, { type: 'STATUS_POLL' });
-        more = true;
-      }
+  private abort(at: RequestAddress): void {
+    const n = this.natives.get(addressKey(at));
+    // Without abort the handle is only no longer wanted: polling goes on to a terminal status.
+    if (!n?.handle || !n.posted || n.handle.released || !this.agent.semantics.canAbortInFlight) return;
+    const res = n.handle.abort();
+    if (res.aborted) void n.handle.whenQuiesced().then(() => !this.isClosed && this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' }));
+  }
+
+  private release(at: RequestAddress): void {
+    const key = addressKey(at);
+    const n = this.natives.get(key);
+    if (!n?.handle) {
+      this.natives.delete(key);
+      this.perform(this.wiring.inbound({ kind: 'release', handle: at, accepted: true, quiesced: true }));
+      return;
     }
-    return more;
+    const h = n.handle;
+    const res = h.release();
+    // The record lives until nothing can touch the buffers (a fence waits on it).
+    if (res.quiesced) this.natives.delete(key);
+    else void h.whenQuiesced().then(() => this.natives.delete(key));
+    this.perform(this.wiring.inbound({ kind: 'release', handle: at, accepted: res.accepted, quiesced: res.quiesced }));
+  }
+
+  /** Answer a fence of our own source lease once every native transfer of the request is quiescent. */
+  private whenQuiesced(request: string, lease: RequestAddress): void {
+    const waits: Promise<void>[] = [];
+    for (const n of this.natives.values()) if (n.request === request && n.handle) waits.push(n.handle.whenQuiesced());
+    void Promise.all(waits).then(() => !this.isClosed && this.stimulus({ kind: 'quiesced', lease }));
   }
 
   override close(): void {

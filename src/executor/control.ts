@@ -1,17 +1,20 @@
+import type { PeerMessage } from '../core/effects.js';
 import { createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 
-/** Messages between the generation server and the context server (JSON lines over a Unix socket). */
-export type ControlMessage =
-  /** Generation → context: RequestAndBufferInfo, the descriptors of the blocks the sender may write. */
-  | { t: 'info'; id: string; remote: Array<{ regionId: number; offset: number; length: number }> }
-  /** Context → generation: the ready signal; `epoch` is the source lease epoch the blocks will carry. */
-  | { t: 'ready'; id: string; ready: boolean; epoch: number; requestNumber: number }
-  /** Generation → context: fence a quarantined lease; answered by fenceAck once nothing can write. */
-  | { t: 'fence'; id: string }
-  | { t: 'fenceAck'; id: string };
+/**
+ * Messages between the generation server and the context server (JSON lines over a Unix socket): the
+ * protocol's own PeerMessage (src/core/effects.ts), so what the explorer models is what travels.
+ */
+export type ControlMessage = PeerMessage;
 
-export class ControlChannel {
+/** One side's end of the control channel: a Unix socket in production, an in-memory link in the simulator. */
+export interface ControlLink {
+  send(m: ControlMessage): void;
+  close(): void;
+}
+
+export class ControlChannel implements ControlLink {
   private buffer = '';
   constructor(
     private readonly socket: Socket,

@@ -11,6 +11,23 @@ export function patternWord(requestNumber: number, epoch: number, blockIndex: nu
   return w;
 }
 
+/**
+ * The word a freed block is filled with. Request number 0 is never issued, so no request's pattern
+ * equals it: a block that does not hold it when it is allocated again was written while free.
+ */
+export const POISON_WORD: Buffer = patternWord(0, 0xffff, 0xffff);
+
+export function poisonBlock(block: Uint8Array): void {
+  Buffer.from(block.buffer, block.byteOffset, block.byteLength).fill(POISON_WORD);
+}
+
+/** True when every byte of the block is still poison (nothing landed since it was freed). */
+export function isPoisoned(block: Uint8Array): boolean {
+  const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+  if (b.length < 8 || !b.subarray(0, 8).equals(POISON_WORD)) return false;
+  return b.compare(b, 8, b.length, 0, b.length - 8) === 0;
+}
+
 export function fillBlock(block: Uint8Array, requestNumber: number, epoch: number, blockIndex: number): void {
   Buffer.from(block.buffer, block.byteOffset, block.byteLength).fill(patternWord(requestNumber, epoch, blockIndex));
 }

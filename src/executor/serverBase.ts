@@ -1,196 +1,385 @@
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
-import type { AnyStateMachine, InspectionEvent } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, InspectionEvent } from 'xstate';
+import { REGRESSION_VARIANTS } from '../../machines/index.js';
+import type { Platform } from '../core/platform.js';
+import { nodePlatform } from '../core/platform.js';
+import type { Address, Effect, LoopKind, RequestAddress, Side, Stimulus, Wiring } from '../core/wiring.js';
+import { addressKey, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost } from '../engine/pureHost.js';
 import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
+import type { ChildMessage, RequestSpec, ServerConfig, ServerStats } from './config.js';
+import { FaultPoints } from './faults.js';
+import { Histogram } from './histogram.js';
 import { BlockPool } from './pool.js';
-import type { ChildMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
-import { requestOf } from '../explore/world.js';
+import { outcomeLabel, XferMetrics } from '../metrics/index.js';
 
 /**
- * The kinds of step an executor iteration takes: the sender or receiver worker's, the status checker's,
- * and on the generation side admission, receive-slot grants and (simulated) decoding.
+ * What both servers are: interpreters of the protocol's wiring (src/core/wiring.ts). A stimulus — a
+ * submitted request, a control message, a native completion, a loop step — goes through the wiring's
+ * codec into events for the machines; what the machines emit goes through the wiring's table into
+ * effects, which the server performs (native calls, channel sends, pool operations, reports). The
+ * server decides nothing about the protocol: every choice is a machine transition the explorer sees.
+ *
+ * A subclass performs its side's effects (`effect`) and turns its side's inputs into stimuli.
  */
 export type LoopStep = 'worker' | 'poll' | 'admit' | 'slot' | 'decode';
 
-/** Per-request bookkeeping a server keeps beside the actors. */
+/** The few facts per live request a server keeps beside the machines (pruned when it is reported). */
 export interface RequestEntry {
   spec: RequestSpec;
   startedAt: number;
   transitions: number;
-  logLines: number;
   corrupted: boolean;
   bytes: number;
-  reported: boolean;
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+/** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
+const LOOP_KINDS: Record<Side, Partial<Record<string, LoopKind[]>>> = {
+  context: { lifecycle: ['prefill'], send: ['worker', 'poll'] },
+  generation: { recv: ['pop', 'poll'], lifecycle: ['decodeStart', 'decodeDone'] },
+};
 
-/**
- * What both servers share: the agent and its block pool, the actor host that embeds the machines, the
- * executor loop, per-request bookkeeping, trace and metrics. A subclass supplies routing and the loop's
- * steps. Messages to the harness go through `emit` (process IPC in a child, a callback in tests).
- */
+function withVariants(machines: Record<string, AnyStateMachine>, names: readonly string[]): Record<string, AnyStateMachine> {
+  const out = { ...machines };
+  for (const name of names) {
+    const v = REGRESSION_VARIANTS.find((x) => x.name === name);
+    if (!v) throw new Error(`unknown variant '${name}'; known: ${REGRESSION_VARIANTS.map((x) => x.name).join(', ')}`);
+    let replaced = 0;
+    for (const [role, m] of Object.entries(out)) if (m.id === v.replaces) ((out[role] = v.machine), replaced++);
+    if (replaced === 0) throw new Error(`variant ${name} replaces ${v.replaces}, which this server does not run`);
+  }
+  return out;
+}
+
 export abstract class ServerBase {
   readonly agent: Agent;
   readonly pool: BlockPool;
   readonly host: LifecycleHost;
+  readonly wiring: Wiring;
+  readonly side: Side;
+  /** Requests submitted and not yet reported: the only per-request table, pruned on report. */
   readonly requests = new Map<string, RequestEntry>();
   readonly quarantine = { entered: 0, releasedByProof: 0, releasedByFence: 0 };
+  readonly counters = { reported: 0, errorResponses: 0, cancelRefused: 0, retiredLeases: 0 };
+  protected readonly faults: FaultPoints;
   private readonly stateSince = new Map<string, { key: string; at: number }>();
-  private readonly timeInState = new Map<string, number[]>();
+  private readonly timeInState = new Map<string, Histogram>();
+  /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
+  private readonly ready = new Set<string>();
   private readonly trace?: WriteStream;
+  /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
+  readonly metrics?: XferMetrics;
   private scheduled = false;
   private closed = false;
   private seq = 0;
 
   constructor(
     readonly config: ServerConfig,
-    machines: Record<string, AnyStateMachine>,
     protected readonly emit: (m: ChildMessage) => void,
     inspect?: (ev: InspectionEvent) => void,
+    readonly platform: Platform = nodePlatform,
   ) {
-    this.agent = new Agent(config.name, { backend: config.backend, progress: config.progress, ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}) });
+    this.side = config.role;
+    this.agent = new Agent(config.name, {
+      backend: config.backend,
+      progress: config.progress,
+      ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}),
+      ...(config.chunkBytes ? { chunkBytes: config.chunkBytes } : {}),
+    });
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
+    this.wiring = wiringFor(this.side, { handles: config.handlesPerRequest ?? 1, semantics: this.agent.semantics });
+    this.faults = new FaultPoints(this.side, (id) => this.requests.get(id)?.spec.faults ?? []);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
+    if (config.metricsPort !== undefined) {
+      const m = (this.metrics = new XferMetrics({ labels: { server: config.name } }));
+      m.track(this.side, 'requests', () => this.requests.size);
+      m.track(this.side, 'leases_quarantined', () => this.quarantine.entered - this.quarantine.releasedByProof - this.quarantine.releasedByFence);
+      m.track(this.side, 'blocks_held', () => this.pool.stats().heldBlocks);
+    }
+    const machines = withVariants(ROLE_MACHINES[this.side] as Record<string, AnyStateMachine>, config.variants ?? []);
     const common = {
       machines,
       delays: config.delays,
-      route: (_h: unknown, actor: string, action: EmittedAction) => this.route(actor, action),
-      onDone: (_h: unknown, actor: string, output: unknown) => this.onDone(actor, output),
+      route: (_h: unknown, actor: string, action: EmittedAction) => this.perform(this.wiring.action(parseAddress(actor), action)),
+      onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(parseAddress(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
+      clock: platform.clock,
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: config.role === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost(common);
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost(common);
+    this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
-  protected abstract route(actor: string, action: EmittedAction): void;
-  protected abstract onDone(actor: string, output: unknown): void;
-  /** One executor iteration; returns true when more work is ready right away. */
-  protected abstract iterate(only?: LoopStep): boolean;
+  // ---- stimuli -------------------------------------------------------------------------------
 
-  /** Manual loop: run one iteration, or only its worker steps or only its status polls. */
-  stepLoop(only?: LoopStep): boolean {
-    return this.iterate(only);
+  submit(spec: RequestSpec): void {
+    this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, corrupted: false, bytes: 0 });
+    this.stimulus({ kind: 'submit', request: spec.id, blocks: spec.blocks });
+  }
+
+  cancel(id: string): void {
+    this.stimulus({ kind: 'cancel', request: id });
+  }
+
+  protected stimulus(s: Stimulus): void {
+    this.perform(this.wiring.inbound(s));
+    this.schedule();
+  }
+
+  /** Manual loop: run one iteration (the `only` filter is kept for callers of the old loop; it is ignored). */
+  stepLoop(_only?: LoopStep): boolean {
+    return this.iterate();
   }
 
   /**
-   * How asynchronous native completions reach the transfer handles; default: at once. A replay test
-   * holds them until the explored path says the backend delivers them.
+   * One executor iteration: offer the loop's events (prefill done, a worker step, a status poll, a
+   * worker pop, decoding) to the actors that changed since they were last offered them. Each actor
+   * takes at most one loop step per iteration, so status polls interleave with worker steps as in the
+   * real worker. Work is proportional to what changed, not to what is alive.
    */
-  nativeDelivery?: (actor: string, event: { type: 'STATUS'; status: 'DONE' | 'ERROR' } | { type: 'ABORTED' }) => void;
-
-  /** Spawn an actor of a request, recording its creation in the trace. */
-  spawn(name: string, input: unknown): void {
-    this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'spawn', server: this.config.role, actor: name, input })}\n`);
-    this.host.spawn(name, input);
+  protected iterate(): boolean {
+    if (this.ready.size === 0) return false;
+    const batch = [...this.ready];
+    this.ready.clear();
+    let more = false;
+    for (const name of batch) {
+      const addr = parseAddress(name);
+      if (!('request' in addr)) continue;
+      const kinds = LOOP_KINDS[this.side][addr.role];
+      if (!kinds) continue;
+      for (const step of kinds) {
+        const before = this.host.actor(name);
+        if (!before || before.status !== 'active') break;
+        this.beforeLoop(addr.request, step);
+        this.perform(this.wiring.inbound({ kind: 'loop', request: addr.request, step }));
+        if (this.host.actor(name) !== before) {
+          this.afterLoop(addr.request, step);
+          more = true;
+          break;
+        }
+      }
+    }
+    return more || this.ready.size > 0;
   }
 
   /** Run the executor loop soon (an event may have made work). */
   schedule(): void {
     if (this.scheduled || this.closed || this.config.loop === 'manual') return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.platform.defer(() => {
       this.scheduled = false;
       if (this.closed) return;
       if (this.iterate()) this.schedule();
     });
   }
 
-  entryOf(actor: string): RequestEntry | undefined {
-    const id = requestOf(actor);
-    return id === undefined ? undefined : this.requests.get(id);
+  // ---- effects -------------------------------------------------------------------------------
+
+  protected perform(effects: Effect[]): void {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'deliver':
+          this.host.send(addressKey(e.to), e.event);
+          break;
+        case 'spawn':
+          this.spawn(e.at, e.input);
+          break;
+        case 'report':
+          this.report(e.request, e.outcome, e.reason);
+          break;
+        case 'metric':
+          this.metric(e.name);
+          break;
+        case 'pool.allocate':
+          if (!this.pool.allocate(e.request, e.need, this.requests.get(e.request)?.spec.number ?? 0)) throw new Error(`admission granted ${e.need} blocks to ${e.request} but the pool has ${this.pool.stats().freeBlocks}`);
+          break;
+        case 'pool.free':
+          this.pool.giveBack(e.request);
+          this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
+          this.schedule();
+          break;
+        case 'pool.retire':
+          this.metrics?.metric(this.side, 'leaseRetired');
+          this.counters.retiredLeases++;
+          this.pool.retire(e.request);
+          this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
+          break;
+        default:
+          this.effect(e);
+      }
+    }
   }
 
-  /** The request's lifecycle as it finished: its top-level (terminal) state and error reason. */
-  protected finalState(id: string): { state: string; reason: string } | null {
-    const lc = this.host.actor(`${id}.lifecycle`);
-    if (!lc) return null;
-    return { state: typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!, reason: String(lc.context.errorReason) };
+  /** This side's own effects (native calls, channel sends). */
+  protected abstract effect(e: Effect): void;
+
+  /** Work a side does around a loop step (verification before serving; a fault's cancel). */
+  protected beforeLoop(_request: string, _step: LoopKind): void {}
+  protected afterLoop(_request: string, _step: LoopKind): void {}
+  protected afterSpawn(_at: Address): void {}
+
+  private spawn(at: Address, input: unknown): void {
+    const name = addressKey(at);
+    this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
+    this.host.spawn(name, input);
+    this.ready.add(name);
+    this.afterSpawn(at);
   }
 
-  protected report(id: string, r: Omit<RequestReport, 'id' | 'role' | 'logLines' | 'transitions' | 'startedAt' | 'endedAt' | 'corrupted' | 'bytes'>): void {
+  private metric(name: Extract<Effect, { type: 'metric' }>['name']): void {
+    this.metrics?.metric(this.side, name);
+    switch (name) {
+      case 'quarantineEntered':
+        this.quarantine.entered++;
+        break;
+      case 'quarantineReleasedByProof':
+        this.quarantine.releasedByProof++;
+        break;
+      case 'quarantineReleasedByFence':
+        this.quarantine.releasedByFence++;
+        break;
+      case 'errorResponse':
+        this.counters.errorResponses++;
+        break;
+      case 'cancelRefused':
+        this.counters.cancelRefused++;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The lifecycle finished the request with a typed outcome: report it once and forget the request. */
+  protected report(id: string, outcome: 'completed' | 'failed' | 'cancelled', reason: string): void {
     const e = this.requests.get(id);
-    if (!e || e.reported) return;
-    e.reported = true;
+    if (!e) return;
+    this.requests.delete(id);
+    this.counters.reported++;
+    const corrupted = e.corrupted;
+    // A request whose served bytes failed verification is never reported as completed.
+    const final = corrupted && outcome === 'completed' ? 'failed' : outcome;
+    this.metrics?.requestFinished(this.side, outcomeLabel(final, reason));
     this.emit({
       t: 'done',
-      report: { id, role: this.config.role, ...r, corrupted: e.corrupted, bytes: e.bytes, logLines: e.logLines, transitions: e.transitions, startedAt: e.startedAt, endedAt: Date.now() },
+      report: {
+        id,
+        role: this.side,
+        finalState: this.finalState(id),
+        outcome: final === 'failed' && e.spec.faults.some((f) => f.startsWith('cancel')) ? 'cancelled' : final,
+        reason: corrupted ? 'corrupted' : reason,
+        corrupted,
+        bytes: e.bytes,
+        logLines: e.transitions,
+        transitions: e.transitions,
+        startedAt: e.startedAt,
+        endedAt: this.platform.clock.now(),
+      },
+    });
+    this.afterReport(id);
+  }
+
+  /** Drop the machines of a finished request once each is finished (a side still draining stays). */
+  private afterReport(id: string): void {
+    this.platform.defer(() => this.reap(id));
+  }
+
+  /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
+  private forget(name: string): void {
+    this.platform.defer(() => {
+      this.host.remove(name);
+      this.stateSince.delete(name);
+      this.ready.delete(name);
     });
   }
 
+  protected reap(id: string): void {
+    for (const role of ['lifecycle', 'send', 'recv']) {
+      const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
+      if (this.host.has(name) && this.host.done(name)) {
+        this.host.remove(name);
+        this.stateSince.delete(name);
+      }
+    }
+    const hs = this.config.handlesPerRequest ?? 1;
+    for (let i = 0; i < hs; i++) {
+      const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
+      if (this.host.has(name) && this.host.done(name)) this.host.remove(name);
+    }
+  }
+
+  /** The top-level state the request's lifecycle finished in. */
+  protected finalState(id: string): string {
+    const lc = this.host.actor(addressKey({ side: this.side, role: 'lifecycle', request: id }));
+    if (!lc) return 'unknown';
+    return typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
+  }
+
   private onTransition(r: TransitionRecord): void {
+    this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
+    this.metrics?.transition(r);
     const key = typeof r.to === 'string' ? r.to : JSON.stringify(r.to);
-    const now = performance.now();
+    const now = this.platform.clock.now();
     const prev = this.stateSince.get(r.actor);
     const changed = !prev || prev.key !== key;
+    const addr = parseAddress(r.actor);
     if (prev && changed) {
       const k = `${r.machine}:${prev.key}`;
-      let list = this.timeInState.get(k);
-      if (!list) this.timeInState.set(k, (list = []));
-      list.push(now - prev.at);
+      let h = this.timeInState.get(k);
+      if (!h) this.timeInState.set(k, (h = new Histogram()));
+      h.record(now - prev.at);
+      if ('request' in addr) {
+        const e = this.requests.get(addr.request);
+        if (e) e.transitions++;
+      }
+      if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prev.key} --${r.event.type}--> ${key}` });
     }
-    if (r.status !== 'active') this.stateSince.delete(r.actor);
-    else if (changed) this.stateSince.set(r.actor, { key, at: now });
-    const e = this.entryOf(r.actor);
-    if (e && changed && prev) {
-      e.transitions++;
-      // One log line per state transition, never more (no "Cannot cancel request" loop).
-      e.logLines++;
-      if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.config.role} ${r.actor}: ${prev.key} --${r.event.type}--> ${key}` });
-    }
-    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: Date.now(), kind: 'transition', server: this.config.role, actor: r.actor, machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+    if (r.status !== 'active') {
+      this.stateSince.delete(r.actor);
+      // A side that finished after its request was reported (it failed closed while draining): drop it now.
+      if ('request' in addr && !this.requests.has(addr.request)) this.forget(r.actor);
+    } else if (changed) this.stateSince.set(r.actor, { key, at: now });
+    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
-  /** Metrics actions every blockLease asks for; returns true when handled. */
-  protected routeLeaseMetrics(action: EmittedAction): boolean {
-    switch (action.type) {
-      case 'quarantineEntered':
-        this.quarantine.entered++;
-        return true;
-      case 'quarantineReleased':
-        if (action.params.by === 'fence') this.quarantine.releasedByFence++;
-        else this.quarantine.releasedByProof++;
-        return true;
-      case 'retireBlocks':
-        this.pool.retire(String(action.params.leaseId));
-        return true;
-    }
-    return false;
-  }
+  // ---- reading -------------------------------------------------------------------------------
 
-  /** Forget a lease's actor once its blocks are back in the pool or retired. */
-  protected afterLeaseStep(lease: string): void {
-    const s = this.host.actor(lease);
-    if (!s) return;
-    if (s.matches('free' as never) && s.context.epoch > 0) {
-      this.pool.giveBack(String(s.context.leaseId));
-      this.host.remove(lease);
-    } else if (s.status === 'done') {
-      this.host.remove(lease);
-    }
+  /** The snapshot of one of this server's actors (tests and the simulator read; the server never decides on it). */
+  snapshot(at: Address): AnyMachineSnapshot | undefined {
+    return this.host.actor(addressKey(at));
   }
 
   stats(): ServerStats {
     const timeInState: ServerStats['timeInState'] = {};
-    for (const [k, list] of this.timeInState) {
-      const sorted = [...list].sort((a, b) => a - b);
-      timeInState[k] = [Number(percentile(sorted, 50).toFixed(3)), Number(percentile(sorted, 99).toFixed(3)), sorted.length];
-    }
-    const stuck = [...this.requests.entries()].filter(([, e]) => !e.reported).map(([id]) => id);
+    for (const [k, h] of this.timeInState) timeInState[k] = [Number(h.quantile(0.5).toFixed(3)), Number(h.quantile(0.99).toFixed(3)), h.count];
     const cpu = process.cpuUsage();
-    return { role: this.config.role, pool: this.pool.stats(), quarantine: { ...this.quarantine }, stuck, timeInState, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000 };
+    return {
+      role: this.side,
+      pool: this.pool.stats(),
+      quarantine: { ...this.quarantine },
+      stuck: [...this.requests.keys()],
+      timeInState,
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
+      integrity: this.integrity(),
+      memory: { liveRequests: this.requests.size, actors: this.host.names().length, rssMB: Math.round(process.memoryUsage().rss / 1048576) },
+    };
+  }
+
+  /** Run-time integrity counters: every one of them is corruption the server detected. */
+  protected integrity(): NonNullable<ServerStats['integrity']> {
+    return { poisonBroken: this.pool.poisonBroken, receiptMismatches: 0, servedMismatches: 0 };
   }
 
   /** Leases still quarantined or fencing (they resolve by proof, fence or retirement within bounded time). */
   pendingLeases(): number {
-    return this.host.names().filter((n) => n.endsWith('.lease')).length;
+    return this.pool.stats().heldBlocks > 0 ? this.host.names().filter((n) => n.endsWith('.lease')).length : 0;
   }
 
   close(): void {
@@ -199,5 +388,9 @@ export abstract class ServerBase {
     this.host.stopAll();
     this.trace?.end();
     this.agent.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 }

@@ -16,3 +16,5 @@ export type { CounterexampleCombination, CounterexampleFrame, CounterexampleResu
 export { computeCounterexamples, counterexampleCatalog, replayPath } from './counterexamples.js';
 export type { DemoStory } from './demo.js';
 export { DemoDriver, runDemo } from './demo.js';
+export type { InspectProducer, InspectProducerOptions } from './producer.js';
+export { connectInspector } from './producer.js';

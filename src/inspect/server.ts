@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -11,6 +11,7 @@ import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { createMachine } from 'xstate';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
+import { OperationalError, UsageError, systemErrorText } from '../errors.js';
 import { BoundedQueue } from './buffer.js';
 import type { CounterexampleResult } from './counterexamples.js';
 import { counterexampleCatalog } from './counterexamples.js';
@@ -94,6 +95,8 @@ const VIEWER_PATH = '/viewer';
 
 export async function startInspector(options: InspectorOptions = {}): Promise<Inspector> {
   const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`port must be an integer in 0..65535, got ${port}`);
   const flushMs = options.flushIntervalMs ?? 50;
   const highWater = options.clientHighWaterBytes ?? 1 << 20;
   const maxQueuedPerClient = options.maxQueuedPerClient ?? 1000;
@@ -281,21 +284,23 @@ export async function startInspector(options: InspectorOptions = {}): Promise<In
     ws.on('error', gone);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  try {
+    await listen(server, port, host);
+  } catch (err) {
+    // Nothing started so far may outlive the failure (a worker, Stately's socket would keep the process up).
+    await counterexamples.close();
+    stately?.stop();
+    wss.close();
+    throw err;
+  }
+  const boundPort = (server.address() as AddressInfo).port;
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
 
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${hostForUrl}:${port}/`,
-    wsUrl: `ws://${hostForUrl}:${port}`,
-    port,
+    url: `http://${hostForUrl}:${boundPort}/`,
+    wsUrl: `ws://${hostForUrl}:${boundPort}`,
+    port: boundPort,
     inspect,
     dropped: () => ingest.dropped + droppedClients,
     stats,
@@ -324,6 +329,22 @@ export async function startInspector(options: InspectorOptions = {}): Promise<In
       return closing;
     },
   };
+}
+
+/** Listen, or fail with one line that names the address and why (in use, not permitted, no such address). */
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown) => {
+      const e = err as { code?: string };
+      const why = e.code === 'EACCES' ? `permission denied${port < 1024 ? ' (ports below 1024 need privileges)' : ''}` : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? `unknown host` : systemErrorText(err);
+      reject(new OperationalError('portUnavailable', `cannot listen on ${host}:${port}: ${why}${e.code === 'EADDRINUSE' ? ' (another process has it; pick another --port, or 0 for a free one)' : ''}`));
+    };
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
 }
 
 function send(ws: WebSocket, msg: unknown): void {

@@ -87,8 +87,14 @@ export interface AgentOptions {
   copyThreads?: number;
 }
 
-/** What a backend promises; state machines read this instead of assuming. */
-export interface BackendSemantics {
+/** Where a region's bytes live. */
+export type MemoryKind = 'host' | 'device';
+
+/**
+ * What a native backend promises; state machines read this instead of assuming. (The machines'
+ * own two-field view is `BackendSemantics` in machines/common.ts.)
+ */
+export interface NativeSemantics {
   backend: string;
   canAbortInFlight: boolean;
   releaseInFlightAccepted: boolean;
@@ -101,6 +107,29 @@ export interface BackendSemantics {
   crossProcess: boolean;
   manualProgress: boolean;
   maxNotificationBytes: number;
+  chunkBytes: number;
+}
+
+/** A region of a loaded peer: `id` goes into `RemoteDescriptor.regionId`. */
+export interface RemoteRegion {
+  id: number;
+  size: number;
+}
+
+export interface PostOptions {
+  /** Run the handle again after its previous run ended (DONE or ERROR). Without it a second post is refused. */
+  repost?: boolean;
+}
+
+/** What `Agent.baselineCopy` copies: the first `length` bytes of `local` into the peer's region. */
+export interface BaselineCopyRequest {
+  local: Region;
+  remoteAgent: string;
+  remoteRegionId: number;
+  length: number;
+  /** Descriptor size the transfer being compared uses (memcpy pieces never cross it). */
+  blockBytes: number;
+  threads: number;
   chunkBytes: number;
 }
 
@@ -154,7 +183,32 @@ export type StepResult =
       totalBytes: number;
       status: TransferStatus;
     }
-  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+  | { kind: 'notification-retry'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus }
+  /** An injected error (handle.injectError()) ended the transfer in this step: status ERROR, nothing copied. */
+  | { kind: 'fault'; transferId: number; bytesDone: number; totalBytes: number; status: TransferStatus };
+
+/** Which step to take in manual progress (see Agent.step and docs/native.md, "Ordering"). */
+export type StepChoice = { transferId: number } | { notification: true };
+
+/** Every choice manual progress offers now: a deterministic scheduler picks one. */
+export interface PendingWork {
+  /** Transfers with a chunk to copy, in the order plain step() takes them. */
+  chunks: number[];
+  /** Transfers whose notification waits for room in the receiver's mailbox. */
+  notificationRetries: number[];
+  /** Notifications arrived in this agent's mailbox that step() has not taken yet. */
+  notifications: number;
+}
+
+/** Native record counts: what a long-running process checks for growth. */
+export interface AgentStats {
+  /** Transfer records in the backend (not released, or released while still in flight). */
+  transfers: number;
+  regions: number;
+  remotes: number;
+  /** Transfer handles the facade still tracks. */
+  handles: number;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The native binding (shape checked once at load time)
@@ -163,7 +217,9 @@ interface NativeRegion {
   id: number;
   size: number;
   name: string;
-  buffer: ArrayBuffer;
+  /** Absent for device memory and caller-owned memory (no host view the agent owns). */
+  buffer?: ArrayBuffer;
+  kind?: MemoryKind;
 }
 
 interface NativeInfo {
@@ -183,9 +239,14 @@ interface NativeEvent {
 }
 
 interface NativeAgentInstance {
-  semantics(): BackendSemantics;
+  semantics(): NativeSemantics;
   registerMemory(size: number): NativeRegion;
   deregisterMemory(regionId: number): void;
+  registerMemoryOfKind?(size: number, kind: MemoryKind): NativeRegion;
+  registerExternalHost?(view: Uint8Array): NativeRegion;
+  registerExternalDevice?(device: number, address: bigint, length: number): NativeRegion;
+  fillPattern?(regionId: number, offset: number, length: number, word: Uint8Array): void;
+  verifyPattern?(regionId: number, offset: number, length: number, word: Uint8Array): number;
   exportMetadata(): Uint8Array;
   loadRemoteMetadata(blob: Uint8Array): string;
   invalidateRemote(name: string): void;
@@ -204,6 +265,22 @@ interface NativeAgentInstance {
   sendNotification(remote: string, bytes: Uint8Array): void;
   pollNotifications(): Notification[];
   step(): StepResult;
+  stepTransfer(id: number): StepResult;
+  stepNotification(): StepResult;
+  injectError(id: number): void;
+  pendingWork(): PendingWork;
+  stats(): Omit<AgentStats, 'handles'>;
+  remoteRegions(name: string): RemoteRegion[];
+  baselineCopy(
+    localRegionId: number,
+    remoteAgent: string,
+    remoteRegionId: number,
+    length: number,
+    blockBytes: number,
+    threads: number,
+    chunkBytes: number,
+  ): void;
+  compareWithRemote(localRegionId: number, remoteAgent: string, remoteRegionId: number, length: number): number;
   drainEvents(): NativeEvent[];
   close(): void;
 }
@@ -221,6 +298,9 @@ interface NativeBinding {
   reapStaleSegments(): number;
   segmentPrefix: string;
   builtWithNixl: boolean;
+  builtWithCuda?: boolean;
+  cudaDeviceStatus?(): string;
+  cudaContiguousCopyGBps?(bytes: number, reps: number): number;
 }
 
 const ADDON_FILE = 'xferstate_native.node';
@@ -271,6 +351,24 @@ export function availableBackends(): string[] {
   return native(() => loadBinding().availableBackends());
 }
 
+/** Whether this build has the cuda backend, and whether a GPU can be used here (else why not). */
+export function cudaStatus(): { built: boolean; usable: boolean; reason: string } {
+  const b = loadBinding();
+  if (b.builtWithCuda !== true || b.cudaDeviceStatus === undefined) {
+    return { built: false, usable: false, reason: 'this build has no cuda backend (the CUDA toolkit was not found at build time)' };
+  }
+  const why = native(() => b.cudaDeviceStatus?.() ?? '');
+  return { built: true, usable: why === '', reason: why };
+}
+
+/** GB/s of one contiguous device-to-device cudaMemcpyAsync of `bytes`, `reps` times (the cuda bench's baseline). */
+export function cudaContiguousCopyGBps(bytes: number, reps: number): number {
+  const b = loadBinding();
+  const f = b.cudaContiguousCopyGBps;
+  if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build has no cuda backend');
+  return native(() => f(requireIndex(bytes, 'bytes'), requireIndex(reps, 'reps')));
+}
+
 /** Unlinks /dev/shm segments left behind by dead processes; returns how many. */
 export function reapStaleSegments(): number {
   return native(() => loadBinding().reapStaleSegments());
@@ -314,31 +412,56 @@ function field(value: unknown, key: string): unknown {
 // ---------------------------------------------------------------------------------------------
 // Region
 
-/** Memory registered with an agent: a shared-memory segment mapped into this process. */
+/** Memory registered with an agent: a shared-memory segment mapped into this process, GPU memory
+ * (kind 'device', cuda backend), or memory the caller owns (callerOwned). */
 export class Region {
   readonly id: number;
   readonly size: number;
   /** Backend name of the memory (shm: the POSIX shared-memory name). */
   readonly name: string;
   readonly agent: Agent;
-  #buffer: ArrayBuffer;
+  readonly kind: MemoryKind;
+  /** The caller's own memory (registerHostBuffer / registerDeviceMemory): the agent never frees it. */
+  readonly callerOwned: boolean;
+  #buffer: ArrayBuffer | undefined;
   #bytes: Uint8Array;
   #registered = true;
 
   /** @internal */
-  constructor(agent: Agent, raw: NativeRegion) {
+  constructor(agent: Agent, raw: NativeRegion, callerView?: Uint8Array) {
     this.agent = agent;
     this.id = raw.id;
     this.size = raw.size;
     this.name = raw.name;
+    this.kind = raw.kind ?? 'host';
+    this.callerOwned = callerView !== undefined;
     this.#buffer = raw.buffer;
-    this.#bytes = new Uint8Array(raw.buffer);
+    this.#bytes = callerView ?? (raw.buffer ? new Uint8Array(raw.buffer) : new Uint8Array(0));
   }
 
-  /** A view of the region, for filling and verifying. Empty (detached) after deregistration. */
+  /** A view of the region, for filling and verifying. Empty (detached) after deregistration.
+   * NOT_SUPPORTED for device memory: use fillPattern / verifyPattern, which run on the GPU. */
   get bytes(): Uint8Array {
-    if (this.#bytes.byteLength === 0 && this.#buffer.byteLength !== 0) this.#bytes = new Uint8Array(this.#buffer);
+    if (this.kind === 'device') throw new XferError('NOT_SUPPORTED', `region ${this.id} is device memory: it has no host view`);
+    if (this.#buffer && this.#bytes.byteLength === 0 && this.#buffer.byteLength !== 0) this.#bytes = new Uint8Array(this.#buffer);
     return this.#bytes;
+  }
+
+  /** Writes the executor's block pattern (the 8-byte `word` repeated from `offset`) where the
+   * region lives: a GPU kernel for the cuda backend. NOT_SUPPORTED where the backend has none. */
+  fillPattern(offset: number, length: number, word: Uint8Array): void {
+    const n = this.agent.nativeAgent();
+    const f = n.fillPattern;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build has no pattern kernels');
+    native(() => f.call(n, this.id, requireIndex(offset, 'offset'), requireIndex(length, 'length'), requireBytes(word, 'word')));
+  }
+
+  /** How many 8-byte words of [offset, offset+length) differ from the pattern (0 = intact). */
+  verifyPattern(offset: number, length: number, word: Uint8Array): number {
+    const n = this.agent.nativeAgent();
+    const f = n.verifyPattern;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build has no pattern kernels');
+    return native(() => f.call(n, this.id, requireIndex(offset, 'offset'), requireIndex(length, 'length'), requireBytes(word, 'word')));
   }
 
   get registered(): boolean {
@@ -382,9 +505,17 @@ export class TransferHandle {
     this.totalBytes = totalBytes;
   }
 
-  /** Starts (or restarts, after a terminal status) the transfer. REPOST_ACTIVE while running. */
-  post(): void {
+  /**
+   * Starts the transfer. A handle runs once: a second post() is refused with REPOST_ACTIVE, so a
+   * retry can never deliver the data and the notification twice. `post({ repost: true })` runs it
+   * again after a terminal status (still REPOST_ACTIVE while the previous run is active).
+   */
+  post(options: PostOptions = {}): void {
     const n = this.agent.nativeAgent();
+    if (typeof options !== 'object' || options === null) throw new XferError('INVALID_ARGUMENT', 'post options must be an object');
+    if (this.#posted && !this.#released && options.repost !== true) {
+      throw new XferError('REPOST_ACTIVE', 'transfer handle was already posted; post({ repost: true }) runs it again after a terminal status');
+    }
     this.agent.drainEvents(); // settle the previous run's events before a new run starts
     native(() => n.post(this.id));
     this.#posted = true;
@@ -451,6 +582,21 @@ export class TransferHandle {
     return { aborted: result.accepted, quiesced: result.quiesced };
   }
 
+  /** Manual progress: one step of this transfer only (its next chunk, or its notification retry). */
+  step(): StepResult {
+    return this.agent.step({ transferId: this.id });
+  }
+
+  /**
+   * Manual progress only (else NOT_SUPPORTED): the transfer's next step ends it with status ERROR
+   * (error 'BACKEND'); that step copies nothing, bytes already copied stay, and no notification is
+   * sent for this run. The fault is for the current run: post() clears it.
+   */
+  injectError(): void {
+    const n = this.agent.nativeAgent();
+    native(() => n.injectError(this.id));
+  }
+
   /** Resolves once the engine no longer touches either buffer of this handle. */
   whenQuiesced(): Promise<void> {
     this.agent.drainEvents();
@@ -503,7 +649,7 @@ export class Agent {
   readonly name: string;
   readonly backend: string;
   readonly progress: ProgressMode;
-  readonly semantics: BackendSemantics;
+  readonly semantics: NativeSemantics;
   #native: NativeAgentInstance;
   #closed = false;
   #handles = new Map<number, TransferHandle>();
@@ -551,6 +697,46 @@ export class Agent {
     return region;
   }
 
+  /** Agent-allocated memory of a given kind ('device': GPU memory, cuda backend only). */
+  registerMemoryOfKind(size: number, kind: MemoryKind): Region {
+    const n = this.nativeAgent();
+    requireIndex(size, 'size');
+    if (kind !== 'host' && kind !== 'device') throw new XferError('INVALID_ARGUMENT', "kind must be 'host' or 'device'");
+    const f = n.registerMemoryOfKind;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build cannot register memory by kind');
+    const region = new Region(this, native(() => f.call(n, size, kind)));
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
+  /** Registers the caller's own host memory (a Buffer/Uint8Array view, or a whole ArrayBuffer).
+   * The agent keeps it alive while registered; deregistration is IN_USE while a transfer that is
+   * not quiescent uses it. NOT_SUPPORTED where the backend cannot (shm today). */
+  registerHostBuffer(memory: Uint8Array | ArrayBuffer): Region {
+    const n = this.nativeAgent();
+    const view = memory instanceof ArrayBuffer ? new Uint8Array(memory) : requireBytes(memory, 'memory');
+    const f = n.registerExternalHost;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build cannot register caller-owned memory');
+    const region = new Region(this, native(() => f.call(n, view)), view);
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
+  /** Registers GPU memory the caller allocated (an engine's KV cache): device index, address, length. */
+  registerDeviceMemory(memory: { device: number; address: bigint; length: number }): Region {
+    const n = this.nativeAgent();
+    if (typeof memory !== 'object' || memory === null || typeof memory.address !== 'bigint') {
+      throw new XferError('INVALID_ARGUMENT', 'device memory must be { device, address: bigint, length }');
+    }
+    const device = requireIndex(memory.device, 'device');
+    const length = requireIndex(memory.length, 'length');
+    const f = n.registerExternalDevice;
+    if (f === undefined) throw new XferError('NOT_SUPPORTED', 'this build cannot register caller-owned memory');
+    const region = new Region(this, native(() => f.call(n, device, memory.address, length)));
+    this.#regions.set(region.id, region);
+    return region;
+  }
+
   /** IN_USE while a transfer that is not quiescent uses the region. */
   deregisterMemory(region: Region): void {
     const n = this.nativeAgent();
@@ -573,6 +759,33 @@ export class Agent {
     const n = this.nativeAgent();
     requireBytes(blob, 'metadata');
     return native(() => n.loadRemoteMetadata(blob));
+  }
+
+  /** The regions in the loaded metadata of `name` (ids for remote descriptors). UNKNOWN_REMOTE if none is loaded. */
+  remoteRegions(name: string): RemoteRegion[] {
+    const n = this.nativeAgent();
+    requireString(name, 'remote agent name');
+    return native(() => n.remoteRegions(name));
+  }
+
+  /**
+   * Benchmark baseline (shm): the copy a WRITE of the same bytes does, without the engine, over the
+   * same mappings, on `threads` fresh threads taking `chunkBytes` chunks. Blocks until done.
+   */
+  baselineCopy(r: BaselineCopyRequest): void {
+    const n = this.nativeAgent();
+    if (!(r.local instanceof Region) || r.local.agent !== this) throw new XferError('NOT_REGISTERED', 'local region is not registered with this agent');
+    const args = [r.remoteRegionId, r.length, r.blockBytes, r.threads, r.chunkBytes].map((v, i) => requireIndex(v, `baselineCopy argument ${i}`));
+    native(() => n.baselineCopy(r.local.id, requireString(r.remoteAgent, 'remoteAgent'), args[0]!, args[1]!, args[2]!, args[3]!, args[4]!));
+  }
+
+  /** Offset of the first byte where `local` and the peer's region differ over `length` bytes, or -1 (shm). */
+  compareWithRemote(local: Region, remoteAgent: string, remoteRegionId: number, length: number): number {
+    const n = this.nativeAgent();
+    if (!(local instanceof Region) || local.agent !== this) throw new XferError('NOT_REGISTERED', 'local region is not registered with this agent');
+    return native(() =>
+      n.compareWithRemote(local.id, requireString(remoteAgent, 'remoteAgent'), requireIndex(remoteRegionId, 'remoteRegionId'), requireIndex(length, 'length')),
+    );
   }
 
   /** Forgets a peer; its running transfers end in ERROR ('UNKNOWN_REMOTE'). */
@@ -680,13 +893,42 @@ export class Agent {
     }
   }
 
-  /** Manual progress: one notification in, one pending notification out, or one chunk. */
-  step(): StepResult {
+  /**
+   * Manual progress. Without a choice: one arrived notification, else the oldest notification
+   * retry, else one chunk of the transfer at the head of the round-robin queue. With
+   * `{ transferId }`: one step of that transfer only; with `{ notification: true }`: one arrived
+   * notification only. `pendingWork()` lists the choices.
+   */
+  step(choice?: StepChoice): StepResult {
     const n = this.nativeAgent();
-    const result = native(() => n.step());
+    let body: () => StepResult;
+    if (choice === undefined) {
+      body = () => n.step();
+    } else if (typeof choice === 'object' && choice !== null && 'transferId' in choice) {
+      const id = requireIndex(choice.transferId, 'transferId');
+      body = () => n.stepTransfer(id);
+    } else if (typeof choice === 'object' && choice !== null && 'notification' in choice && choice.notification === true) {
+      body = () => n.stepNotification();
+    } else {
+      throw new XferError('INVALID_ARGUMENT', 'step choice must be { transferId } or { notification: true }');
+    }
+    const result = native(body);
     this.drainEvents();
     if (result.kind === 'notification' && this.#listeners.size > 0) this.emitNotifications();
     return result;
+  }
+
+  /** Manual progress: what step() could do now, for a scheduler to choose from. Cheap. */
+  pendingWork(): PendingWork {
+    const n = this.nativeAgent();
+    return native(() => n.pendingWork());
+  }
+
+  /** Record counts in the backend and the facade (for leak checks in long runs). */
+  stats(): AgentStats {
+    const n = this.nativeAgent();
+    this.drainEvents();
+    return { ...native(() => n.stats()), handles: this.#handles.size };
   }
 
   /** Stops threads, unmaps and unlinks every segment this agent created. Idempotent. */

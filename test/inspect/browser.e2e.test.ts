@@ -46,13 +46,20 @@ function advanceUntil(r: DemoRequest, actor: string, stateId: string): void {
 
 const activeIn = (sel: string, id: string) => page.waitForSelector(`${sel}[data-active~="${id}"]`, { state: 'attached' });
 
+/**
+ * Without Chromium the suite is skipped with its reason in the suite's name and on stderr, so `npm test`
+ * works on a fresh machine; .ci/run installs Chromium and sets XFERSTATE_REQUIRE_BROWSER=1, where a
+ * missing browser fails instead (CI never skips these silently).
+ */
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const REQUIRE_BROWSER = process.env.XFERSTATE_REQUIRE_BROWSER === '1';
+const MISSING = `Chromium not found at ${CHROMIUM}: apt-get install -y --no-install-recommends chromium (or set CHROMIUM_PATH)`;
+const SKIP = !HAVE_CHROMIUM && !REQUIRE_BROWSER;
+if (SKIP) console.warn(`browser tests SKIPPED: ${MISSING}; .ci/run installs it`);
+
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}. The browser tests need it: apt-get install -y --no-install-recommends chromium ` +
-        '(or set CHROMIUM_PATH). They never skip silently.',
-    );
-  }
+  if (SKIP) return;
+  if (!HAVE_CHROMIUM) throw new Error(`${MISSING}. XFERSTATE_REQUIRE_BROWSER=1: the browser tests must run here.`);
   mkdirSync(SHOTS, { recursive: true });
   inspector = await startInspector();
   driver = new DemoDriver({ inspect: inspector.inspect, stallTicks: 2 });
@@ -84,7 +91,7 @@ afterAll(async () => {
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
-describe('inspector page (headless Chromium, offline)', () => {
+describe.skipIf(SKIP)(`inspector page (headless Chromium, offline)${SKIP ? ` — SKIPPED: ${MISSING}` : ''}`, () => {
   it('draws every production machine from its definition', async () => {
     await page.goto(`${inspector.url}#machines`);
     await page.waitForSelector('body[data-ready="true"]');

@@ -223,14 +223,16 @@ describe('transfers (thread progress, one process)', { timeout: 30_000 }, () => 
     const h = a.createTransfer({ op: 'WRITE', local: [{ region: ra, offset: 0, length: size }], remote: [{ regionId: rb.id, offset: 0, length: size }], remoteAgent: 'bigb' });
     expect(h.status()).toBe('NOT_POSTED');
     h.post();
-    const repost = xferErrorOf(() => h.post());
-    expect(repost.code).toBe('REPOST_ACTIVE');
+    expect(xferErrorOf(() => h.post()).code).toBe('REPOST_ACTIVE'); // posted once: refused by the facade
+    const repost = xferErrorOf(() => h.post({ repost: true }));
+    expect(repost.code).toBe('REPOST_ACTIVE'); // asked for, but still running: refused by the backend
     expect(await withDeadline(h.whenTerminal(), 20_000, 'transfer')).toBe('DONE');
     expect(firstMismatch(rb.bytes, 5)).toBe(-1);
     expect(h.status()).toBe('DONE');
     expect(h.status()).toBe('DONE');
     fillPattern(ra.bytes, 6);
-    h.post();
+    expect(xferErrorOf(() => h.post()).code).toBe('REPOST_ACTIVE'); // finished, but a repost must be asked for
+    h.post({ repost: true });
     expect(await withDeadline(h.whenTerminal(), 20_000, 'repost')).toBe('DONE');
     expect(firstMismatch(rb.bytes, 6)).toBe(-1);
     expect(h.release()).toEqual({ accepted: true, quiesced: true });
@@ -291,7 +293,7 @@ describe('transfers (thread progress, one process)', { timeout: 30_000 }, () => 
       expect(status).toBe('DONE');
     }
     expect(h.abort()).toEqual({ aborted: false, quiesced: true });
-    h.post();
+    h.post({ repost: true });
     expect(await withDeadline(h.whenTerminal(), 20_000, 'repost')).toBe('DONE');
     expect(firstMismatch(rb.bytes, 3)).toBe(-1);
   });

@@ -2,13 +2,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { Agent, SEGMENT_PREFIX, XferError, XFER_ERROR_CODES, type BackendSemantics } from '../../src/native/index.js';
+import { Agent, SEGMENT_PREFIX, XferError, XFER_ERROR_CODES, type NativeSemantics } from '../../src/native/index.js';
 
 /** The backend under test: XFERSTATE_BACKEND (e.g. `XFERSTATE_BACKEND=nixl npx vitest run test/native`), else shm. */
 export const BACKEND = process.env.XFERSTATE_BACKEND ?? 'shm';
 
 /** What the backend under test declares (tests of backend-specific behaviour check it, not the name). */
-export function backendSemantics(backend: string = BACKEND): BackendSemantics {
+export function backendSemantics(backend: string = BACKEND): NativeSemantics {
   const probe = new Agent(`semantics-probe-${process.pid}`, { backend });
   try {
     return probe.semantics;

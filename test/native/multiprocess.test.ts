@@ -143,7 +143,7 @@ describe('two processes', { timeout: 60_000 }, () => {
       expect(h.error).toBe('PEER_GONE');
       expect(h.bytesDone).toBeLessThan(size);
       await target.exited();
-      expect(() => h.post()).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
+      expect(() => h.post({ repost: true })).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
       expect(() => a.sendNotification('victim', new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));
       const b = new Agent('late');
       expect(() => b.loadRemoteMetadata(meta)).toThrow(expect.objectContaining({ code: 'PEER_GONE' }));

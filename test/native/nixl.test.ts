@@ -119,13 +119,13 @@ describe.skipIf(!available)(available ? 'nixl backend' : `nixl backend — NOT R
     const { a, b, src, dst } = pair(64 * MiB, 5);
     const h = write(a, src, b, dst, 'once');
     h.post();
-    if (h.status() === 'IN_PROGRESS') expect(xferErrorOf(() => h.post()).code).toBe('REPOST_ACTIVE');
+    if (h.status() === 'IN_PROGRESS') expect(xferErrorOf(() => h.post({ repost: true })).code).toBe('REPOST_ACTIVE');
     expect(await withDeadline(h.whenTerminal(), 30_000, 'terminal')).toBe('DONE');
     expect(firstMismatch(dst.bytes, 5)).toBe(-1);
     expect((await nextNotification(b)).text).toBe('once');
     // Terminal is sticky; after it the handle may be posted again.
     expect(h.status()).toBe('DONE');
-    h.post();
+    h.post({ repost: true });
     expect(await withDeadline(h.whenTerminal(), 30_000, 'terminal')).toBe('DONE');
   });
 
@@ -178,7 +178,7 @@ describe.skipIf(!available)(available ? 'nixl backend' : `nixl backend — NOT R
     a.invalidateRemote(b.name);
     expect(await withDeadline(h.whenTerminal(), 30_000, 'terminal')).toBe('DONE');
     expect(firstMismatch(dst.bytes, 3)).toBe(-1);
-    expect(xferErrorOf(() => h.post()).code).toBe('UNKNOWN_REMOTE');
+    expect(xferErrorOf(() => h.post({ repost: true })).code).toBe('UNKNOWN_REMOTE');
     expect(xferErrorOf(() => write(a, src, b, dst)).code).toBe('UNKNOWN_REMOTE');
     // Loading the metadata again makes the peer reachable.
     a.loadRemoteMetadata(b.exportMetadata());

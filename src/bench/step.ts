@@ -1,0 +1,64 @@
+import type { AnyStateMachine, EventObject } from 'xstate';
+import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
+import { CompiledStepper } from '../step/compiled.js';
+import type { Stepper } from '../step/stepper.js';
+import { xstateStepper } from '../step/xstate.js';
+
+export const description = 'one machine step: xstate transition() (the oracle) vs the compiled plans, on request lifecycles of three machines';
+
+/** One request's worth of steps: an actor start and the events that take it to its final state. */
+const SCRIPTS: Array<{ machine: AnyStateMachine; input: unknown; events: EventObject[] }> = [
+  {
+    machine: transferHandleMachine,
+    input: { handleId: 'h', semantics: { canAbortInFlight: false, releaseInFlightQuiesces: false } },
+    events: [{ type: 'POST' }, { type: 'STATUS', status: 'DONE' } as EventObject, { type: 'RELEASE_RESULT', accepted: true, quiesced: true } as EventObject],
+  },
+  {
+    machine: generationReceiveMachine,
+    input: { requestId: 'r' },
+    events: [{ type: 'WORKER_POP' }, { type: 'SLOT_GRANTED' }, { type: 'READY_SIGNAL', ready: true } as EventObject, { type: 'CANCEL_UNKNOWN' }, { type: 'SYNC_WAIT_ENDED', arrived: true } as EventObject, { type: 'STATUS_POLL' }],
+  },
+  {
+    machine: contextSendMachine,
+    input: { requestId: 'r' },
+    events: [{ type: 'REQUEST_INFO' }, { type: 'TRANSFERS_SETTLED', outcome: 'succeeded', quiesced: true } as EventObject, ...Array.from({ length: 5 }, () => ({ type: 'WORKER_STEP' })), { type: 'STATUS_POLL' }],
+  },
+];
+
+/** Microseconds per step (starts count as steps), over `rounds` runs of every script. */
+function measure(stepper: Stepper, rounds: number): number {
+  let steps = 0;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    for (const s of SCRIPTS) {
+      let snap = stepper.initial(s.machine, s.input).snap;
+      for (const e of s.events) snap = stepper.step(s.machine, snap, e).snap;
+      if (snap.status !== 'done') throw new Error(`bench step: ${s.machine.id} did not finish under ${stepper.name}`);
+      steps += s.events.length + 1;
+    }
+  }
+  return ((performance.now() - t0) * 1000) / steps;
+}
+
+export async function runBench({ json }: { json: boolean; args: string[] }): Promise<number> {
+  const compiled = new CompiledStepper();
+  // Warm up, then alternate A B A B and keep the medians.
+  measure(xstateStepper, 300);
+  measure(compiled, 3000);
+  const xs: number[] = [];
+  const cs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    xs.push(measure(xstateStepper, 1000));
+    cs.push(measure(compiled, 10_000));
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[1]!;
+  const result = { xstateUsPerStep: Number(med(xs).toFixed(3)), compiledUsPerStep: Number(med(cs).toFixed(3)), speedup: Number((med(xs) / med(cs)).toFixed(1)) };
+  if (json) console.log(JSON.stringify(result));
+  else {
+    console.log('per machine step (starts included), median of 3, same snapshots, effects and timer operations:');
+    console.log(`  xstate transition()   ${result.xstateUsPerStep} µs`);
+    console.log(`  compiled plans        ${result.compiledUsPerStep} µs`);
+    console.log(`  speedup               ${result.speedup}×`);
+  }
+  return 0;
+}

@@ -1,0 +1,101 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import type { SimResult, SimViolation } from '../sim/vopr.js';
+import { simulate } from '../sim/vopr.js';
+
+export interface SimulateReport {
+  seeds: number;
+  steps: number;
+  stepsPerSecond: number;
+  violations: SimViolation[];
+  /** Seeds run twice whose schedules or outcomes differed (must be empty). */
+  nondeterministic: number[];
+}
+
+/** Exit status when a seed violated an invariant (usage errors exit 2). */
+export const EXIT_VIOLATION = 1;
+
+function parseInteger(text: string, what: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${what} must be a decimal integer, got '${text}'`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${what} must be between ${min} and ${max}, got ${text}`);
+  return n;
+}
+
+export function parseSeeds(text: string): [number, number] {
+  const m = /^(\d+)\.\.(\d+)$/.exec(text);
+  if (!m) throw new UsageError(`--seeds takes a range A..B of decimal integers, got '${text}'`);
+  const a = parseInteger(m[1]!, 'the first seed', 0, 0xffff_ffff);
+  const b = parseInteger(m[2]!, 'the last seed', 0, 0xffff_ffff);
+  if (b < a) throw new UsageError(`--seeds ${text}: the range is empty`);
+  if (b - a >= 1_000_000) throw new UsageError(`--seeds ${text}: at most 1000000 seeds per run`);
+  return [a, b];
+}
+
+export interface SimulateOptions {
+  from: number;
+  to: number;
+  steps: number;
+  variants: string[];
+  checkDeterminism: boolean;
+  onSeed?(r: SimResult): void;
+}
+
+export async function runSimulate(o: SimulateOptions): Promise<SimulateReport> {
+  const violations: SimViolation[] = [];
+  const nondeterministic: number[] = [];
+  let steps = 0;
+  const t0 = performance.now();
+  for (let seed = o.from; seed <= o.to; seed++) {
+    const r = await simulate({ seed, steps: o.steps, variants: o.variants });
+    steps += r.steps;
+    violations.push(...r.violations);
+    if (o.checkDeterminism) {
+      const again = await simulate({ seed, steps: o.steps, variants: o.variants });
+      steps += again.steps;
+      if (again.digest !== r.digest) nondeterministic.push(seed);
+    }
+    o.onSeed?.(r);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { seeds: o.to - o.from + 1, steps, stepsPerSecond: Math.round(steps / Math.max(seconds, 1e-9)), violations, nondeterministic };
+}
+
+export function register(program: Command): void {
+  program
+    .command('simulate')
+    .description('run the real context and generation servers under a seeded deterministic simulation, checking bytes and outcomes after every step')
+    .option('--seed <n>', 'one seed (decimal integer)')
+    .option('--seeds <a..b>', 'a range of seeds, e.g. 1..1000')
+    .option('--steps <n>', 'steps of the fault phase per seed, before the liveness phase', '3000')
+    .option('--canary <variant>', 'swap a regression variant into the servers (repeatable); the run must then fail', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--check-determinism', 'run every seed twice and compare schedule digests')
+    .option('--json', 'print one JSON object: {seeds, steps, stepsPerSecond, violations, nondeterministic}')
+    .action(async (opts: { seed?: string; seeds?: string; steps: string; canary: string[]; checkDeterminism?: boolean; json?: boolean }) => {
+      if (opts.seed !== undefined && opts.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both');
+      const [from, to] = opts.seeds !== undefined ? parseSeeds(opts.seeds) : ((n) => [n, n] as [number, number])(parseInteger(opts.seed ?? '1', '--seed', 0, 0xffff_ffff));
+      const steps = parseInteger(opts.steps, '--steps', 1, 100_000_000);
+      const report = await runSimulate({
+        from,
+        to,
+        steps,
+        variants: opts.canary,
+        checkDeterminism: opts.checkDeterminism === true,
+        onSeed: (r) => {
+          if (opts.json) return;
+          for (const v of r.violations) {
+            console.log(`seed ${v.seed}: ${v.invariant} at step ${v.step}: ${v.message}`);
+            console.log(`  replay: xferstate simulate --seed ${v.seed} --steps ${v.step}${opts.canary.map((c) => ` --canary ${c}`).join('')}`);
+            console.log(`  the failing prefix is ${v.step} steps (the first ${v.step - 1} violate nothing); its last steps:`);
+            for (const l of v.prefixTail) console.log(`    ${l}`);
+          }
+        },
+      });
+      if (opts.json) console.log(JSON.stringify(report));
+      else {
+        const range = from === to ? `seed ${from}` : `seeds ${from}..${to}`;
+        console.log(`${range}: ${report.steps} steps, ${report.stepsPerSecond} steps/s, ${report.violations.length} violation(s)${opts.checkDeterminism ? `, ${report.nondeterministic.length} nondeterministic` : ''}`);
+      }
+      if (report.violations.length > 0 || report.nondeterministic.length > 0) process.exitCode = EXIT_VIOLATION;
+    });
+}

@@ -1,0 +1,301 @@
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { UsageError } from '../errors.js';
+import { allMutants, productionMachines, spread } from './catalog.js';
+import type { Baseline, Caps, ScenarioOutcome } from './explore.js';
+import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, shippedScenario, siteNeverActs, mayBeTransient } from './explore.js';
+import type { Mutant } from './operators.js';
+import { SURVIVOR_REASONS } from './survivors.js';
+
+/**
+ * The mutation run: baselines of the chosen scenarios, then every mutant explored in each scenario that
+ * runs its machine (smallest scenario first, stopping at the first kill), spread over worker threads.
+ */
+
+export type Verdict = 'killed' | 'killed (crash)' | 'equivalent' | 'survived';
+
+export interface MutantResult {
+  mutant: string;
+  machine: string;
+  operator: Mutant['operator'];
+  verdict: Verdict;
+  /** For a kill: the invariant and scenario; for a survivor: why it survived; for an equivalent: why. */
+  why: string;
+  /** True when `why` was computed by the tool, false when it came from survivors.ts or is missing. */
+  computed: boolean;
+  scenarios: ScenarioOutcome[];
+  ms: number;
+}
+
+export interface MutateOptions {
+  machine?: string;
+  limit?: number;
+  /** Stop starting new mutants after this long; the rest are reported as not run. */
+  budgetMs?: number;
+  /** Worker threads; 0 runs in this thread. Default: one per core when running compiled, else 0. */
+  workers?: number;
+  /** Per scenario: a mutant's world cap is this multiple of the original's world count (at least 2,000). */
+  stateFactor?: number;
+  /** Per scenario: a mutant is abandoned (undecided) after this long. */
+  maxMsPerScenario?: number;
+  allTargets?: boolean;
+  /** Only these mutants (by exact name); used by tests and to re-run one survivor. */
+  only?: string[];
+  onResult?(r: MutantResult, done: number, total: number): void;
+}
+
+export interface MutateReport {
+  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations'>>;
+  mutants: number;
+  killed: number;
+  killedCrash: number;
+  equivalent: number;
+  survivedCount: number;
+  /** Mutants left out by the budget. */
+  notRun: number;
+  total: number;
+  score: number;
+  survived: Array<{ mutant: string; why: string }>;
+  results: MutantResult[];
+  ms: number;
+  workers: number;
+}
+
+export const SCORE_THRESHOLD = 0.9;
+
+/** The mutant task a worker runs: explore `name` in each of its scenarios. */
+export interface MutantTask {
+  name: string;
+  allTargets: boolean;
+  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'fingerprint' | 'states' | 'edges' | 'reached' | 'delivered'>>;
+  caps: { stateFactor: number; maxMs: number };
+}
+
+const mutantCache = new Map<string, Map<string, Mutant>>();
+
+function mutantByName(name: string, allTargets: boolean): Mutant {
+  const key = String(allTargets);
+  let byName = mutantCache.get(key);
+  if (!byName) mutantCache.set(key, (byName = new Map(allMutants({ allTargets }).map((m) => [m.name, m]))));
+  const m = byName.get(name);
+  if (!m) throw new Error(`no mutant named '${name}'`);
+  return m;
+}
+
+/** Run one mutant task (in a worker or in this thread). */
+export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
+  const m = mutantByName(task.name, task.allTargets);
+  const mutant = m.build();
+  const original = productionMachines().find((x) => x.id === m.machineId)!;
+  const out: ScenarioOutcome[] = [];
+  for (const b of task.baselines) {
+    const caps: Caps = { maxStates: Math.max(2000, b.states * task.caps.stateFactor), maxMs: task.caps.maxMs };
+    const r = exploreMutant(mutant, b, caps, siteNeverActs(original, m.site, m.operator, b));
+    out.push(r);
+    if (r.kind === 'killed' || r.kind === 'crash') break;
+  }
+  return out;
+}
+
+type Job = { kind: 'baseline'; scenario: string } | { kind: 'mutant'; task: MutantTask };
+type JobResult = Baseline | ScenarioOutcome[];
+
+/** A fixed pool of worker threads running jobs in submission order (or this thread when size is 0). */
+class Pool {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: Array<{ job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }> = [];
+  private readonly pending = new Map<Worker, { resolve: (r: JobResult) => void; reject: (e: Error) => void }>();
+
+  constructor(size: number, file: URL | null) {
+    for (let i = 0; i < size && file; i++) {
+      const w = new Worker(file);
+      w.on('message', (r: JobResult | { error: string }) => {
+        const p = this.pending.get(w)!;
+        this.pending.delete(w);
+        if (r && typeof r === 'object' && 'error' in r) p.reject(new Error(r.error));
+        else p.resolve(r as JobResult);
+        this.idle.push(w);
+        this.pump();
+      });
+      w.on('error', (e) => this.pending.get(w)?.reject(e));
+      this.workers.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  run(job: Job): Promise<JobResult> {
+    if (this.workers.length === 0) {
+      // Yield between jobs so a budget check and progress output interleave with the work.
+      return new Promise((resolve, reject) => setImmediate(() => {
+        try {
+          resolve(runJob(job));
+        } catch (e) {
+          reject(e as Error);
+        }
+      }));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const w = this.idle.pop()!;
+      const { job, resolve, reject } = this.queue.shift()!;
+      this.pending.set(w, { resolve, reject });
+      w.postMessage(job);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export function runJob(job: Job): JobResult {
+  return job.kind === 'baseline' ? computeBaseline(job.scenario) : runMutantTask(job.task);
+}
+
+/** The compiled worker next to this file; absent when running from TypeScript sources (tests). */
+function workerFile(): URL | null {
+  const file = new URL('./worker.js', import.meta.url);
+  return import.meta.url.endsWith('.js') && existsSync(fileURLToPath(file)) ? file : null;
+}
+
+export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport> {
+  const t0 = performance.now();
+  const ids = productionMachines().map((m) => m.id);
+  if (opts.machine && !ids.includes(opts.machine)) throw new UsageError(`unknown machine '${opts.machine}'; known: ${ids.join(', ')}`);
+  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new UsageError('--limit must be a positive integer');
+  if (opts.budgetMs !== undefined && (!Number.isFinite(opts.budgetMs) || opts.budgetMs <= 0)) throw new UsageError('--budget-ms must be a positive number');
+
+  let mutants = allMutants({ machine: opts.machine, allTargets: opts.allTargets });
+  if (opts.only) {
+    const names = new Set(opts.only);
+    mutants = mutants.filter((m) => names.has(m.name));
+    const missing = opts.only.filter((n) => !mutants.some((m) => m.name === n));
+    if (missing.length > 0) throw new UsageError(`unknown mutant '${missing[0]}'`);
+  }
+  if (opts.limit !== undefined) mutants = spread(mutants, opts.limit);
+
+  const file = workerFile();
+  const size = opts.workers ?? (file ? availableParallelism() : 0);
+  const pool = new Pool(file ? size : 0, file);
+  try {
+    // Only scenarios that run a mutated machine need a baseline.
+    const wanted = new Set(mutants.map((m) => m.machineId));
+    const scenarioNames = mutationScenarios().filter((s) => machineIdsOf(shippedScenario(s)).some((id) => wanted.has(id)));
+    const baselines = (await Promise.all(scenarioNames.map((s) => pool.run({ kind: 'baseline', scenario: s })))) as Baseline[];
+    // Smallest first: most kills show up in the cheapest scenario.
+    baselines.sort((a, b) => a.states - b.states || a.scenario.localeCompare(b.scenario));
+
+    const caps = { stateFactor: opts.stateFactor ?? 10, maxMs: opts.maxMsPerScenario ?? 60_000 };
+    const results: MutantResult[] = new Array(mutants.length);
+    let done = 0;
+    let next = 0;
+    const overBudget = () => opts.budgetMs !== undefined && performance.now() - t0 > opts.budgetMs;
+    const order = sampleOrder(mutants.length);
+    // One lane per worker, each taking the next mutant of `order`: the budget, checked before a mutant
+    // starts, cuts the run after a prefix of that order, which is spread over the whole list.
+    const lane = async (): Promise<void> => {
+      while (next < mutants.length && !overBudget()) {
+        const i = order[next++]!;
+        const m = mutants[i]!;
+        const mine = baselines.filter((b) => b.machines.includes(m.machineId));
+        const task: MutantTask = {
+          name: m.name,
+          allTargets: opts.allTargets ?? false,
+          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, fingerprint, states, edges, reached, delivered }) => ({ scenario, violations, waitsWithoutDeadline, fingerprint, states, edges, reached, delivered })),
+          caps,
+        };
+        const t1 = performance.now();
+        const outcomes = mine.length === 0 ? [] : ((await pool.run({ kind: 'mutant', task })) as ScenarioOutcome[]);
+        results[i] = classify(m, outcomes, mine, Math.round(performance.now() - t1));
+        opts.onResult?.(results[i]!, ++done, mutants.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, pool.size) }, lane));
+
+    const ran = results.filter((r): r is MutantResult => r !== undefined);
+    const count = (v: Verdict) => ran.filter((r) => r.verdict === v).length;
+    const killed = count('killed') + count('killed (crash)');
+    const equivalent = count('equivalent');
+    const denominator = ran.length - equivalent;
+    return {
+      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations }) => ({ scenario, machines, states, edges, ms, violations })),
+      mutants: ran.length,
+      killed,
+      killedCrash: count('killed (crash)'),
+      equivalent,
+      survivedCount: count('survived'),
+      notRun: mutants.length - ran.length,
+      total: mutants.length,
+      score: denominator === 0 ? 1 : killed / denominator,
+      survived: ran.filter((r) => r.verdict === 'survived').map((r) => ({ mutant: r.mutant, why: r.why })),
+      results: ran,
+      ms: Math.round(performance.now() - t0),
+      workers: pool.size,
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * A deterministic order of 0..n-1 whose every prefix is spread evenly over the list (golden-ratio
+ * sequence), so a run cut short by the budget samples every machine and every part of each machine,
+ * rather than only the first states of each.
+ */
+export function sampleOrder(n: number): number[] {
+  const phi = (Math.sqrt(5) - 1) / 2;
+  return Array.from({ length: n }, (_, i) => i).sort((a, b) => ((a * phi) % 1) - ((b * phi) % 1) || a - b);
+}
+
+/** Verdict and reason for one mutant from its per-scenario outcomes. */
+export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Baseline[], ms: number): MutantResult {
+  const base = { mutant: m.name, machine: m.machineId, operator: m.operator, scenarios: outcomes, ms };
+  const kill = outcomes.find((o) => o.kind === 'killed');
+  if (kill && kill.kind === 'killed') return { ...base, verdict: 'killed', why: `${kill.invariant} in ${kill.scenario}: ${kill.message}`, computed: true };
+  const crash = outcomes.find((o) => o.kind === 'crash');
+  if (crash) return { ...base, verdict: 'killed (crash)', why: `exception in ${crash.scenario}: ${crash.message}`, computed: true };
+  if (outcomes.length === 0) return { ...base, verdict: 'survived', why: `no explored scenario runs ${m.machineId}`, computed: true };
+  const cap = outcomes.find((o) => o.kind === 'cap');
+  if (cap) return { ...base, verdict: 'survived', why: `undecided: exploration stopped in ${cap.scenario} after ${cap.message} without a violation`, computed: true };
+  if (outcomes.every((o) => o.kind === 'clean' && o.same)) {
+    const never = outcomes.every((o) => o.kind === 'clean' && o.skipped);
+    const why = never
+      ? `${survivorReason(m, baselines) ?? 'the mutated site never acts in any explored world'}, so every explored graph is the original's`
+      : `explored graphs identical to the original's in ${outcomes.map((o) => o.scenario).join(', ')}`;
+    return { ...base, verdict: 'equivalent', why, computed: true };
+  }
+  const computed = survivorReason(m, baselines);
+  if (computed) return { ...base, verdict: 'survived', why: computed, computed: true };
+  const note = SURVIVOR_REASONS[m.name];
+  return { ...base, verdict: 'survived', why: note ?? 'no reason recorded', computed: false };
+}
+
+/** What the tool can tell about a clean, non-equivalent mutant from the original graphs alone. */
+export function survivorReason(m: Mutant, baselines: Baseline[]): string | null {
+  const reached = new Set(baselines.flatMap((b) => b.reached));
+  const delivered = new Set(baselines.flatMap((b) => b.delivered));
+  const s = m.site.state;
+  const machine = productionMachines().find((x) => x.id === m.machineId);
+  // A state left by an eventless transition shows in no world: its absence proves nothing.
+  if (!machine || mayBeTransient(machine.config as Record<string, unknown>, s)) return null;
+  if (!reached.has(`${m.machineId}|${s}`)) return `mutated state ${s || '(root)'} is never active in any explored world`;
+  const ev = m.site.event;
+  if (ev) {
+    const type = ev.kind === 'on' ? ev.type : `xstate.after.${ev.delay}.${m.machineId}${s ? `.${s}` : ''}`;
+    if (!delivered.has(`${m.machineId}|${s}|${type}`)) return `mutated transition never taken in any explored world (${ev.kind === 'on' ? ev.type : `deadline ${ev.delay}`} never fires in ${s || '(root)'})`;
+  }
+  return null;
+}

@@ -1,0 +1,904 @@
+import { createEmptyActor } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { Effect, Snap, Step, TimerOp } from './stepper.js';
+import { NO_PARAMS } from './stepper.js';
+
+/**
+ * The compiler: from a machine's state nodes (xstate v5's `machine.root`, read-only) it builds, for each
+ * state configuration, the candidate transitions per event type and, for each set of transitions that
+ * can be taken together, a plan — the exit, transition and entry actions in xstate's order, the target
+ * configuration, the timers to arm and cancel, and completion (done events, final status, output).
+ * Plans run the machine's OWN guard, assign and action implementations; nothing is written twice.
+ *
+ * Semantics follow xstate 5.33's macrostep (stateUtils.ts: transitionNode, microstep, enterStates,
+ * exitStates, computeExitSet/EntrySet, removeConflictingTransitions, selectEventlessTransitions); the
+ * oracle test (test/step/oracle.test.ts) checks it against xstate on every explored edge. What it does
+ * not implement it refuses when the machine is compiled (UnsupportedMachineError names the feature).
+ */
+export class UnsupportedMachineError extends Error {
+  constructor(machine: string, feature: string) {
+    super(`compiled stepper: machine '${machine}' uses ${feature}, which the compiler does not support`);
+    this.name = 'UnsupportedMachineError';
+  }
+}
+
+// ---- the parts of xstate's StateNode the compiler reads (internal, read-only) ----
+interface XTransition {
+  target?: XNode[];
+  source: XNode;
+  actions: unknown[];
+  reenter: boolean;
+  guard?: unknown;
+  eventType: string | null;
+}
+interface XNode {
+  id: string;
+  key: string;
+  type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  parent?: XNode;
+  states: Record<string, XNode>;
+  entry: unknown[];
+  exit: unknown[];
+  transitions: Map<string, XTransition[]>;
+  always?: XTransition[];
+  order: number;
+  tags: string[];
+  output?: unknown;
+  invoke: unknown[];
+  initial: { target: XNode[]; actions: unknown[] };
+  config: Record<string, unknown>;
+}
+
+type Fn = (...args: never[]) => unknown;
+type ParamSource = { p: unknown; fn: boolean };
+
+/** One compiled action. */
+export type Op =
+  | { k: 'assign'; assignment: unknown; params: ParamSource }
+  | { k: 'effect'; type: string; params: ParamSource }
+  | { k: 'arm'; id: string; event: unknown; delay: number | Fn; params: ParamSource }
+  | { k: 'cancel'; id: unknown; params: ParamSource }
+  /** Completion of a compound/parallel node: an `xstate.done.state.<id>` event on the internal queue. */
+  | { k: 'doneEvent'; event: EventObject }
+  /** The machine reached its top-level final state: status done, output computed from the context now. */
+  | { k: 'machineDone'; completionId: string };
+
+type Guard = { impl: Fn; params: ParamSource; inline: boolean } | null;
+
+const NO_SOURCE: ParamSource = { p: undefined, fn: false };
+/** Every op gets the same fields in the same order, so the hot loop over ops sees one object shape. */
+function op(o: Partial<Record<'type' | 'assignment' | 'id' | 'event' | 'delay' | 'params' | 'completionId', unknown>> & { k: Op['k'] }): Op {
+  return { k: o.k, type: o.type ?? '', assignment: o.assignment, id: o.id, event: o.event, delay: o.delay, params: o.params ?? NO_SOURCE, completionId: o.completionId ?? '' } as unknown as Op;
+}
+
+interface Transition {
+  id: number;
+  def: XTransition;
+  guard: Guard;
+  ops: Op[];
+}
+
+/** Transition selection for one (configuration, event type): xstate's transitionNode over the active tree. */
+interface Selector {
+  own: Transition[];
+  kids: Selector[];
+  parallel: boolean;
+}
+
+export interface Plan {
+  ops: Op[];
+  next: Config;
+  /** The configuration's node set changed (else xstate keeps the snapshot's nodes as they were). */
+  moved: boolean;
+}
+
+export interface Config {
+  readonly index: number;
+  readonly nodes: XNode[];
+  readonly key: string;
+  readonly value: unknown;
+  /** The value as a string: the state name when atomic at the top, else its JSON (computed once). */
+  readonly valueKey: string;
+  readonly tags: Set<string>;
+  /** Top-level final state reached (status done). */
+  readonly final: boolean;
+  selectors: Map<string, Selector | null>;
+  /** Per atomic node (in `nodes` order): its chain of nodes (self, ancestors) that have `always` transitions. */
+  eventless: Transition[][][];
+  plans: Map<string, Plan>;
+  /** `matches()` answers per query, filled on first use: O(1) thereafter. */
+  matchCache: Map<string, boolean>;
+}
+
+const EMPTY_EFFECTS: Effect[] = [];
+const EMPTY_TIMERS: TimerOp[] = [];
+
+const isBuiltin = (x: unknown): x is { type: string; resolve: Fn } => typeof x === 'function' && 'resolve' in x;
+
+export interface CompileOptions {
+  /** Stop enumerating plans ahead of time beyond this many; further plans are built on first use. */
+  maxEagerPlans?: number;
+}
+
+export class CompiledMachine {
+  readonly id: string;
+  private readonly nodeList: XNode[] = [];
+  private readonly trans = new Map<XTransition, Transition>();
+  private readonly configs = new Map<string, Config>();
+  private readonly byNodes = new WeakMap<readonly unknown[], Config>();
+  private readonly initialCfg: Config;
+  private readonly initialOps: Op[];
+  private readonly self = createEmptyActor();
+  private readonly snapProto: { matches: Fn; hasTag: Fn; can: Fn; getMeta: Fn; toJSON: Fn };
+  private readonly children = {};
+  private readonly history = {};
+  /** Plans built ahead of time at compile (the rest, if any, on first use). */
+  readonly eagerPlans: number;
+
+  constructor(
+    readonly machine: AnyStateMachine,
+    opts: CompileOptions = {},
+  ) {
+    this.id = machine.id;
+    const root = machine.root as unknown as XNode;
+    const walk = (n: XNode) => {
+      this.nodeList.push(n);
+      for (const c of Object.values(n.states)) walk(c);
+    };
+    walk(root);
+    for (const n of this.nodeList) this.checkNode(n);
+    // Borrow xstate's snapshot methods (matches, hasTag, can, getMeta, toJSON) from a resolved snapshot.
+    const probe = machine.resolveState({ value: machine.getInitialSnapshot(inertScopeFor(this.self) as never, undefined as never).value, context: {} } as never) as unknown as Record<string, Fn>;
+    this.snapProto = { matches: probe.matches!, hasTag: probe.hasTag!, can: probe.can!, getMeta: probe.getMeta!, toJSON: probe.toJSON! };
+    // The initial microstep: from [root], enter the initial configuration (xstate's initialMicrostep).
+    const start = this.configFor([root]);
+    const initialT: XTransition = { target: [...initialStateNodes(root)], source: root, reenter: true, actions: [], eventType: null };
+    const plan = this.buildPlan(start, [{ id: -1, def: initialT, guard: null, ops: [] }], true);
+    this.initialCfg = plan.next;
+    this.initialOps = plan.ops;
+    this.eagerPlans = this.enumerate(opts.maxEagerPlans ?? 20_000);
+  }
+
+  // ---------------------------------------------------------------- load time: checks and compilation
+
+  private refuse(feature: string): never {
+    throw new UnsupportedMachineError(this.id, feature);
+  }
+
+  private checkNode(n: XNode): void {
+    if (n.type === 'history') this.refuse(`a history state (#${n.id})`);
+    if (n.invoke.length > 0) this.refuse(`invoke (#${n.id})`);
+    if (n.parent && n.type === 'final' && n.output !== undefined) this.refuse(`output on a nested final state (#${n.id})`);
+    if (n.config.route !== undefined) this.refuse(`route transitions (#${n.id})`);
+    for (const [descriptor, list] of n.transitions) {
+      if (descriptor.includes('*')) this.refuse(`a wildcard event descriptor '${descriptor}' (#${n.id})`);
+      for (const t of list) this.compileTransition(t);
+    }
+    for (const t of n.always ?? []) this.compileTransition(t);
+    // Initial transition actions and entry/exit actions compile (and are checked) when plans are built; do it now
+    // so an unsupported action fails at load even if no plan reaches it.
+    this.compileActions(n.entry, `entry of #${n.id}`);
+    this.compileActions(n.exit, `exit of #${n.id}`);
+    if (n.type === 'compound') this.compileActions(n.initial.actions, `initial of #${n.id}`);
+  }
+
+  private compileTransition(t: XTransition): Transition {
+    let c = this.trans.get(t);
+    if (c) return c;
+    for (const target of t.target ?? []) if (target.type === 'history') this.refuse(`a transition to a history state (#${target.id})`);
+    c = { id: this.trans.size, def: t, guard: this.compileGuard(t.guard, `#${t.source.id} on '${t.eventType ?? 'always'}'`), ops: this.compileActions(t.actions, `#${t.source.id} on '${t.eventType}'`) };
+    this.trans.set(t, c);
+    return c;
+  }
+
+  private compileGuard(g: unknown, where: string): Guard {
+    if (g === undefined) return null;
+    if (typeof g === 'function') {
+      if ('check' in g) this.refuse(`the built-in guard '${String((g as { type?: unknown }).type)}' (${where})`);
+      return { impl: g as Fn, params: { p: undefined, fn: false }, inline: true };
+    }
+    const name = typeof g === 'string' ? g : (g as { type: string }).type;
+    const impl = (this.machine.implementations.guards as Record<string, unknown>)[name];
+    if (impl === undefined) this.refuse(`the guard '${name}', which is not implemented (${where})`);
+    if (typeof impl !== 'function') this.refuse(`the guard alias '${name}' (${where})`);
+    if ('check' in impl) this.refuse(`the built-in guard '${name}' (stateIn/and/or/not) (${where})`);
+    const p = typeof g === 'object' && g !== null && 'params' in g ? (g as { params: unknown }).params : undefined;
+    return { impl: impl as Fn, params: { p, fn: typeof p === 'function' }, inline: false };
+  }
+
+  private compileActions(actions: readonly unknown[], where: string): Op[] {
+    return actions.map((a) => this.compileAction(a, where));
+  }
+
+  private compileAction(a: unknown, where: string): Op {
+    let name: string;
+    let impl: unknown;
+    let p: unknown = undefined;
+    if (typeof a === 'string') {
+      name = a;
+      impl = (this.machine.implementations.actions as Record<string, unknown>)[a];
+    } else if (typeof a === 'function') {
+      impl = a;
+      name = isBuiltin(a) ? a.type : a.name || '(anonymous)';
+    } else if (typeof a === 'object' && a !== null && typeof (a as { type?: unknown }).type === 'string') {
+      name = (a as { type: string }).type;
+      impl = (this.machine.implementations.actions as Record<string, unknown>)[name];
+      if ('params' in a) p = (a as { params: unknown }).params;
+    } else return this.refuse(`an action of unknown shape (${where})`);
+    const params: ParamSource = { p, fn: typeof p === 'function' };
+    if (!isBuiltin(impl)) return op({ k: 'effect', type: name, params });
+    const b = impl as unknown as Record<string, unknown> & { type: string };
+    switch (b.type) {
+      case 'xstate.assign':
+        return op({ k: 'assign', assignment: b.assignment, params });
+      case 'xstate.raise': {
+        if (b.delay === undefined) return this.refuse(`an immediate raise (${where})`);
+        if (typeof b.event === 'string') return this.refuse(`raise of a string event (${where})`);
+        if (typeof b.id !== 'string') return this.refuse(`a delayed raise without an id (${where})`);
+        let delay: number | Fn;
+        if (typeof b.delay === 'string') {
+          const d = (this.machine.implementations.delays as Record<string, unknown>)[b.delay];
+          if (typeof d === 'number') delay = d;
+          else if (typeof d === 'function') delay = d as Fn;
+          else return this.refuse(`the delay '${b.delay}', which is not provided (${where})`);
+        } else if (typeof b.delay === 'number' || typeof b.delay === 'function') delay = b.delay as number | Fn;
+        else return this.refuse(`a delay of unknown shape (${where})`);
+        return op({ k: 'arm', id: b.id, event: b.event, delay, params });
+      }
+      case 'xstate.cancel':
+        return op({ k: 'cancel', id: b.sendId, params });
+      default:
+        return this.refuse(`the action '${b.type}' (${where})`);
+    }
+  }
+
+  /** Build ahead of time every plan the structure allows (guards ignored), up to a bound. */
+  private enumerate(max: number): number {
+    let built = 0;
+    const eventTypes = new Set<string>();
+    for (const n of this.nodeList) for (const d of n.transitions.keys()) eventTypes.add(d);
+    const queue: Config[] = [this.initialCfg];
+    const seen = new Set<Config>(queue);
+    for (let qi = 0; qi < queue.length && built < max; qi++) {
+      const cfg = queue[qi]!;
+      if (cfg.final) continue;
+      const options: Transition[][] = [];
+      for (const ev of eventTypes) {
+        const sel = this.selector(cfg, ev);
+        if (sel) options.push(...selectionsOf(sel));
+      }
+      options.push(...eventlessOptions(cfg));
+      for (const ts of options) {
+        if (ts.length === 0) continue;
+        const plan = this.planFor(cfg, ts);
+        built++;
+        if (!seen.has(plan.next)) (seen.add(plan.next), queue.push(plan.next));
+      }
+    }
+    return built;
+  }
+
+  // ---------------------------------------------------------------- configurations
+
+  /** The configuration of exactly these nodes in this order (xstate's `_nodes` order decides value key order). */
+  private configFor(nodes: XNode[]): Config {
+    const key = nodes.map((n) => n.id).join('|');
+    let cfg = this.configs.get(key);
+    if (cfg) return cfg;
+    const set = new Set(nodes);
+    const root = this.machine.root as unknown as XNode;
+    const eventless: Transition[][][] = [];
+    for (const n of nodes) {
+      if (n.type !== 'atomic' && n.type !== 'final') continue;
+      const chain: Transition[][] = [];
+      for (let s: XNode | undefined = n; s; s = s.parent) if (s.always) chain.push(s.always.map((t) => this.compileTransition(t)));
+      eventless.push(chain);
+    }
+    const value = stateValue(root, nodes);
+    cfg = {
+      index: this.configs.size,
+      nodes,
+      key,
+      value,
+      valueKey: typeof value === 'string' ? value : JSON.stringify(value),
+      tags: new Set(nodes.flatMap((n) => n.tags)),
+      final: isInFinalState(set, root),
+      selectors: new Map(),
+      eventless,
+      plans: new Map(),
+      matchCache: new Map(),
+    };
+    this.configs.set(key, cfg);
+    this.byNodes.set(nodes, cfg);
+    return cfg;
+  }
+
+  /** The configuration of a snapshot (one of ours: by identity; xstate's: by its nodes, once). */
+  configOf(snap: Snap): Config {
+    const nodes = (snap as unknown as { _nodes: XNode[] })._nodes;
+    let cfg = this.byNodes.get(nodes);
+    if (!cfg) {
+      cfg = this.configFor(nodes);
+      this.byNodes.set(nodes, cfg);
+    }
+    return cfg;
+  }
+
+  private selector(cfg: Config, eventType: string): Selector | null {
+    let sel = cfg.selectors.get(eventType);
+    if (sel !== undefined) return sel;
+    const set = new Set(cfg.nodes);
+    const children = (n: XNode) => cfg.nodes.filter((c) => c.parent === n);
+    const build = (n: XNode): Selector | null => {
+      const own = (n.transitions.get(eventType) ?? []).map((t) => this.compileTransition(t));
+      // xstate walks the state value: a node whose value has one key is treated as compound.
+      const kidsNodes = n.type === 'atomic' || n.type === 'final' ? [] : children(n).filter((c) => set.has(c));
+      const kids = kidsNodes.map(build);
+      const parallel = kidsNodes.length > 1;
+      if (own.length === 0 && kids.every((k) => k === null)) return null;
+      return { own, kids: kids.filter((k): k is Selector => k !== null), parallel };
+    };
+    sel = build(this.machine.root as unknown as XNode);
+    cfg.selectors.set(eventType, sel);
+    return sel;
+  }
+
+  // ---------------------------------------------------------------- plans (one xstate microstep each)
+
+  private planFor(cfg: Config, ts: Transition[]): Plan {
+    const key = ts.length === 1 ? String(ts[0]!.id) : ts.map((t) => t.id).join(',');
+    let plan = cfg.plans.get(key);
+    if (!plan) {
+      plan = this.buildPlan(cfg, ts, false);
+      cfg.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  private buildPlan(cfg: Config, selected: Transition[], isInitial: boolean): Plan {
+    const nodeSet = new Set(cfg.nodes);
+    const filtered = removeConflictingTransitions(
+      selected.map((t) => t.def),
+      nodeSet,
+    );
+    const ops: Op[] = [];
+    const mut = new Set(cfg.nodes);
+    if (!isInitial) {
+      const toExit = computeExitSet(filtered, mut).sort((a, b) => b.order - a.order);
+      for (const s of toExit) {
+        ops.push(...this.compileActions(s.exit, `exit of #${s.id}`));
+        mut.delete(s);
+      }
+    }
+    for (const t of filtered) ops.push(...(this.trans.get(t)?.ops ?? this.compileActions(t.actions, 'transition')));
+    // Enter states (xstate's enterStates).
+    const statesToEnter = new Set<XNode>();
+    const defaultEntry = new Set<XNode>();
+    computeEntrySet(filtered, defaultEntry, statesToEnter);
+    const root = this.machine.root as unknown as XNode;
+    if (isInitial) defaultEntry.add(root);
+    const completed = new Set<XNode>();
+    let done = false;
+    for (const s of [...statesToEnter].sort((a, b) => a.order - b.order)) {
+      mut.add(s);
+      ops.push(...this.compileActions(s.entry, `entry of #${s.id}`));
+      if (defaultEntry.has(s) && s.type === 'compound') ops.push(...this.compileActions(s.initial.actions, `initial of #${s.id}`));
+      if (s.type !== 'final') continue;
+      const parent = s.parent;
+      let marker = parent?.type === 'parallel' ? parent : parent?.parent;
+      let completion: XNode = marker ?? s;
+      if (parent?.type === 'compound') ops.push(op({ k: 'doneEvent', event: { type: `xstate.done.state.${parent.id}`, output: undefined } }));
+      while (marker?.type === 'parallel' && !completed.has(marker) && isInFinalState(mut, marker)) {
+        completed.add(marker);
+        ops.push(op({ k: 'doneEvent', event: { type: `xstate.done.state.${marker.id}`, output: undefined } }));
+        completion = marker;
+        marker = marker.parent;
+      }
+      if (marker) continue;
+      done = true;
+      ops.push(op({ k: 'machineDone', completionId: completion.id }));
+    }
+    const nextNodes = [...mut];
+    // xstate sorts its node list in place to run every exit action on completion, so a done snapshot keeps
+    // its nodes in that (descending) order.
+    if (done) for (const s of nextNodes.sort((a, b) => b.order - a.order)) ops.push(...this.compileActions(s.exit, `exit of #${s.id}`));
+    const moved = !(nextNodes.length === cfg.nodes.length && cfg.nodes.every((n) => mut.has(n)));
+    const next = moved ? this.configFor(nextNodes) : cfg;
+    return { ops, next, moved };
+  }
+
+  // ---------------------------------------------------------------- run time
+
+  /** A snapshot object with xstate's shape, sharing the configuration's value, nodes and tags. */
+  private snapshot(cfg: Config, context: unknown, status: string, output: unknown): Snap {
+    const p = this.snapProto;
+    return {
+      status,
+      output,
+      error: undefined,
+      machine: this.machine,
+      context,
+      _nodes: cfg.nodes,
+      value: cfg.value,
+      tags: cfg.tags,
+      children: this.children,
+      historyValue: this.history,
+      matches: p.matches,
+      hasTag: p.hasTag,
+      can: p.can,
+      getMeta: p.getMeta,
+      toJSON: p.toJSON,
+    } as unknown as Snap;
+  }
+
+  initial(input: unknown): Step {
+    const initEvent = { type: 'xstate.init', input } as EventObject;
+    const ctxDef = this.machine.config.context as unknown;
+    let ctx: unknown;
+    try {
+      ctx = typeof ctxDef === 'function' ? { ...(ctxDef as Fn)({ input, self: this.self, spawn: noSpawn } as never) as object } : (ctxDef ?? {});
+    } catch (error) {
+      return { snap: { ...this.snapshot(this.configFor([this.machine.root as unknown as XNode]), {}, 'error', undefined), error } as Snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
+    }
+    const run = this.takeRun(this.initialCfg, ctx, true);
+    try {
+      run.exec(this.initialOps, initEvent);
+      run.macro(initEvent, true);
+      return run.result(null);
+    } finally {
+      this.spare = run;
+    }
+  }
+
+  step(snap: Snap, event: EventObject): Step {
+    if (snap.status !== 'active') return { snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
+    const run = this.takeRun(this.configOf(snap), snap.context, false);
+    try {
+      run.macro(event, false);
+      return run.result(snap);
+    } finally {
+      this.spare = run;
+    }
+  }
+
+  /** One Run object is reused step after step (a nested step, if any, gets a fresh one). */
+  private spare: Run | null = null;
+  private takeRun(cfg: Config, ctx: unknown, initial: boolean): Run {
+    const r = this.spare ?? new Run(this);
+    this.spare = null;
+    r.reset(cfg, ctx, initial);
+    return r;
+  }
+
+  /** Whether the snapshot's configuration matches a state value (xstate `matches`), answered once per configuration. */
+  matches(snap: Snap, query: string | Record<string, unknown>): boolean {
+    const cfg = this.configOf(snap);
+    const key = typeof query === 'string' ? query : queryKey(query);
+    let m = cfg.matchCache.get(key);
+    if (m === undefined) {
+      m = snap.matches(query as never);
+      cfg.matchCache.set(key, m);
+    }
+    return m;
+  }
+
+  /** @internal used by Run */
+  select(cfg: Config, event: EventObject, ctx: unknown): Transition[] {
+    const sel = this.selector(cfg, event.type);
+    if (sel === null) return NONE;
+    const out: Transition[] = [];
+    evalSelector(sel, ctx, event, out);
+    return out;
+  }
+
+  /** @internal */
+  eventlessOf(cfg: Config, ctx: unknown, event: EventObject): Transition[] {
+    if (cfg.eventless.length === 0) return NONE;
+    let out: Transition[] | null = null;
+    for (const chain of cfg.eventless) {
+      loop: for (const always of chain) {
+        for (const t of always) {
+          if (t.guard === null || checkGuard(t.guard, ctx, event)) {
+            if (!out) out = [t];
+            else if (!out.includes(t)) out.push(t);
+            break loop;
+          }
+        }
+      }
+    }
+    return out ?? NONE;
+  }
+
+  /** @internal */
+  plan(cfg: Config, ts: Transition[]): Plan {
+    return this.planFor(cfg, ts);
+  }
+
+  /** @internal */
+  makeSnapshot(cfg: Config, ctx: unknown, status: string, output: unknown): Snap {
+    return this.snapshot(cfg, ctx, status, output);
+  }
+
+  /** @internal the scope arguments actions get. */
+  get actorSelf() {
+    return this.self;
+  }
+
+  /** Every plan built so far (for the canary test, which corrupts one on purpose). */
+  *allPlans(): Iterable<{ config: Config; key: string; plan: Plan }> {
+    for (const cfg of this.configs.values()) for (const [key, plan] of cfg.plans) yield { config: cfg, key, plan };
+  }
+
+  get configurationCount(): number {
+    return this.configs.size;
+  }
+}
+
+const NONE: Transition[] = [];
+const noSpawn = () => {
+  throw new Error('spawn is not supported by the compiled stepper');
+};
+
+function inertScopeFor(self: ReturnType<typeof createEmptyActor>) {
+  return { self, defer: () => {}, id: '', logger: () => {}, sessionId: '', stopChild: () => {}, system: self.system, emit: () => {}, actionExecutor: () => {} };
+}
+
+function resolveParams(src: ParamSource, ctx: unknown, event: EventObject): unknown {
+  return src.fn ? (src.p as Fn)({ context: ctx, event } as never) : src.p;
+}
+
+function checkGuard(g: NonNullable<Guard>, ctx: unknown, event: EventObject): boolean {
+  return Boolean(g.impl({ context: ctx, event } as never, (g.inline ? undefined : resolveParams(g.params, ctx, event)) as never));
+}
+
+function evalSelector(sel: Selector, ctx: unknown, event: EventObject, out: Transition[]): boolean {
+  if (sel.parallel) {
+    let any = false;
+    for (const k of sel.kids) if (evalSelector(k, ctx, event, out)) any = true;
+    if (any) return true;
+  } else if (sel.kids.length === 1 && evalSelector(sel.kids[0]!, ctx, event, out)) return true;
+  for (const t of sel.own) {
+    if (t.guard === null || checkGuard(t.guard, ctx, event)) {
+      out.push(t);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** One macrostep in progress: the configuration, context (copied on first assign), status and collected output. */
+class Run {
+  private changed = false;
+  private ownCtx = false;
+  status = 'active';
+  output: unknown = undefined;
+  effects: Effect[] = EMPTY_EFFECTS;
+  timers: TimerOp[] = EMPTY_TIMERS;
+  private readonly queue: EventObject[] = [];
+  /** Bumped whenever xstate would produce a new snapshot object. */
+  private version = 0;
+  private cfg!: Config;
+  private ctx: unknown;
+
+  constructor(private readonly cm: CompiledMachine) {}
+
+  reset(cfg: Config, ctx: unknown, initial: boolean): void {
+    this.cfg = cfg;
+    this.ctx = ctx;
+    this.changed = initial;
+    this.ownCtx = false;
+    this.status = 'active';
+    this.output = undefined;
+    this.effects = EMPTY_EFFECTS;
+    this.timers = EMPTY_TIMERS;
+    this.queue.length = 0;
+    this.version = 0;
+  }
+
+  exec(ops: Op[], event: EventObject): void {
+    for (const op of ops) {
+      switch (op.k) {
+        case 'effect': {
+          const p = resolveParams(op.params, this.ctx, event);
+          if (this.effects === EMPTY_EFFECTS) this.effects = [];
+          this.effects.push({ type: op.type, params: (p ?? NO_PARAMS) as Record<string, unknown> });
+          break;
+        }
+        case 'assign': {
+          const params = resolveParams(op.params, this.ctx, event);
+          const args = { context: this.ctx, event, spawn: noSpawn, self: this.cm.actorSelf, system: this.cm.actorSelf.system };
+          let partial: unknown;
+          if (typeof op.assignment === 'function') partial = (op.assignment as Fn)(args as never, params as never);
+          else {
+            const a = op.assignment as Record<string, unknown>;
+            const out: Record<string, unknown> = {};
+            for (const key of Object.keys(a)) out[key] = typeof a[key] === 'function' ? (a[key] as Fn)(args as never, params as never) : a[key];
+            partial = out;
+          }
+          if (!this.ownCtx) {
+            this.ctx = { ...(this.ctx as object) };
+            this.ownCtx = true;
+          }
+          Object.assign(this.ctx as object, partial);
+          this.version++;
+          break;
+        }
+        case 'arm': {
+          const params = resolveParams(op.params, this.ctx, event);
+          const args = { context: this.ctx, event, self: this.cm.actorSelf, system: this.cm.actorSelf.system };
+          const ev = typeof op.event === 'function' ? (op.event as Fn)(args as never, params as never) : op.event;
+          const delay = typeof op.delay === 'function' ? op.delay(args as never, params as never) : op.delay;
+          if (typeof delay !== 'number') throw new Error(`compiled stepper: delay of timer '${op.id}' did not resolve to a number`);
+          if (this.timers === EMPTY_TIMERS) this.timers = [];
+          this.timers.push({ op: 'arm', id: op.id, event: ev as EventObject, delay });
+          break;
+        }
+        case 'cancel': {
+          const params = resolveParams(op.params, this.ctx, event);
+          const id = typeof op.id === 'function' ? (op.id as Fn)({ context: this.ctx, event, self: this.cm.actorSelf } as never, params as never) : op.id;
+          if (this.timers === EMPTY_TIMERS) this.timers = [];
+          this.timers.push({ op: 'cancel', id: id as string });
+          break;
+        }
+        case 'doneEvent':
+          this.queue.push(op.event);
+          break;
+        case 'machineDone': {
+          this.status = 'done';
+          const rootOutput = (this.cm.machine.root as unknown as XNode).output;
+          if (rootOutput !== undefined) {
+            const doneEvent = { type: `xstate.done.state.${op.completionId}`, output: undefined };
+            this.output = typeof rootOutput === 'function' ? (rootOutput as Fn)({ context: this.ctx, event: doneEvent, self: this.cm.actorSelf } as never) : rootOutput;
+          }
+          this.version++;
+          break;
+        }
+      }
+    }
+  }
+
+  private micro(ts: Transition[], event: EventObject): void {
+    if (ts.length === 0) return;
+    const plan = this.cm.plan(this.cfg, ts);
+    this.exec(plan.ops, event);
+    if (plan.moved) {
+      this.cfg = plan.next;
+      this.version++;
+    }
+  }
+
+  /** xstate's macrostep: the event's microstep, then eventless transitions and internal (done) events until stable. */
+  macro(event: EventObject, initial: boolean): void {
+    const start = this.version;
+    if (!initial) {
+      const ts = this.cm.select(this.cfg, event, this.ctx);
+      if (ts.length === 0 && event.type.startsWith('xstate.error.')) {
+        this.status = 'error';
+        this.version++;
+        this.changed = true;
+        return;
+      }
+      this.micro(ts, event);
+    }
+    let next = event;
+    let eventless = true;
+    while (this.status === 'active') {
+      let enabled: Transition[] = eventless ? this.cm.eventlessOf(this.cfg, this.ctx, next) : NONE;
+      const before: number = enabled.length > 0 ? this.version : -1;
+      if (enabled.length === 0) {
+        if (this.queue.length === 0) break;
+        next = this.queue.shift()!;
+        enabled = this.cm.select(this.cfg, next, this.ctx);
+      }
+      this.micro(enabled, next);
+      eventless = this.version !== before;
+    }
+    if (this.version !== start) this.changed = true;
+  }
+
+  result(prev: Snap | null): Step {
+    const snap = !this.changed && prev ? prev : this.cm.makeSnapshot(this.cfg, this.ctx, this.status, this.output);
+    return { snap, effects: this.effects, timers: this.timers };
+  }
+}
+
+// ---------------------------------------------------------------- structure (ports of xstate's stateUtils, no history)
+
+function properAncestors(n: XNode, to: XNode | undefined): XNode[] {
+  const out: XNode[] = [];
+  if (to === n) return out;
+  for (let m = n.parent; m && m !== to; m = m.parent) out.push(m);
+  return out;
+}
+
+function isDescendant(child: XNode, parent: XNode | undefined): boolean {
+  let m = child;
+  while (m.parent && m.parent !== parent) m = m.parent;
+  return m.parent === parent;
+}
+
+function childrenOf(n: XNode): XNode[] {
+  return Object.values(n.states).filter((c) => c.type !== 'history');
+}
+
+function isInFinalState(set: Set<XNode>, n: XNode): boolean {
+  if (n.type === 'compound') return childrenOf(n).some((c) => c.type === 'final' && set.has(c));
+  if (n.type === 'parallel') return childrenOf(n).every((c) => isInFinalState(set, c));
+  return n.type === 'final';
+}
+
+function initialStateNodes(n: XNode): Set<XNode> {
+  const set = new Set<XNode>();
+  const iter = (d: XNode) => {
+    if (set.has(d)) return;
+    set.add(d);
+    if (d.type === 'compound') iter(d.initial.target[0]!);
+    else if (d.type === 'parallel') for (const c of childrenOf(d)) iter(c);
+  };
+  iter(n);
+  return set;
+}
+
+function lca(nodes: XNode[]): XNode | undefined {
+  const [head, ...tail] = nodes;
+  for (const anc of properAncestors(head!, undefined)) if (tail.every((n) => isDescendant(n, anc))) return anc;
+  return undefined;
+}
+
+function transitionDomain(t: XTransition): XNode | undefined {
+  const targets = t.target ?? [];
+  if (!t.reenter && targets.every((x) => x === t.source || isDescendant(x, t.source))) return t.source;
+  const l = lca([...targets, t.source]);
+  if (l) return l;
+  if (t.reenter) return undefined;
+  let root = t.source;
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+function computeExitSet(ts: XTransition[], set: Set<XNode>): XNode[] {
+  const out = new Set<XNode>();
+  for (const t of ts) {
+    if (!t.target?.length) continue;
+    const domain = transitionDomain(t);
+    if (t.reenter && t.source === domain) out.add(domain!);
+    for (const n of set) if (isDescendant(n, domain)) out.add(n);
+  }
+  return [...out];
+}
+
+function removeConflictingTransitions(ts: XTransition[], set: Set<XNode>): XTransition[] {
+  const filtered = new Set<XTransition>();
+  for (const t1 of ts) {
+    let preempted = false;
+    const remove = new Set<XTransition>();
+    for (const t2 of filtered) {
+      const e1 = new Set(computeExitSet([t1], set));
+      if (computeExitSet([t2], set).some((n) => e1.has(n))) {
+        if (isDescendant(t1.source, t2.source)) remove.add(t2);
+        else {
+          preempted = true;
+          break;
+        }
+      }
+    }
+    if (!preempted) {
+      for (const t3 of remove) filtered.delete(t3);
+      filtered.add(t1);
+    }
+  }
+  return [...filtered];
+}
+
+function computeEntrySet(ts: XTransition[], defaultEntry: Set<XNode>, toEnter: Set<XNode>): void {
+  for (const t of ts) {
+    const domain = transitionDomain(t);
+    for (const s of t.target ?? []) {
+      if (t.source !== s || t.source !== domain || t.reenter) {
+        toEnter.add(s);
+        defaultEntry.add(s);
+      }
+      addDescendants(s, defaultEntry, toEnter);
+    }
+    for (const s of t.target ?? []) {
+      const ancestors = properAncestors(s, domain);
+      if (domain?.type === 'parallel') ancestors.push(domain);
+      addAncestors(toEnter, defaultEntry, ancestors, !t.source.parent && t.reenter ? undefined : domain);
+    }
+  }
+}
+
+function addDescendants(n: XNode, defaultEntry: Set<XNode>, toEnter: Set<XNode>): void {
+  if (n.type === 'compound') {
+    const initial = n.initial.target[0]!;
+    toEnter.add(initial);
+    defaultEntry.add(initial);
+    addDescendants(initial, defaultEntry, toEnter);
+    addAncestors(toEnter, defaultEntry, properAncestors(initial, n), undefined);
+  } else if (n.type === 'parallel') {
+    for (const c of childrenOf(n)) {
+      if (![...toEnter].some((s) => isDescendant(s, c))) {
+        toEnter.add(c);
+        defaultEntry.add(c);
+        addDescendants(c, defaultEntry, toEnter);
+      }
+    }
+  }
+}
+
+function addAncestors(toEnter: Set<XNode>, defaultEntry: Set<XNode>, ancestors: XNode[], reentrancyDomain: XNode | undefined): void {
+  for (const anc of ancestors) {
+    if (!reentrancyDomain || isDescendant(anc, reentrancyDomain)) toEnter.add(anc);
+    if (anc.type === 'parallel') {
+      for (const c of childrenOf(anc)) {
+        if (![...toEnter].some((s) => isDescendant(s, c))) {
+          toEnter.add(c);
+          addDescendants(c, defaultEntry, toEnter);
+        }
+      }
+    }
+  }
+}
+
+/** xstate's getStateValue over nodes in this order (the order decides the key order of parallel values). */
+function stateValue(root: XNode, nodes: XNode[]): unknown {
+  const adj = new Map<XNode, XNode[]>();
+  for (const s of nodes) {
+    if (!adj.has(s)) adj.set(s, []);
+    if (s.parent) {
+      if (!adj.has(s.parent)) adj.set(s.parent, []);
+      adj.get(s.parent)!.push(s);
+    }
+  }
+  const fromAdj = (n: XNode): unknown => {
+    const kids = adj.get(n);
+    if (!kids) return {};
+    if (n.type === 'compound') {
+      const c = kids[0];
+      if (!c) return {};
+      if (c.type === 'atomic' || c.type === 'final') return c.key;
+    }
+    const v: Record<string, unknown> = {};
+    for (const c of kids) v[c.key] = fromAdj(c);
+    return v;
+  };
+  return fromAdj(root);
+}
+
+/** Every transition list a selector can produce (guards ignored): for enumerating plans ahead of time. */
+function selectionsOf(sel: Selector): Transition[][] {
+  const kidOptions: Transition[][] = [];
+  if (sel.parallel) {
+    let product: Transition[][] = [[]];
+    for (const k of sel.kids) {
+      const opts = [[], ...selectionsOf(k)];
+      product = product.flatMap((p) => opts.map((o) => [...p, ...o]));
+    }
+    kidOptions.push(...product.filter((p) => p.length > 0));
+  } else if (sel.kids.length === 1) kidOptions.push(...selectionsOf(sel.kids[0]!));
+  return [...kidOptions, ...sel.own.map((t) => [t])];
+}
+
+function eventlessOptions(cfg: Config): Transition[][] {
+  let product: Transition[][] = [[]];
+  for (const chain of cfg.eventless) {
+    const opts: Transition[][] = [[], ...chain.flat().map((t) => [t])];
+    product = product.flatMap((p) => opts.map((o) => (o.length && p.includes(o[0]!) ? p : [...p, ...o])));
+  }
+  return product.filter((p) => p.length > 0);
+}
+
+/** `{ worker: 'receiving' }` → `worker.receiving` (one path); anything else → its JSON. */
+function queryKey(q: Record<string, unknown>): string {
+  let key = '';
+  let v: unknown = q;
+  while (typeof v === 'object' && v !== null) {
+    const keys = Object.keys(v);
+    if (keys.length !== 1) return JSON.stringify(q);
+    key += (key ? '.' : '') + keys[0];
+    v = (v as Record<string, unknown>)[keys[0]!];
+  }
+  return typeof v === 'string' ? `${key}.${v}` : JSON.stringify(q);
+}
+
+export type { AnyMachineSnapshot };

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { assign, createMachine, emit, fromPromise, raise, setup, stateIn } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
+import * as machines from '../../machines/index.js';
+import { UnsupportedMachineError } from '../../src/step/compile.js';
+import { CompiledStepper } from '../../src/step/compiled.js';
+import { xstateStepper } from '../../src/step/xstate.js';
+import { diffSteps } from './lockstep.js';
+
+const compile = (m: AnyStateMachine) => new CompiledStepper().compile(m);
+
+describe('compiler', () => {
+  it('compiles every production machine and regression variant ahead of time', () => {
+    const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
+    expect(all.length).toBeGreaterThanOrEqual(8);
+    for (const m of [...all, ...machines.REGRESSION_VARIANTS.map((v) => v.machine)]) {
+      const c = compile(m);
+      expect(c.configurationCount).toBeGreaterThan(1);
+      expect(c.eagerPlans).toBeGreaterThan(0);
+    }
+  });
+
+  const refused: Array<[string, () => AnyStateMachine, RegExp]> = [
+    ['invoke', () => setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ initial: 'a', states: { a: { invoke: { src: 'p' } } } }), /invoke/],
+    ['history states', () => createMachine({ initial: 'a', states: { a: {}, h: { type: 'history' } } }), /history state/],
+    ['built-in guards', () => createMachine({ initial: 'a', states: { a: { on: { GO: { guard: stateIn('a'), target: 'b' } } }, b: {} } }), /built-in guard/],
+    ['immediate raise', () => createMachine({ initial: 'a', states: { a: { entry: raise({ type: 'X' }) } } }), /immediate raise/],
+    ['emit', () => createMachine({ initial: 'a', states: { a: { entry: emit({ type: 'X' }) } } }), /xstate\.emit/],
+    ['wildcard events', () => createMachine({ initial: 'a', states: { a: { on: { '*': 'b' } }, b: {} } }), /wildcard/],
+    ['unprovided delays', () => createMachine({ initial: 'a', states: { a: { after: { someDelay: 'b' } }, b: {} } }), /delay 'someDelay'/],
+    ['unimplemented guards', () => createMachine({ initial: 'a', states: { a: { on: { GO: { guard: 'nope', target: 'b' } } }, b: {} } }), /guard 'nope'/],
+  ];
+  for (const [what, make, message] of refused) {
+    it(`refuses ${what} at load, naming it`, () => {
+      const m = make();
+      expect(() => compile(m)).toThrow(UnsupportedMachineError);
+      expect(() => compile(m)).toThrow(message);
+    });
+  }
+
+  it('matches xstate on a machine with reentry, parallel completion, always and done events', () => {
+    const m = setup({
+      types: { context: {} as { n: number; log: string[] }, events: {} as { type: 'GO' } | { type: 'AGAIN' } | { type: 'FINISH' } },
+      actions: { note: (_: unknown, _p: { n: number }) => {} },
+      delays: { soon: 5 },
+    }).createMachine({
+      context: { n: 0, log: [] },
+      type: 'parallel',
+      states: {
+        left: {
+          initial: 'idle',
+          states: {
+            idle: { after: { soon: 'busy' }, on: { GO: { target: 'busy', actions: assign({ n: ({ context }) => context.n + 1 }) } } },
+            busy: {
+              entry: { type: 'note', params: ({ context }) => ({ n: context.n }) },
+              on: { AGAIN: { target: 'busy', reenter: true, actions: assign({ n: ({ context }) => context.n + 10 }) } },
+              always: { guard: ({ context }) => context.n > 20, target: 'over' },
+            },
+            over: { type: 'final' },
+          },
+        },
+        right: { initial: 'r', states: { r: { on: { FINISH: 'end' } }, end: { type: 'final', entry: 'note' } } },
+      },
+      output: ({ context }) => ({ n: context.n }),
+    });
+    const compiled = new CompiledStepper();
+    let a = xstateStepper.initial(m, undefined);
+    let b = compiled.initial(m, undefined);
+    expect(diffSteps(a, b, false, false)).toEqual([]);
+    for (const type of ['GO', 'AGAIN', 'AGAIN', 'NOPE', 'FINISH', 'GO'] as const) {
+      const na = xstateStepper.step(m, a.snap, { type } as never);
+      const nb = compiled.step(m, b.snap, { type } as never);
+      expect(diffSteps(na, nb, na.snap === a.snap, nb.snap === b.snap), type).toEqual([]);
+      a = na;
+      b = nb;
+    }
+    expect(b.snap.status).toBe('done');
+    expect(b.snap.output).toEqual({ n: 21 });
+  });
+});

@@ -1,0 +1,112 @@
+import type { AnyStateMachine, EventObject } from 'xstate';
+import type { Combination } from '../../src/explore/catalog.js';
+import { scenarioFor } from '../../src/explore/catalog.js';
+import { buildGraph } from '../../src/explore/explorer.js';
+import type { Snap, Step, Stepper } from '../../src/step/stepper.js';
+import { initialWithActions, splitActions, transitionWithActions } from '../../src/step/xstate.js';
+
+/**
+ * Lockstep check of a stepper against xstate (tree_fuzz.zig style): the explorer builds a combination's
+ * graph with xstate, and every machine step it takes on the way (every explored edge's transitions, and
+ * every actor start) is replayed with the stepper under test and compared — value, context, status,
+ * output, tags, effects in order, timer operations in order, and whether the snapshot changed.
+ *
+ * The world is stepped by the stepper under test (so it runs on the snapshots it produces, as in a host),
+ * and xstate replays each step from its own snapshot of the same key. Steps are sampled once per unique
+ * (machine, snapshot, event) key, so a step repeated on many edges is compared once. A wrong step is
+ * reported at its first occurrence, before it can steer the exploration elsewhere.
+ */
+export interface LockstepResult {
+  combination: string;
+  states: number;
+  edges: number;
+  /** Machine steps (and actor starts) taken while exploring. */
+  calls: number;
+  /** Unique (machine, snapshot, event) keys compared. */
+  compared: number;
+  mismatches: string[];
+}
+
+const snapKey = (machine: string, s: Snap) => `${machine}\u0000${s.status}\u0000${JSON.stringify(s.value)}\u0000${JSON.stringify(s.context)}`;
+
+/** Differences between two steps, as readable lines (empty when equal). */
+export function diffSteps(a: Step, b: Step, aUnchanged: boolean, bUnchanged: boolean): string[] {
+  const out: string[] = [];
+  const cmp = (what: string, x: unknown, y: unknown) => {
+    const sx = JSON.stringify(x);
+    const sy = JSON.stringify(y);
+    if (sx !== sy) out.push(`${what}: xstate ${sx} ≠ ${sy}`);
+  };
+  cmp('value', a.snap.value, b.snap.value);
+  cmp('status', a.snap.status, b.snap.status);
+  cmp('context', a.snap.context, b.snap.context);
+  cmp('output', a.snap.output, b.snap.output);
+  cmp('tags', [...a.snap.tags].sort(), [...b.snap.tags].sort());
+  cmp('effects', a.effects, b.effects);
+  cmp('timers', a.timers, b.timers);
+  if (aUnchanged !== bUnchanged) out.push(`snapshot identity: xstate ${aUnchanged ? 'kept' : 'replaced'} it, the stepper ${bUnchanged ? 'kept' : 'replaced'} it`);
+  return out;
+}
+
+/** Raw xstate-shaped actions for the explorer's world, from a step (timers first: routing never reads them). */
+function asActions(step: Step): Array<{ type: string; params: unknown }> {
+  const out: Array<{ type: string; params: unknown }> = [];
+  for (const t of step.timers) out.push(t.op === 'arm' ? { type: 'xstate.raise', params: { event: t.event, id: t.id, delay: t.delay } } : { type: 'xstate.cancel', params: { sendId: t.id } });
+  for (const e of step.effects) out.push(e);
+  return out;
+}
+
+export function lockstep(c: Combination, stepper: Stepper, maxMismatches = 5): LockstepResult {
+  const sc = scenarioFor(c);
+  const seen = new Set<string>();
+  /** xstate's own snapshot for each snapshot key the stepper under test produced. */
+  const twin = new Map<string, Snap>();
+  const keys = new WeakMap<object, string>();
+  const keyOf = (machine: string, s: Snap) => {
+    let k = keys.get(s);
+    if (k === undefined) keys.set(s, (k = snapKey(machine, s)));
+    return k;
+  };
+  const mismatches: string[] = [];
+  let calls = 0;
+  const report = (what: string, lines: string[]) => {
+    if (lines.length > 0 && mismatches.length < maxMismatches) mismatches.push(`${c.scenario}/${c.variant} ${what}\n    ${lines.join('\n    ')}`);
+  };
+
+  // The world runs on the stepper under test; xstate replays each unique step from its own snapshots.
+  const wrap = (machine: AnyStateMachine): AnyStateMachine => {
+    const wrapped = Object.create(machine) as AnyStateMachine & Record<string, unknown>;
+    wrapped.transition = ((snap: Snap, event: EventObject, scope: { actionExecutor(a: unknown): void }) => {
+      calls++;
+      const b = stepper.step(machine, snap, event);
+      for (const a of asActions(b)) scope.actionExecutor(a);
+      const inKey = keyOf(machine.id, snap);
+      const key = `${inKey}\u0000${JSON.stringify(event)}`;
+      if (seen.has(key)) return b.snap;
+      seen.add(key);
+      const from = twin.get(inKey) ?? snap;
+      const [next, actions] = transitionWithActions(machine, from, event);
+      report(`${machine.id} ${JSON.stringify(snap.value)} --${JSON.stringify(event)}-->`, diffSteps({ snap: next, ...splitActions(actions) }, b, next === from, b.snap === snap));
+      twin.set(keyOf(machine.id, b.snap), next);
+      return b.snap;
+    }) as never;
+    wrapped.getInitialSnapshot = ((scope: { actionExecutor(a: unknown): void }, input: unknown) => {
+      calls++;
+      const b = stepper.initial(machine, input);
+      for (const a of asActions(b)) scope.actionExecutor(a);
+      const key = `${machine.id}\u0000init\u0000${JSON.stringify(input)}`;
+      if (seen.has(key)) return b.snap;
+      seen.add(key);
+      const [snap, actions] = initialWithActions(machine, input);
+      report(`${machine.id} start ${JSON.stringify(input)}`, diffSteps({ snap, ...splitActions(actions) }, b, false, false));
+      twin.set(keyOf(machine.id, b.snap), snap);
+      return b.snap;
+    }) as never;
+    return wrapped;
+  };
+
+  const machines = Object.fromEntries(Object.entries(sc.machines).map(([role, m]) => [role, wrap(m)]));
+  const g = buildGraph({ ...sc, machines });
+  const edges = g.out.reduce((n, e) => n + e.length, 0);
+  return { combination: `${c.scenario}/${c.variant}`, states: g.keys.length, edges, calls, compared: seen.size, mismatches };
+}

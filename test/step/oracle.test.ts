@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { transferHandleMachine } from '../../machines/index.js';
+import { combinations } from '../../src/explore/catalog.js';
+import { CompiledStepper, compiledStepper } from '../../src/step/compiled.js';
+import { lockstep } from './lockstep.js';
+
+/**
+ * The compiled stepper equals xstate on every explored edge of every combination the catalog lists
+ * (shipped scenarios and regression variants alike), and the check can fail (canaries).
+ */
+// Half of the catalog's combinations here, the other half in oracle-rest.test.ts, so two workers share them.
+describe('compiled stepper vs xstate (the oracle), on every explored edge', () => {
+  for (const c of combinations().filter((_, i) => i % 2 === 0)) {
+    it(`${c.scenario} / ${c.variant}`, { timeout: 120_000 }, () => {
+      const r = lockstep(c, compiledStepper);
+      expect(r.compared).toBeGreaterThan(0);
+      expect(r.mismatches).toEqual([]);
+    });
+  }
+});
+
+describe('canary: a broken compiled table is caught', () => {
+  const combo = { scenario: 'handleRelease/shm', variant: 'shipped' };
+
+  it('a plan that drops an effect', () => {
+    const broken = new CompiledStepper();
+    const cm = broken.compile(transferHandleMachine);
+    const victim = [...cm.allPlans()].find(({ plan }) => plan.ops.some((op) => op.k === 'effect' && op.type === 'postTransfer'));
+    expect(victim).toBeDefined();
+    victim!.plan.ops = victim!.plan.ops.filter((op) => !(op.k === 'effect' && op.type === 'postTransfer'));
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/effects: xstate \[\{"type":"postTransfer"/);
+  });
+
+  it('a plan with the wrong target configuration', () => {
+    const broken = new CompiledStepper();
+    const cm = broken.compile(transferHandleMachine);
+    const plans = [...cm.allPlans()];
+    const victim = plans.find(({ plan }) => plan.ops.some((op) => op.k === 'effect' && op.type === 'postTransfer'))!;
+    const other = plans.find(({ plan }) => plan.next !== victim.plan.next)!;
+    victim.plan.next = other.plan.next;
+    victim.plan.moved = true;
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/value: xstate "inProgress"/);
+  });
+
+  it('the unbroken stepper passes the same combination', () => {
+    expect(lockstep(combo, new CompiledStepper()).mismatches).toEqual([]);
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
+import type { Clock } from '../../src/core/clock.js';
+import { Deadlines } from '../../src/engine/deadlines.js';
+import { PureHost } from '../../src/engine/pureHost.js';
+import type { Stepper } from '../../src/step/stepper.js';
+import { xstateStepper } from '../../src/step/xstate.js';
+
+/** Virtual time: timers fire only when the test advances it, in due order. */
+class SimClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { due: number; seq: number; fn: () => void }>();
+  setCalls = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): number {
+    this.setCalls++;
+    const id = ++this.seq;
+    this.timers.set(id, { due: this.t + ms, seq: id, fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers.delete(h as number);
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const next = [...this.timers.entries()].filter(([, x]) => x.due <= end).sort(([, a], [, b]) => a.due - b.due || a.seq - b.seq)[0];
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = Math.max(this.t, next[1].due);
+      next[1].fn();
+    }
+    this.t = end;
+  }
+}
+
+describe('Deadlines (one clock timer per host)', () => {
+  it('fires in due order, ties in arming order, and never fires a cancelled deadline', () => {
+    const clock = new SimClock();
+    const d = new Deadlines(clock);
+    const fired: string[] = [];
+    d.arm(30, () => fired.push('c'));
+    const b = d.arm(20, () => fired.push('b'));
+    d.arm(10, () => fired.push('a1'));
+    d.arm(10, () => fired.push('a2'));
+    d.arm(Infinity, () => fired.push('never'));
+    d.cancel(b);
+    expect(d.live).toBe(3);
+    clock.advance(15);
+    expect(fired).toEqual(['a1', 'a2']);
+    clock.advance(100);
+    expect(fired).toEqual(['a1', 'a2', 'c']);
+    expect(d.live).toBe(0);
+  });
+
+  it('keeps memory proportional to live deadlines when most are cancelled', () => {
+    const clock = new SimClock();
+    const d = new Deadlines(clock);
+    for (let i = 0; i < 10_000; i++) d.cancel(d.arm(60_000 + i, () => {}));
+    expect(d.live).toBe(0);
+    expect((d as unknown as { heap: unknown[] }).heap.length).toBeLessThan(100);
+  });
+});
+
+/** Drive one transfer handle and one receiver through a fixed script; return everything observable. */
+function script(stepper: Stepper | undefined): { log: string[]; setCalls: number } {
+  const clock = new SimClock();
+  const log: string[] = [];
+  const host: PureHost = new PureHost({
+    machines: { handle: transferHandleMachine, recv: generationReceiveMachine, send: contextSendMachine },
+    delays: { kvTransferTimeout: 100, drainTimeout: 50, cancelResolveTimeout: 70 },
+    clock,
+    ...(stepper ? { stepper } : {}),
+    route: (h, actor, a) => {
+      log.push(`${actor} ${a.type} ${JSON.stringify(a.params)}`);
+      if (a.type === 'releaseHandle') h.send(actor, { type: 'RELEASE_RESULT', accepted: true, quiesced: false });
+    },
+    onDone: (_h, actor, output) => log.push(`${actor} done ${JSON.stringify(output)}`),
+    onTransition: (r) => log.push(`${r.actor}: ${JSON.stringify(r.from)} --${r.event.type}--> ${JSON.stringify(r.to)}`),
+  });
+  host.spawn('r1.handle', { handleId: 'h1', semantics: { canAbortInFlight: false, releaseInFlightQuiesces: false } });
+  host.send('r1.handle', { type: 'POST' });
+  host.spawn('r1.recv', { requestId: 'r1' });
+  host.send('r1.recv', { type: 'WORKER_POP' });
+  host.spawn('r2.send', { requestId: 'r2' });
+  host.send('r2.send', { type: 'CANCEL' });
+  log.push(`in: ${host.in('r1.recv', { worker: 'awaitingSlot' })} ${host.in('r1.recv', 'worker.awaitingSlot')} ${host.in('r1.recv', { worker: 'receiving' })} ${host.in('r1.handle', 'inProgress')}`);
+  clock.advance(100); // handle: kvTransferTimeout → draining; recv: timeout → done; send: cancel resolved at 70
+  log.push(`armed ${host.armedDeadlines}`);
+  clock.advance(60); // handle: drainTimeout → releasing → released
+  for (let i = 0; i < 6; i++) host.send('r2.send', { type: 'WORKER_STEP' });
+  host.send('r2.send', { type: 'STATUS_POLL' });
+  host.send('r1.recv', { type: 'STATUS_POLL' });
+  log.push(`armed ${host.armedDeadlines} done ${host.done('r1.handle')} ${host.done('r1.recv')} ${host.done('r2.send')}`);
+  host.stopAll();
+  return { log, setCalls: clock.setCalls };
+}
+
+describe('PureHost over a Stepper and a Clock', () => {
+  it('the compiled stepper (default) gives the same transitions, effects, deadlines and outputs as xstate', () => {
+    const compiled = script(undefined);
+    const oracle = script(xstateStepper);
+    expect(compiled.log).toEqual(oracle.log);
+    expect(compiled.log).toContain('r1.handle done {"handleId":"h1","outcome":"timedOut","quiesced":false,"leaked":false}');
+    expect(compiled.log).toContain('in: true true false true');
+    expect(compiled.log.at(-1)).toBe('armed 0 done true true true');
+  });
+
+  it('arms deadlines on the injected clock, not per deadline', () => {
+    // Five deadlines armed over the script; the host re-arms its one clock timer only when the earliest changes.
+    const { log, setCalls } = script(undefined);
+    expect(log.filter((l) => l.includes('xstate.after')).length).toBeGreaterThanOrEqual(3);
+    expect(setCalls).toBeLessThan(8);
+  });
+});
