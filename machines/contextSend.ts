@@ -319,7 +319,7 @@ export const contextSendIgnores: IgnorePolicy<ContextSendEvent['type']> = {
   REQUEST_INFO: { where: 'elsewhere', why: 'a duplicate or late request info for a request already being served or unwound is dropped' },
   CANCEL: { where: ['sender.finished', 'future'], why: 'a cancel after the outcome is published changes nothing (the published error or value stands)' },
   TRANSFERS_SETTLED: { where: 'elsewhere', why: 'handles exist only while sending or cancelling' },
-  FENCE: { where: [], why: 'handled everywhere: before a transfer it makes the transfer impossible; after, it is acknowledged from the handles’ proof' },
+  FENCE: { where: ['future'], why: 'handled everywhere: before a transfer it makes the transfer impossible; after, it is acknowledged from the handles’ proof' },
   WORKER_STEP: { where: 'elsewhere', why: 'the worker has a step to take only while unwinding' },
   STATUS_POLL: { where: 'elsewhere', why: 'the checker polls the future; only the future region answers, and only until observed' },
 };

@@ -49,9 +49,7 @@ export type RequestLifecycleEvent =
    * The transfer side finished and its future was reaped; `proof` tells whether its blocks are quiescent
    * and `how` which proof it has (default 'terminalStatus' when proof is true).
    */
-  | { type: 'SIDE_QUIESCENT'; proof: boolean; how?: QuiescenceProof | null }
-  /** Executor loop iteration (only regression variants that retry something listen to it). */
-  | { type: 'LOOP_TICK' };
+  | { type: 'SIDE_QUIESCENT'; proof: boolean; how?: QuiescenceProof | null };
 
 const reqId = ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId });
 
@@ -236,5 +234,4 @@ export const requestLifecycleIgnores: IgnorePolicy<RequestLifecycleEvent['type']
   DECODE_DONE: { where: 'elsewhere', why: 'decoding ends once' },
   CANCEL: { where: ['init', ...TERMINAL], why: 'a finished request has nothing to cancel' },
   SIDE_QUIESCENT: { where: [], why: 'handled everywhere (remembered by the root)' },
-  LOOP_TICK: { where: 'elsewhere', why: 'the production lifecycle retries nothing: a loop iteration has nothing to do for it' },
 };

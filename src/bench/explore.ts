@@ -3,6 +3,26 @@ import { contextSendMachine } from '../../machines/index.js';
 import { combinations } from '../explore/catalog.js';
 import { exploreCombination } from '../explore/explorer.js';
 import { engineStats } from '../explore/world.js';
+import { productionMachines } from '../explore/composed.js';
+import type { Bounds } from '../explore/composed.js';
+import { exploreComposed } from '../explore/composedExplorer.js';
+
+/**
+ * The composed world at bounds small enough to be explored exhaustively both with and without the
+ * partial-order reduction: the reduction factor is the ratio of the two state counts, measured here.
+ */
+function composedReduction(): { bounds: Bounds; full: { states: number; ms: number }; reduced: { states: number; ms: number; statesPerSecond: number }; factor: number } {
+  const bounds: Bounds = { requests: 1, handlesPerRequest: 1, cancels: 0, duplicates: 0, reorder: 0, losses: 0, peerDeath: 0 };
+  const cfg = { bounds, backend: 'shm' as const, genBlocks: 1, timedDeadlines: true, machines: productionMachines() };
+  const full = exploreComposed(cfg, { scenario: 'bench', variant: 'shipped' }, { reduce: false });
+  const reduced = exploreComposed(cfg, { scenario: 'bench', variant: 'shipped' }, { reduce: true });
+  return {
+    bounds,
+    full: { states: full.states, ms: full.ms },
+    reduced: { states: reduced.states, ms: reduced.ms, statesPerSecond: Math.round(reduced.states / (reduced.ms / 1000)) },
+    factor: Number((full.states / reduced.states).toFixed(2)),
+  };
+}
 
 export const description = 'full exploration of every scenario × variant: states per second, total time, ratio to raw xstate transition cost';
 
@@ -32,6 +52,7 @@ export async function runBench({ json }: { json: boolean; args: string[] }): Pro
     rows.push({ scenario: r.scenario, variant: r.variant, states: r.states, edges: r.edges, ms: r.ms });
   }
   const totalMs = performance.now() - t0;
+  const composed = composedReduction();
   const machineTransitions = engineStats.transitions - before;
   const rawUs = rawTransitionMicros(20_000);
   const rawMs = (rawUs * machineTransitions) / 1000;
@@ -45,8 +66,9 @@ export async function runBench({ json }: { json: boolean; args: string[] }): Pro
     rawTransitionUs: Number(rawUs.toFixed(2)),
     ratioToRawXstate: Number((totalMs / rawMs).toFixed(2)),
   };
-  if (json) console.log(JSON.stringify({ ...result, rows }));
+  if (json) console.log(JSON.stringify({ ...result, rows, composed }));
   else {
+    console.log(`composed (both sides, bounds ${JSON.stringify(composed.bounds)}): ${composed.full.states} states without reduction (${composed.full.ms} ms), ${composed.reduced.states} with (${composed.reduced.ms} ms, ${composed.reduced.statesPerSecond} states/s): reduction ×${composed.factor}`);
     console.log(`combinations        ${result.combinations}`);
     console.log(`states / edges      ${states} / ${edges}`);
     console.log(`total               ${result.totalMs} ms (goal < 30000 ms)`);

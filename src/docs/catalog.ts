@@ -1,6 +1,12 @@
 import type { AnyStateMachine } from 'xstate';
 import type { IgnorePolicy } from '../../machines/index.js';
 import {
+  admissionIgnores,
+  admissionMachine,
+  fenceClientIgnores,
+  fenceClientMachine,
+  peerSessionIgnores,
+  peerSessionMachine,
   blockLeaseIgnores,
   blockLeaseMachine,
   contextSendIgnores,
@@ -33,6 +39,9 @@ export const PRODUCTION_MACHINES: readonly ProductionMachine[] = [
   { machine: generationReceiveMachine, file: 'machines/generationReceive.ts', ignores: generationReceiveIgnores },
   { machine: requestLifecycleMachine, file: 'machines/requestLifecycle.ts', ignores: requestLifecycleIgnores },
   { machine: blockLeaseMachine, file: 'machines/blockLease.ts', ignores: blockLeaseIgnores },
+  { machine: peerSessionMachine, file: 'machines/peerSession.ts', ignores: peerSessionIgnores },
+  { machine: fenceClientMachine, file: 'machines/fenceClient.ts', ignores: fenceClientIgnores },
+  { machine: admissionMachine, file: 'machines/admission.ts', ignores: admissionIgnores },
 ];
 
 /** Who sends each event: the TensorRT-LLM / engine party, then (after ';') the explorer step that models it. */
@@ -47,7 +56,8 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
   contextSend: {
     REQUEST_INFO: "the generation peer's RequestAndBufferInfo reaching the sender's response thread; explorer: `peer: asks for KV (REQUEST_INFO)`",
     CANCEL: "requestLifecycle's `cancelSide` (user cancel or executor timeout; TRT-LLM `CacheSender::cancelRequest`); explorer: routed from `cancelSide`",
-    TRANSFERS_SETTLED: "the engine when the request's transfer handle finishes (the handle's output: outcome, quiesced); explorer: on the handle's final state",
+    TRANSFERS_SETTLED: "the wiring, when one of the request's N transfer handles finishes (the handle's output: outcome, quiesced, index); explorer: on the handle's final state",
+    FENCE: "peerSession's `forwardFence`: the generation peer fenced the request (before it started, or while it sends); composed explorer: `net gen→ctx: deliver fence(r)`",
     WORKER_STEP: 'the sender worker thread (`response()`) taking its next unwinding step; explorer: `sender worker: next step`',
     STATUS_POLL: 'the status checker on the executor thread (`checkContextTransferStatus`); explorer: `checker: poll sender future (STATUS_POLL)`',
   },
@@ -58,6 +68,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     READY_WAIT_ENDED: "the worker's own ready-signal wait ending without a signal (terminate flag or wait bound); explorer: `worker <r>: ready-signal wait ends, nothing arrived`",
     SYNC_WAIT_ENDED: "the worker's sync-notification wait ending: `arrived: true` from the peer's sync notification, `false` when it ended without one; explorer: `peer <r>: sync notification` / `worker <r>: sync wait ends, nothing arrived`",
     CANCEL: "requestLifecycle's `cancelSide` (user cancel or executor timeout; TRT-LLM `CacheReceiver::cancelRequest`); explorer: routed from `cancelSide`",
+    SYNC_VERIFIED: 'the wiring, when the sync notification arrived and the server checked the blocks it names (`ok`); composed explorer: `notif: sync of r arrives`',
     STATUS_POLL: 'the status checker on the executor thread (`checkGenTransferStatus`); explorer: `checker: poll <r> receive future`',
   },
   requestLifecycle: {
@@ -78,6 +89,27 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     RELEASE: "the owner, with its proof or none: requestLifecycle's `freeResources`, generationReceive's `releaseSlot`, or a handle's owner with the handle's `quiesced`",
     QUIESCENCE_PROOF: "late proof for a quarantined lease: the peer's sync notification, or the shm engine reporting that a released transfer stopped",
     FENCE_CONFIRMED: 'the peer confirming the fence the pool asked for with `fencePeer`; explorer: `peer: confirms fence`',
+    PEER_NOT_READY: "the wiring, for a not-ready signal from the context peer (by contract sent only when no write was posted): late proof",
+    SYNC_VERIFIED: "the wiring, for the request's sync notification (its sender's transfers are terminal): late proof",
+  },
+  peerSession: {
+    INFO: "the generation peer's request info (control message `info`); composed explorer: `net gen→ctx: deliver info(r@epoch)`",
+    FENCE: "the generation peer's fence (control message `fence`), sent by its fenceClient; composed explorer: `net gen→ctx: deliver fence(r)`",
+    REQUEST_STARTED: "the wiring, when requestLifecycle's `startContextSend` spawned the request's contextSend",
+    REQUEST_FINISHED: "the wiring, when the request's contextSend reached its final state (its output's `quiesced`)",
+    REQUEST_ENDED: "the wiring, for requestLifecycle's `requestFinished` on the context side",
+    PEER_GONE: 'the control connection closing; composed explorer: `generation process dies`',
+  },
+  fenceClient: {
+    FENCE_REQUEST: "blockLease's `fencePeer` on the generation side (a quarantined lease aged out)",
+    FENCE_ACK: "the context peer's fence acknowledgement (control message `fenceAck`); composed explorer: `net ctx→gen: deliver fenceAck(r)`",
+    PEER_GONE: 'the control connection closing; composed explorer: `context process dies`',
+  },
+  admission: {
+    WANT: 'a request asking for KV blocks (the wiring, on submit) or a receive slot (generationReceive\'s `requestSlot`)',
+    WITHDRAW: "a request that no longer wants (requestLifecycle's `freeResources` before a grant, generationReceive's `withdrawSlotRequest`)",
+    RETURN: "blockLease's `returnBlocks` (blocks proved reusable) or generationReceive's `releaseSlot`",
+    RETIRE: "blockLease's `retireBlocks` (the blocks leave the pool for good)",
   },
 };
 

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { AnyStateMachine } from 'xstate';
 import type * as TS from 'typescript';
 import { REGRESSION_VARIANTS } from '../../machines/index.js';
-import { SCENARIOS, VARIANT_PLAN } from '../explore/catalog.js';
+import { SCENARIOS, VARIANT_PLAN as ONE_SIDED_PLAN } from '../explore/catalog.js';
+import { COMPOSED_PLAN } from '../explore/composedCatalog.js';
 import { EVENT_SENDERS, PRODUCTION_MACHINES } from './catalog.js';
 import type { ProductionMachine } from './catalog.js';
 import { actionUses, allNodes, machineModel, namedActions, nodeTransitions, relPath } from './machineModel.js';
@@ -14,6 +15,9 @@ const ms = (n: unknown) => (typeof n === 'number' ? `${n.toLocaleString('en-US')
 const target = (targets: string[]) => (targets.length === 0 ? '(stays)' : targets.map(code).join(', '));
 
 /** Which scenarios run a machine (by id), from the explorer's catalog. */
+/** One-sided and composed variant plans together (a composed variant names consequence invariants). */
+const VARIANT_PLAN: Record<string, { scenarios: string[]; expect: string[] }> = { ...ONE_SIDED_PLAN, ...COMPOSED_PLAN };
+
 export function scenariosRunning(id: string): string[] {
   return Object.entries(SCENARIOS)
     .filter(([, make]) => Object.values(make().machines).some((m) => m.id === id))

@@ -96,7 +96,7 @@ export function exploreComposedCombination(scenario: string, variant: string, op
     timedDeadlines: true,
     machines: machinesWith(variant === 'shipped' ? null : composedVariant(variant)),
   };
-  return exploreComposed(cfg, { scenario, variant }, { maxStates: opts.deep ? sc.deepMaxStates : sc.maxStates, coverage: opts.coverage, reduce: opts.reduce, walks: opts.deep ? 5000 : 300, walkLength: 80 });
+  return exploreComposed(cfg, { scenario, variant }, { maxStates: opts.deep ? sc.deepMaxStates : sc.maxStates, coverage: opts.coverage, reduce: opts.reduce, walks: opts.deep ? 20000 : 1000, walkLength: 60 });
 }
 
 export function composedCombinations(filter: { scenario?: string; variant?: string } = {}): Array<{ scenario: string; variant: string }> {

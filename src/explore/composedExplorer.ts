@@ -138,13 +138,13 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         const { next, transitions } = applied[ci] ?? world.apply(s, c);
         edges++;
         if (seenPairs) for (const t of transitions) for (const leaf of leafIds(t.machine, t.from.startsWith('{') ? JSON.parse(t.from) : t.from)) seenPairs.add(`${leaf} ${t.event}`);
+        if (c.local) anyLocal = true;
         const rule = designRules(s, next);
         if (rule) keep({ invariant: rule.id, kind: 'design-rule', message: rule.message, path: [...pathTo(id), c.label] });
         if (next.violation) {
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
           continue;
         }
-        if (c.local) anyLocal = true;
         const k = stateKey(next);
         let to = keys.get(k);
         if (to === undefined) {

@@ -20,7 +20,9 @@ export type MachineEvent =
   | BlockLeaseEvent
   | AdmissionEvent
   | PeerSessionEvent
-  | FenceClientEvent;
+  | FenceClientEvent
+  /** An executor loop iteration: only regression variants that retry something (a refused cancel) accept it. */
+  | { type: 'LOOP_TICK' };
 
 /**
  * The product of several real machines and their environment, stepped with xstate's pure

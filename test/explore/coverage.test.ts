@@ -33,7 +33,11 @@ const UNEXERCISED: Record<string, Record<string, string>> = {
   blockLease: { 'exposed EXPOSE': 'an owner exposes its blocks once' },
 };
 
-describe('coverage of the production machines by the shipped scenarios', () => {
+/** Events of the whole protocol: only the composed world (both sides) sends them (test/explore/composed.test.ts). */
+const COMPOSED_ONLY = [' FENCE', ' SYNC_VERIFIED', ' PEER_NOT_READY'];
+const oneSided = (pairs: string[]) => pairs.filter((p) => !COMPOSED_ONLY.some((e) => p.endsWith(e)));
+
+describe('coverage of the production machines by the shipped one-sided scenarios', () => {
   const graphs = Object.keys(SCENARIOS).map((s) => buildGraph(scenarioFor({ scenario: s, variant: 'shipped' })));
   const cov = coverage([transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine], graphs);
 
@@ -42,17 +46,17 @@ describe('coverage of the production machines by the shipped scenarios', () => {
   });
 
   it.each(cov.filter((c) => c.machine !== 'requestLifecycle').map((c) => [c.machine, c] as const))('%s: every handled (state, event) pair is exercised except the listed ones', (machine, c) => {
-    expect(c.transitions.missing.sort()).toEqual(Object.keys(UNEXERCISED[machine]!).sort());
-  });
+    expect(oneSided(c.transitions.missing).sort()).toEqual(Object.keys(UNEXERCISED[machine]!).sort());
+  }, 300_000);
 
   it('requestLifecycle: every pair other than the root-level SIDE_QUIESCENT bookkeeping is exercised, except the deadlines of unreachable states', () => {
     const c = cov.find((x) => x.machine === 'requestLifecycle')!;
-    const missing = c.transitions.missing.filter((p) => !p.endsWith(' SIDE_QUIESCENT'));
+    const missing = oneSided(c.transitions.missing).filter((p) => !p.endsWith(' SIDE_QUIESCENT'));
     expect(missing.sort()).toEqual([
       'DISAGG_CONTEXT_COMPLETE.awaitingQuiescence xstate.after.quiescenceTimeout.requestLifecycle.DISAGG_CONTEXT_COMPLETE.awaitingQuiescence',
       'GENERATION_COMPLETE.awaitingQuiescence xstate.after.quiescenceTimeout.requestLifecycle.GENERATION_COMPLETE.awaitingQuiescence',
     ]);
     // The quiescence report itself is exercised where it matters: while a terminal state waits for it.
     expect(c.transitions.missing).not.toContain('DISAGG_TRANS_ERROR.awaitingQuiescence SIDE_QUIESCENT');
-  });
+  }, 300_000);
 });

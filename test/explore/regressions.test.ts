@@ -36,7 +36,7 @@ const shipped = (scenario: string) => {
 describe('the shipped machines violate nothing (S1–S10, L1–L5) in any scenario', () => {
   it.each(Object.keys(SCENARIOS))('%s', (scenario) => {
     expect(shipped(scenario).violations).toEqual([]);
-  });
+  }, 300_000);
 });
 
 it('every regression variant has a plan and a title', () => {
@@ -70,7 +70,7 @@ for (const variant of REGRESSION_VARIANTS.filter((v) => !v.composed)) {
           }
           live.stop();
           expect([...seen]).toContain(invariant);
-        });
+        }, 300_000);
       }
     }
   });

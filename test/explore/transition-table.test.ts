@@ -2,6 +2,12 @@ import type { AnyStateMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import type { IgnorePolicy } from '../../machines/index.js';
 import {
+  admissionIgnores,
+  admissionMachine,
+  fenceClientIgnores,
+  fenceClientMachine,
+  peerSessionIgnores,
+  peerSessionMachine,
   blockLeaseIgnores,
   blockLeaseMachine,
   contextSendIgnores,
@@ -22,6 +28,9 @@ const TABLES: Array<[AnyStateMachine, IgnorePolicy<string>]> = [
   [generationReceiveMachine, generationReceiveIgnores],
   [requestLifecycleMachine, requestLifecycleIgnores],
   [blockLeaseMachine, blockLeaseIgnores],
+  [peerSessionMachine, peerSessionIgnores],
+  [fenceClientMachine, fenceClientIgnores],
+  [admissionMachine, admissionIgnores],
 ];
 
 const local = (m: AnyStateMachine, id: string) => id.slice(m.id.length + 1);

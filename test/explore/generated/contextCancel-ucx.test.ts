@@ -1,3 +1,0 @@
-import { generateScenarioTests } from '../generate.js';
-
-generateScenarioTests('contextCancel/ucx');
