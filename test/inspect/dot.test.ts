@@ -29,7 +29,7 @@ describe('machineToDot', () => {
     expect(dot).toContain('always [isContext]');
     expect(dot).toContain('after kvTransferTimeout');
     expect(dot).toContain('SIDE_QUIESCENT');
-    expect(machineToDot(contextSendMachine)).toContain('TRANSFERS_SETTLED [transfersSucceeded]');
+    expect(machineToDot(contextSendMachine)).toContain('TRANSFERS_SETTLED [lastAllSucceeded]');
     // Inline guard functions get a fixed label: their source text differs between compilers.
     expect(machineToDot(transferHandleMachine)).toContain('STATUS [inline]');
     // Targetless transitions with actions are listed inside the state.
