@@ -18,7 +18,12 @@ export type FenceClientEvent =
   /** Control message: the peer acknowledged a fence. */
   | { type: 'FENCE_ACK'; request: string }
   /** The peer's connection closed (process gone). */
-  | { type: 'PEER_GONE' };
+  | { type: 'PEER_GONE' }
+  /**
+   * A new peer process connected (the old one died). Fences from now on go to it and wait for its
+   * acknowledgement: a live peer may be writing, so it is never confirmed on its behalf.
+   */
+  | { type: 'PEER_CONNECTED' };
 
 const req = ({ event }: { event: FenceClientEvent }) => (event as { request: string }).request;
 
@@ -33,6 +38,7 @@ export const fenceClientMachine = setup({
     dropPending: assign(({ context, event }) => ({ pending: context.pending.filter((p) => p !== req({ event })) })),
     popPending: assign(({ context }) => ({ pending: context.pending.slice(1) })),
     markGone: assign({ alive: false }),
+    markAlive: assign({ alive: true }),
   },
   guards: {
     isPending: ({ context, event }) => context.pending.includes(req({ event })),
@@ -55,6 +61,7 @@ export const fenceClientMachine = setup({
         // A duplicate or unsolicited ack confirms nothing.
         FENCE_ACK: { guard: 'isPending', actions: ['dropPending', { type: 'confirmFence', params: ({ event }) => ({ request: event.request }) }] },
         PEER_GONE: { actions: 'markGone' },
+        PEER_CONNECTED: { actions: 'markAlive' },
       },
     },
   },
@@ -64,4 +71,5 @@ export const fenceClientIgnores: IgnorePolicy<FenceClientEvent['type']> = {
   FENCE_REQUEST: { where: [], why: 'handled everywhere' },
   FENCE_ACK: { where: 'elsewhere', why: 'an ack for a fence not pending (duplicate, late) confirms nothing' },
   PEER_GONE: { where: [], why: 'handled everywhere' },
+  PEER_CONNECTED: { where: [], why: 'handled everywhere' },
 };

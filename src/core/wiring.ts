@@ -84,6 +84,8 @@ export type Stimulus =
   | { kind: 'control'; msg: PeerMessage }
   /** The peer server's connection closed. */
   | { kind: 'peerGone' }
+  /** A (new) peer server process connected. */
+  | { kind: 'peerConnected' }
   /** A native transfer reached a terminal status, or its abort was confirmed. */
   | { kind: 'native'; handle: RequestAddress; status: 'DONE' | 'ERROR' | 'ABORTED' }
   /** The synchronous result of native.release. */
@@ -285,6 +287,8 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
               ];
         case 'cancel':
           return [deliver(at.req(side, 'lifecycle', s.request), { type: 'CANCEL' })];
+        case 'peerConnected':
+          return side === 'generation' ? [deliver(at.server(side, 'fences'), { type: 'PEER_CONNECTED' })] : [];
         case 'peerGone':
           return [deliver(at.server(side, side === 'context' ? 'session' : 'fences'), { type: 'PEER_GONE' })];
         case 'control':

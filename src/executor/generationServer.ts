@@ -55,6 +55,7 @@ export class GenerationServer extends ServerBase {
   /** Use this link to the context peer; messages come in through receiveControl, its loss through peerGone. */
   attachPeer(link: ControlLink): void {
     this.peer = link;
+    this.stimulus({ kind: 'peerConnected' });
   }
 
   receiveControl(m: ControlMessage): void {

@@ -344,7 +344,8 @@ export abstract class ServerBase {
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
-    const key = typeof r.to === 'string' ? r.to : JSON.stringify(r.to);
+    // The compiled stepper hands the configuration's key precomputed; live actors need it built.
+    const key = r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to));
     const now = this.platform.clock.now();
     const prev = this.stateSince.get(r.actor);
     const changed = !prev || prev.key !== key;
