@@ -7,7 +7,7 @@
 //   (another platform, another libc) the shipped sources are built with node-gyp. npm 11 blocks
 //   dependency install scripts unless approved, so the prebuilt addon must work with no script at all.
 // - `--check-shipped` (the prepack script): refuse to pack an addon that would not load elsewhere
-//   (built with NIXL or sanitizers), so a tarball never ships a machine-specific binary.
+//   (linking NIXL/UCX or built with sanitizers), so a tarball never ships a machine-specific binary.
 'use strict';
 const { existsSync, readFileSync } = require('node:fs');
 const { spawnSync } = require('node:child_process');
@@ -39,8 +39,17 @@ if (process.argv.includes('--check-shipped')) {
   }
   const mk = path.join(here, 'build', 'xferstate_native.target.mk');
   const defs = existsSync(mk) ? readFileSync(mk, 'utf8') : '';
-  if (/XFERSTATE_WITH_NIXL|XFERSTATE_ASAN/.test(defs)) {
-    console.error('xferstate: the addon in native/build was built with NIXL or sanitizers; pack a shm-only build (NIXL_PREFIX= npm run install)');
+  if (/XFERSTATE_ASAN/.test(defs)) {
+    console.error('xferstate: the addon in native/build was built with sanitizers; pack a normal build (npm run install)');
+    process.exit(3);
+  }
+  // A shipped addon may link only the C/C++ runtime: a NIXL build links libnixl/UCX, which a user's
+  // machine need not have. (The CUDA backend links cudart statically and loads the driver at run time.)
+  const ldd = spawnSync('ldd', [addon], { encoding: 'utf8' });
+  const system = /^(linux-vdso|ld-linux|libc|libm|libstdc\+\+|libgcc_s|libpthread|librt|libdl)[.-]/;
+  const foreign = ldd.status === 0 ? ldd.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((l) => l && !system.test(path.basename(l))) : [];
+  if (foreign.length > 0) {
+    console.error(`xferstate: the addon in native/build links ${foreign.join(', ')}, which a user's machine may lack; pack a build without it (NIXL_PREFIX= npm run install)`);
     process.exit(3);
   }
   process.exit(0);

@@ -7,7 +7,7 @@ import { EXIT, OperationalError, UsageError } from './errors.js';
  * Each subcommand lives in src/commands/<name>.ts and exports `register(program)`.
  * Loading them by name keeps the CLI free of a central switch that every feature edits.
  */
-export const COMMANDS = ['explore', 'bench', 'burst', 'check-trace', 'inspect', 'diagram', 'docs', 'simulate', 'mutate'] as const;
+export const COMMANDS = ['explore', 'bench', 'burst', 'check-trace', 'inspect', 'diagram', 'docs', 'simulate', 'mutate', 'conform'] as const;
 
 export interface CommandModule {
   register(program: Command): void;

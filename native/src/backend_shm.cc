@@ -623,7 +623,7 @@ class ShmAgent final : public AgentState {
     for (const auto& t : runq_) work.chunks.push_back(t->id);
     for (const auto& t : pendingNotify_) work.notificationRetries.push_back(t->id);
     std::lock_guard<std::mutex> consume(consumeMu_);
-    if (ctl_ != nullptr) {
+    if (ctl_ != nullptr && ctlSegment_->sizeIntact()) {
       for (uint32_t i = 0; i < kLanes; ++i) {
         uint64_t head = ctl_->lane[i].head.load(std::memory_order_relaxed);
         uint64_t tail = ctl_->lane[i].tail.load(std::memory_order_acquire);

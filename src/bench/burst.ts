@@ -16,6 +16,8 @@ import { Agent } from '../native/index.js';
 export const description = 'machines executor vs a plain-callback executor doing the same native calls, fill and verify: CPU per request, throughput (4 × 1 MiB), scaling to concurrency 4096';
 
 const SMALL = 4096;
+/** Deadlines far beyond any run: the bench measures the engine, and a loaded machine must not turn into timeouts. */
+const BENCH_TIMEOUT_MS = 600_000;
 const MiB = 1024 * 1024;
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -99,7 +101,7 @@ interface HeapSample {
 /** The machines' executor: both servers in this process, every block filled and verified. */
 export async function engineRun(o: RunOptions): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'xferstate-bench-'));
-  const base = { blockBytes: o.blockBytes, poolBlocks: o.concurrency * o.blocksPerRequest * 2, backend: 'shm', progress: 'thread' as const, recvSlots: o.concurrency, delays: burstDelays(60_000) };
+  const base = { blockBytes: o.blockBytes, poolBlocks: o.concurrency * o.blocksPerRequest * 2, backend: 'shm', progress: 'thread' as const, recvSlots: o.concurrency, delays: burstDelays(BENCH_TIMEOUT_MS) };
   const done = new Map<string, number>();
   let completed = 0;
   let wake: (() => void) | null = null;
@@ -109,7 +111,7 @@ export async function engineRun(o: RunOptions): Promise<RunResult> {
     if (n === 2) {
       done.delete(m.report.id);
       completed++;
-      if (m.report.outcome !== 'completed' || m.report.corrupted) throw new Error(`bench: request ${m.report.id} ${m.report.outcome}${m.report.corrupted ? ' (corrupted)' : ''}`);
+      if (m.report.outcome !== 'completed' || m.report.corrupted) throw new Error(`bench: request ${m.report.id} ${m.report.outcome} on the ${m.report.role} side (${m.report.finalState}, ${m.report.reason})${m.report.corrupted ? " (corrupted)" : ""}`);
     } else done.set(m.report.id, n);
     wake?.();
   };

@@ -130,9 +130,9 @@ export function register(program: Command): void {
           recvSlots,
           ...(opts.trace ? { tracePath: opts.trace } : {}),
           ...(inspectUrl ? { inspectUrl } : {}),
+          ...(opts.metricsPort !== undefined ? { metricsPort: intOption('metrics-port', opts.metricsPort, 0, 65534) } : {}),
           ...(progress ? { onProgress: progress.onProgress } : {}),
           signal: stop.signal,
-          ...(opts.metricsPort !== undefined ? { metricsPort: intOption('metrics-port', opts.metricsPort, 0, 65_535) } : {}),
         });
       } catch (err) {
         progress?.done();

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import type { MutateReport } from '../mutate/run.js';
 import { SCORE_THRESHOLD, runMutate } from '../mutate/run.js';
 
-/** Exit code when the mutation score is below the threshold (2 is bad input, as everywhere). */
-export const EXIT_SCORE_LOW = 3;
+/** Exit code when the mutation score is below the threshold: the run worked and found the checks too weak. */
+export const EXIT_SCORE_LOW = EXIT.checkFailed;
 
 interface MutateCliOptions {
   machine?: string;
@@ -42,6 +42,7 @@ export function jsonReport(r: MutateReport): Record<string, unknown> {
     killedCrash: r.killedCrash,
     notRun: r.notRun,
     total: r.total,
+    unexplored: r.unexplored,
     scenarios: r.scenarios,
     ms: r.ms,
     workers: r.workers,
@@ -77,6 +78,7 @@ export function printReport(r: MutateReport, print: (line: string) => void = con
     `\n${r.mutants} mutants: ${r.killed} killed (${r.killedCrash} by a crash in routing), ${r.equivalent} equivalent, ${r.survivedCount} survived` +
       `${r.notRun > 0 ? `; ${r.notRun} of ${r.total} not run (budget)` : ''}`,
   );
+  if (r.unexplored.length > 0) print(`not mutated (no explored scenario runs them): ${r.unexplored.map((u) => `${u.machine} (${u.mutants} mutants)`).join(', ')}`);
   print(`score ${r.killed}/${r.mutants - r.equivalent} = ${pct}% (threshold ${SCORE_THRESHOLD * 100}%), ${r.ms} ms on ${r.workers || 1} thread(s)`);
 }
 
@@ -103,6 +105,6 @@ export function register(program: Command): void {
       });
       if (opts.json) console.log(JSON.stringify(jsonReport(report)));
       else printReport(report);
-      process.exitCode = report.score >= SCORE_THRESHOLD ? 0 : EXIT_SCORE_LOW;
+      process.exitCode = report.score >= SCORE_THRESHOLD ? EXIT.ok : EXIT_SCORE_LOW;
     });
 }

@@ -6,6 +6,7 @@ import { isFinished, roleOf } from '../explore/world.js';
 import type { CompiledMachine } from '../step/compile.js';
 import { CompiledStepper } from '../step/compiled.js';
 import type { Snap, Step, Stepper } from '../step/stepper.js';
+import { xstateStepper } from '../step/xstate.js';
 import type { Deadline } from './deadlines.js';
 import { Deadlines } from './deadlines.js';
 import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
@@ -37,8 +38,11 @@ interface ActorRecord {
   timers: Map<string, Deadline> | null;
 }
 
-/** The shared default stepper (its compiled machines are cached per machine object). */
-const defaultStepper = new CompiledStepper();
+/**
+ * The shared default stepper (its compiled machines are cached per machine object).
+ * `XFERSTATE_STEPPER=xstate` steps with xstate itself instead, for A/B measurements and bisecting.
+ */
+const defaultStepper: Stepper = process.env.XFERSTATE_STEPPER === 'xstate' ? xstateStepper : new CompiledStepper();
 
 export class PureHost implements LifecycleHost {
   private readonly actors = new Map<string, ActorRecord>();

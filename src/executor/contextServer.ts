@@ -9,6 +9,7 @@ import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
 import { ServerBase } from './serverBase.js';
+import { sliceOf } from './pattern.js';
 
 /** One native transfer of one handle actor. */
 interface NativeTransfer {
@@ -96,33 +97,36 @@ export class ContextServer extends ServerBase {
     }
   }
 
-  /** Share `index` of `of` of a request's blocks: every of-th block starting at index. */
-  private static share<T>(all: readonly T[], index: number, of: number): T[] {
-    return all.filter((_, i) => i % of === index);
-  }
-
+  /**
+   * Handle `index` of `of` writes slice `index` of every block (one slice per remote rank, as a
+   * tensor-parallel peer splits each KV block), so every handle carries part of every block.
+   */
   private create(at: RequestAddress, remote: RemoteRef | null, index: number, of: number): void {
     const key = addressKey(at);
     const lease = this.pool.lease(at.request);
     const spec = this.requests.get(at.request)?.spec;
-    if (!remote || !lease || !spec) {
+    if (!remote || !lease || !spec || remote.blocks.length !== lease.blocks.length) {
       // Nothing to write into (or the request is gone): the handle's post fails at once.
       this.natives.set(key, { request: at.request, handle: null, posted: false });
       return;
     }
     const bb = this.pool.blockBytes;
-    const mine = ContextServer.share(lease.blocks.map((b, i) => ({ b, i })), index, of);
-    const theirs = ContextServer.share([...remote.blocks], index, of);
+    const slice = sliceOf(bb, index, of);
     // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks.
-    for (const { b, i } of mine) this.pool.fill(b, spec.number, remote.epoch, i);
+    if (index === 0) lease.blocks.forEach((b, i) => this.pool.fill(b, spec.number, remote.epoch, i));
     const handle = this.agent.createTransfer({
       op: 'WRITE',
-      local: mine.map(({ b }) => ({ region: this.pool.region, offset: b * bb, length: bb })),
-      remote: theirs.map((b) => ({ regionId: remote.region, offset: b * bb, length: bb })),
+      local: lease.blocks.map((b) => ({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length })),
+      remote: remote.blocks.map((b) => ({ regionId: remote.region, offset: b * bb + slice.offset, length: slice.length })),
       remoteAgent: this.remoteAgent,
       notification: new TextEncoder().encode(JSON.stringify({ id: at.request, index, of })),
     });
     this.natives.set(key, { request: at.request, handle, posted: false });
+  }
+
+  /** The native transfer behind a handle actor (conformance and the simulator read it; null before create). */
+  nativeOf(handle: RequestAddress): TransferHandle | null {
+    return this.natives.get(addressKey(handle))?.handle ?? null;
   }
 
   private post(at: RequestAddress): void {
@@ -138,14 +142,15 @@ export class ContextServer extends ServerBase {
     n.posted = true;
     // Fault 'fail': the backend fails the transfer right after post (an abort it reports as ERROR).
     if (this.faults.has(at.request, 'fail') && this.agent.semantics.canAbortInFlight) h.abort();
-    void h.whenTerminal().then((status) => {
-      if (this.isClosed) return;
-      if (status === 'DONE') {
-        const e = this.requests.get(at.request);
-        if (e) e.bytes += h.totalBytes;
-      }
-      this.stimulus({ kind: 'native', handle: at, status });
-    });
+    void h.whenTerminal().then((status) =>
+      this.complete({ kind: 'native', key: addressKey(at), status }, () => {
+        if (status === 'DONE') {
+          const e = this.requests.get(at.request);
+          if (e) e.bytes += h.totalBytes;
+        }
+        this.stimulus({ kind: 'native', handle: at, status });
+      }),
+    );
   }
 
   private abort(at: RequestAddress): void {
@@ -153,7 +158,7 @@ export class ContextServer extends ServerBase {
     // Without abort the handle is only no longer wanted: polling goes on to a terminal status.
     if (!n?.handle || !n.posted || n.handle.released || !this.agent.semantics.canAbortInFlight) return;
     const res = n.handle.abort();
-    if (res.aborted) void n.handle.whenQuiesced().then(() => !this.isClosed && this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' }));
+    if (res.aborted) void n.handle.whenQuiesced().then(() => this.complete({ kind: 'abort', key: addressKey(at) }, () => this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' })));
   }
 
   private release(at: RequestAddress): void {
@@ -176,7 +181,7 @@ export class ContextServer extends ServerBase {
   private whenQuiesced(request: string, lease: RequestAddress): void {
     const waits: Promise<void>[] = [];
     for (const n of this.natives.values()) if (n.request === request && n.handle) waits.push(n.handle.whenQuiesced());
-    void Promise.all(waits).then(() => !this.isClosed && this.stimulus({ kind: 'quiesced', lease }));
+    void Promise.all(waits).then(() => this.complete({ kind: 'quiesced', key: addressKey(lease) }, () => this.stimulus({ kind: 'quiesced', lease })));
   }
 
   override close(): void {

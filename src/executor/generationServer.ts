@@ -6,7 +6,7 @@ import type { Notification } from '../native/index.js';
 import type { ChildMessage, ServerConfig, ServerStats } from './config.js';
 import { ControlChannel, connectControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
-import { PatternChecker } from './pattern.js';
+import { PatternChecker, sliceOf } from './pattern.js';
 import { ServerBase } from './serverBase.js';
 
 /** What a sync notification names: the request, and which share of its blocks it completes. */
@@ -99,11 +99,13 @@ export class GenerationServer extends ServerBase {
     while (this.reorderHold.length > 0) this.deliverSync(this.reorderHold.pop()!);
   }
 
-  /** True when every byte of the given blocks of the lease is its own pattern (number, this pool's epoch). */
+  /** True when every byte of the lease's blocks (or of one handle's slice of each) is its own pattern. */
   private verify(request: string, share?: { index: number; of: number }): boolean {
     const lease = this.pool.lease(request);
     if (!lease || lease.number === 0) return false;
-    return lease.blocks.every((b, i) => (share && i % share.of !== share.index) || this.pool.holds(b, lease.number, lease.epoch, i, this.checker));
+    if (!share || this.pool.region.kind === 'device') return lease.blocks.every((b, i) => this.pool.holds(b, lease.number, lease.epoch, i, this.checker));
+    const { offset, length } = sliceOf(this.pool.blockBytes, share.index, share.of);
+    return lease.blocks.every((b, i) => this.checker.verify(this.pool.view(b).subarray(offset, offset + length), lease.number, lease.epoch, i));
   }
 
   /**

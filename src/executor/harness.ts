@@ -283,8 +283,12 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
 
   const servers: ServerProcess[] = [];
   /** Fork a server and wait for 'ready'; a server that exits or fails first is reported at once. */
+  let firstCrash: ServerProcess | null = null;
   const startServer = async (role: ServerRole, config: ServerConfig, part: TracePart | null): Promise<{ p: ServerProcess; ready: Extract<ChildMessage, { t: 'ready' }> }> => {
-    const p = new ServerProcess(role, onMessage(role), () => wake?.());
+    const p: ServerProcess = new ServerProcess(role, onMessage(role), () => {
+      firstCrash ??= p;
+      wake?.();
+    });
     servers.push(p);
     if (part) part.p = p;
     p.send({ t: 'init', config });
@@ -330,7 +334,8 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
     const perRequestFaults = o.faults.filter((f) => f !== 'peer-kill');
     const killAt = o.faults.includes('peer-kill') ? Math.floor(o.requests / 3) : -1;
     const inFlight = () => next - finished;
-    const crashed = () => [ctx.p, gen].find((p) => p.crashed !== null) ?? null;
+    // The first to die is the cause: its peer may die of it a moment later (e.g. on a lost connection).
+    const crashed = () => firstCrash;
 
     const onAbort = () => wake?.();
     o.signal?.addEventListener('abort', onAbort);

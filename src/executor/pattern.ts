@@ -46,3 +46,15 @@ export class PatternChecker {
     return b.compare(b, 8, b.length, 0, b.length - 8) === 0;
   }
 }
+
+/**
+ * The byte range of a block that handle `index` of `of` writes: equal 8-byte-aligned slices, the last
+ * one taking the rest. Both sides compute it the same way.
+ */
+export function sliceOf(blockBytes: number, index: number, of: number): { offset: number; length: number } {
+  const words = blockBytes / 8;
+  const per = Math.floor(words / of);
+  const offset = index * per * 8;
+  const length = index === of - 1 ? blockBytes - offset : per * 8;
+  return { offset, length };
+}

@@ -130,6 +130,27 @@ export abstract class ServerBase {
     this.schedule();
   }
 
+  /**
+   * Conformance only: deliver one stimulus exactly as the loop or a peer would (a path generated from
+   * the explored model drives the server step by step through this).
+   */
+  inject(s: Stimulus): void {
+    this.stimulus(s);
+  }
+
+  /**
+   * Conformance only: when set, asynchronous native completions (a terminal status, a confirmed abort,
+   * a fenced lease's quiescence) are handed here instead of being delivered, so a test decides when
+   * each arrives — as the explored model does.
+   */
+  holdCompletions: ((what: { kind: 'native' | 'abort' | 'quiesced'; key: string; status?: string }, deliver: () => void) => void) | null = null;
+
+  protected complete(what: { kind: 'native' | 'abort' | 'quiesced'; key: string; status?: string }, deliver: () => void): void {
+    if (this.isClosed) return;
+    if (this.holdCompletions) this.holdCompletions(what, deliver);
+    else deliver();
+  }
+
   /** Manual loop: run one iteration (the `only` filter is kept for callers of the old loop; it is ignored). */
   stepLoop(_only?: LoopStep): boolean {
     return this.iterate();

@@ -55,6 +55,8 @@ export interface MutateReport {
   survivedCount: number;
   /** Mutants left out by the budget. */
   notRun: number;
+  /** Production machines that no explored scenario runs: their mutants are not run and not scored. */
+  unexplored: Array<{ machine: string; mutants: number }>;
   total: number;
   score: number;
   survived: Array<{ mutant: string; why: string }>;
@@ -178,7 +180,15 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new UsageError('--limit must be a positive integer');
   if (opts.budgetMs !== undefined && (!Number.isFinite(opts.budgetMs) || opts.budgetMs <= 0)) throw new UsageError('--budget-ms must be a positive number');
 
-  let mutants = allMutants({ machine: opts.machine, allTargets: opts.allTargets });
+  // Only machines that an explored scenario runs can be mutated meaningfully; the others are reported.
+  const explored = new Set(mutationScenarios().flatMap((s) => machineIdsOf(shippedScenario(s))));
+  if (opts.machine && !explored.has(opts.machine)) throw new UsageError(`no explored scenario runs machine '${opts.machine}'; explored: ${[...explored].sort().join(', ')}`);
+  const everything = allMutants({ machine: opts.machine, allTargets: opts.allTargets });
+  const unexplored = [...new Set(everything.filter((m) => !explored.has(m.machineId)).map((m) => m.machineId))].map((machine) => ({
+    machine,
+    mutants: everything.filter((m) => m.machineId === machine).length,
+  }));
+  let mutants = everything.filter((m) => explored.has(m.machineId));
   if (opts.only) {
     const names = new Set(opts.only);
     mutants = mutants.filter((m) => names.has(m.name));
@@ -238,6 +248,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
       equivalent,
       survivedCount: count('survived'),
       notRun: mutants.length - ran.length,
+      unexplored,
       total: mutants.length,
       score: denominator === 0 ? 1 : killed / denominator,
       survived: ran.filter((r) => r.verdict === 'survived').map((r) => ({ mutant: r.mutant, why: r.why })),

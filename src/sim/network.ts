@@ -85,6 +85,28 @@ export class SimLink implements ControlLink {
     return best;
   }
 
+  /** The messages in flight, oldest first (conformance compares them with the model's channel). */
+  messages(): ControlMessage[] {
+    return this.flight.map((f) => f.msg);
+  }
+
+  /** Deliver the i-th message in flight now (0: the oldest), optionally keeping a copy in flight. */
+  deliverAt(i: number, keepDuplicate = false): ControlMessage | null {
+    const f = this.flight[i];
+    if (!f || this.closed) return null;
+    if (!keepDuplicate) this.flight.splice(i, 1);
+    this.stats.delivered++;
+    this.deliverTo(structuredClone(f.msg));
+    return f.msg;
+  }
+
+  /** Lose the i-th message in flight. */
+  dropAt(i: number): ControlMessage | null {
+    const [f] = this.flight.splice(i, 1);
+    if (f) this.stats.dropped++;
+    return f?.msg ?? null;
+  }
+
   /** Deliver one message: the oldest due one, or (reordering) any due one. Returns its type. */
   deliverOne(): string | null {
     if (this.deliverable() === 0) return null;

@@ -12,11 +12,12 @@ describe('engine actions', () => {
     for (const m of PRODUCTION) expect(engineActionsOf(m), m.id).toEqual([...ENGINE_ACTIONS[m.id as keyof typeof ENGINE_ACTIONS]].sort());
   });
 
-  it('regression variants ask for nothing beyond the machine they replace (except the refused-cancel log line)', () => {
+  it('regression variants ask for nothing beyond the machine they replace, except the refused-cancel log line', () => {
+    const extras = new Set<string>();
     for (const v of REGRESSION_VARIANTS) {
-      const extra = engineActionsOf(v.machine).filter((a) => !(ENGINE_ACTIONS[v.replaces as keyof typeof ENGINE_ACTIONS] as readonly string[]).includes(a));
-      expect(extra, v.name).toEqual(v.name === 'refusedCancelLoop' ? ['cancelRefused'] : []);
+      for (const a of engineActionsOf(v.machine)) if (!(ENGINE_ACTIONS[v.replaces as keyof typeof ENGINE_ACTIONS] as readonly string[]).includes(a)) extras.add(a);
     }
+    expect([...extras]).toEqual(['cancelRefused']);
   });
 
   it('a host created without an engine action fails at once, naming it', () => {

@@ -40,6 +40,8 @@ function settledRss(): number {
   return process.memoryUsage().rss - getHeapStatistics().total_physical_size;
 }
 
+const underAsan = /libasan/.test(process.env.LD_PRELOAD ?? '');
+
 const TOTAL = 50_000;
 const BATCH = 500;
 
@@ -113,7 +115,8 @@ describe('transfer records are erased on release', () => {
       expect(a.stats()).toEqual({ transfers: 0, regions: 1, remotes: 1, handles: 0 });
       // Over the second 25,000: before erasure each record kept ~600 B native (issue 10), ≈ 15 MB.
       // Measured, not timed: a leak of 250 B per transfer or more fails this bound.
-      expect(rssGrowthBytes).toBeLessThan(6 * 1024 * 1024);
+      // Under ASan freed memory sits in its quarantine (up to 256 MiB), so RSS says nothing there.
+      if (!underAsan) expect(rssGrowthBytes).toBeLessThan(6 * 1024 * 1024);
     }, 120_000);
   }
 

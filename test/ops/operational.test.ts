@@ -40,7 +40,10 @@ function expectOneLine(stderr: string, message: RegExp): void {
   expect(stderr).not.toMatch(/\n\s+at /);
 }
 
-describe('usage errors: exit 2, one line that says the range', () => {
+// Each case spawns the CLI; on a loaded machine that alone can take seconds.
+const CLI_TIMEOUT = { timeout: 60_000 };
+
+describe('usage errors: exit 2, one line that says the range', CLI_TIMEOUT, () => {
   it.each([
     [['burst', '--requests', '1e3'], /--requests must be a decimal integer in 1\.\.2\^53-1, got '1e3'/],
     [['burst', '--requests', '0x10'], /--requests must be a decimal integer .* got '0x10'/],
@@ -74,7 +77,7 @@ describe('usage errors: exit 2, one line that says the range', () => {
   });
 });
 
-describe('operational errors: one line, an exit code of their own', () => {
+describe('operational errors: one line, an exit code of their own', CLI_TIMEOUT, () => {
   it('the exit codes are distinct from each other and from usage and check failures', () => {
     const codes = Object.values(EXIT);
     expect(new Set(codes).size).toBe(codes.length);

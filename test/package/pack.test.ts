@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,8 @@ it('packs, installs into an empty project, imports every export and runs the exa
   for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/machines/index.d.ts', 'dist/src/native/index.js', 'dist/src/inspect/index.js', 'dist/src/metrics/index.js', 'native/build/Release/xferstate_native.node', 'native/binding.gyp', 'native/src/addon.cc', 'native/install.cjs', 'src/inspect/page/index.html', 'bin/xferstate.js']) {
     expect(files, f).toContain(f);
   }
+  // Every helper script binding.gyp runs at build time is shipped (the fallback build needs them).
+  for (const script of readFileSync(join(root, 'native/binding.gyp'), 'utf8').matchAll(/node ([\w-]+\.cjs)/g)) expect(files, script[1]).toContain(`native/${script[1]}`);
   // Nothing a user does not need: no tests, no TypeScript sources, no maps, no build intermediates.
   const stray = files.filter((f) => /^(test|docs|machines)\//.test(f) || /\.map$/.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)) || /^native\/build\/(?!Release\/xferstate_native\.node$)/.test(f) || (f.startsWith('src/') && !f.startsWith('src/inspect/page/')));
   expect(stray).toEqual([]);

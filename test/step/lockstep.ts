@@ -2,6 +2,8 @@ import type { AnyStateMachine, EventObject } from 'xstate';
 import type { Combination } from '../../src/explore/catalog.js';
 import { scenarioFor } from '../../src/explore/catalog.js';
 import { buildGraph } from '../../src/explore/explorer.js';
+import { COMPOSED_SCENARIOS, composedConfig } from '../../src/explore/composedCatalog.js';
+import { exploreComposed } from '../../src/explore/composedExplorer.js';
 import type { Snap, Step, Stepper } from '../../src/step/stepper.js';
 import { initialWithActions, splitActions, transitionWithActions } from '../../src/step/xstate.js';
 
@@ -56,8 +58,8 @@ function asActions(step: Step): Array<{ type: string; params: unknown }> {
   return out;
 }
 
-export function lockstep(c: Combination, stepper: Stepper, maxMismatches = 5): LockstepResult {
-  const sc = scenarioFor(c);
+/** Wrappers that run a machine on the stepper under test and check each unique step against xstate. */
+function checker(label: string, stepper: Stepper, maxMismatches: number) {
   const seen = new Set<string>();
   /** xstate's own snapshot for each snapshot key the stepper under test produced. */
   const twin = new Map<string, Snap>();
@@ -70,7 +72,7 @@ export function lockstep(c: Combination, stepper: Stepper, maxMismatches = 5): L
   const mismatches: string[] = [];
   let calls = 0;
   const report = (what: string, lines: string[]) => {
-    if (lines.length > 0 && mismatches.length < maxMismatches) mismatches.push(`${c.scenario}/${c.variant} ${what}\n    ${lines.join('\n    ')}`);
+    if (lines.length > 0 && mismatches.length < maxMismatches) mismatches.push(`${label} ${what}\n    ${lines.join('\n    ')}`);
   };
 
   // The world runs on the stepper under test; xstate replays each unique step from its own snapshots.
@@ -104,9 +106,25 @@ export function lockstep(c: Combination, stepper: Stepper, maxMismatches = 5): L
     }) as never;
     return wrapped;
   };
+  return { wrap, mismatches, compared: () => seen.size, calls: () => calls };
+}
 
-  const machines = Object.fromEntries(Object.entries(sc.machines).map(([role, m]) => [role, wrap(m)]));
+export function lockstep(c: Combination, stepper: Stepper, maxMismatches = 5): LockstepResult {
+  const sc = scenarioFor(c);
+  const k = checker(`${c.scenario}/${c.variant}`, stepper, maxMismatches);
+  const machines = Object.fromEntries(Object.entries(sc.machines).map(([role, m]) => [role, k.wrap(m)]));
   const g = buildGraph({ ...sc, machines });
   const edges = g.out.reduce((n, e) => n + e.length, 0);
-  return { combination: `${c.scenario}/${c.variant}`, states: g.keys.length, edges, calls, compared: seen.size, mismatches };
+  return { combination: `${c.scenario}/${c.variant}`, states: g.keys.length, edges, calls: k.calls(), compared: k.compared(), mismatches: k.mismatches };
+}
+
+/** The same check over a composed combination (both servers' machines through the production wiring). */
+export function lockstepComposed(c: { scenario: string; variant: string }, stepper: Stepper, maxMismatches = 5): LockstepResult {
+  const cfg = composedConfig(c.scenario, c.variant);
+  const k = checker(`composed ${c.scenario}/${c.variant}`, stepper, maxMismatches);
+  const machines = Object.fromEntries(
+    Object.entries(cfg.machines).map(([side, roles]) => [side, Object.fromEntries(Object.entries(roles).map(([role, m]) => [role, m ? k.wrap(m) : m]))]),
+  ) as typeof cfg.machines;
+  const r = exploreComposed({ ...cfg, machines }, c, { maxStates: COMPOSED_SCENARIOS[c.scenario]!.maxStates });
+  return { combination: `composed ${c.scenario}/${c.variant}`, states: r.states, edges: r.edges, calls: k.calls(), compared: k.compared(), mismatches: k.mismatches };
 }
