@@ -122,3 +122,31 @@ export const trtllmV3SendMachine = patchStates(contextSendMachine, 'contextSend'
     update: (node) => ({ ...node, on: { ...on(node), CANCEL: { actions: { type: 'cancelRefused', params: ({ context }: { context: { requestId: string } }) => ({ requestId: context.requestId }) } } } }),
   },
 ]).provide({ actions: { cancelRefused: () => {} } } as never);
+
+/**
+ * The contract between the sides, broken: contextSend sends "not ready" on any failure the peer asked
+ * about — also after its writes were posted. The generation side frees its blocks on not-ready (it is
+ * the proof that no write was posted), so a write still in flight lands in freed memory.
+ */
+export const notReadyAfterWriteMachine = patchStates(contextSendMachine, 'contextSend', [
+  {
+    path: ['sender', 'unwinding', 'signal'],
+    update: (node) => {
+      const step = on(node).WORKER_STEP as Node;
+      const actions = step.actions as unknown[];
+      return {
+        ...node,
+        on: {
+          ...on(node),
+          WORKER_STEP: {
+            ...step,
+            actions: [
+              { type: 'signalPeer', params: ({ context }: { context: { requestId: string; peerAsked: boolean; outcome: string } }) => ({ requestId: context.requestId, notReady: context.peerAsked && context.outcome !== 'succeeded' }) },
+              ...actions.slice(1),
+            ],
+          },
+        },
+      };
+    },
+  },
+]);

@@ -13,6 +13,7 @@ import { workerSetsStateMachine } from './workerSetsState.js';
 import {
   ackWithUnresolvedErrorMachine,
   fenceBeforeTransferMachine,
+  notReadyAfterWriteMachine,
   refusingReceiveMachine,
   retryingContextLifecycleMachine,
   retryingGenerationLifecycleMachine,
@@ -64,6 +65,7 @@ export const REGRESSION_VARIANTS: readonly RegressionVariant[] = [
     bugClass: 'B4',
     summary: '"Cannot cancel request": a refused cancel retried every loop iteration, deadlines kept',
   },
+  { name: 'notReadyAfterWrite', replaces: 'contextSend', side: 'context', composed: true, machine: notReadyAfterWriteMachine, bugClass: 'contract', summary: 'not-ready sent after the writes were posted: the peer frees blocks a write still targets' },
   {
     name: 'trtllmV3',
     replaces: 'contextSend',

@@ -52,6 +52,7 @@ export const COMPOSED_PLAN: Record<string, { scenarios: string[]; expect: string
   ackWithUnresolvedError: { scenarios: ['composed/handles'], expect: ['M1'] },
   staleReference: { scenarios: ['composed/reuse'], expect: ['M1'] },
   refusedCancelLoop: { scenarios: ['composed/handles'], expect: ['M5'] },
+  notReadyAfterWrite: { scenarios: ['composed/handles'], expect: ['M1'] },
   // Reported as found (see docs/invariants.md): whatever the explorer finds is the answer.
   trtllmV3: { scenarios: ['composed/handles'], expect: [] },
 };
@@ -96,7 +97,7 @@ export function exploreComposedCombination(scenario: string, variant: string, op
     timedDeadlines: true,
     machines: machinesWith(variant === 'shipped' ? null : composedVariant(variant)),
   };
-  return exploreComposed(cfg, { scenario, variant }, { maxStates: opts.deep ? sc.deepMaxStates : sc.maxStates, coverage: opts.coverage, reduce: opts.reduce, walks: opts.deep ? 20000 : 1000, walkLength: 60 });
+  return exploreComposed(cfg, { scenario, variant }, { maxStates: opts.deep ? sc.deepMaxStates : sc.maxStates, coverage: opts.coverage, reduce: opts.reduce, walks: opts.deep ? 20000 : 2000, walkLength: 50 });
 }
 
 export function composedCombinations(filter: { scenario?: string; variant?: string } = {}): Array<{ scenario: string; variant: string }> {

@@ -119,6 +119,26 @@ describe('composed exploration', () => {
         'backend: write of r1#0.handle lands',
       ],
     },
+    notReadyAfterWrite: {
+      scenario: 'composed/handles',
+      invariant: 'M1',
+      path: [
+        'gen loop r1: pop',
+        'deadline g:r1.lifecycle: kvTransferTimeout in DISAGG_GENERATION_TRANS_IN_PROGRESS',
+        'ctx loop r1: prefill',
+        'net gen→ctx: deliver info(r1@1)',
+        'user: cancel r1 on the context side',
+        'net ctx→gen: deliver ready(r1)',
+        'deadline c:r1#0.handle: drainTimeout in draining',
+        'gen loop r1: poll',
+        'deadline c:r1.lifecycle: kvTransferTimeout in DISAGG_CONTEXT_TRANS_IN_PROGRESS',
+        'backend: write of r1#1.handle lands',
+        'backend: r1#1.handle DONE',
+        'ctx loop r1: worker',
+        'net ctx→gen: deliver not-ready(r1)',
+        'backend: write of r1#0.handle lands',
+      ],
+    },
   };
   it.each(Object.entries(paths))('%s: its counterexample breaks the expected consequence invariant; the shipped machines on the same steps do not', (variant, { scenario, path, invariant }) => {
     const bad = replayComposed(composedConfig(scenario, variant), path);
