@@ -104,6 +104,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     FENCE_REQUEST: "blockLease's `fencePeer` on the generation side (a quarantined lease aged out)",
     FENCE_ACK: "the context peer's fence acknowledgement (control message `fenceAck`); composed explorer: `net ctx→gen: deliver fenceAck(r)`",
     PEER_GONE: 'the control connection closing; composed explorer: `context process dies`',
+    PEER_CONNECTED: 'a (new) context peer connecting, e.g. after a restart: the peer is alive again',
   },
   admission: {
     WANT: 'a request asking for KV blocks (the wiring, on submit) or a receive slot (generationReceive\'s `requestSlot`)',
