@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .command('conform')
     .description('drive the real context and generation servers along paths that cover every edge of the composed model, comparing actor states, messages, reports and block bytes after every step')
     .option('--scenario <name>', `composed scenario (${Object.keys(COMPOSED_SCENARIOS).join(', ')})`, 'composed/reuse')
-    .option('--max-states <n>', 'states of the composed graph to cover at most', '4000')
+    .option('--max-states <n>', 'states of the composed graph to cover at most', '1000')
     .option('--json', 'print {paths, edgesCovered, edgesTotal, divergences: [{path, step, expected, actual}], …}')
     .action(async (opts: { scenario: string; maxStates: string; json?: boolean }) => {
       if (!COMPOSED_SCENARIOS[opts.scenario]) throw new UsageError(`unknown scenario '${opts.scenario}'; known: ${Object.keys(COMPOSED_SCENARIOS).join(', ')}`);

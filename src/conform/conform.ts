@@ -2,7 +2,7 @@ import type { AnyMachineSnapshot } from 'xstate';
 import type { Side } from '../core/wiring.js';
 import { parseAddress } from '../core/wiring.js';
 import type { ComposedConfig, ComposedState } from '../explore/composed.js';
-import { ComposedWorld, stateKey } from '../explore/composed.js';
+import { ComposedWorld, SEMANTICS, stateKey } from '../explore/composed.js';
 import { composedConfig, COMPOSED_SCENARIOS } from '../explore/composedCatalog.js';
 import { valueKey } from '../explore/world.js';
 import type { RequestReport } from '../executor/config.js';
@@ -139,6 +139,8 @@ class RealWorld {
       delays: burstDelays(1000),
       host: 'pure' as const,
       handlesPerRequest: cfg.bounds.handlesPerRequest,
+      // The machines see the model's backend rules; what the real agent then does is compared.
+      semantics: SEMANTICS[cfg.backend],
       ...(variants.length > 0 ? { variants } : {}),
     };
     const onReport = (side: Side) => (m: { t: string; report?: RequestReport }) => {

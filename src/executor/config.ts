@@ -38,6 +38,11 @@ export interface ServerConfig {
    * canaries that the simulator and the burst must catch. Never set in production.
    */
   variants?: string[];
+  /**
+   * What the machines are told the backend promises, instead of the agent's own declaration
+   * (conformance runs the shm backend under another backend's rules). Never set in production.
+   */
+  semantics?: { canAbortInFlight: boolean; releaseInFlightQuiesces: boolean };
   /** Transfer handles per request (one per remote rank; each moves its share of the blocks). Default 1. */
   handlesPerRequest?: number;
   /** Copy-engine chunk size (the simulator uses small chunks so writes land in several steps). */

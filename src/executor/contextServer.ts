@@ -141,7 +141,7 @@ export class ContextServer extends ServerBase {
     h.post();
     n.posted = true;
     // Fault 'fail': the backend fails the transfer right after post (an abort it reports as ERROR).
-    if (this.faults.has(at.request, 'fail') && this.agent.semantics.canAbortInFlight) h.abort();
+    if (this.faults.has(at.request, 'fail') && (this.config.semantics ?? this.agent.semantics).canAbortInFlight) h.abort();
     void h.whenTerminal().then((status) =>
       this.complete({ kind: 'native', key: addressKey(at), status }, () => {
         if (status === 'DONE') {
@@ -156,7 +156,7 @@ export class ContextServer extends ServerBase {
   private abort(at: RequestAddress): void {
     const n = this.natives.get(addressKey(at));
     // Without abort the handle is only no longer wanted: polling goes on to a terminal status.
-    if (!n?.handle || !n.posted || n.handle.released || !this.agent.semantics.canAbortInFlight) return;
+    if (!n?.handle || !n.posted || n.handle.released || !(this.config.semantics ?? this.agent.semantics).canAbortInFlight) return;
     const res = n.handle.abort();
     if (res.aborted) void n.handle.whenQuiesced().then(() => this.complete({ kind: 'abort', key: addressKey(at) }, () => this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' })));
   }

@@ -90,7 +90,7 @@ export abstract class ServerBase {
       ...(config.chunkBytes ? { chunkBytes: config.chunkBytes } : {}),
     });
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
-    this.wiring = wiringFor(this.side, { handles: config.handlesPerRequest ?? 1, semantics: this.agent.semantics });
+    this.wiring = wiringFor(this.side, { handles: config.handlesPerRequest ?? 1, semantics: config.semantics ?? this.agent.semantics });
     this.faults = new FaultPoints(this.side, (id) => this.requests.get(id)?.spec.faults ?? []);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
     if (config.metricsPort !== undefined) {

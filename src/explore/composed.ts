@@ -31,7 +31,7 @@ export interface Bounds {
 }
 
 export type Backend = 'shm' | 'ucx';
-const SEMANTICS: Record<Backend, BackendSemantics> = {
+export const SEMANTICS: Record<Backend, BackendSemantics> = {
   shm: { canAbortInFlight: true, releaseInFlightQuiesces: true },
   ucx: { canAbortInFlight: false, releaseInFlightQuiesces: false },
 };
