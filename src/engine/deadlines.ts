@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
+import { MinHeap } from '../core/heap.js';
 
 /**
  * All of a host's machine deadlines on one clock timer: a min-heap of due times, the clock armed only
@@ -16,7 +17,7 @@ export interface Deadline {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Deadlines {
-  private heap: Deadline[] = [];
+  private readonly heap = new MinHeap<Deadline>((a, b) => a.due < b.due || (a.due === b.due && a.seq < b.seq));
   private liveCount = 0;
   private seq = 0;
   private timer: TimerHandle | null = null;
@@ -30,11 +31,16 @@ export class Deadlines {
     return this.liveCount;
   }
 
+  /** Entries in the heap, cancelled ones not yet dropped included (memory stays proportional to `live`). */
+  get entries(): number {
+    return this.heap.size;
+  }
+
   /** Fire `fn` after `delayMs` (an infinite delay never fires, but can still be cancelled). */
   arm(delayMs: number, fn: () => void): Deadline {
     const d: Deadline = { due: this.clock.now() + delayMs, seq: this.seq++, fire: fn };
     if (!Number.isFinite(d.due) || this.closed) return d;
-    this.push(d);
+    this.heap.push(d);
     this.liveCount++;
     if (d.due < this.timerDue) this.rearm();
     return d;
@@ -45,14 +51,14 @@ export class Deadlines {
     d.fire = null;
     if (!Number.isFinite(d.due)) return;
     this.liveCount--;
-    if (this.heap.length > 64 && this.liveCount < this.heap.length / 4) this.compact();
+    if (this.heap.size > 64 && this.liveCount < this.heap.size / 4) this.heap.filter((x) => x.fire !== null);
   }
 
   /** Cancel everything and stop the clock timer. */
   close(): void {
     this.closed = true;
-    for (const d of this.heap) d.fire = null;
-    this.heap = [];
+    for (const d of this.heap.items) d.fire = null;
+    this.heap.filter(() => false);
     this.liveCount = 0;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
@@ -63,8 +69,8 @@ export class Deadlines {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.timerDue = Infinity;
-    while (this.heap.length > 0 && this.heap[0]!.fire === null) this.pop();
-    const top = this.heap[0];
+    while (this.heap.size > 0 && this.heap.peek()!.fire === null) this.heap.pop();
+    const top = this.heap.peek();
     if (!top || this.closed) return;
     this.timerDue = top.due;
     const wait = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(top.due - this.clock.now())));
@@ -75,8 +81,8 @@ export class Deadlines {
     this.timer = null;
     this.timerDue = Infinity;
     const now = this.clock.now();
-    while (this.heap.length > 0 && this.heap[0]!.due <= now) {
-      const d = this.pop();
+    while (this.heap.size > 0 && this.heap.peek()!.due <= now) {
+      const d = this.heap.pop()!;
       const fn = d.fire;
       if (fn === null) continue;
       d.fire = null;
@@ -84,51 +90,5 @@ export class Deadlines {
       fn();
     }
     if (this.timer === null) this.rearm();
-  }
-
-  private compact(): void {
-    this.heap = this.heap.filter((d) => d.fire !== null);
-    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
-  }
-
-  private less(a: Deadline, b: Deadline): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  }
-
-  private push(d: Deadline): void {
-    const h = this.heap;
-    h.push(d);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): Deadline {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      this.down(0);
-    }
-    return top;
-  }
-
-  private down(i: number): void {
-    const h = this.heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
+import { MinHeap } from '../core/heap.js';
 
 interface Timer {
   at: number;
@@ -14,7 +15,7 @@ interface Timer {
 export class SimClock implements Clock {
   private t = 0;
   private seq = 0;
-  private readonly heap: Timer[] = [];
+  private readonly heap = new MinHeap<Timer>((a, b) => a.at < b.at || (a.at === b.at && a.id < b.id));
   private readonly live = new Set<number>();
 
   now(): number {
@@ -24,7 +25,7 @@ export class SimClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: Timer = { at: this.t + Math.max(0, Number.isFinite(ms) ? ms : Number.MAX_SAFE_INTEGER), id: ++this.seq, fn };
     this.live.add(timer.id);
-    this.push(timer);
+    this.heap.push(timer);
     return timer.id;
   }
 
@@ -35,7 +36,7 @@ export class SimClock implements Clock {
   /** Time of the earliest armed timer, or undefined when none is armed. */
   nextAt(): number | undefined {
     this.dropDead();
-    return this.heap[0]?.at;
+    return this.heap.peek()?.at;
   }
 
   armed(): number {
@@ -45,9 +46,9 @@ export class SimClock implements Clock {
   /** Move time to the earliest timer and fire it (and only it). False when no timer is armed. */
   fireNext(): boolean {
     this.dropDead();
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (!top || top.at >= Number.MAX_SAFE_INTEGER) return false;
-    this.pop();
+    this.heap.pop();
     this.live.delete(top.id);
     if (top.at > this.t) this.t = top.at;
     top.fn();
@@ -67,40 +68,6 @@ export class SimClock implements Clock {
   }
 
   private dropDead(): void {
-    while (this.heap.length > 0 && !this.live.has(this.heap[0]!.id)) this.pop();
-  }
-
-  private less(a: Timer, b: Timer): boolean {
-    return a.at < b.at || (a.at === b.at && a.id < b.id);
-  }
-
-  private push(t: Timer): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
+    while (this.heap.size > 0 && !this.live.has(this.heap.peek()!.id)) this.heap.pop();
   }
 }
