@@ -202,7 +202,10 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     if (violations.length === 0) {
       cluster.setLinkFaults(NO_FAULTS, false);
       partitionUntil = -1;
-      const deadline = cluster.clock.now() + 40 * shape.kvTransferTimeoutMs;
+      // Requests can wait for blocks one behind another (a pool of one block serves them in turn), and each
+      // can take a few deadlines to end: the bound grows with the number of requests.
+      const settleBoundMs = (40 + 4 * shape.requests) * shape.kvTransferTimeoutMs;
+      const deadline = cluster.clock.now() + settleBoundMs;
       const settled = () =>
         nextGen === specs.length && nextCtx === specs.length && live('generation').length === 0 && live('context').length === 0 &&
         cluster.gen.pool.stats().heldBlocks === 0 && cluster.ctx.pool.stats().heldBlocks === 0;
@@ -236,7 +239,8 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       if (!settled() && violations.length === 0) {
         const stuckGen = live('generation').map((s) => s.id);
         const stuckCtx = live('context').map((s) => s.id);
-        fail('settles-after-heal', `not settled ${40 * shape.kvTransferTimeoutMs} virtual ms after healing: generation stuck [${stuckGen.join(',')}], context stuck [${stuckCtx.join(',')}], held blocks gen ${cluster.gen.pool.stats().heldBlocks} ctx ${cluster.ctx.pool.stats().heldBlocks}`);
+        const states = (h: typeof cluster.ctx.host, ids: string[]) => h.names().filter((n) => ids.some((id) => n.slice(2).startsWith(`${id}.`) || n.slice(2).startsWith(`${id}#`))).map((n) => `${n} ${JSON.stringify(h.actor(n)?.value)}`);
+        fail('settles-after-heal', `not settled ${settleBoundMs} virtual ms after healing (now ${cluster.clock.now()}): generation stuck [${stuckGen.join(',')}], context stuck [${stuckCtx.join(',')}], held blocks gen ${cluster.gen.pool.stats().heldBlocks} ctx ${cluster.ctx.pool.stats().heldBlocks}; clock timers ${cluster.clock.armed()} next ${cluster.clock.nextAt()}; ${[...states(cluster.gen.host, stuckGen), ...states(cluster.ctx.host, stuckCtx)].join('; ')}`);
       }
     }
   } finally {
