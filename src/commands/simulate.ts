@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { intOption } from './options.js';
 import type { SimResult, SimViolation } from '../sim/vopr.js';
 import { simulate } from '../sim/vopr.js';
 
@@ -15,18 +16,11 @@ export interface SimulateReport {
 /** Exit status when a seed violated an invariant (usage errors exit 2). */
 export const EXIT_VIOLATION = 1;
 
-function parseInteger(text: string, what: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${what} must be a decimal integer, got '${text}'`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${what} must be between ${min} and ${max}, got ${text}`);
-  return n;
-}
-
 export function parseSeeds(text: string): [number, number] {
   const m = /^(\d+)\.\.(\d+)$/.exec(text);
   if (!m) throw new UsageError(`--seeds takes a range A..B of decimal integers, got '${text}'`);
-  const a = parseInteger(m[1]!, 'the first seed', 0, 0xffff_ffff);
-  const b = parseInteger(m[2]!, 'the last seed', 0, 0xffff_ffff);
+  const a = intOption('seeds', m[1]!, 0, 0xffff_ffff);
+  const b = intOption('seeds', m[2]!, 0, 0xffff_ffff);
   if (b < a) throw new UsageError(`--seeds ${text}: the range is empty`);
   if (b - a >= 1_000_000) throw new UsageError(`--seeds ${text}: at most 1000000 seeds per run`);
   return [a, b];
@@ -73,8 +67,8 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object: {seeds, steps, stepsPerSecond, violations, nondeterministic}')
     .action(async (opts: { seed?: string; seeds?: string; steps: string; canary: string[]; checkDeterminism?: boolean; json?: boolean }) => {
       if (opts.seed !== undefined && opts.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both');
-      const [from, to] = opts.seeds !== undefined ? parseSeeds(opts.seeds) : ((n) => [n, n] as [number, number])(parseInteger(opts.seed ?? '1', '--seed', 0, 0xffff_ffff));
-      const steps = parseInteger(opts.steps, '--steps', 1, 100_000_000);
+      const [from, to] = opts.seeds !== undefined ? parseSeeds(opts.seeds) : ((n) => [n, n] as [number, number])(intOption('seed', opts.seed ?? '1', 0, 0xffff_ffff));
+      const steps = intOption('steps', opts.steps, 1, 100_000_000);
       const report = await runSimulate({
         from,
         to,

@@ -4,7 +4,7 @@ import { parseAddress } from '../core/wiring.js';
 import type { ComposedConfig, ComposedState } from '../explore/composed.js';
 import { ComposedWorld, SEMANTICS, stateKey } from '../explore/composed.js';
 import { composedConfig, COMPOSED_SCENARIOS } from '../explore/composedCatalog.js';
-import { valueKey } from '../explore/world.js';
+import { timerName, valueKey } from '../explore/world.js';
 import type { RequestReport } from '../executor/config.js';
 import { burstDelays } from '../executor/config.js';
 import { ContextServer } from '../executor/contextServer.js';
@@ -226,7 +226,7 @@ async function takeStep(w: RealWorld, label: string, before: ComposedState): Pro
     for (let i = 0; i < 64 && w.gen.agent.pendingWork().notifications > 0; i++) w.gen.agent.step({ notification: true } as never);
   } else if ((m = /^deadline (\S+): (.+)$/.exec(label))) {
     const key = m[1]!;
-    const t = before.timers.find((x) => x.key === key && timerLabel(x.id) === m![2]);
+    const t = before.timers.find((x) => x.key === key && timerName(x.id) === m![2]);
     if (!t) return 'unrealizable';
     w.server(key.startsWith('g:') ? 'generation' : 'context').host.fire(key, t.id);
   } else return 'unrealizable';
@@ -240,11 +240,6 @@ function release(w: RealWorld, key: string): boolean {
   w.held.delete(key);
   d();
   return true;
-}
-
-function timerLabel(id: string): string {
-  const m = /^xstate\.after\.([^.]+)\.[^.]+\.(.*)$/.exec(id);
-  return m ? `${m[1]} in ${m[2]}` : id;
 }
 
 /** What the model and the runtime must agree on after a step; the first difference is returned. */
@@ -291,7 +286,7 @@ function compare(model: ComposedState, w: RealWorld): { expected: string; actual
       const slice = view.subarray(offset, offset + length);
       const realChunk = isPoisoned(slice) ? '' : describe(slice);
       const modelChunk = mb.chunks[c]!;
-      if (!sameChunk(modelChunk, realChunk)) return { expected: `block ${b} slice ${c} holds '${modelChunk}'`, actual: `block ${b} slice ${c} holds '${realChunk}'` };
+      if (modelChunk !== realChunk) return { expected: `block ${b} slice ${c} holds '${modelChunk}'`, actual: `block ${b} slice ${c} holds '${realChunk}'` };
     }
   }
   return null;
@@ -307,11 +302,6 @@ function describe(slice: Uint8Array): string {
   const word = patternWord(n, e, first.readUInt16LE(6));
   for (let o = 0; o + 8 <= b.length; o += 8) if (!b.subarray(o, o + 8).equals(word)) return 'mixed';
   return `r${n}@${e}`;
-}
-
-/** The model names a writer by request id; the runtime pattern by request number (r1 ↔ #1). */
-function sameChunk(model: string, real: string): boolean {
-  return model === real;
 }
 
 export interface ConformOptions {
