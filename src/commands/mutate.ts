@@ -14,6 +14,7 @@ interface MutateCliOptions {
   workers?: string;
   allTargets?: boolean;
   progress?: boolean;
+  walks?: string;
 }
 
 function positiveInt(name: string, v: string | undefined, allowZero = false): number | undefined {
@@ -46,13 +47,17 @@ export function jsonReport(r: MutateReport): Record<string, unknown> {
     scenarios: r.scenarios,
     ms: r.ms,
     workers: r.workers,
-    results: r.results.map(({ mutant, verdict, why, computed, ms, scenarios }) => ({ mutant, verdict, why, computed, ms, scenarios })),
+    results: r.results.map(({ mutant, machine, operator, verdict, kind, why, computed, ms, scenarios }) => ({ mutant, machine, operator, verdict, ...(kind ? { kind } : {}), why, computed, ms, scenarios })),
   };
 }
 
 export function printReport(r: MutateReport, print: (line: string) => void = console.log): void {
-  print(`scenarios (original machines):`);
-  for (const s of r.scenarios) print(`  ${s.scenario.padEnd(24)} ${String(s.states).padStart(6)} worlds ${String(s.ms).padStart(6)} ms  runs ${s.machines.join(', ')}${s.violations.length ? `  (already violates ${s.violations.join(',')})` : ''}`);
+  print(`composed scenarios (original machines, shipped bounds):`);
+  for (const s of r.scenarios) {
+    const b = s.bounds;
+    print(`  ${s.scenario.padEnd(18)} ${String(s.states).padStart(6)} worlds${s.truncated ? ' (budget reached)' : ' (complete)'} + ${s.walks} random walks ${String(s.ms).padStart(6)} ms${s.violations.length ? `  (already violates ${s.violations.join(',')})` : ''}`);
+    print(`    bounds: requests ${b.requests}, handles/request ${b.handlesPerRequest}, cancels ${b.cancels}, duplicates ${b.duplicates}, reorder ${b.reorder}, losses ${b.losses}, peer deaths ${b.peerDeath}; runs ${s.machines.join(', ')}`);
+  }
   const byMachine = new Map<string, { n: number; k: number; e: number; s: number }>();
   for (const x of r.results) {
     const m = byMachine.get(x.machine) ?? { n: 0, k: 0, e: 0, s: 0 };
@@ -73,6 +78,8 @@ export function printReport(r: MutateReport, print: (line: string) => void = con
     print(`\nsurvived (${r.survived.length}):`);
     for (const x of r.survived) print(`  ${x.mutant}\n    ${x.why}`);
   }
+  const byKind = (k: string) => r.results.filter((x) => x.verdict === 'killed' && x.kind === k).length;
+  print(`\nkilled by a consequence invariant: ${byKind('consequence')}; by a design rule: ${byKind('design-rule')}; by a crash in routing: ${r.killedCrash}`);
   const pct = (r.score * 100).toFixed(1);
   print(
     `\n${r.mutants} mutants: ${r.killed} killed (${r.killedCrash} by a crash in routing), ${r.equivalent} equivalent, ${r.survivedCount} survived` +
@@ -93,6 +100,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (default: one per core)')
     .option('--all-targets', 'retarget each transition to every sibling state, not only the next one')
     .option('--progress', 'print one line per mutant to stderr as it finishes')
+    .option('--walks <n>', 'random walks past the state budget per scenario (default 2000, as explore; 0: breadth-first only)')
     .action(async (opts: MutateCliOptions) => {
       const report = await runMutate({
         machine: opts.machine,
@@ -101,6 +109,7 @@ export function register(program: Command): void {
         budgetMs: budgetOf(opts.budgetMs),
         workers: positiveInt('--workers', opts.workers, true),
         allTargets: opts.allTargets,
+        walks: positiveInt('--walks', opts.walks, true),
         onResult: opts.progress ? (x, done, total) => console.error(`[${done}/${total}] ${x.verdict.padEnd(14)} ${String(x.ms).padStart(6)} ms  ${x.mutant}`) : undefined,
       });
       if (opts.json) console.log(JSON.stringify(jsonReport(report)));

@@ -50,6 +50,21 @@ export interface ExploreOptions {
   /** When the breadth-first budget ran out: this many seeded random walks go deeper (they find, they do not prove). */
   walks?: number;
   walkLength?: number;
+  /** Observers of the search (the mutation runner's digest and early stop); they may throw to stop it. */
+  hooks?: ExploreHooks;
+}
+
+/**
+ * Optional observers of a composed search, called in breadth-first order. Additive: the search is the
+ * same with or without them. A hook that throws ends the search with that exception.
+ */
+export interface ExploreHooks {
+  /** A world seen for the first time (the initial world is 0). */
+  onWorld?(s: ComposedState, id: number): void;
+  /** An explored edge: to a world's id, or `!<invariant>` into a violation, or `cut` past the state budget. */
+  onEdge?(from: number, label: string, to: number | string): void;
+  /** A violation as it is found (before the shortest of each invariant is kept). */
+  onViolation?(v: ComposedViolation): void;
 }
 
 const topLevel = (s: AnyMachineSnapshot): string => (typeof s.value === 'string' ? s.value : Object.keys(s.value as object)[0]!);
@@ -94,7 +109,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     for (let i = n; parent[i]! >= 0; i = parent[i]!) out.push(label[i]!);
     return out.reverse();
   };
+  const hooks = opts.hooks ?? {};
   const keep = (v: ComposedViolation) => {
+    hooks.onViolation?.(v);
     const prev = found.get(v.invariant);
     if (!prev || v.path.length < prev.path.length) found.set(v.invariant, v);
   };
@@ -106,6 +123,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   label.push('');
   depth.push(0);
   settled.push(world.settled(s0));
+  hooks.onWorld?.(s0, 0);
   let frontier: ComposedState[] = [s0];
   let frontierIds: number[] = [0];
   while (frontier.length > 0) {
@@ -142,6 +160,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         const rule = designRules(s, next);
         if (rule) keep({ invariant: rule.id, kind: 'design-rule', message: rule.message, path: [...pathTo(id), c.label] });
         if (next.violation) {
+          hooks.onEdge?.(id, c.label, `!${next.violation.id}`);
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
           continue;
         }
@@ -150,6 +169,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         if (to === undefined) {
           if (keys.size >= maxStates) {
             truncated = true;
+            hooks.onEdge?.(id, c.label, 'cut');
             continue;
           }
           to = keys.size;
@@ -160,7 +180,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
           settled.push(world.settled(next));
           nextFrontier.push(next);
           nextIds.push(to);
+          hooks.onWorld?.(next, to);
         }
+        hooks.onEdge?.(id, c.label, to);
         if (c.local) {
           lFrom.push(id);
           lTo.push(to);

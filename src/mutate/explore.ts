@@ -1,42 +1,108 @@
 import { createHash } from 'node:crypto';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import { SCENARIOS, scenarioFor } from '../explore/catalog.js';
-import type { ExploredGraph } from '../explore/explorer.js';
-import { analyse, buildGraph } from '../explore/explorer.js';
-import type { InvariantName } from '../explore/invariants.js';
-import { checkState } from '../explore/invariants.js';
+import type { ComposedConfig, ComposedState } from '../explore/composed.js';
+import { COMPOSED_SCENARIOS, machinesWith } from '../explore/composedCatalog.js';
+import type { ComposedViolation, ExploreHooks } from '../explore/composedExplorer.js';
+import { exploreComposed } from '../explore/composedExplorer.js';
+import type { InvariantKind } from '../explore/invariantCatalog.js';
+import { invariantKind } from '../explore/invariantCatalog.js';
 import { statesWithoutDeadline } from '../explore/liveness.js';
-import type { ScenarioDefinition, WorldState } from '../explore/world.js';
-import type { MutationOperator, MutationSite } from './operators.js';
-import { WorldDraft, roleOf } from '../explore/world.js';
+import { valueKey } from '../explore/world.js';
 
 /**
- * Exploring one scenario for the mutation runner: the original once (the baseline: its graph's
- * fingerprint, its violations, and which states and events it exercised), then each mutant with the
- * mutated machine swapped in by id, a state cap, and an early stop at the first new safety violation.
+ * Exploring one composed scenario for the mutation runner: the original once (the baseline: its
+ * violations and a digest of its graph), then each mutant with the mutated machine swapped in on every
+ * side and role that runs that machine id, under the scenario's shipped bounds and state budget, with
+ * an early stop at the first violation the original does not have.
  */
 
-/** The scenarios mutants are explored in: the composed ones when the catalog has any, else all. */
+/** The scenarios mutants are explored in: every composed scenario of the catalog. */
 export function mutationScenarios(): string[] {
-  const all = Object.keys(SCENARIOS);
-  const composed = all.filter((s) => s.startsWith('composed'));
-  return composed.length > 0 ? composed : all;
+  return Object.keys(COMPOSED_SCENARIOS);
 }
 
-export function shippedScenario(name: string): ScenarioDefinition {
-  return scenarioFor({ scenario: name, variant: 'shipped' });
+/** How a scenario is explored for mutation: the shipped bounds and budget, and the random walks `explore` takes past it. */
+export interface ScenarioSetup {
+  name: string;
+  cfg: ComposedConfig;
+  maxStates: number;
+  walks: number;
+  walkLength: number;
 }
 
-/** Machine ids a scenario runs. */
-export function machineIdsOf(sc: ScenarioDefinition): string[] {
-  return [...new Set(Object.values(sc.machines).map((m) => m.id))];
+/** The shipped setup of a composed scenario (as `xferstate explore` runs it by default). */
+export function scenarioSetup(name: string, opts: { walks?: number } = {}): ScenarioSetup {
+  const sc = COMPOSED_SCENARIOS[name];
+  if (!sc) throw new Error(`unknown composed scenario '${name}'`);
+  return {
+    name,
+    cfg: { bounds: sc.bounds, backend: sc.backend, genBlocks: 1, timedDeadlines: true, machines: machinesWith(null) },
+    maxStates: sc.maxStates,
+    walks: opts.walks ?? 2000,
+    walkLength: 50,
+  };
 }
 
-/** The scenario with every role that runs `machine.id` running `machine` instead (as withVariant does). */
-export function withMachine(sc: ScenarioDefinition, machine: AnyStateMachine): ScenarioDefinition {
-  const machines: Record<string, AnyStateMachine> = {};
-  for (const [role, m] of Object.entries(sc.machines)) machines[role] = m.id === machine.id ? machine : m;
-  return { ...sc, machines };
+/** Machine ids the scenario runs (both sides). */
+export function machineIdsOf(cfg: ComposedConfig): string[] {
+  const ids = new Set<string>();
+  for (const side of Object.values(cfg.machines)) for (const m of Object.values(side)) if (m) ids.add(m.id);
+  return [...ids].sort();
+}
+
+/** The configuration with every side and role that runs `machine.id` running `machine` instead (as machinesWith does for variants). */
+export function withMachine(cfg: ComposedConfig, machine: AnyStateMachine): ComposedConfig {
+  const machines: ComposedConfig['machines'] = { context: {}, generation: {} };
+  let replaced = 0;
+  for (const side of ['context', 'generation'] as const) {
+    for (const [role, m] of Object.entries(cfg.machines[side])) {
+      if (m && m.id === machine.id) replaced++;
+      machines[side][role] = m && m.id === machine.id ? machine : m;
+    }
+  }
+  if (replaced === 0) throw new Error(`no role runs ${machine.id}`);
+  return { ...cfg, machines };
+}
+
+/**
+ * Identity of an explored graph: each world's content in discovery (breadth-first) order, and every edge
+ * (from, label, to) in the order explored. The content is written here, not taken from the explorer's
+ * state key, whose interned numbers depend on what the process explored before.
+ */
+export class GraphDigest {
+  private readonly h = createHash('sha1');
+  readonly hooks: ExploreHooks = {
+    onWorld: (s, id) => void this.h.update(`w${id}\t${worldText(s)}\n`),
+    onEdge: (from, label, to) => void this.h.update(`e${from}\t${label}\t${to}\n`),
+  };
+  digest(): string {
+    return this.h.digest('hex');
+  }
+}
+
+const snapTexts = new WeakMap<AnyMachineSnapshot, string>();
+function snapText(a: AnyMachineSnapshot): string {
+  let t = snapTexts.get(a);
+  if (t === undefined) snapTexts.set(a, (t = `${a.status}:${valueKey(a)}:${JSON.stringify(a.context)}`));
+  return t;
+}
+
+function worldText(s: ComposedState): string {
+  const actors = Object.keys(s.actors)
+    .sort()
+    .map((k) => `${k}=${snapText(s.actors[k]!)}`)
+    .join(',');
+  const { actors: _a, violation: _v, ...rest } = s;
+  return `${actors}|${JSON.stringify(rest)}`;
+}
+
+/** L1 findings (machine:state) of a configuration's machines: a property of the definitions, read without exploring. */
+export function l1Findings(cfg: ComposedConfig): string[] {
+  const out = new Set<string>();
+  const machines = new Set<AnyStateMachine>();
+  for (const side of Object.values(cfg.machines)) for (const m of Object.values(side)) if (m) machines.add(m);
+  for (const m of machines) for (const w of statesWithoutDeadline(m)) out.add(`${w.machine}:${w.state}`);
+  return [...out].sort();
 }
 
 /** What the runner keeps of an original scenario's exploration. */
@@ -46,191 +112,82 @@ export interface Baseline {
   states: number;
   edges: number;
   ms: number;
-  fingerprint: string;
-  violations: InvariantName[];
-  /** L1 findings (machine:state) of the original machines, so a mutant is charged only for new ones. */
+  truncated: boolean;
+  digest: string;
+  /** Invariants the original already violates here (a mutant is charged only for others). */
+  violations: string[];
   waitsWithoutDeadline: string[];
-  /** `machineId|statePath` for every state path active in some explored world or after some transition within a step ('' = root). */
-  reached: string[];
-  /** `machineId|statePath|eventType` for every event delivered to an actor while that path was active. */
-  delivered: string[];
+  walks: number;
 }
 
-/** Identity of an explored graph: worlds in traversal order and every edge (label, target index). */
-export function fingerprint(g: ExploredGraph): string {
-  const h = createHash('sha1');
-  for (const k of g.keys) h.update(k).update('\n');
-  g.out.forEach((edges, i) => {
-    for (const e of edges) h.update(`${i}\t${e.label}\t${e.to}\n`);
-  });
-  return h.digest('hex');
-}
-
-/** Every active state path of a state value, with its prefixes ('' for the root). */
-export function activePaths(value: unknown, prefix = ''): string[] {
-  const out = prefix === '' ? [''] : [];
-  const join = (k: string) => (prefix === '' ? k : `${prefix}.${k}`);
-  if (typeof value === 'string') return [...out, join(value)];
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out.push(join(k));
-      out.push(...activePaths(v, join(k)).filter((p) => p !== ''));
-    }
-  }
-  return out;
-}
-
-function parseValueKey(key: string): unknown {
-  return key.startsWith('{') ? JSON.parse(key) : key;
-}
-
-function l1Findings(sc: ScenarioDefinition): string[] {
-  const out = new Set<string>();
-  for (const m of new Set(Object.values(sc.machines))) for (const w of statesWithoutDeadline(m)) out.add(`${w.machine}:${w.state}`);
-  return [...out].sort();
-}
-
-export function computeBaseline(name: string): Baseline {
+export function computeBaseline(name: string, opts: { walks?: number } = {}): Baseline {
+  const setup = scenarioSetup(name, opts);
   const t0 = performance.now();
-  const sc = shippedScenario(name);
-  const g = buildGraph(sc);
-  const violations = [...new Set(analyse(g).map((v) => v.invariant))];
-  const ms = Math.round(performance.now() - t0);
-  const idOf = (actor: string) => sc.machines[roleOf(actor)]?.id ?? roleOf(actor);
-  const reached = new Set<string>();
-  const delivered = new Set<string>();
-  const seenValues = new Map<string, string[]>();
-  const pathsOf = (key: string): string[] => {
-    let p = seenValues.get(key);
-    if (!p) seenValues.set(key, (p = activePaths(parseValueKey(key))));
-    return p;
-  };
-  for (const w of g.worlds) {
-    for (const [actor, s] of Object.entries(w.actors)) for (const p of activePaths((s as AnyMachineSnapshot).value)) reached.add(`${idOf(actor)}|${p}`);
-  }
-  // The graph's edges do not record what the scenario's start did (the initial world carries no step),
-  // so replay the start once to see the events it delivered.
-  const start = new WorldDraft(sc, { actors: {}, timers: {}, env: { ...sc.initialEnv }, last: null }, 'start', 'local');
-  sc.start(start);
-  const steps = [start.state.last?.transitions ?? [], ...g.out.flatMap((edges) => edges.map((e) => e.after.last?.transitions ?? []))];
-  for (const transitions of steps) {
-    for (const t of transitions) {
-      // A state entered and left within one step (a synchronous result routed back at once) shows in no
-      // world, only in the step's transitions.
-      for (const p of pathsOf(t.to)) reached.add(`${idOf(t.actor)}|${p}`);
-      if (t.from === null) continue;
-      for (const p of pathsOf(t.from)) delivered.add(`${idOf(t.actor)}|${p}|${t.event}`);
-    }
-  }
+  const d = new GraphDigest();
+  const r = exploreComposed(setup.cfg, { scenario: name, variant: 'shipped' }, { maxStates: setup.maxStates, walks: setup.walks, walkLength: setup.walkLength, hooks: d.hooks });
   return {
     scenario: name,
-    machines: machineIdsOf(sc),
-    states: g.keys.length,
-    edges: g.out.reduce((n, e) => n + e.length, 0),
-    ms,
-    fingerprint: fingerprint(g),
-    violations,
-    waitsWithoutDeadline: l1Findings(sc),
-    reached: [...reached].sort(),
-    delivered: [...delivered].sort(),
+    machines: machineIdsOf(setup.cfg),
+    states: r.states,
+    edges: r.edges,
+    ms: Math.round(performance.now() - t0),
+    truncated: r.truncated,
+    digest: d.digest(),
+    violations: [...new Set(r.violations.map((v) => v.invariant))],
+    waitsWithoutDeadline: l1Findings(setup.cfg),
+    walks: setup.walks,
   };
 }
 
 /** What a mutant did in one scenario. */
 export type ScenarioOutcome =
-  | { scenario: string; kind: 'killed'; invariant: InvariantName; message: string; states: number; ms: number }
+  | { scenario: string; kind: 'killed'; invariant: string; invariantKind: InvariantKind; message: string; path: string[]; states: number; ms: number }
   | { scenario: string; kind: 'crash'; message: string; states: number; ms: number }
   | { scenario: string; kind: 'cap'; message: string; states: number; ms: number }
-  | { scenario: string; kind: 'clean'; same: boolean; states: number; edges: number; ms: number; skipped?: true };
-
-/** A state node at a dotted path of a machine config. */
-function configAt(config: Record<string, unknown>, path: string): Record<string, unknown> | null {
-  let n: Record<string, unknown> | undefined = config;
-  for (const p of path ? path.split('.') : []) n = (n?.states as Record<string, Record<string, unknown>> | undefined)?.[p];
-  return n ?? null;
-}
-
-/** Whether the state at `path` may be entered and left within one step (it or an ancestor has `always`). */
-export function mayBeTransient(config: Record<string, unknown>, path: string): boolean {
-  const parts = path ? path.split('.') : [];
-  for (let i = 0; i <= parts.length; i++) if (configAt(config, parts.slice(0, i).join('.'))?.always !== undefined) return true;
-  return false;
-}
-
-/**
- * Whether the mutated site can never act in this scenario, judged from the original's exploration. A
- * mutant differs from the original only when its site acts (its event arrives in its state, or its state
- * is entered); if that never happens in the original graph, the mutant's exploration takes the same steps
- * world by world, so its graph is the original's and need not be explored. Transient states never show
- * in a world, so sites in them are always explored.
- */
-export function siteNeverActs(machine: AnyStateMachine, site: MutationSite, operator: MutationOperator, base: Pick<Baseline, 'reached' | 'delivered'>): boolean {
-  const id = machine.id;
-  const config = machine.config as Record<string, unknown>;
-  if (mayBeTransient(config, site.state)) return false;
-  const reached = base.reached.includes(`${id}|${site.state}`);
-  if (!reached) return true;
-  const ev = site.event;
-  // A deadline's timer is armed on entry, so dropping it changes every world in which the state is active.
-  if (!ev || operator === 'drop-deadline') return false;
-  const type = ev.kind === 'on' ? ev.type : `xstate.after.${ev.delay}.${id}${site.state ? `.${site.state}` : ''}`;
-  return !base.delivered.includes(`${id}|${site.state}|${type}`);
-}
+  | { scenario: string; kind: 'clean'; same: boolean; truncated: boolean; states: number; edges: number; ms: number };
 
 export interface Caps {
-  /** Stop exploring a mutant after this many worlds in one scenario (undecided). */
-  maxStates: number;
-  /** Stop exploring a mutant after this long in one scenario (undecided); a backstop, not a verdict. */
+  /** Abandon a mutant's exploration of one scenario after this long (undecided); a backstop, not a verdict. */
   maxMs: number;
 }
 
 class Stop extends Error {
-  constructor(readonly outcome: { kind: 'killed'; invariant: InvariantName; message: string } | { kind: 'cap'; message: string }) {
+  constructor(readonly outcome: { kind: 'killed'; invariant: string; invariantKind: InvariantKind; message: string; path: string[] } | { kind: 'cap'; message: string }) {
     super(outcome.message);
   }
 }
 
-/** Explore one scenario with `mutant` swapped in; stop early at the first safety violation the original does not have. */
-export function exploreMutant(
-  mutant: AnyStateMachine,
-  base: Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'fingerprint' | 'states' | 'edges'>,
-  caps: Caps,
-  /** The site never acts here (siteNeverActs): after the definition checks, the graph is the original's. */
-  neverActs = false,
-): ScenarioOutcome {
+/**
+ * Explore one scenario with `mutant` swapped in, under the original's bounds, budget and walks; stop at
+ * the first violation the original does not have. Clean: `same` when the graph digest equals the
+ * original's (only a complete exploration makes that an equivalence).
+ */
+export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks'>, caps: Caps): ScenarioOutcome {
   const t0 = performance.now();
-  const known = new Set<string>(base.violations);
+  const known = new Set(base.violations);
   let states = 0;
   const elapsed = () => Math.round(performance.now() - t0);
   try {
-    const swapped = withMachine(shippedScenario(base.scenario), mutant);
-    // L1 is a property of the definitions: no need to explore to see a wait the mutant left unbounded.
+    const setup = scenarioSetup(base.scenario, { walks: base.walks });
+    const cfg = withMachine(setup.cfg, mutant);
+    // L1 is a property of the definitions: a wait the mutant left unbounded is seen without exploring.
     const before = new Set(base.waitsWithoutDeadline);
-    const newWait = l1Findings(swapped).find((f) => !before.has(f));
-    if (newWait && !known.has('L1')) return { scenario: base.scenario, kind: 'killed', invariant: 'L1', message: `${newWait} waits with neither a deadline nor local progress`, states: 0, ms: elapsed() };
-    if (neverActs) return { scenario: base.scenario, kind: 'clean', same: true, states: base.states, edges: base.edges, ms: elapsed(), skipped: true };
-
-    const visited = new WeakSet<WorldState>();
-    const sc: ScenarioDefinition = {
-      ...swapped,
-      // The graph tool asks for each world's choices once per world (and again per step it takes from
-      // it), which makes this the one hook that sees every new world before the traversal goes on.
-      choices: (w) => {
-        if (!visited.has(w.state)) {
-          visited.add(w.state);
-          if (++states > caps.maxStates) throw new Stop({ kind: 'cap', message: `more than ${caps.maxStates} worlds` });
-          if ((states & 63) === 0 && performance.now() - t0 > caps.maxMs) throw new Stop({ kind: 'cap', message: `more than ${caps.maxMs} ms` });
-          const bad = checkState(sc, w.state).find((v) => !known.has(v.name));
-          if (bad) throw new Stop({ kind: 'killed', invariant: bad.name, message: bad.message });
-        }
-        return swapped.choices(w);
+    const newWait = l1Findings(cfg).find((f) => !before.has(f));
+    if (newWait && !known.has('L1')) return { scenario: base.scenario, kind: 'killed', invariant: 'L1', invariantKind: invariantKind('L1'), message: `${newWait} waits with neither a deadline nor local progress`, path: [], states: 0, ms: elapsed() };
+    const d = new GraphDigest();
+    const hooks: ExploreHooks = {
+      onWorld: (s, id) => {
+        states = id + 1;
+        if ((id & 255) === 0 && performance.now() - t0 > caps.maxMs) throw new Stop({ kind: 'cap', message: `more than ${caps.maxMs} ms` });
+        d.hooks.onWorld!(s, id);
+      },
+      onEdge: d.hooks.onEdge,
+      onViolation: (v: ComposedViolation) => {
+        if (!known.has(v.invariant)) throw new Stop({ kind: 'killed', invariant: v.invariant, invariantKind: v.kind, message: v.message, path: v.path });
       },
     };
-    const g = buildGraph(sc);
-    const fresh = analyse(g).find((v) => !known.has(v.invariant));
-    if (fresh) return { scenario: base.scenario, kind: 'killed', invariant: fresh.invariant, message: fresh.message, states: g.keys.length, ms: elapsed() };
-    const edges = g.out.reduce((n, e) => n + e.length, 0);
-    return { scenario: base.scenario, kind: 'clean', same: fingerprint(g) === base.fingerprint, states: g.keys.length, edges, ms: elapsed() };
+    const r = exploreComposed(cfg, { scenario: base.scenario, variant: `mutant` }, { maxStates: setup.maxStates, walks: setup.walks, walkLength: setup.walkLength, hooks });
+    return { scenario: base.scenario, kind: 'clean', same: d.digest() === base.digest, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed() };
   } catch (err) {
     if (err instanceof Stop) return { scenario: base.scenario, ...err.outcome, states, ms: elapsed() };
     const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);

@@ -3,15 +3,17 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UsageError } from '../errors.js';
+import type { Bounds } from '../explore/composed.js';
+import type { InvariantKind } from '../explore/invariantCatalog.js';
 import { allMutants, productionMachines, spread } from './catalog.js';
 import type { Baseline, Caps, ScenarioOutcome } from './explore.js';
-import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, shippedScenario, siteNeverActs, mayBeTransient } from './explore.js';
+import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, scenarioSetup } from './explore.js';
 import type { Mutant } from './operators.js';
 import { SURVIVOR_REASONS } from './survivors.js';
 
 /**
- * The mutation run: baselines of the chosen scenarios, then every mutant explored in each scenario that
- * runs its machine (smallest scenario first, stopping at the first kill), spread over worker threads.
+ * The mutation run: baselines of the composed scenarios, then every mutant explored in each scenario that
+ * runs its machine (smallest first, stopping at the first kill), spread over worker threads.
  */
 
 export type Verdict = 'killed' | 'killed (crash)' | 'equivalent' | 'survived';
@@ -23,6 +25,8 @@ export interface MutantResult {
   verdict: Verdict;
   /** For a kill: the invariant and scenario; for a survivor: why it survived; for an equivalent: why. */
   why: string;
+  /** For a kill by a violation: what kind of claim caught it. */
+  kind?: InvariantKind;
   /** True when `why` was computed by the tool, false when it came from survivors.ts or is missing. */
   computed: boolean;
   scenarios: ScenarioOutcome[];
@@ -36,8 +40,8 @@ export interface MutateOptions {
   budgetMs?: number;
   /** Worker threads; 0 runs in this thread. Default: one per core when running compiled, else 0. */
   workers?: number;
-  /** Per scenario: a mutant's world cap is this multiple of the original's world count (at least 2,000). */
-  stateFactor?: number;
+  /** Random walks past the state budget per scenario (default 2,000, as `explore` takes; 0: breadth-first only). */
+  walks?: number;
   /** Per scenario: a mutant is abandoned (undecided) after this long. */
   maxMsPerScenario?: number;
   allTargets?: boolean;
@@ -47,7 +51,7 @@ export interface MutateOptions {
 }
 
 export interface MutateReport {
-  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations'>>;
+  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations' | 'truncated' | 'walks'> & { bounds: Bounds }>;
   mutants: number;
   killed: number;
   killedCrash: number;
@@ -71,8 +75,8 @@ export const SCORE_THRESHOLD = 0.9;
 export interface MutantTask {
   name: string;
   allTargets: boolean;
-  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'fingerprint' | 'states' | 'edges' | 'reached' | 'delivered'>>;
-  caps: { stateFactor: number; maxMs: number };
+  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks'>>;
+  caps: Caps;
 }
 
 const mutantCache = new Map<string, Map<string, Mutant>>();
@@ -90,18 +94,16 @@ function mutantByName(name: string, allTargets: boolean): Mutant {
 export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
   const m = mutantByName(task.name, task.allTargets);
   const mutant = m.build();
-  const original = productionMachines().find((x) => x.id === m.machineId)!;
   const out: ScenarioOutcome[] = [];
   for (const b of task.baselines) {
-    const caps: Caps = { maxStates: Math.max(2000, b.states * task.caps.stateFactor), maxMs: task.caps.maxMs };
-    const r = exploreMutant(mutant, b, caps, siteNeverActs(original, m.site, m.operator, b));
+    const r = exploreMutant(mutant, b, task.caps);
     out.push(r);
     if (r.kind === 'killed' || r.kind === 'crash') break;
   }
   return out;
 }
 
-type Job = { kind: 'baseline'; scenario: string } | { kind: 'mutant'; task: MutantTask };
+type Job = { kind: 'baseline'; scenario: string; walks?: number } | { kind: 'mutant'; task: MutantTask };
 type JobResult = Baseline | ScenarioOutcome[];
 
 /** A fixed pool of worker threads running jobs in submission order (or this thread when size is 0). */
@@ -164,7 +166,7 @@ class Pool {
 }
 
 export function runJob(job: Job): JobResult {
-  return job.kind === 'baseline' ? computeBaseline(job.scenario) : runMutantTask(job.task);
+  return job.kind === 'baseline' ? computeBaseline(job.scenario, { walks: job.walks }) : runMutantTask(job.task);
 }
 
 /** The compiled worker next to this file; absent when running from TypeScript sources (tests). */
@@ -181,7 +183,8 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
   if (opts.budgetMs !== undefined && (!Number.isFinite(opts.budgetMs) || opts.budgetMs <= 0)) throw new UsageError('--budget-ms must be a positive number');
 
   // Only machines that an explored scenario runs can be mutated meaningfully; the others are reported.
-  const explored = new Set(mutationScenarios().flatMap((s) => machineIdsOf(shippedScenario(s))));
+  if (opts.walks !== undefined && (!Number.isInteger(opts.walks) || opts.walks < 0)) throw new UsageError('--walks must be a non-negative integer');
+  const explored = new Set(mutationScenarios().flatMap((s) => machineIdsOf(scenarioSetup(s).cfg)));
   if (opts.machine && !explored.has(opts.machine)) throw new UsageError(`no explored scenario runs machine '${opts.machine}'; explored: ${[...explored].sort().join(', ')}`);
   const everything = allMutants({ machine: opts.machine, allTargets: opts.allTargets });
   const unexplored = [...new Set(everything.filter((m) => !explored.has(m.machineId)).map((m) => m.machineId))].map((machine) => ({
@@ -203,12 +206,12 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
   try {
     // Only scenarios that run a mutated machine need a baseline.
     const wanted = new Set(mutants.map((m) => m.machineId));
-    const scenarioNames = mutationScenarios().filter((s) => machineIdsOf(shippedScenario(s)).some((id) => wanted.has(id)));
-    const baselines = (await Promise.all(scenarioNames.map((s) => pool.run({ kind: 'baseline', scenario: s })))) as Baseline[];
+    const scenarioNames = mutationScenarios().filter((s) => machineIdsOf(scenarioSetup(s).cfg).some((id) => wanted.has(id)));
+    const baselines = (await Promise.all(scenarioNames.map((s) => pool.run({ kind: 'baseline', scenario: s, walks: opts.walks })))) as Baseline[];
     // Smallest first: most kills show up in the cheapest scenario.
     baselines.sort((a, b) => a.states - b.states || a.scenario.localeCompare(b.scenario));
 
-    const caps = { stateFactor: opts.stateFactor ?? 10, maxMs: opts.maxMsPerScenario ?? 60_000 };
+    const caps: Caps = { maxMs: opts.maxMsPerScenario ?? 120_000 };
     const results: MutantResult[] = new Array(mutants.length);
     let done = 0;
     let next = 0;
@@ -224,7 +227,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
         const task: MutantTask = {
           name: m.name,
           allTargets: opts.allTargets ?? false,
-          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, fingerprint, states, edges, reached, delivered }) => ({ scenario, violations, waitsWithoutDeadline, fingerprint, states, edges, reached, delivered })),
+          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks })),
           caps,
         };
         const t1 = performance.now();
@@ -241,7 +244,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
     const equivalent = count('equivalent');
     const denominator = ran.length - equivalent;
     return {
-      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations }) => ({ scenario, machines, states, edges, ms, violations })),
+      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations, truncated, walks }) => ({ scenario, machines, states, edges, ms, violations, truncated, walks, bounds: scenarioSetup(scenario).cfg.bounds })),
       mutants: ran.length,
       killed,
       killedCrash: count('killed (crash)'),
@@ -272,41 +275,26 @@ export function sampleOrder(n: number): number[] {
 }
 
 /** Verdict and reason for one mutant from its per-scenario outcomes. */
-export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Baseline[], ms: number): MutantResult {
+export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Array<Pick<Baseline, 'scenario' | 'truncated'>>, ms: number): MutantResult {
   const base = { mutant: m.name, machine: m.machineId, operator: m.operator, scenarios: outcomes, ms };
   const kill = outcomes.find((o) => o.kind === 'killed');
-  if (kill && kill.kind === 'killed') return { ...base, verdict: 'killed', why: `${kill.invariant} in ${kill.scenario}: ${kill.message}`, computed: true };
+  if (kill && kill.kind === 'killed') return { ...base, verdict: 'killed', kind: kill.invariantKind, why: `${kill.invariant} (${kill.invariantKind}) in ${kill.scenario}: ${kill.message}`, computed: true };
   const crash = outcomes.find((o) => o.kind === 'crash');
   if (crash) return { ...base, verdict: 'killed (crash)', why: `exception in ${crash.scenario}: ${crash.message}`, computed: true };
   if (outcomes.length === 0) return { ...base, verdict: 'survived', why: `no explored scenario runs ${m.machineId}`, computed: true };
-  const cap = outcomes.find((o) => o.kind === 'cap');
-  if (cap) return { ...base, verdict: 'survived', why: `undecided: exploration stopped in ${cap.scenario} after ${cap.message} without a violation`, computed: true };
-  if (outcomes.every((o) => o.kind === 'clean' && o.same)) {
-    const never = outcomes.every((o) => o.kind === 'clean' && o.skipped);
-    const why = never
-      ? `${survivorReason(m, baselines) ?? 'the mutated site never acts in any explored world'}, so every explored graph is the original's`
-      : `explored graphs identical to the original's in ${outcomes.map((o) => o.scenario).join(', ')}`;
-    return { ...base, verdict: 'equivalent', why, computed: true };
-  }
-  const computed = survivorReason(m, baselines);
-  if (computed) return { ...base, verdict: 'survived', why: computed, computed: true };
   const note = SURVIVOR_REASONS[m.name];
-  return { ...base, verdict: 'survived', why: note ?? 'no reason recorded', computed: false };
-}
-
-/** What the tool can tell about a clean, non-equivalent mutant from the original graphs alone. */
-export function survivorReason(m: Mutant, baselines: Baseline[]): string | null {
-  const reached = new Set(baselines.flatMap((b) => b.reached));
-  const delivered = new Set(baselines.flatMap((b) => b.delivered));
-  const s = m.site.state;
-  const machine = productionMachines().find((x) => x.id === m.machineId);
-  // A state left by an eventless transition shows in no world: its absence proves nothing.
-  if (!machine || mayBeTransient(machine.config as Record<string, unknown>, s)) return null;
-  if (!reached.has(`${m.machineId}|${s}`)) return `mutated state ${s || '(root)'} is never active in any explored world`;
-  const ev = m.site.event;
-  if (ev) {
-    const type = ev.kind === 'on' ? ev.type : `xstate.after.${ev.delay}.${m.machineId}${s ? `.${s}` : ''}`;
-    if (!delivered.has(`${m.machineId}|${s}|${type}`)) return `mutated transition never taken in any explored world (${ev.kind === 'on' ? ev.type : `deadline ${ev.delay}`} never fires in ${s || '(root)'})`;
+  const withNote = (why: string) => (note ? `${why}; reviewed: ${note}` : why);
+  const cap = outcomes.find((o) => o.kind === 'cap');
+  if (cap) return { ...base, verdict: 'survived', why: withNote(`undecided: exploration abandoned in ${cap.scenario} after ${cap.message} without a violation`), computed: true };
+  const clean = outcomes.filter((o): o is Extract<ScenarioOutcome, { kind: 'clean' }> => o.kind === 'clean');
+  // Equivalent only on complete explorations: a graph cut at the state budget may differ past the cut.
+  const cut = clean.filter((o) => o.truncated);
+  if (cut.length > 0) {
+    const where = cut.map((o) => `${o.scenario} at ${o.states} worlds`).join(', ');
+    return { ...base, verdict: 'survived', why: withNote(`undecided: truncated (${where}) with no violation in the explored part nor in the random walks past it`), computed: true };
   }
-  return null;
+  if (clean.every((o) => o.same) && baselines.every((b) => !b.truncated)) {
+    return { ...base, verdict: 'equivalent', why: `complete explored graphs identical to the original's in ${clean.map((o) => o.scenario).join(', ')}`, computed: true };
+  }
+  return { ...base, verdict: 'survived', why: note ?? 'complete exploration differs from the original\'s without a violation; no reason recorded', computed: false };
 }
