@@ -4,6 +4,7 @@ import type { Bounds, ComposedConfig, ComposedState } from './composed.js';
 import { ComposedWorld, stateKey } from './composed.js';
 import type { InvariantKind } from './invariantCatalog.js';
 import { leafIds } from './coverage.js';
+import { checkPromptRun } from './promptRun.js';
 
 /**
  * Breadth-first exploration of the composed world. States are identified by a compact key; a world
@@ -36,6 +37,8 @@ export interface ComposedResult {
   reducedStates: number;
   /** Steps taken by random walks beyond the breadth-first budget (0 when the search was exhaustive). */
   walkedSteps: number;
+  /** Worlds of the fault-free prompt runs explored for M7 (0 when not checked). */
+  promptStates: number;
   violations: ComposedViolation[];
   /** Machine transitions (machine, from-leaf, event) seen, for coverage. */
   seenPairs?: Set<string>;
@@ -50,6 +53,8 @@ export interface ExploreOptions {
   /** When the breadth-first budget ran out: this many seeded random walks go deeper (they find, they do not prove). */
   walks?: number;
   walkLength?: number;
+  /** Check M7 (no spurious failure) over the fault-free prompt runs first (default true; src/explore/promptRun.ts). */
+  promptRun?: boolean;
   /** Observers of the search (the mutation runner's digest and early stop); they may throw to stop it. */
   hooks?: ExploreHooks;
 }
@@ -124,6 +129,13 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   depth.push(0);
   settled.push(world.settled(s0));
   hooks.onWorld?.(s0, 0);
+  // M7 (src/explore/promptRun.ts): its own small search over the fault-free prompt runs.
+  let promptStates = 0;
+  if (opts.promptRun !== false) {
+    const pr = checkPromptRun(world);
+    promptStates = pr.states;
+    if (pr.violation) keep({ invariant: 'M7', kind: 'consequence', ...pr.violation });
+  }
   let frontier: ComposedState[] = [s0];
   let frontierIds: number[] = [0];
   while (frontier.length > 0) {
@@ -262,6 +274,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     truncated,
     reducedStates: reduced,
     walkedSteps: walked,
+    promptStates,
     violations,
     ...(seenPairs ? { seenPairs } : {}),
   };

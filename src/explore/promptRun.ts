@@ -1,0 +1,104 @@
+import type { Choice, ComposedState } from './composed.js';
+import { ComposedWorld, stateKey } from './composed.js';
+
+/**
+ * M7, no spurious failure: in a prompt environment, the system fails closed only when a fault calls for it.
+ *
+ * The safety invariants (M1–M6) accept a system that fails closed — a failed request, or blocks retired
+ * for good, harm no one's bytes. A system that fails closed when nothing calls for it is still broken.
+ * This check explores every interleaving of the prompt runs: every step of the network, the backend and
+ * the executors' loops is taken before any deadline is due (deadlines fire only when nothing else can
+ * happen), and the faults that lose nothing (user cancels, transfer errors, duplicates, reordering,
+ * within the scenario's bounds) may happen; losses and process deaths do not. Every such run must end:
+ * - with nothing held (the M4 rest conditions), no generation block retired, and an outcome on both sides
+ *   for every request (a prompt peer answers every fence and every question, so no wait must time out);
+ * - when no fault happened at all, with every request reported completed on both sides.
+ *
+ * Ground truth: the outcomes reported to users and the memory model's block owners, not machine flags.
+ */
+
+/** Choices that inject a fault that loses nothing: allowed in prompt runs, and they excuse a failed outcome. */
+const BENIGN_FAULT = /^user: cancel | ERROR$|: deliver .* and keep a duplicate$|: deliver .* ahead of \d+ older$/;
+/** Choices that lose a message or a process: never taken in prompt runs. */
+const LOSSY_FAULT = /: lose | process dies$|^notif: sync of .* lost$/;
+
+export function isFault(c: Pick<Choice, 'label'>): boolean {
+  return BENIGN_FAULT.test(c.label) || LOSSY_FAULT.test(c.label);
+}
+
+export interface PromptRunResult {
+  /** Worlds of the fault-free prompt runs explored. */
+  states: number;
+  /** The search stopped at the budget: no verdict on the rest. */
+  truncated: boolean;
+  violation: { message: string; path: string[] } | null;
+}
+
+/** The prompt choices of a world: every non-deadline step that loses nothing, or the due deadlines when there is none. */
+function promptChoices(world: ComposedWorld, s: ComposedState): Choice[] {
+  const cs = world.choices(s).filter((c) => !LOSSY_FAULT.test(c.label));
+  const now = cs.filter((c) => !c.label.startsWith('deadline '));
+  return now.length > 0 ? now : cs;
+}
+
+/** What is wrong with a world where a prompt run ended (no step left), or []. */
+export function spuriousEnd(world: ComposedWorld, s: ComposedState, faulted: boolean): string[] {
+  const p: string[] = [];
+  for (const side of ['context', 'generation'] as const) {
+    for (const r of world.requests) {
+      const rep = s.reports[`${side}:${r}`];
+      if (rep && rep.outcome !== 'completed' && !faulted) p.push(`${side} ${r} ended ${rep.outcome}`);
+    }
+  }
+  s.blocks.forEach((b, i) => {
+    if (b.owner === 'retired') p.push(`generation block ${i} retired`);
+  });
+  p.push(...world.restProblems(s, true));
+  return p;
+}
+
+export function checkPromptRun(world: ComposedWorld, maxStates = 20_000): PromptRunResult {
+  const s0 = world.initial();
+  // A world is seen once per fault history (none yet, or some): the end check differs.
+  const keyOf = (s: ComposedState, faulted: boolean) => `${faulted ? 1 : 0}${stateKey(s)}`;
+  const keys = new Map<string, number>([[keyOf(s0, false), 0]]);
+  const parent: number[] = [-1];
+  const label: string[] = [''];
+  const pathTo = (n: number, last?: string): string[] => {
+    const out: string[] = last === undefined ? [] : [last];
+    for (let i = n; parent[i]! >= 0; i = parent[i]!) out.push(label[i]!);
+    return out.reverse();
+  };
+  let frontier: Array<[ComposedState, number, boolean]> = [[s0, 0, false]];
+  let truncated = false;
+  while (frontier.length > 0) {
+    const next: Array<[ComposedState, number, boolean]> = [];
+    for (const [s, id, faulted] of frontier) {
+      const cs = promptChoices(world, s);
+      if (cs.length === 0) {
+        const problems = spuriousEnd(world, s, faulted);
+        const how = faulted ? 'with only faults that lose nothing (cancels, transfer errors, duplicates, reordering)' : 'with no fault';
+        if (problems.length > 0) return { states: keys.size, truncated, violation: { message: `${how} and a prompt network, the run ends with: ${problems.join('; ')}`, path: pathTo(id) } };
+        continue;
+      }
+      for (const c of cs) {
+        const { next: n } = world.apply(s, c);
+        // A safety violation on the way is the main search's to report; this check asks about outcomes.
+        if (n.violation) continue;
+        const f = faulted || BENIGN_FAULT.test(c.label);
+        const k = keyOf(n, f);
+        if (keys.has(k)) continue;
+        if (keys.size >= maxStates) {
+          truncated = true;
+          continue;
+        }
+        keys.set(k, keys.size);
+        parent.push(id);
+        label.push(c.label);
+        next.push([n, keys.size - 1, f]);
+      }
+    }
+    frontier = next;
+  }
+  return { states: keys.size, truncated, violation: null };
+}
