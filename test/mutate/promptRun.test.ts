@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ComposedWorld } from '../../src/explore/composed.js';
+import { composedConfig } from '../../src/explore/composedCatalog.js';
+import { replayComposed } from '../../src/explore/composedExplorer.js';
+import { INVARIANTS } from '../../src/explore/invariantCatalog.js';
+import { checkPromptRun, isFault, spuriousEnd } from '../../src/explore/promptRun.js';
+import { allMutants } from '../../src/mutate/catalog.js';
+import { withMachine } from '../../src/mutate/explore.js';
+
+/**
+ * M7 (no spurious failure), the consequence check added to kill fail-closed mutants: the shipped machines
+ * pass it, and mutants that fail a request or retire blocks when nothing calls for it do not.
+ */
+const mutantCfg = (scenario: string, name: string) => {
+  const m = allMutants().find((x) => x.name === name);
+  if (!m) throw new Error(`no mutant ${name}`);
+  return withMachine(composedConfig(scenario, 'shipped'), m.build());
+};
+
+describe('M7: no spurious failure over the prompt runs', { timeout: 300_000 }, () => {
+  it('is a consequence invariant in the catalog', () => {
+    expect(INVARIANTS.find((i) => i.id === 'M7')).toMatchObject({ kind: 'consequence', scope: 'composed' });
+  });
+
+  it('tells faults from prompt steps by the composed world\'s own choice labels', () => {
+    const w = new ComposedWorld(composedConfig('composed/handles', 'shipped'));
+    const labels = w.choices(w.initial()).map((c) => c.label);
+    expect(labels.some((l) => l.startsWith('user: cancel'))).toBe(true);
+    for (const l of labels) expect(isFault({ label: l }), l).toBe(l.startsWith('user: cancel'));
+    for (const l of ['backend: r1#0.handle ERROR', 'net gen→ctx: lose info(r1@1)', 'net ctx→gen: deliver ready(r1) and keep a duplicate', 'net gen→ctx: deliver fence(r1) ahead of 1 older', 'context process dies', 'notif: sync of r1 lost']) {
+      expect(isFault({ label: l }), l).toBe(true);
+    }
+    for (const l of ['backend: r1#0.handle DONE', 'backend: write of r1#0.handle lands', 'net ctx→gen: deliver ready(r1)', 'deadline g:r1.lease: quarantineMaxAge in quarantined']) expect(isFault({ label: l }), l).toBe(false);
+  });
+
+  it.each(['composed/reuse', 'composed/handles'])('the shipped machines pass it in %s, explored completely', (scenario) => {
+    const r = checkPromptRun(new ComposedWorld(composedConfig(scenario, 'shipped')));
+    expect(r).toMatchObject({ truncated: false, violation: null });
+    expect(r.states).toBeGreaterThan(100);
+  });
+
+  it('kills a mutant that reports a successful transfer as failed, with a path that replays to that end', () => {
+    const cfg = mutantCfg('composed/handles', 'contextSend: remove branch lastAllSucceeded in sender.sending TRANSFERS_SETTLED[0]');
+    const world = new ComposedWorld(cfg);
+    const r = checkPromptRun(world);
+    expect(r.violation?.message).toMatch(/^with no fault and a prompt network, the run ends with: .*context r1 ended failed/);
+    const end = replayComposed(cfg, r.violation!.path);
+    expect(end).toMatchObject({ steps: r.violation!.path.length, stuckAt: null, violation: null });
+    expect(spuriousEnd(world, end.state, false)).toContain('context r1 ended failed');
+    expect(r.violation!.path.some((l) => isFault({ label: l }))).toBe(false);
+  });
+
+  it('kills a mutant that gives up on a quarantined lease where a prompt peer would confirm the fence (after a cancel)', () => {
+    // The retarget skips the fence and the retirement's own actions: the lease ends, its admission is never handed back.
+    const r = checkPromptRun(new ComposedWorld(mutantCfg('composed/handles', 'blockLease: retarget quarantined after quarantineMaxAge fencing → retired')));
+    expect(r.violation?.message).toMatch(/^with only faults that lose nothing .*: generation admission still has holders r1/);
+    expect(r.violation!.path.some((l) => l.startsWith('user: cancel'))).toBe(true);
+  });
+});
