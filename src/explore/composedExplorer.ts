@@ -5,6 +5,7 @@ import { ComposedWorld, stateKey } from './composed.js';
 import type { InvariantKind } from './invariantCatalog.js';
 import { leafIds } from './coverage.js';
 import { checkPromptRun } from './promptRun.js';
+import { falseSuccess } from './reportedSuccess.js';
 
 /**
  * Breadth-first exploration of the composed world. States are identified by a compact key; a world
@@ -134,7 +135,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   if (opts.promptRun !== false) {
     const pr = checkPromptRun(world);
     promptStates = pr.states;
-    if (pr.violation) keep({ invariant: 'M7', kind: 'consequence', ...pr.violation });
+    if (pr.violation) keep({ kind: 'consequence', ...pr.violation });
   }
   let frontier: ComposedState[] = [s0];
   let frontierIds: number[] = [0];
@@ -171,6 +172,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         if (c.local) anyLocal = true;
         const rule = designRules(s, next);
         if (rule) keep({ invariant: rule.id, kind: 'design-rule', message: rule.message, path: [...pathTo(id), c.label] });
+        // M8 (src/explore/reportedSuccess.ts): a success reported on this step is true.
+        const lie = falseSuccess(s, next, cfg.bounds.handlesPerRequest);
+        if (lie) keep({ invariant: 'M8', kind: 'consequence', message: lie, path: [...pathTo(id), c.label] });
         if (next.violation) {
           hooks.onEdge?.(id, c.label, `!${next.violation.id}`);
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });

@@ -24,6 +24,7 @@ export const INVARIANTS: readonly InvariantInfo[] = [
   { id: 'M5', kind: 'consequence', scope: 'composed', description: `no unbounded retry: a cancel is sent (or refused) at most 3 times per request and side, and no cycle of the executors’ own steps exists` },
   { id: 'M6', kind: 'consequence', scope: 'composed', description: 'a native transfer handle is released exactly once' },
   { id: 'M7', kind: 'consequence', scope: 'composed', description: 'no spurious failure: with no fault injected (no cancel, transfer error, loss, duplicate, reordering or death) and the network, backend and loops acting before any deadline is due, every request completes on both sides, no block is retired and nothing is held' },
+  { id: 'M8', kind: 'consequence', scope: 'composed', description: 'a reported success is true: the context side reports a request completed only when every native transfer of it finished DONE (the generation side’s success is M2’s)' },
   { id: 'L2', kind: 'consequence', scope: 'composed', description: 'from every reachable world the executors’ own steps (deadlines, loop steps) settle every request, whatever the peer, network or user do' },
   { id: 'S3', kind: 'design-rule', scope: 'composed', description: 'a future is observed only once the worker holds nothing of the request (the contextSend/generationReceive flags)' },
   { id: 'S8', kind: 'design-rule', scope: 'composed', description: 'terminal request states are absorbing (the requestLifecycle state names)' },

@@ -1,5 +1,6 @@
 import type { Choice, ComposedState } from './composed.js';
 import { ComposedWorld, stateKey } from './composed.js';
+import { falseSuccess } from './reportedSuccess.js';
 
 /**
  * M7, no spurious failure: in a prompt environment, the system fails closed only when a fault calls for it.
@@ -31,7 +32,8 @@ export interface PromptRunResult {
   states: number;
   /** The search stopped at the budget: no verdict on the rest. */
   truncated: boolean;
-  violation: { message: string; path: string[] } | null;
+  /** M7 (a spurious failure at a run's end) or M8 (a false success on the way). */
+  violation: { invariant: 'M7' | 'M8'; message: string; path: string[] } | null;
 }
 
 /** The prompt choices of a world: every non-deadline step that loses nothing, or the due deadlines when there is none. */
@@ -78,13 +80,16 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 20_000): Prompt
       if (cs.length === 0) {
         const problems = spuriousEnd(world, s, faulted);
         const how = faulted ? 'with only faults that lose nothing (cancels, transfer errors, duplicates, reordering)' : 'with no fault';
-        if (problems.length > 0) return { states: keys.size, truncated, violation: { message: `${how} and a prompt network, the run ends with: ${problems.join('; ')}`, path: pathTo(id) } };
+        if (problems.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M7', message: `${how} and a prompt network, the run ends with: ${problems.join('; ')}`, path: pathTo(id) } };
         continue;
       }
       for (const c of cs) {
         const { next: n } = world.apply(s, c);
         // A safety violation on the way is the main search's to report; this check asks about outcomes.
         if (n.violation) continue;
+        // M8 on the prompt runs too: they reach the ends that the main search's budget may not.
+        const lie = falseSuccess(s, n, world.cfg.bounds.handlesPerRequest);
+        if (lie) return { states: keys.size, truncated, violation: { invariant: 'M8', message: lie, path: pathTo(id, c.label) } };
         const f = faulted || BENIGN_FAULT.test(c.label);
         const k = keyOf(n, f);
         if (keys.has(k)) continue;

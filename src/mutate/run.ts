@@ -103,6 +103,9 @@ export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
   return out;
 }
 
+/** Heap of one worker thread: a mutant whose worlds grow without bound is stopped here, not the machine. */
+const WORKER_HEAP_MB = 1536;
+
 type Job = { kind: 'baseline'; scenario: string; walks?: number } | { kind: 'mutant'; task: MutantTask };
 type JobResult = Baseline | ScenarioOutcome[];
 
@@ -113,21 +116,38 @@ class Pool {
   private readonly queue: Array<{ job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }> = [];
   private readonly pending = new Map<Worker, { resolve: (r: JobResult) => void; reject: (e: Error) => void }>();
 
-  constructor(size: number, file: URL | null) {
-    for (let i = 0; i < size && file; i++) {
-      const w = new Worker(file);
-      w.on('message', (r: JobResult | { error: string }) => {
-        const p = this.pending.get(w)!;
-        this.pending.delete(w);
-        if (r && typeof r === 'object' && 'error' in r) p.reject(new Error(r.error));
-        else p.resolve(r as JobResult);
-        this.idle.push(w);
-        this.pump();
-      });
-      w.on('error', (e) => this.pending.get(w)?.reject(e));
-      this.workers.push(w);
+  private closing = false;
+
+  constructor(size: number, private readonly file: URL | null) {
+    for (let i = 0; i < size && file; i++) this.spawn();
+  }
+
+  /** A worker; one that dies (e.g. out of memory on a mutant whose worlds blow up) fails its job and is replaced. */
+  private spawn(): void {
+    const w = new Worker(this.file!, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    w.on('message', (r: JobResult | { error: string }) => {
+      const p = this.pending.get(w)!;
+      this.pending.delete(w);
+      if (r && typeof r === 'object' && 'error' in r) p.reject(new Error(r.error));
+      else p.resolve(r as JobResult);
       this.idle.push(w);
-    }
+      this.pump();
+    });
+    w.on('error', (e) => {
+      this.pending.get(w)?.reject(e);
+      this.pending.delete(w);
+    });
+    w.on('exit', () => {
+      const i = this.workers.indexOf(w);
+      if (i >= 0) this.workers.splice(i, 1);
+      if (this.closing) return;
+      this.pending.get(w)?.reject(new Error('worker exited'));
+      this.pending.delete(w);
+      this.spawn();
+      this.pump();
+    });
+    this.workers.push(w);
+    this.idle.push(w);
   }
 
   get size(): number {
@@ -161,6 +181,7 @@ class Pool {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
@@ -231,7 +252,14 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
           caps,
         };
         const t1 = performance.now();
-        const outcomes = mine.length === 0 ? [] : ((await pool.run({ kind: 'mutant', task })) as ScenarioOutcome[]);
+        let outcomes: ScenarioOutcome[];
+        try {
+          outcomes = mine.length === 0 ? [] : ((await pool.run({ kind: 'mutant', task })) as ScenarioOutcome[]);
+        } catch (err) {
+          // The worker died under this mutant (its heap limit): no verdict, and the run goes on.
+          const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+          outcomes = [{ scenario: mine[0]!.scenario, kind: 'cap', message: `the worker died (${message})`, states: 0, ms: Math.round(performance.now() - t1) }];
+        }
         results[i] = classify(m, outcomes, mine, Math.round(performance.now() - t1));
         opts.onResult?.(results[i]!, ++done, mutants.length);
       }

@@ -12,6 +12,7 @@ describe('xferstate mutate (CLI input)', () => {
     [['mutate', '--limit', 'ten'], /--limit must be a positive integer/],
     [['mutate', '--budget-ms', '-5'], /--budget-ms must be a non-negative integer/],
     [['mutate', '--workers', '1.5'], /--workers must be a non-negative integer/],
+    [['mutate', '--walks', '-1'], /--walks must be a non-negative integer/],
   ] as const)('bad input %j is one clear line and exit 2', (args, message) => {
     const r = run(...args);
     expect(r.status).toBe(2);
