@@ -3,7 +3,9 @@ import { ComposedWorld } from '../../src/explore/composed.js';
 import { composedConfig } from '../../src/explore/composedCatalog.js';
 import { replayComposed } from '../../src/explore/composedExplorer.js';
 import { INVARIANTS } from '../../src/explore/invariantCatalog.js';
+import type { ComposedState } from '../../src/explore/composed.js';
 import { checkPromptRun, isFault, spuriousEnd } from '../../src/explore/promptRun.js';
+import { falseSuccess } from '../../src/explore/reportedSuccess.js';
 import { allMutants } from '../../src/mutate/catalog.js';
 import { withMachine } from '../../src/mutate/explore.js';
 
@@ -55,5 +57,20 @@ describe('M7: no spurious failure over the prompt runs', { timeout: 300_000 }, (
     const r = checkPromptRun(new ComposedWorld(mutantCfg('composed/handles', 'blockLease: retarget quarantined after quarantineMaxAge fencing → retired')));
     expect(r.violation?.message).toMatch(/^with only faults that lose nothing .*: generation admission still has holders r1/);
     expect(r.violation!.path.some((l) => l.startsWith('user: cancel'))).toBe(true);
+  });
+
+  it('M8: a context-side success is judged by the backend, at the step that reports it', () => {
+    const handle = (phase: string) => ({ remote: null, index: 0, phase, landed: true, released: false, abortWanted: false });
+    const world = (outcome: string | null, phases: string[]) =>
+      ({
+        reports: outcome ? { 'context:r1': { n: 1, outcome } } : {},
+        nat: Object.fromEntries(phases.map((p, i) => [`c:r1#${i}.handle`, handle(p)])),
+      }) as unknown as ComposedState;
+    expect(falseSuccess(world(null, ['done', 'error']), world('completed', ['done', 'error']), 2)).toBe('context reports r1 completed, but its transfers are done, error (2 expected DONE)');
+    expect(falseSuccess(world(null, ['done']), world('completed', ['done']), 2)).toMatch(/transfers are done \(2 expected DONE\)/);
+    expect(falseSuccess(world(null, ['done', 'done']), world('completed', ['done', 'done']), 2)).toBeNull();
+    expect(falseSuccess(world(null, ['error']), world('failed', ['error']), 1)).toBeNull();
+    // Judged once, when the report appears: a later step does not re-judge it.
+    expect(falseSuccess(world('completed', ['done', 'error']), world('completed', ['done', 'error']), 2)).toBeNull();
   });
 });
