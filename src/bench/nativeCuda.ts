@@ -113,10 +113,13 @@ function blockWrite(agent: Agent, region: Region, peer: Peer, remoteAgent: strin
   return agent.createTransfer({ op: 'WRITE', local, remote, remoteAgent });
 }
 
+// Every post after the first runs the same handle again (a finished handle is reposted only on request).
+const REPOST = { repost: true } as const;
+
 /** post() then poll status() (which queries the CUDA event) until terminal; nanoseconds. */
 function runToDone(h: TransferHandle): number {
   const t0 = nowNs();
-  h.post();
+  h.post(REPOST);
   let s = h.status();
   while (s === 'IN_PROGRESS') s = h.status();
   const ns = Number(nowNs() - t0);
@@ -165,7 +168,7 @@ export async function benchCuda(): Promise<CudaBenchResult> {
     const big = blockWrite(agent, region, peer, remoteAgent, 64 * 1024, TOTAL);
     const quiesceUs: number[] = [];
     for (let i = 0; i < 7; i++) {
-      big.post();
+      big.post(REPOST);
       const t0 = nowNs();
       big.abort();
       let s = big.status();
