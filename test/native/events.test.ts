@@ -108,7 +108,7 @@ describe(`native events (${BACKEND})`, () => {
     expect(s).toBe('DONE');
     expect(await settledNow(h.whenTerminal())).toBe('DONE');
     expect(await settledNow(h.whenQuiesced())).toBeUndefined();
-    expect(a.stats().handles).toBe(1);
+    expect(h.bytesDone).toBe(BLOCK);
   });
 
   it('drainEvents after close is allowed and routes nothing twice', () => {
