@@ -310,7 +310,7 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
   };
 }
 
-const LOOP_EVENTS: Record<LoopKind, MachineEvent> = {
+export const LOOP_EVENTS: Readonly<Record<LoopKind, MachineEvent>> = {
   prefill: { type: 'CONTEXT_DONE' },
   worker: { type: 'WORKER_STEP' },
   poll: { type: 'STATUS_POLL' },
