@@ -432,6 +432,7 @@ class CudaAgent final : public AgentState {
       throw Error(ErrorCode::InvalidArgument, "chunkBytes must be 4096..67108864");
     }
     if (config.copyThreads < 1 || config.copyThreads > 16) throw Error(ErrorCode::InvalidArgument, "copyThreads must be 1..16");
+    copyConfig_ = gatherCopyConfigFromEnv();  // a bad tuning value is bad input, GPU or not
     std::string why;
     if (!deviceAvailable(&why)) throw Error(ErrorCode::NotSupported, "cuda backend: " + why);
     device_ = selectedDevice();
@@ -439,7 +440,6 @@ class CudaAgent final : public AgentState {
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
     smCount_ = prop.multiProcessorCount;
-    copyConfig_ = gatherCopyConfigFromEnv();
     std::memcpy(uuid_, &prop.uuid, 16);
 
     pid_ = ::getpid();
