@@ -355,7 +355,9 @@ export abstract class ServerBase {
   }
 
   private onTransition(r: TransitionRecord): void {
-    this.ready.add(r.actor);
+    const addr = this.addr(r.actor);
+    // Only actors the loop offers events to wait in the ready set.
+    if (LOOP_KINDS[this.side][addr.role] !== undefined) this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
@@ -364,7 +366,6 @@ export abstract class ServerBase {
     const now = this.platform.clock.now();
     const prev = this.stateSince.get(r.actor);
     const changed = prev === undefined || prev.key !== key;
-    const addr = this.addr(r.actor);
     if (prev !== undefined && changed) {
       let byKey = this.timeInState.get(r.machine);
       if (byKey === undefined) this.timeInState.set(r.machine, (byKey = new Map()));
