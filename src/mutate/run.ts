@@ -303,7 +303,7 @@ export function sampleOrder(n: number): number[] {
 }
 
 /** Verdict and reason for one mutant from its per-scenario outcomes. */
-export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Array<Pick<Baseline, 'scenario' | 'truncated'>>, ms: number): MutantResult {
+export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Array<Pick<Baseline, 'scenario' | 'truncated'> & { walks?: number }>, ms: number): MutantResult {
   const base = { mutant: m.name, machine: m.machineId, operator: m.operator, scenarios: outcomes, ms };
   const kill = outcomes.find((o) => o.kind === 'killed');
   if (kill && kill.kind === 'killed') return { ...base, verdict: 'killed', kind: kill.invariantKind, why: `${kill.invariant} (${kill.invariantKind}) in ${kill.scenario}: ${kill.message}`, computed: true };
@@ -319,7 +319,9 @@ export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Arra
   const cut = clean.filter((o) => o.truncated);
   if (cut.length > 0) {
     const where = cut.map((o) => `${o.scenario} at ${o.states} worlds`).join(', ');
-    return { ...base, verdict: 'survived', why: withNote(`undecided: truncated (${where}) with no violation in the explored part nor in the random walks past it`), computed: true };
+    const walks = Math.max(0, ...baselines.map((b) => b.walks ?? 0));
+    const past = walks > 0 ? ` nor in ${walks} random walks past it` : '';
+    return { ...base, verdict: 'survived', why: withNote(`undecided: truncated (${where}) with no violation in the explored part${past}`), computed: true };
   }
   if (clean.every((o) => o.same) && baselines.every((b) => !b.truncated)) {
     return { ...base, verdict: 'equivalent', why: `complete explored graphs identical to the original's in ${clean.map((o) => o.scenario).join(', ')}`, computed: true };
