@@ -170,7 +170,7 @@ export class Draft {
 
   private spawn(key: string, input: unknown): void {
     if (this.s.actors[key]) return;
-    const [snap, actions] = pureInitialTransition(this.machine(key), input);
+    const [snap, actions] = memoInitial(this.machine(key), input);
     this.s.actors[key] = snap;
     this.actions(key, actions as EmittedAction[]);
   }
@@ -185,8 +185,7 @@ export class Draft {
         // An actor that does not exist or has finished drops the event, as a stopped actor would.
         if (!prev || prev.status !== 'active') continue;
         const m = this.machine(key);
-        const [next, actions] = pureTransition(m, prev, event);
-        engineStats.transitions++;
+        const [next, actions] = memoTransition(m, prev, event);
         this.transitions.push({ machine: m.id, from: valueKey(prev), event: event.type });
         this.s.actors[key] = next;
         this.actions(key, actions as EmittedAction[]);
@@ -610,18 +609,71 @@ export function productionMachines(): Record<Side, Partial<Record<string, AnySta
   return { context: { ...ROLE_MACHINES.context }, generation: { ...ROLE_MACHINES.generation } };
 }
 
-/** A compact, deterministic key of a world: each actor's value, context and deadlines, the channels, native, memory. */
-const snapKeys = new WeakMap<AnyMachineSnapshot, string>();
-function snapKey(a: AnyMachineSnapshot): string {
-  let k = snapKeys.get(a);
-  if (k === undefined) snapKeys.set(a, (k = `${a.status[0]}${valueKey(a)}${JSON.stringify(a.context)}`));
-  return k;
+/**
+ * Snapshots are interned: every snapshot with the same status, value and context gets one small number
+ * (the first object seen with that content stands for all of them). The number is what a world's key
+ * holds, and what the transition cache is keyed by, so equal actors reached along different paths
+ * share one key and one cached step.
+ */
+const snapIds = new WeakMap<AnyMachineSnapshot, number>();
+const snapIntern = new Map<string, number>();
+function snapId(a: AnyMachineSnapshot): number {
+  let n = snapIds.get(a);
+  if (n === undefined) {
+    const text = `${a.status[0]}${valueKey(a)}${JSON.stringify(a.context)}`;
+    n = snapIntern.get(text);
+    if (n === undefined) snapIntern.set(text, (n = snapIntern.size));
+    snapIds.set(a, n);
+  }
+  return n;
 }
 
+/**
+ * Pure machine steps are deterministic in (machine, snapshot content, event): each is computed once and
+ * reused (snapshots are never mutated, so sharing the result between worlds is safe). Bounded: the
+ * cache is dropped when it grows past CACHE_MAX entries.
+ */
+const CACHE_MAX = 500_000;
+const stepCache = new WeakMap<AnyStateMachine, Map<string, [AnyMachineSnapshot, unknown[]]>>();
+let cached = 0;
+function cacheOf(m: AnyStateMachine): Map<string, [AnyMachineSnapshot, unknown[]]> {
+  let c = stepCache.get(m);
+  if (!c) stepCache.set(m, (c = new Map()));
+  if (cached > CACHE_MAX) {
+    c.clear();
+    cached = 0;
+  }
+  return c;
+}
+function memoTransition(m: AnyStateMachine, prev: AnyMachineSnapshot, event: EventObject): [AnyMachineSnapshot, unknown[]] {
+  const c = cacheOf(m);
+  const k = `${snapId(prev)} ${JSON.stringify(event)}`;
+  let r = c.get(k);
+  if (!r) {
+    r = pureTransition(m, prev, event);
+    engineStats.transitions++;
+    c.set(k, r);
+    cached++;
+  }
+  return r;
+}
+function memoInitial(m: AnyStateMachine, input: unknown): [AnyMachineSnapshot, unknown[]] {
+  const c = cacheOf(m);
+  const k = `init ${JSON.stringify(input)}`;
+  let r = c.get(k);
+  if (!r) {
+    r = pureInitialTransition(m, input);
+    c.set(k, r);
+    cached++;
+  }
+  return r;
+}
+
+/** A compact, deterministic key of a world: each actor's interned snapshot, deadlines, the channels, native, memory. */
 export function stateKey(s: ComposedState): string {
-  const parts: string[] = [];
-  for (const k of Object.keys(s.actors).sort()) parts.push(`${k}=${snapKey(s.actors[k]!)}`);
-  parts.push(s.timers.map((t) => `${t.key}:${t.id}`).join(','));
-  parts.push(JSON.stringify([s.toCtx, s.toGen, s.notifs, s.nat, s.blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead]));
-  return parts.join('|');
+  let key = '';
+  for (const k of Object.keys(s.actors).sort()) key += `${k}=${snapId(s.actors[k]!)},`;
+  key += '|';
+  for (const t of s.timers) key += `${t.key}:${t.id},`;
+  return `${key}|${JSON.stringify([s.toCtx, s.toGen, s.notifs, s.nat, s.blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead])}`;
 }
