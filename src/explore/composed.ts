@@ -401,7 +401,7 @@ export class ComposedWorld {
     const alive = (side: Side) => !s.dead[side];
     const can = (key: string, ev: MachineEvent) => {
       const a = s.actors[key];
-      return a !== undefined && a.status === 'active' && a.can(ev as never);
+      return a !== undefined && a.status === 'active' && memoCan(this.cfg.machines[key.startsWith('g:') ? 'generation' : 'context'][roleOf(key)]!, a, ev);
     };
     for (const r of this.requests) {
       // Executor loop steps (local): each only where the actor accepts it.
@@ -655,6 +655,17 @@ function memoTransition(m: AnyStateMachine, prev: AnyMachineSnapshot, event: Eve
     c.set(k, r);
     cached++;
   }
+  return r;
+}
+/** `snapshot.can(event)`, cached like a step (the answer depends on the same three things). */
+const canCache = new WeakMap<AnyStateMachine, Map<string, boolean>>();
+function memoCan(m: AnyStateMachine, a: AnyMachineSnapshot, ev: MachineEvent): boolean {
+  let c = canCache.get(m);
+  if (!c) canCache.set(m, (c = new Map()));
+  if (c.size > CACHE_MAX) c.clear();
+  const k = `${snapId(a)} ${ev.type}`;
+  let r = c.get(k);
+  if (r === undefined) c.set(k, (r = a.can(ev as never)));
   return r;
 }
 function memoInitial(m: AnyStateMachine, input: unknown): [AnyMachineSnapshot, unknown[]] {
