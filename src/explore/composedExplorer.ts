@@ -226,6 +226,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     }
   }
 
+  // A walk's path wanders: shrink it to the steps the violation needs (each kept path still replays to it).
+  for (const [id, v] of found) if (v.message.includes('(random walk')) found.set(id, { ...v, path: shrinkPath(cfg, v.path, id) });
+
   const violations = [...found.values()].sort((a, b) => a.invariant.localeCompare(b.invariant, 'en', { numeric: true }));
   return {
     scenario: meta.scenario,
@@ -293,6 +296,26 @@ function localCycle(n: number, from: number[], to: number[]): number {
     }
   }
   return -1;
+}
+
+/**
+ * Greedy one-step-at-a-time deletion: drop each step whose removal still replays to a violation of
+ * `invariant`, until no single step can go. The result is a real path (it replays), often far shorter.
+ */
+export function shrinkPath(cfg: ComposedConfig, path: readonly string[], invariant: string): string[] {
+  let best = [...path];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = best.length - 1; i >= 0; i--) {
+      const candidate = [...best.slice(0, i), ...best.slice(i + 1)];
+      const r = replayComposed(cfg, candidate);
+      if (r.violation?.id === invariant && r.steps === candidate.length) {
+        best = candidate;
+        changed = true;
+      }
+    }
+  }
+  return best;
 }
 
 /** Step a composed world along a path of choice labels; stops at the first label not enabled or the first violation. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { contextSendMachine, peerSessionMachine } from '../../machines/index.js';
 import { addressKey, parseAddress, wiringFor } from '../../src/core/wiring.js';
 import { COMPOSED_PLAN, composedConfig } from '../../src/explore/composedCatalog.js';
-import { exploreComposed, replayComposed } from '../../src/explore/composedExplorer.js';
+import { exploreComposed, replayComposed, shrinkPath } from '../../src/explore/composedExplorer.js';
 import { INVARIANTS } from '../../src/explore/invariantCatalog.js';
 import { pureInitialTransition, pureTransition } from '../../src/explore/world.js';
 import type { MachineEvent } from '../../src/explore/world.js';
@@ -124,16 +124,13 @@ describe('composed exploration', () => {
       invariant: 'M1',
       path: [
         'gen loop r1: pop',
+        'net gen→ctx: deliver info(r1@1)',
         'deadline g:r1.lifecycle: kvTransferTimeout in DISAGG_GENERATION_TRANS_IN_PROGRESS',
         'ctx loop r1: prefill',
-        'net gen→ctx: deliver info(r1@1)',
-        'user: cancel r1 on the context side',
         'net ctx→gen: deliver ready(r1)',
-        'deadline c:r1#0.handle: drainTimeout in draining',
+        'backend: r1#1.handle ERROR',
         'gen loop r1: poll',
-        'deadline c:r1.lifecycle: kvTransferTimeout in DISAGG_CONTEXT_TRANS_IN_PROGRESS',
-        'backend: write of r1#1.handle lands',
-        'backend: r1#1.handle DONE',
+        'deadline c:r1#0.handle: drainTimeout in draining',
         'ctx loop r1: worker',
         'net ctx→gen: deliver not-ready(r1)',
         'backend: write of r1#0.handle lands',
@@ -146,6 +143,18 @@ describe('composed exploration', () => {
     expect(COMPOSED_PLAN[variant]!.expect).toContain(invariant);
     const good = replayComposed(composedConfig(scenario, 'shipped'), path);
     expect(good.violation).toBeNull();
+  });
+
+  it('a wandering counterexample is shrunk to the steps it needs, and the shrunk path still replays to the violation', () => {
+    const { scenario, path, invariant } = paths.fenceBeforeTransfer!;
+    const cfg = composedConfig(scenario, 'fenceBeforeTransfer');
+    // A step of the other request first: irrelevant to r1's write into r2's block.
+    const noisy = ['ctx loop r2: prefill', ...path];
+    expect(replayComposed(cfg, noisy).violation?.id).toBe(invariant);
+    const short = shrinkPath(cfg, noisy, invariant);
+    expect(short.length).toBeLessThanOrEqual(path.length);
+    expect(short.some((l) => l.includes('r2'))).toBe(false);
+    expect(replayComposed(cfg, short).violation?.id).toBe(invariant);
   });
 
   it('every composed variant is expected to be caught by consequence invariants only', () => {
