@@ -688,3 +688,70 @@ export function stateKey(s: ComposedState): string {
   for (const t of s.timers) key += `${t.key}:${t.id},`;
   return `${key}|${JSON.stringify([s.toCtx, s.toGen, s.notifs, s.nat, s.blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead])}`;
 }
+
+/**
+ * Symmetry between the handles of a request. Handle i writes slice i of every block (of whichever
+ * request owns it), and no machine treats one index differently from another (contextSend counts
+ * settled handles; the wiring names a handle only by its address). So renaming the handle indices by
+ * one permutation, the same for every request, maps a world to an equivalent one: same futures up to
+ * the renaming, same invariant verdicts (M1–M6 and L2 name no index). The key of a world modulo that
+ * symmetry is the least of its keys under every permutation (n ≤ 3 handles; more: no reduction).
+ * The relabelled parts: handle actors (their address and `handleId`), their deadlines, the native
+ * transfers (address and slice index) and the slices of every block.
+ */
+export function symmetricKey(s: ComposedState, handles: number): string {
+  let best = keyUnder(s, null);
+  if (handles < 2 || handles > 3) return best;
+  for (const perm of permutations(handles)) {
+    if (perm.every((p, i) => p === i)) continue;
+    const k = keyUnder(s, perm);
+    if (k < best) best = k;
+  }
+  return best;
+}
+
+const permCache = new Map<number, number[][]>();
+function permutations(n: number): number[][] {
+  let out = permCache.get(n);
+  if (out) return out;
+  out = [];
+  const rec = (prefix: number[], rest: number[]) => {
+    if (rest.length === 0) return void out!.push(prefix);
+    rest.forEach((x, i) => rec([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+  };
+  rec([], Array.from({ length: n }, (_, i) => i));
+  permCache.set(n, out);
+  return out;
+}
+
+const HANDLE = /#(\d+)\./;
+/** A world's key with handle indices renamed by `perm` (null: as they are); native transfers in address order. */
+function keyUnder(s: ComposedState, perm: number[] | null): string {
+  const rename = (k: string): string => (perm ? k.replace(HANDLE, (_, d: string) => `#${perm[Number(d)]}.`) : k);
+  const actors = Object.keys(s.actors).map((k) => {
+    const a = s.actors[k]!;
+    const to = rename(k);
+    return [to, to === k ? snapId(a) : renamedSnapId(a, to)] as const;
+  });
+  actors.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  let key = '';
+  for (const [k, id] of actors) key += `${k}=${id},`;
+  key += '|';
+  for (const t of s.timers) key += `${rename(t.key)}:${t.id},`;
+  const nat = Object.keys(s.nat)
+    .map((k) => [rename(k), s.nat[k]!] as const)
+    .sort((x, y) => (x[0] < y[0] ? -1 : 1))
+    .map(([k, x]) => [k, x.remote, perm ? perm[x.index] : x.index, x.phase, x.landed, x.released, x.abortWanted]);
+  const blocks = perm ? s.blocks.map((b) => ({ owner: b.owner, chunks: b.chunks.map((_, i) => b.chunks[perm.indexOf(i)]!) })) : s.blocks;
+  return `${key}|${JSON.stringify([s.toCtx, s.toGen, s.notifs, nat, blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead])}`;
+}
+
+/** The interned id of a handle actor's snapshot as it would read at address `to` (its handleId renamed). */
+function renamedSnapId(a: AnyMachineSnapshot, to: string): number {
+  const ctx = a.context as { handleId?: string };
+  const handleId = to.slice(2, to.lastIndexOf('.'));
+  const text = `${a.status[0]}${valueKey(a)}${JSON.stringify(ctx.handleId === undefined ? ctx : { ...ctx, handleId })}`;
+  let n = snapIntern.get(text);
+  if (n === undefined) snapIntern.set(text, (n = snapIntern.size));
+  return n;
+}

@@ -1,7 +1,7 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import { TRANSFER_TERMINAL_STATES } from '../../machines/index.js';
 import type { Bounds, ComposedConfig, ComposedState } from './composed.js';
-import { ComposedWorld, stateKey } from './composed.js';
+import { ComposedWorld, stateKey, symmetricKey } from './composed.js';
 import type { InvariantKind } from './invariantCatalog.js';
 import { leafIds } from './coverage.js';
 
@@ -50,6 +50,8 @@ export interface ExploreOptions {
   /** When the breadth-first budget ran out: this many seeded random walks go deeper (they find, they do not prove). */
   walks?: number;
   walkLength?: number;
+  /** Identify worlds that differ only by a renaming of handle indices (symmetricKey); default true. */
+  symmetry?: boolean;
 }
 
 const topLevel = (s: AnyMachineSnapshot): string => (typeof s.value === 'string' ? s.value : Object.keys(s.value as object)[0]!);
@@ -76,6 +78,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const world = new ComposedWorld(cfg);
   const maxStates = opts.maxStates ?? 2_000_000;
   const keys = new Map<string, number>();
+  const handles = cfg.bounds.handlesPerRequest;
+  const keyOf = opts.symmetry === false ? stateKey : (x: ComposedState) => symmetricKey(x, handles);
   const parent: number[] = [];
   const label: string[] = [];
   const depth: number[] = [];
@@ -101,7 +105,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const kindOf = (id: string): InvariantKind => (id.startsWith('M') || id === 'L2' ? 'consequence' : 'design-rule');
 
   const s0 = world.initial();
-  keys.set(stateKey(s0), 0);
+  keys.set(keyOf(s0), 0);
   parent.push(-1);
   label.push('');
   depth.push(0);
@@ -125,7 +129,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
           if (!c.local) continue;
           const r = world.apply(s, c);
           applied[ci] = r;
-          if (r.next.violation || !silent(s, r.next) || keys.has(stateKey(r.next))) continue;
+          if (r.next.violation || !silent(s, r.next) || keys.has(keyOf(r.next))) continue;
           choices = [c];
           applied = [r];
           reduced++;
@@ -145,7 +149,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
           continue;
         }
-        const k = stateKey(next);
+        const k = keyOf(next);
         let to = keys.get(k);
         if (to === undefined) {
           if (keys.size >= maxStates) {
