@@ -32,6 +32,12 @@ export interface ComposedResult {
   ms: number;
   /** The search stopped at maxStates: what was explored is sound, but not every world was reached. */
   truncated: boolean;
+  /**
+   * Every world within this many steps of the start (in the reduced graph) was found and checked, and
+   * every step out of a world closer than that was taken: the search is exhaustive to this depth.
+   * null when not truncated (exhaustive within the bounds).
+   */
+  exhaustiveDepth: number | null;
   /** Worlds from which only one silent step was explored (partial-order reduction). */
   reducedStates: number;
   /** Steps taken by random walks beyond the breadth-first budget (0 when the search was exhaustive). */
@@ -92,6 +98,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   let edges = 0;
   let reduced = 0;
   let truncated = false;
+  // The least depth of a world one of whose successors was dropped at the state budget.
+  let cutDepth = Infinity;
 
   const pathTo = (n: number): string[] => {
     const out: string[] = [];
@@ -154,6 +162,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         if (to === undefined) {
           if (keys.size >= maxStates) {
             truncated = true;
+            cutDepth = Math.min(cutDepth, depth[id]!);
             continue;
           }
           to = keys.size;
@@ -245,6 +254,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     edges,
     ms: Math.round(performance.now() - t0),
     truncated,
+    exhaustiveDepth: truncated ? cutDepth : null,
     reducedStates: reduced,
     walkedSteps: walked,
     violations,
