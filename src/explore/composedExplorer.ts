@@ -129,8 +129,11 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
       let choices = world.choices(s);
       let applied: Array<ReturnType<typeof world.apply> | undefined> = [];
       // Partial-order reduction: a silent local step (one actor changes; no effect, no deadline, no
-      // message, no memory) commutes with every other step, so it alone is explored from here — unless
-      // its successor was already seen (the cycle proviso: then every choice is expanded).
+      // message, no memory) is explored alone from here — unless its successor was already seen (the
+      // cycle proviso: then every choice is expanded). It is invisible to every invariant, but it is
+      // not independent of everything: a delivery to the same actor may not commute with it. So the
+      // reduction is checked, not assumed: test/explore/composed.test.ts compares it with the full
+      // search (every world with no silent step enabled that the full search reaches, it reaches).
       if (opts.reduce !== false) {
         for (let ci = 0; ci < choices.length; ci++) {
           const c = choices[ci]!;
@@ -263,6 +266,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
 }
 
 /** Only one actor's snapshot changed, and nothing else of the world (deadlines, channels, native, memory, reports). */
+export const isSilentStep = (a: ComposedState, b: ComposedState): boolean => silent(a, b);
 function silent(a: ComposedState, b: ComposedState): boolean {
   if (a.timers !== b.timers || a.toCtx !== b.toCtx || a.toGen !== b.toGen || a.notifs !== b.notifs || a.blocks !== b.blocks || a.leases !== b.leases) return false;
   if (a.allocSeq !== b.allocSeq || b.violation) return false;
