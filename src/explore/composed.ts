@@ -700,14 +700,16 @@ export function stateKey(s: ComposedState): string {
  * transfers (address and slice index) and the slices of every block.
  */
 export function symmetricKey(s: ComposedState, handles: number): string {
+  // What no renaming touches is serialised once.
+  const rest = JSON.stringify([s.toCtx, s.toGen, s.notifs, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead]);
   let best = keyUnder(s, null);
-  if (handles < 2 || handles > 3) return best;
+  if (handles < 2 || handles > 3 || Object.keys(s.nat).length === 0) return best + rest;
   for (const perm of permutations(handles)) {
     if (perm.every((p, i) => p === i)) continue;
     const k = keyUnder(s, perm);
     if (k < best) best = k;
   }
-  return best;
+  return best + rest;
 }
 
 const permCache = new Map<number, number[][]>();
@@ -743,7 +745,7 @@ function keyUnder(s: ComposedState, perm: number[] | null): string {
     .sort((x, y) => (x[0] < y[0] ? -1 : 1))
     .map(([k, x]) => [k, x.remote, perm ? perm[x.index] : x.index, x.phase, x.landed, x.released, x.abortWanted]);
   const blocks = perm ? s.blocks.map((b) => ({ owner: b.owner, chunks: b.chunks.map((_, i) => b.chunks[perm.indexOf(i)]!) })) : s.blocks;
-  return `${key}|${JSON.stringify([s.toCtx, s.toGen, s.notifs, nat, blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead])}`;
+  return `${key}|${JSON.stringify([nat, blocks])}|`;
 }
 
 /** The interned id of a handle actor's snapshot as it would read at address `to` (its handleId renamed). */

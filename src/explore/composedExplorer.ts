@@ -30,6 +30,8 @@ export interface ComposedResult {
   states: number;
   edges: number;
   ms: number;
+  /** Of `ms`, the breadth-first search and its graph checks (without the random walks): states/s = states / searchMs. */
+  searchMs: number;
   /** The search stopped at maxStates: what was explored is sound, but not every world was reached. */
   truncated: boolean;
   /**
@@ -215,6 +217,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
 
   // Deeper than the budget: seeded random walks from the start. A violation they find is real (its
   // path replays); their absence proves nothing beyond the breadth-first part.
+  const searchMs = Math.round(performance.now() - t0);
   let walked = 0;
   if (truncated && (opts.walks ?? 0) > 0) {
     let seed = 0x9e3779b9;
@@ -256,6 +259,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     states: n,
     edges,
     ms: Math.round(performance.now() - t0),
+    searchMs,
     truncated,
     exhaustiveDepth: truncated ? cutDepth : null,
     reducedStates: reduced,
