@@ -616,6 +616,8 @@ export function productionMachines(): Record<Side, Partial<Record<string, AnySta
  * share one key and one cached step.
  */
 const snapIds = new WeakMap<AnyMachineSnapshot, number>();
+// Never cleared (a number must keep naming one content for as long as any key holds it); it grows with
+// the distinct snapshots seen, which the explored worlds bound.
 const snapIntern = new Map<string, number>();
 function snapId(a: AnyMachineSnapshot): number {
   let n = snapIds.get(a);
@@ -634,15 +636,16 @@ function snapId(a: AnyMachineSnapshot): number {
  * cache is dropped when it grows past CACHE_MAX entries.
  */
 const CACHE_MAX = 500_000;
-const stepCache = new WeakMap<AnyStateMachine, Map<string, [AnyMachineSnapshot, unknown[]]>>();
+let stepCache = new WeakMap<AnyStateMachine, Map<string, [AnyMachineSnapshot, unknown[]]>>();
 let cached = 0;
 function cacheOf(m: AnyStateMachine): Map<string, [AnyMachineSnapshot, unknown[]]> {
-  let c = stepCache.get(m);
-  if (!c) stepCache.set(m, (c = new Map()));
   if (cached > CACHE_MAX) {
-    c.clear();
+    // Every machine's entries go at once (the count is over all of them).
+    stepCache = new WeakMap();
     cached = 0;
   }
+  let c = stepCache.get(m);
+  if (!c) stepCache.set(m, (c = new Map()));
   return c;
 }
 function memoTransition(m: AnyStateMachine, prev: AnyMachineSnapshot, event: EventObject): [AnyMachineSnapshot, unknown[]] {
