@@ -18,8 +18,11 @@ export interface AdmissionContext {
   free: number;
   /** Waiting requests in arrival order, with the units each needs. */
   queue: ReadonlyArray<{ request: string; need: number }>;
-  /** What each holding request holds. */
-  holders: Readonly<Record<string, number>>;
+  /**
+   * What each holding request holds, in grant order. An array, not a record keyed by request: records
+   * with many dynamic keys fall into V8's dictionary mode, where every copy costs tens of microseconds.
+   */
+  holders: ReadonlyArray<{ request: string; need: number }>;
 }
 
 export type AdmissionEvent =
@@ -32,6 +35,17 @@ export type AdmissionEvent =
   /** Units leave the resource for good (retired blocks): the holder's units are not returned. */
   | { type: 'RETIRE'; request: string };
 
+/** Where a request is among the holders (-1: it holds nothing). */
+function holderIndex(holders: AdmissionContext['holders'], request: string): number {
+  for (let i = 0; i < holders.length; i++) if (holders[i]!.request === request) return i;
+  return -1;
+}
+
+/** The holders without the one at `i` (the context stays immutable: the explorer keeps every snapshot it visits). */
+function without(holders: AdmissionContext['holders'], i: number): AdmissionContext['holders'] {
+  return holders.slice(0, i).concat(holders.slice(i + 1));
+}
+
 export const admissionMachine = setup({
   types: {
     input: {} as AdmissionInput,
@@ -42,28 +56,29 @@ export const admissionMachine = setup({
     /** Engine: perform the grant (allocate the blocks / deliver SLOT_GRANTED) for the head of the queue. */
     grant: (_: unknown, _params: { request: string; need: number }) => {},
     grantHead: assign(({ context }) => {
-      const [head, ...rest] = context.queue;
+      const head = context.queue[0];
       if (!head) return {};
-      return { free: context.free - head.need, queue: rest, holders: { ...context.holders, [head.request]: head.need } };
+      return { free: context.free - head.need, queue: context.queue.slice(1), holders: [...context.holders, { request: head.request, need: head.need }] };
     }),
     enqueue: assign(({ context, event }) => {
       const e = event as { request: string; need: number };
       // A request asks once; a repeated WANT while queued or holding changes nothing.
-      if (context.queue.some((q) => q.request === e.request) || e.request in context.holders) return {};
+      if (holderIndex(context.holders, e.request) >= 0 || context.queue.some((q) => q.request === e.request)) return {};
       return { queue: [...context.queue, { request: e.request, need: e.need }] };
     }),
-    dequeue: assign(({ context, event }) => ({ queue: context.queue.filter((q) => q.request !== (event as { request: string }).request) })),
-    giveBack: assign(({ context, event }) => {
+    dequeue: assign(({ context, event }) => {
       const r = (event as { request: string }).request;
-      const held = context.holders[r];
-      if (held === undefined) return {};
-      const { [r]: _gone, ...holders } = context.holders;
-      return { free: context.free + held, holders };
+      // Most WITHDRAWs find nothing queued (the request was granted long ago): keep the same queue then.
+      return context.queue.some((q) => q.request === r) ? { queue: context.queue.filter((q) => q.request !== r) } : {};
+    }),
+    giveBack: assign(({ context, event }) => {
+      const i = holderIndex(context.holders, (event as { request: string }).request);
+      if (i < 0) return {};
+      return { free: context.free + context.holders[i]!.need, holders: without(context.holders, i) };
     }),
     forget: assign(({ context, event }) => {
-      const r = (event as { request: string }).request;
-      const { [r]: _gone, ...holders } = context.holders;
-      return { holders };
+      const i = holderIndex(context.holders, (event as { request: string }).request);
+      return i < 0 ? {} : { holders: without(context.holders, i) };
     }),
   },
   guards: {
@@ -71,7 +86,7 @@ export const admissionMachine = setup({
   },
 }).createMachine({
   id: 'admission',
-  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: [], holders: {} }),
+  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: [], holders: [] }),
   initial: 'serving',
   states: {
     serving: {

@@ -22,8 +22,11 @@ export interface PeerSessionContext {
   remember: number;
   /** Requests whose contextSend is alive here. */
   active: readonly string[];
-  /** Request infos that arrived before their request started sending. */
-  early: Readonly<Record<string, RemoteRef | null>>;
+  /**
+   * Request infos that arrived before their request started sending, in arrival order (an array: a
+   * record keyed by request falls into V8's dictionary mode, where every copy is slow).
+   */
+  early: ReadonlyArray<{ request: string; remote: RemoteRef | null }>;
   /** Requests the peer fenced before they started here. */
   fenced: readonly string[];
   /** Finished requests, oldest first, with whether their handles were proven quiescent. */
@@ -48,6 +51,7 @@ export type PeerSessionEvent =
   | { type: 'PEER_GONE' };
 
 const has = (list: readonly string[], r: string) => list.includes(r);
+const earlyOf = (early: PeerSessionContext['early'], r: string) => early.find((e) => e.request === r);
 const req = ({ event }: { event: PeerSessionEvent }) => (event as { request: string }).request;
 
 export const peerSessionMachine = setup({
@@ -67,11 +71,12 @@ export const peerSessionMachine = setup({
     answerNotReady: (_: unknown, _params: { request: string }) => {},
     keepEarly: assign(({ context, event }) => {
       const e = event as { request: string; remote?: RemoteRef | null };
-      return { early: { ...context.early, [e.request]: e.remote ?? null } };
+      // A repeated info replaces the one kept (the latest descriptors win, as a record would have it).
+      return { early: [...context.early.filter((x) => x.request !== e.request), { request: e.request, remote: e.remote ?? null }] };
     }),
     dropEarly: assign(({ context, event }) => {
-      const { [req({ event })]: _dropped, ...early } = context.early;
-      return { early };
+      const r = req({ event });
+      return earlyOf(context.early, r) ? { early: context.early.filter((x) => x.request !== r) } : {};
     }),
     tombstone: assign(({ context, event }) => ({ fenced: has(context.fenced, req({ event })) ? context.fenced : [...context.fenced, req({ event })] })),
     activate: assign(({ context, event }) => ({ active: [...context.active, req({ event })] })),
@@ -87,7 +92,7 @@ export const peerSessionMachine = setup({
       }
       return { active: context.active.filter((a) => a !== r), fenced: context.fenced.filter((f) => f !== r), finished };
     }),
-    forgetEarly: assign({ early: {} }),
+    forgetEarly: assign({ early: [] }),
     retireUnstarted: assign(({ context, event }) => {
       const r = req({ event });
       let finished = [...context.finished, { request: r, quiesced: true }];
@@ -104,11 +109,11 @@ export const peerSessionMachine = setup({
     isFenced: ({ context, event }) => has(context.fenced, req({ event })),
     isFinished: ({ context, event }) => context.finished.some((f) => f.request === req({ event })),
     finishedQuiesced: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && f.quiesced),
-    hasEarly: ({ context, event }) => req({ event }) in context.early,
+    hasEarly: ({ context, event }) => earlyOf(context.early, req({ event })) !== undefined,
   },
 }).createMachine({
   id: 'peerSession',
-  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: [], early: {}, fenced: [], finished: [] }),
+  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: [], early: [], fenced: [], finished: [] }),
   initial: 'open',
   states: {
     open: {
@@ -134,7 +139,7 @@ export const peerSessionMachine = setup({
           { guard: 'isFenced', actions: ['activate', { type: 'forwardFence', params: ({ event }) => ({ request: event.request }) }] },
           {
             guard: 'hasEarly',
-            actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: context.early[event.request] ?? null }) }, 'dropEarly'],
+            actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: earlyOf(context.early, event.request)?.remote ?? null }) }, 'dropEarly'],
           },
           { actions: 'activate' },
         ],

@@ -91,6 +91,18 @@ std::vector<xfer::Descriptor> descriptorsOf(const Napi::Value& v, const char* wh
   return out;
 }
 
+constexpr size_t kPackedEventFields = 5;
+
+int statusIndex(xfer::XferStatus s) {
+  switch (s) {
+    case xfer::XferStatus::NotPosted: return 0;
+    case xfer::XferStatus::InProgress: return 1;
+    case xfer::XferStatus::Done: return 2;
+    case xfer::XferStatus::Error: return 3;
+  }
+  return 3;
+}
+
 const char* statusName(xfer::XferStatus s) {
   switch (s) {
     case xfer::XferStatus::NotPosted: return "NOT_POSTED";
@@ -147,6 +159,13 @@ class EventQueue final : public xfer::EventSink {
     std::vector<xfer::Event> out;
     out.swap(events_);
     return out;
+  }
+
+  // Moves every queued event into `into` (which must be empty): the two vectors trade storage,
+  // so a steady post/drain cycle allocates nothing.
+  void drainInto(std::vector<xfer::Event>& into) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    into.swap(events_);
   }
 
   void attach(Napi::ThreadSafeFunction tsfn) {
@@ -222,6 +241,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
                            InstanceMethod("baselineCopy", &AgentWrap::baselineCopy),
                            InstanceMethod("compareWithRemote", &AgentWrap::compareWithRemote),
                            InstanceMethod("drainEvents", &AgentWrap::drainEvents),
+                           InstanceMethod("drainEventsPacked", &AgentWrap::drainEventsPacked),
                            InstanceMethod("close", &AgentWrap::close),
                        });
   }
@@ -262,6 +282,10 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
         queue_.detach();
         throw;
       }
+      // N-API 8 references only objects: the four strings live in an array held by reference.
+      Napi::Array names = Napi::Array::New(env, 4);
+      for (uint32_t i = 0; i < 4; ++i) names.Set(i, statusName(static_cast<xfer::XferStatus>(i)));
+      statusStrings_ = Napi::Persistent(names.As<Napi::Object>());
       env_ = env;
       napi_add_env_cleanup_hook(env, &AgentWrap::onEnvCleanup, this);
       hookRegistered_ = true;
@@ -544,7 +568,8 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
   Napi::Value status(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      return Napi::String::New(env, statusName(state().status(argIndex(info, 0, "transferId"))));
+      // One of four strings made once: a poll loop allocates nothing per turn.
+      return statusStrings_.Value().Get(static_cast<uint32_t>(statusIndex(state().status(argIndex(info, 0, "transferId")))));
     });
   }
 
@@ -733,7 +758,11 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
   Napi::Value drainEvents(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      std::vector<xfer::Event> events = queue_.drain();
+      // Events a packed drain left behind come first (order is per transfer).
+      std::vector<xfer::Event> events(packed_.begin() + static_cast<std::ptrdiff_t>(packedNext_), packed_.end());
+      packed_.clear();
+      packedNext_ = 0;
+      for (xfer::Event& e : queue_.drain()) events.push_back(std::move(e));
       Napi::Array out = Napi::Array::New(env, events.size());
       uint32_t i = 0;
       for (const xfer::Event& e : events) {
@@ -756,6 +785,46 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
     });
   }
 
+  // drainEventsPacked(out: Float64Array): the facade's hot path, drainEvents without an object per
+  // event. Writes up to out.length / 5 events as [kind, transferId, status, bytesDone, error]
+  // (kind 0 terminal, 1 quiesced, 2 notification; status the XferStatus index: NOT_POSTED,
+  // IN_PROGRESS, DONE, ERROR; error the ErrorCode index, as in `eventErrorCodes`, or -1) and
+  // returns how many; the rest wait for the next call. Allowed after close(), as drainEvents.
+  Napi::Value drainEventsPacked(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+        fail(ErrorCode::InvalidArgument, "event buffer must be a Float64Array");
+      }
+      Napi::Float64Array out = info[0].As<Napi::Float64Array>();
+      const size_t room = out.ElementLength() / kPackedEventFields;
+      if (room == 0) fail(ErrorCode::InvalidArgument, "event buffer must hold at least one event (5 numbers)");
+      if (packedNext_ >= packed_.size()) {
+        packed_.clear();
+        packedNext_ = 0;
+        queue_.drainInto(packed_);
+      }
+      double* d = out.Data();
+      size_t n = 0;
+      for (; n < room && packedNext_ < packed_.size(); ++n, ++packedNext_) {
+        const xfer::Event& e = packed_[packedNext_];
+        double kind = 2;
+        if (e.kind == xfer::Event::Kind::Terminal) kind = 0;
+        if (e.kind == xfer::Event::Kind::Quiesced) {
+          kind = 1;
+          if (outstanding_ > 0 && --outstanding_ == 0) queue_.unref(env);
+        }
+        double* f = d + n * kPackedEventFields;
+        f[0] = kind;
+        f[1] = static_cast<double>(e.transferId);
+        f[2] = static_cast<double>(statusIndex(e.status));
+        f[3] = static_cast<double>(e.bytesDone);
+        f[4] = e.error ? static_cast<double>(static_cast<int>(*e.error)) : -1.0;
+      }
+      return Napi::Number::New(env, static_cast<double>(n));
+    });
+  }
+
   Napi::Value close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -768,6 +837,9 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
   std::unique_ptr<xfer::AgentState> state_;
   std::map<uint64_t, JsRegion> regions_;
   uint64_t outstanding_ = 0;  // posts whose Quiesced event JS has not drained yet
+  std::vector<xfer::Event> packed_;  // drained from queue_, not yet handed to JS (JS thread only)
+  size_t packedNext_ = 0;
+  Napi::ObjectReference statusStrings_;  // ["NOT_POSTED", "IN_PROGRESS", "DONE", "ERROR"]
   bool closed_ = false;
   bool hookRegistered_ = false;
   napi_env env_ = nullptr;
@@ -795,6 +867,13 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("availableBackends", Napi::Function::New(env, availableBackends));
   exports.Set("reapStaleSegments", Napi::Function::New(env, reapStaleSegments));
   exports.Set("segmentPrefix", Napi::String::New(env, xfer::shmSegmentPrefix()));
+  {
+    // Names of ErrorCode by index: the error field of drainEventsPacked.
+    constexpr int kCodes = static_cast<int>(ErrorCode::NotSupported) + 1;
+    Napi::Array codes = Napi::Array::New(env, kCodes);
+    for (int i = 0; i < kCodes; ++i) codes.Set(static_cast<uint32_t>(i), xfer::errorCodeName(static_cast<ErrorCode>(i)));
+    exports.Set("eventErrorCodes", codes);
+  }
 #ifdef XFERSTATE_WITH_CUDA
   exports.Set("builtWithCuda", Napi::Boolean::New(env, true));
   exports.Set("cudaDeviceStatus", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

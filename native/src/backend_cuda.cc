@@ -93,6 +93,41 @@ void futexWait(std::atomic<uint32_t>* word, uint32_t expected, int timeoutMs) {
   ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
 }
 
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// The JS thread's status()/info() poll and the progress thread's poll hold mu_ for a few hundred
+// ns (one cudaEventQuery). Blocking on it puts the poller to sleep in a futex and costs a wake-up
+// of several us on a 4 KiB post's critical path, so a poller spins on try_lock first (bounded,
+// then blocks as before).
+std::unique_lock<std::mutex> lockSpinning(std::mutex& m) {
+  for (int i = 0; i < 2048; ++i) {
+    if (m.try_lock()) return std::unique_lock<std::mutex>(m, std::adopt_lock);
+    cpuRelax();
+  }
+  return std::unique_lock<std::mutex>(m);
+}
+
+// How long the progress thread keeps watching the doorbell after its last launch completed
+// before it sleeps: a post inside this window needs no futex wake (a syscall on the poster's
+// critical path, then a sleeping thread's wake-up contending for mu_).
+constexpr int64_t kProgressLingerNs = 200'000;
+
+GatherCopyConfig gatherCopyConfigFromEnv() {
+  GatherCopyConfig c;
+  const char* env = std::getenv("XFERSTATE_CUDA_COPY");
+  if (env != nullptr && *env != '\0' && !parseGatherCopyConfig(env, &c)) {
+    throw Error(ErrorCode::InvalidArgument,
+                std::string("XFERSTATE_CUDA_COPY must be threads:ctasPerSm:unroll:streaming (e.g. 512:4:4:0), not '") + env + "'");
+  }
+  return c;
+}
+
 [[noreturn]] void fail(cudaError_t err, const std::string& what) {
   cudaGetLastError();  // clear it: a later launch's cudaGetLastError() must not report this one
   throw Error(ErrorCode::Backend, what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
@@ -397,6 +432,7 @@ class CudaAgent final : public AgentState {
       throw Error(ErrorCode::InvalidArgument, "chunkBytes must be 4096..67108864");
     }
     if (config.copyThreads < 1 || config.copyThreads > 16) throw Error(ErrorCode::InvalidArgument, "copyThreads must be 1..16");
+    copyConfig_ = gatherCopyConfigFromEnv();  // a bad tuning value is bad input, GPU or not
     std::string why;
     if (!deviceAvailable(&why)) throw Error(ErrorCode::NotSupported, "cuda backend: " + why);
     device_ = selectedDevice();
@@ -781,7 +817,7 @@ class CudaAgent final : public AgentState {
 
   void post(uint64_t id) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock = lockSpinning(mu_);
       checkOpen();
       cudaSetDevice(device_);
       Transfer& t = findLocked(id);
@@ -798,7 +834,7 @@ class CudaAgent final : public AgentState {
         check(cudaMemcpyAsync(cancel, &hostWords_[0], sizeof(uint32_t), cudaMemcpyHostToDevice, t.stream), "clear cancel word");
         t.cancelDirty = false;
       }
-      check(launchGatherCopy(t.tiles, t.tileCount, cancel, t.totalBytes <= 8192ull * t.tileCount, smCount_, t.stream), "gather copy launch");
+      check(launchGatherCopy(t.tiles, t.tileCount, cancel, t.totalBytes <= 8192ull * t.tileCount, smCount_, copyConfig_, t.stream), "gather copy launch");
       check(cudaEventRecord(t.done, t.stream), "cudaEventRecord");
       t.cancelled = false;
       t.notifyPending = false;
@@ -814,7 +850,7 @@ class CudaAgent final : public AgentState {
   }
 
   XferStatus status(uint64_t id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock = lockSpinning(mu_);
     checkOpen();
     Transfer& t = findLocked(id);
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
@@ -823,7 +859,7 @@ class CudaAgent final : public AgentState {
   }
 
   TransferInfo info(uint64_t id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock = lockSpinning(mu_);
     checkOpen();
     Transfer& t = findLocked(id);
     if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
@@ -1310,20 +1346,28 @@ class CudaAgent final : public AgentState {
       }
       bool busy;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::unique_lock<std::mutex> lock = lockSpinning(mu_);
         if (stop_) return;
-        std::vector<std::shared_ptr<Transfer>> launched(inflight_.begin(), inflight_.end());
-        for (auto& t : launched) pollOneLocked(*t);
-        std::deque<std::shared_ptr<Transfer>> retry;
-        retry.swap(pendingNotify_);
-        for (auto& t : retry) {
-          t->notifyPending = false;
-          if (t->active && !t->cancelled) tryNotifyLocked(*t);
+        // A reused scratch list: no allocation per turn while the lock is held.
+        pollScratch_.assign(inflight_.begin(), inflight_.end());
+        for (auto& t : pollScratch_) pollOneLocked(*t);
+        pollScratch_.clear();
+        if (!pendingNotify_.empty()) {
+          std::deque<std::shared_ptr<Transfer>> retry;
+          retry.swap(pendingNotify_);
+          for (auto& t : retry) {
+            t->notifyPending = false;
+            if (t->active && !t->cancelled) tryNotifyLocked(*t);
+          }
         }
         busy = !inflight_.empty() || !pendingNotify_.empty();
       }
       if (busy) {
+        lastBusyNs_ = nowNs();
         std::this_thread::yield();
+      } else if (nowNs() - lastBusyNs_ < kProgressLingerNs) {
+        // Idle for a moment only: watch the doorbell (no lock, no syscall) rather than sleep.
+        for (int i = 0; i < 256 && ctl_->doorbell.load(std::memory_order_acquire) == seen; ++i) cpuRelax();
       } else {
         progressSleeping_.store(true, std::memory_order_release);
         futexWait(&ctl_->doorbell, seen, 50);
@@ -1368,6 +1412,9 @@ class CudaAgent final : public AgentState {
   std::deque<Notification> inbox_;
   uint32_t nextLane_ = 0;
   std::atomic<bool> progressSleeping_{false};
+  int64_t lastBusyNs_ = 0;  // progress thread only
+  std::vector<std::shared_ptr<Transfer>> pollScratch_;  // progress thread only, under mu_
+  GatherCopyConfig copyConfig_;
   std::thread progressThread_;
 };
 

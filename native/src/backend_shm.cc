@@ -453,7 +453,16 @@ class ShmAgent final : public AgentState {
   }
 
   void post(uint64_t id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      postLocked(id);
+    }
+    // One worker, woken after the lock is dropped: a woken worker must not block on the mutex we hold,
+    // and a worker that takes a chunk wakes the next one while chunks remain (copyLoop).
+    cv_.notify_one();
+  }
+
+  void postLocked(uint64_t id) {
     checkOpen();
     std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
     Transfer& t = *held;
@@ -475,7 +484,6 @@ class ShmAgent final : public AgentState {
     for (const auto& region : t.locals) region->activeUses++;
     t.status.store(XferStatus::InProgress, std::memory_order_release);
     runq_.push_back(held);
-    cv_.notify_all();
   }
 
   XferStatus status(uint64_t id) override {

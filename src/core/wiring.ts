@@ -133,10 +133,12 @@ function common(side: Side): Record<string, ActionWiring> {
 function contextTable(o: WiringOptions): Record<string, ActionWiring> {
   const side: Side = 'context';
   const handles = (r: string, n: number) => Array.from({ length: n }, (_, i) => at.req(side, 'handle', r, i));
+  const shared = common(side);
+  const finished = shared['lifecycle/requestFinished']!;
   return {
-    ...common(side),
+    ...shared,
     // The session learns that a request ended here (it answers an info kept for a request that never sent).
-    'lifecycle/requestFinished': (f, p) => [...common(side)['lifecycle/requestFinished']!(f, p), deliver(at.server(side, 'session'), { type: 'REQUEST_ENDED', request: reqOf(f, p) })],
+    'lifecycle/requestFinished': (f, p) => [...finished(f, p), deliver(at.server(side, 'session'), { type: 'REQUEST_ENDED', request: reqOf(f, p) })],
     'admission/grant': (_f, p) => {
       const r = String(p.request);
       return [
@@ -232,6 +234,14 @@ export interface Wiring {
 
 export function wiringFor(side: Side, o: WiringOptions): Wiring {
   const table = side === 'context' ? contextTable(o) : generationTable();
+  // Looked up by role, then action type: no key string built per action.
+  const byRole = new Map<string, Map<string, ActionWiring>>();
+  for (const [key, w] of Object.entries(table)) {
+    const [role, type] = key.split('/') as [string, string];
+    let m = byRole.get(role);
+    if (!m) byRole.set(role, (m = new Map()));
+    m.set(type, w);
+  }
   return {
     side,
     start: ({ blocks, slots }) =>
@@ -246,9 +256,9 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
             { type: 'spawn', at: at.server(side, 'slots'), input: { capacity: slots } },
           ],
     action(from, a) {
-      const key = `${from.role}/${a.type}`;
-      const w = table[key];
+      const w = byRole.get(from.role)?.get(a.type);
       if (w) return w(from, a.params);
+      const key = `${from.role}/${a.type}`;
       if (NO_EFFECT.has(key)) return [];
       throw new Error(`wiring(${side}): no entry for action ${key}`);
     },
@@ -310,7 +320,7 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
   };
 }
 
-const LOOP_EVENTS: Record<LoopKind, MachineEvent> = {
+export const LOOP_EVENTS: Readonly<Record<LoopKind, MachineEvent>> = {
   prefill: { type: 'CONTEXT_DONE' },
   worker: { type: 'WORKER_STEP' },
   poll: { type: 'STATUS_POLL' },

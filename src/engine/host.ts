@@ -22,6 +22,11 @@ export interface TransitionRecord {
 
 /** What an executor needs of a host of lifecycle actors (ActorHost: live actors; PureHost: reducer mode). */
 export interface LifecycleHost extends WorldOps {
+  /**
+   * False only when an event of this type certainly changes nothing for the actor (compiled machines
+   * know it per configuration); true when it may. The executor skips offering loop events on false.
+   */
+  accepts?(name: string, eventType: string): boolean;
   names(): string[];
   has(name: string): boolean;
   remove(name: string): void;

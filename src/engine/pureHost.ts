@@ -94,6 +94,12 @@ export class PureHost implements LifecycleHost {
     return r.compiled ? r.compiled.matches(r.snap, v) : r.snap.matches(v as never);
   }
 
+  accepts(name: string, eventType: string): boolean {
+    const r = this.actors.get(name);
+    if (!r) return false;
+    return r.compiled ? r.compiled.accepts(r.snap, eventType) : r.snap.status === 'active';
+  }
+
   done(name: string): boolean {
     return isFinished(this.actors.get(name)?.snap);
   }

@@ -5,7 +5,7 @@ import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
 import type { Address, Effect, LoopKind, RequestAddress, Side, Stimulus, Wiring } from '../core/wiring.js';
-import { addressKey, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
+import { addressKey, LOOP_EVENTS, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost } from '../engine/pureHost.js';
@@ -66,7 +66,11 @@ export abstract class ServerBase {
   readonly counters = { reported: 0, errorResponses: 0, cancelRefused: 0, retiredLeases: 0 };
   protected readonly faults: FaultPoints;
   private readonly stateSince = new Map<string, { key: string; at: number }>();
-  private readonly timeInState = new Map<string, Histogram>();
+  /** Time in state per machine and state key (two levels: no string built per transition). */
+  private readonly timeInState = new Map<string, Map<string, Histogram>>();
+  /** Parsed addresses of live actors (parsed once per actor, not once per transition). */
+  private readonly addrs = new Map<string, Address>();
+  private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
   private readonly ready = new Set<string>();
   private readonly trace?: WriteStream;
@@ -103,8 +107,8 @@ export abstract class ServerBase {
     const common = {
       machines,
       delays: config.delays,
-      route: (_h: unknown, actor: string, action: EmittedAction) => this.perform(this.wiring.action(parseAddress(actor), action)),
-      onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(parseAddress(actor), output)),
+      route: (_h: unknown, actor: string, action: EmittedAction) => this.perform(this.wiring.action(this.addr(actor), action)),
+      onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(this.addr(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
       clock: platform.clock,
     };
@@ -168,14 +172,15 @@ export abstract class ServerBase {
     this.ready.clear();
     let more = false;
     for (const name of batch) {
-      const addr = parseAddress(name);
+      const addr = this.addr(name);
       if (!('request' in addr)) continue;
       const kinds = LOOP_KINDS[this.side][addr.role];
       if (!kinds) continue;
       for (const step of kinds) {
         const before = this.host.actor(name);
         if (!before || before.status !== 'active') break;
-        this.beforeLoop(addr.request, step);
+        // An event the actor's configuration has no transition for would change nothing: don't offer it.
+        if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
         this.perform(this.wiring.inbound({ kind: 'loop', request: addr.request, step }));
         if (this.host.actor(name) !== before) {
           this.afterLoop(addr.request, step);
@@ -238,8 +243,7 @@ export abstract class ServerBase {
   /** This side's own effects (native calls, channel sends). */
   protected abstract effect(e: Effect): void;
 
-  /** Work a side does around a loop step (verification before serving; a fault's cancel). */
-  protected beforeLoop(_request: string, _step: LoopKind): void {}
+  /** Work a side does after a loop step its machine took (verification when serving; a fault's cancel). */
   protected afterLoop(_request: string, _step: LoopKind): void {}
   protected afterSpawn(_at: Address): void {}
 
@@ -314,6 +318,7 @@ export abstract class ServerBase {
       this.host.remove(name);
       this.stateSince.delete(name);
       this.ready.delete(name);
+      this.addrs.delete(name);
     });
   }
 
@@ -323,12 +328,16 @@ export abstract class ServerBase {
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
         this.stateSince.delete(name);
+        this.addrs.delete(name);
       }
     }
     const hs = this.config.handlesPerRequest ?? 1;
     for (let i = 0; i < hs; i++) {
       const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
-      if (this.host.has(name) && this.host.done(name)) this.host.remove(name);
+      if (this.host.has(name) && this.host.done(name)) {
+        this.host.remove(name);
+        this.addrs.delete(name);
+      }
     }
   }
 
@@ -339,8 +348,16 @@ export abstract class ServerBase {
     return typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
   }
 
+  private addr(name: string): Address {
+    let a = this.addrs.get(name);
+    if (a === undefined) this.addrs.set(name, (a = parseAddress(name)));
+    return a;
+  }
+
   private onTransition(r: TransitionRecord): void {
-    this.ready.add(r.actor);
+    const addr = this.addr(r.actor);
+    // Only actors the loop offers events to wait in the ready set.
+    if (LOOP_KINDS[this.side][addr.role] !== undefined) this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
@@ -348,24 +365,28 @@ export abstract class ServerBase {
     const key = r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to));
     const now = this.platform.clock.now();
     const prev = this.stateSince.get(r.actor);
-    const changed = !prev || prev.key !== key;
-    const addr = parseAddress(r.actor);
-    if (prev && changed) {
-      const k = `${r.machine}:${prev.key}`;
-      let h = this.timeInState.get(k);
-      if (!h) this.timeInState.set(k, (h = new Histogram()));
+    const changed = prev === undefined || prev.key !== key;
+    if (prev !== undefined && changed) {
+      let byKey = this.timeInState.get(r.machine);
+      if (byKey === undefined) this.timeInState.set(r.machine, (byKey = new Map()));
+      let h = byKey.get(prev.key);
+      if (h === undefined) byKey.set(prev.key, (h = new Histogram()));
       h.record(now - prev.at);
       if ('request' in addr) {
         const e = this.requests.get(addr.request);
         if (e) e.transitions++;
       }
-      if (process.env.XFERSTATE_LOG === '1') this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prev.key} --${r.event.type}--> ${key}` });
+      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prev.key} --${r.event.type}--> ${key}` });
     }
     if (r.status !== 'active') {
       this.stateSince.delete(r.actor);
       // A side that finished after its request was reported (it failed closed while draining): drop it now.
       if ('request' in addr && !this.requests.has(addr.request)) this.forget(r.actor);
-    } else if (changed) this.stateSince.set(r.actor, { key, at: now });
+    } else if (prev === undefined) this.stateSince.set(r.actor, { key, at: now });
+    else if (changed) {
+      prev.key = key;
+      prev.at = now;
+    }
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
@@ -378,7 +399,7 @@ export abstract class ServerBase {
 
   stats(): ServerStats {
     const timeInState: ServerStats['timeInState'] = {};
-    for (const [k, h] of this.timeInState) timeInState[k] = [Number(h.quantile(0.5).toFixed(3)), Number(h.quantile(0.99).toFixed(3)), h.count];
+    for (const [machine, byKey] of this.timeInState) for (const [k, h] of byKey) timeInState[`${machine}:${k}`] = [Number(h.quantile(0.5).toFixed(3)), Number(h.quantile(0.99).toFixed(3)), h.count];
     const cpu = process.cpuUsage();
     return {
       role: this.side,

@@ -569,15 +569,20 @@ export class ComposedWorld {
         if (lease && !(lease.matches('free' as never) || lease.status === 'done')) p.push(`${c}:${r}.lease is ${valueKey(lease)}`);
       }
       const adm = s.actors[`${c}:@server.admission`];
-      if (adm && Object.keys(adm.context.holders as object).length > 0) p.push(`${side} admission still has holders ${Object.keys(adm.context.holders as object).join(',')}`);
+      if (adm && holdersOf(adm).length > 0) p.push(`${side} admission still has holders ${holdersOf(adm).join(',')}`);
     }
     const slots = s.actors['g:@server.slots'];
-    if (slots && !s.dead.generation && Object.keys(slots.context.holders as object).length > 0) p.push(`receive slot still held by ${Object.keys(slots.context.holders as object).join(',')}`);
+    if (slots && !s.dead.generation && holdersOf(slots).length > 0) p.push(`receive slot still held by ${holdersOf(slots).join(',')}`);
     const session = s.actors['c:@server.session'];
-    if (session && !s.dead.context && Object.keys(session.context.early as object).length > 0) p.push(`peerSession keeps early info for ${Object.keys(session.context.early as object).join(',')}`);
+    if (session && !s.dead.context && (session.context.early as readonly unknown[]).length > 0) p.push(`peerSession keeps early info for ${(session.context.early as ReadonlyArray<{ request: string }>).map((e) => e.request).join(',')}`);
     for (const [k, x] of Object.entries(s.nat)) if (!s.dead.context && !x.released) p.push(`native transfer ${k} never released`);
     return p;
   }
+}
+
+/** The requests an admission actor counts as holding (its context keeps them in grant order). */
+function holdersOf(a: AnyMachineSnapshot): string[] {
+  return (a.context as { holders: ReadonlyArray<{ request: string }> }).holders.map((h) => h.request);
 }
 
 function msgLabel(m: PeerMessage): string {

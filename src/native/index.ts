@@ -285,6 +285,8 @@ interface NativeAgentInstance {
   ): void;
   compareWithRemote(localRegionId: number, remoteAgent: string, remoteRegionId: number, length: number): number;
   drainEvents(): NativeEvent[];
+  /** Up to out.length / 5 events as [kind, transferId, status, bytesDone, error] numbers; returns how many. */
+  drainEventsPacked?(out: Float64Array): number;
   close(): void;
 }
 
@@ -301,6 +303,8 @@ interface NativeBinding {
   reapStaleSegments(): number;
   segmentPrefix: string;
   builtWithNixl: boolean;
+  /** ErrorCode names by index: the error field of drainEventsPacked. */
+  eventErrorCodes?: string[];
   builtWithCuda?: boolean;
   cudaDeviceStatus?(): string;
   cudaContiguousCopyGBps?(bytes: number, reps: number): number;
@@ -334,6 +338,24 @@ function isNativeBinding(value: unknown): value is NativeBinding {
 
 let binding: NativeBinding | undefined;
 
+// drainEventsPacked's number fields, decoded: status by index, error codes by index (from the addon).
+const PACKED_FIELDS = 5;
+const PACKED_EVENTS = 64;
+const STATUS_BY_INDEX: readonly TransferStatus[] = ['NOT_POSTED', 'IN_PROGRESS', 'DONE', 'ERROR'];
+let errorCodeByIndex: readonly XferErrorCode[] | undefined;
+
+/** The addon's error-code table, if every name in it is one the facade knows (else the object drain is used). */
+function packedErrorCodes(b: NativeBinding): readonly XferErrorCode[] | undefined {
+  const names = b.eventErrorCodes;
+  if (!Array.isArray(names)) return undefined;
+  const codes: XferErrorCode[] = [];
+  for (const name of names) {
+    if (!isXferErrorCode(name)) return undefined;
+    codes.push(name);
+  }
+  return codes;
+}
+
 function loadBinding(): NativeBinding {
   if (binding) return binding;
   const require = createRequire(import.meta.url);
@@ -346,6 +368,7 @@ function loadBinding(): NativeBinding {
   }
   if (!isNativeBinding(loaded)) throw new XferError('BACKEND', `${file} is not the xferstate addon`);
   binding = loaded;
+  errorCodeByIndex = packedErrorCodes(loaded);
   return binding;
 }
 
@@ -519,8 +542,15 @@ export class TransferHandle {
     if (this.#posted && !this.#released && options.repost !== true) {
       throw new XferError('REPOST_ACTIVE', 'transfer handle was already posted; post({ repost: true }) runs it again after a terminal status');
     }
-    this.agent.drainEvents(); // settle the previous run's events before a new run starts
-    native(() => n.post(this.id));
+    // Settle the previous run's events before a new run starts, so that none of them is taken
+    // for the new run's. Not needed once both its Terminal and its Quiesced event were routed
+    // (a run has one of each): then a back-to-back repost makes no extra N-API call.
+    if (this.#posted && (this.#lastTerminal === undefined || !this.#quiesced)) this.agent.drainEvents();
+    try {
+      n.post(this.id);
+    } catch (error) {
+      throw toXferError(error);
+    }
     this.#posted = true;
     this.#quiesced = false;
     this.#lastTerminal = undefined;
@@ -532,10 +562,16 @@ export class TransferHandle {
 
   status(): TransferStatus {
     const n = this.agent.nativeAgent();
-    const status = native(() => n.status(this.id));
+    let status: TransferStatus;
+    try {
+      status = n.status(this.id);
+    } catch (error) {
+      throw toXferError(error);
+    }
     // Events matter to the caller only once the run ended (whenTerminal/error agree with a
-    // terminal status); a poll loop on IN_PROGRESS makes one N-API call per turn, not two.
-    if (status !== 'IN_PROGRESS') this.agent.drainEvents();
+    // terminal status); a poll loop on IN_PROGRESS makes one N-API call per turn, not two, and
+    // a run whose Terminal and Quiesced were already routed needs no drain at all.
+    if (status !== 'IN_PROGRESS' && (this.#lastTerminal === undefined || !this.#quiesced)) this.agent.drainEvents();
     return status;
   }
 
@@ -625,6 +661,7 @@ export class TransferHandle {
     this.#lastTerminal = status;
     this.#lastError = error;
     this.#lastBytesDone = bytesDone;
+    if (this.#terminalWaiters.length === 0) return;
     const waiters = this.#terminalWaiters;
     this.#terminalWaiters = [];
     for (const w of waiters) w.resolve(status);
@@ -634,6 +671,7 @@ export class TransferHandle {
   onQuiesced(bytesDone: number): void {
     this.#quiesced = true;
     this.#lastBytesDone = bytesDone;
+    if (this.#quiesceWaiters.length === 0) return;
     const waiters = this.#quiesceWaiters;
     this.#quiesceWaiters = [];
     for (const w of waiters) w.resolve();
@@ -662,6 +700,8 @@ export class Agent {
   #regions = new Map<number, Region>();
   #listeners = new Set<NotificationListener>();
   #iteratorWakers = new Set<() => void>();
+  /** drainEventsPacked's output, reused: routing events allocates nothing per event. */
+  #eventBuffer = new Float64Array(PACKED_EVENTS * PACKED_FIELDS);
 
   constructor(name: string, options: AgentOptions = {}) {
     const b = loadBinding();
@@ -957,6 +997,48 @@ export class Agent {
 
   /** @internal Routes events from the native side (called on the JS thread). */
   drainEvents(): void {
+    const packed = this.#native.drainEventsPacked;
+    const codes = errorCodeByIndex;
+    if (packed === undefined || codes === undefined) {
+      this.drainEventObjects();
+      return;
+    }
+    const buf = this.#eventBuffer;
+    let notified = false;
+    for (;;) {
+      let count: number;
+      try {
+        count = packed.call(this.#native, buf);
+      } catch (error) {
+        throw toXferError(error);
+      }
+      for (let i = 0; i < count; i++) {
+        const f = i * PACKED_FIELDS;
+        const kind = buf[f];
+        if (kind === 2) {
+          notified = true;
+          continue;
+        }
+        const id = buf[f + 1] as number;
+        const handle = this.#handles.get(id);
+        if (handle === undefined) continue;
+        const bytesDone = buf[f + 3] as number;
+        if (kind === 0) {
+          const errorIndex = buf[f + 4] as number;
+          const error = errorIndex < 0 ? undefined : (codes[errorIndex] ?? 'BACKEND');
+          handle.onTerminal(STATUS_BY_INDEX[buf[f + 2] as number] === 'DONE' ? 'DONE' : 'ERROR', error, bytesDone);
+        } else {
+          handle.onQuiesced(bytesDone);
+          if (handle.released) this.#handles.delete(id);
+        }
+      }
+      if (count < PACKED_EVENTS) break;
+    }
+    if (notified && !this.#closed && this.#listeners.size > 0) this.emitNotifications();
+  }
+
+  /** The same routing from the addon's event objects (an addon without drainEventsPacked). */
+  private drainEventObjects(): void {
     const events = native(() => this.#native.drainEvents());
     let notified = false;
     for (const e of events) {

@@ -105,6 +105,8 @@ export interface Config {
   selectors: Map<string, Selector | null>;
   /** Per atomic node (in `nodes` order): its chain of nodes (self, ancestors) that have `always` transitions. */
   eventless: Transition[][][];
+  /** Some atomic node of the configuration (or an ancestor) has `always` transitions. */
+  hasEventless: boolean;
   plans: Map<string, Plan>;
   /** `matches()` answers per query, filled on first use: O(1) thereafter. */
   matchCache: Map<string, boolean>;
@@ -305,6 +307,7 @@ export class CompiledMachine {
       final: isInFinalState(set, root),
       selectors: new Map(),
       eventless,
+      hasEventless: eventless.some((chain) => chain.length > 0),
       plans: new Map(),
       matchCache: new Map(),
     };
@@ -468,6 +471,17 @@ export class CompiledMachine {
     this.spare = null;
     r.reset(cfg, ctx, initial);
     return r;
+  }
+
+  /**
+   * Whether an event of this type can change the snapshot: some state of its configuration has a
+   * transition for it (the compiler refuses wildcards), or there are eventless transitions whose guards
+   * may read the event. False means the step would return the snapshot unchanged, with no effects.
+   */
+  accepts(snap: Snap, eventType: string): boolean {
+    if (snap.status !== 'active') return false;
+    const cfg = this.configOf(snap);
+    return cfg.hasEventless || this.selector(cfg, eventType) !== null;
   }
 
   /** Whether the snapshot's configuration matches a state value (xstate `matches`), answered once per configuration. */

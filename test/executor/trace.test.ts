@@ -131,8 +131,13 @@ describe('burst --trace and check-trace', () => {
     const atLine = text.slice(0, text.lastIndexOf('\n', text.length / 2) + 1);
     expect([...kinds(atLine)]).toEqual(['truncated']);
     expect(checkTraceText(atLine).problems[0]!.message).toMatch(/no end record/);
-    const torn = text.slice(0, Math.floor(text.length / 2));
+    // Cut in the middle of the line that spans the file's midpoint (a cut at exactly half could land on
+    // a line end, or just before one, and leave a whole record).
+    const lineStart = text.lastIndexOf('\n', text.length / 2) + 1;
+    const lineEnd = text.indexOf('\n', lineStart);
+    const torn = text.slice(0, lineStart + Math.floor((lineEnd - lineStart) / 2));
     expect(torn.endsWith('\n')).toBe(false);
+    expect(() => JSON.parse(torn.slice(lineStart))).toThrow();
     const r = checkTraceText(torn);
     expect(r.malformed).toEqual([]);
     expect(r.problems.map((p) => p.message)).toEqual(expect.arrayContaining([expect.stringMatching(/last line is cut off/)]));

@@ -34,6 +34,25 @@ describe('cuda backend, without a GPU too', () => {
     expect(xferErrorOf(() => new Agent('x', { backend: 'cuda', copyThreads: 0 })).code).toBe('INVALID_ARGUMENT');
   });
 
+  it.skipIf(!status.built)('a malformed XFERSTATE_CUDA_COPY (launch-shape tuning) is INVALID_ARGUMENT naming the variable, before looking for a GPU', () => {
+    const saved = process.env.XFERSTATE_CUDA_COPY;
+    try {
+      for (const bad of ['512', '512:4:4', '300:4:4:0', '512:0:4:0', '512:4:5:0', '512:4:4:2', '512:4:4:0x']) {
+        process.env.XFERSTATE_CUDA_COPY = bad;
+        const e = xferErrorOf(() => new Agent(`cuda-copy-${process.pid}`, { backend: 'cuda' }));
+        expect(e.code).toBe('INVALID_ARGUMENT');
+        expect(e.message).toContain('XFERSTATE_CUDA_COPY');
+      }
+      // A well-formed shape passes the check: the agent is made (GPU) or refused for the GPU alone.
+      process.env.XFERSTATE_CUDA_COPY = '256:8:8:1';
+      if (status.usable) new Agent(`cuda-copy-${process.pid}`, { backend: 'cuda' }).close();
+      else expect(xferErrorOf(() => new Agent(`cuda-copy-${process.pid}`, { backend: 'cuda' })).code).toBe('NOT_SUPPORTED');
+    } finally {
+      if (saved === undefined) delete process.env.XFERSTATE_CUDA_COPY;
+      else process.env.XFERSTATE_CUDA_COPY = saved;
+    }
+  });
+
   it('shm refuses device memory, caller-owned memory and pattern kernels with NOT_SUPPORTED', () => {
     const agent = new Agent(`cuda-shm-${process.pid}`, { backend: 'shm' });
     try {

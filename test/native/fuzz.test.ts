@@ -263,6 +263,7 @@ describe('fuzz: raw native binding with arbitrary arguments', { timeout: 60_000 
       'pollNotifications',
       'step',
       'drainEvents',
+      'drainEventsPacked',
     ];
     const knownCode = (error: unknown): boolean =>
       error instanceof Error && codes.includes(String((error as Error & { code?: unknown }).code));

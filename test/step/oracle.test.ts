@@ -44,6 +44,14 @@ describe('canary: a broken compiled table is caught', () => {
     expect(r.mismatches.join('\n')).toMatch(/value: xstate "inProgress"/);
   });
 
+  it('an `accepts` that rules out an event xstate takes (the executor would skip a real step)', () => {
+    const broken = new CompiledStepper();
+    const cm = broken.compile(transferHandleMachine);
+    cm.accepts = (_snap, eventType) => eventType !== 'POST';
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/accepts\(POST\) is false, but xstate changed the snapshot/);
+  });
+
   it('the unbroken stepper passes the same combination', () => {
     expect(lockstep(combo, new CompiledStepper()).mismatches).toEqual([]);
   });
