@@ -199,6 +199,35 @@ class RealWorld {
     };
   }
 
+  /** Notifications put in the generation mailbox to keep a landed transfer from completing (see `jam`). */
+  jammed = 0;
+
+  /**
+   * A transfer can fail after its bytes landed (its completion or notification fails): the model takes
+   * that step. The shm engine sends a transfer's notification with its last chunk, unless the receiver's
+   * mailbox is full: then the transfer waits, IN_PROGRESS with every byte in place, and can still end
+   * in ERROR. So before such a write lands, the context agent's lane of the generation mailbox is filled
+   * with notifications no server reads (not a sync: the generation server ignores them), and emptied
+   * again once the transfer failed. Only done when nothing is in the mailbox (nothing real is popped).
+   */
+  jam(): boolean {
+    if (this.jammed > 0 || this.gen.agent.pendingWork().notifications > 0) return false;
+    const junk = new TextEncoder().encode('conform: mailbox filler');
+    for (let i = 0; i < 256; i++) {
+      try {
+        this.ctx.agent.sendNotification(this.gen.agent.name, junk);
+        this.jammed++;
+      } catch {
+        return true; // full
+      }
+    }
+    return true;
+  }
+
+  unjam(): void {
+    for (; this.jammed > 0; this.jammed--) this.gen.agent.step({ notification: true } as never);
+  }
+
   /** Let promise callbacks run (held completions land in `held`) and deferred work happen. */
   async settle(): Promise<void> {
     for (let i = 0; i < 4; i++) {
@@ -223,7 +252,7 @@ type StepOutcome = 'ok' | { unrealizable: string };
 const unrealizable = (why: string): StepOutcome => ({ unrealizable: why });
 
 /** Take one explored step on the real servers. The label is the model's choice; `before` is the model world it was taken from. */
-async function takeStep(w: RealWorld, label: string, before: ComposedState): Promise<StepOutcome> {
+async function takeStep(w: RealWorld, label: string, before: ComposedState, ahead: readonly string[] = []): Promise<StepOutcome> {
   let m: RegExpExecArray | null;
   if ((m = /^(ctx|gen) loop (\S+): (\w+)$/.exec(label))) {
     w.server(m[1] === 'ctx' ? 'context' : 'generation').inject({ kind: 'loop', request: m[2]!, step: m[3] as never });
@@ -235,6 +264,9 @@ async function takeStep(w: RealWorld, label: string, before: ComposedState): Pro
     const h = w.ctx.nativeOf(parseAddress(`c:${m[1]}`) as never);
     // A transfer the engine already ended cannot land more bytes.
     if (!h || h.status() !== 'IN_PROGRESS') return unrealizable('the transfer is not in flight in the engine');
+    // The path fails this transfer after its bytes landed, with no completion or notification between.
+    const fail = ahead.indexOf(`backend: ${m[1]} ERROR`);
+    if (fail >= 0 && !ahead.slice(0, fail).some((l) => / DONE$|^notif:/.test(l))) w.jam();
     // Every chunk of this transfer only (other transfers do not move); its notification is sent by the
     // step that completes it (DONE below), so an ERROR after the bytes landed stays possible, as in the model.
     landChunks(h);
@@ -248,6 +280,7 @@ async function takeStep(w: RealWorld, label: string, before: ComposedState): Pro
         h.injectError();
         h.step();
       }
+      w.unjam();
     } else if (h && h.status() === 'IN_PROGRESS') {
       // Its bytes landed (an earlier step): what is left is the notification, which completes it.
       if (h.bytesDone < h.totalBytes) return unrealizable('the transfer is still in flight in the engine');
@@ -390,7 +423,7 @@ export async function runConform(o: ConformOptions = {}): Promise<ConformReport>
       }
       for (let i = 0; i < paths[p]!.length; i++) {
         const e = g.edges[paths[p]![i]!]!;
-        const outcome = await takeStep(w, e.label, g.states[e.from]!);
+        const outcome = await takeStep(w, e.label, g.states[e.from]!, paths[p]!.slice(i + 1).map((x) => g.edges[x]!.label));
         if (outcome !== 'ok') {
           if (!unrealizableEdges.has(paths[p]![i]!)) {
             unrealizable++;
