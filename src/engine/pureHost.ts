@@ -44,6 +44,21 @@ interface ActorRecord {
  */
 const defaultStepper: Stepper = process.env.XFERSTATE_STEPPER === 'xstate' ? xstateStepper : new CompiledStepper();
 
+/**
+ * One machine object per (machine, delays) in the process: hosts built with the same delays share it,
+ * and with it its compiled plans (the compiler caches per machine object). Without this every server a
+ * process starts (a test, a bench, an embedder with several) compiled and warmed its plans again.
+ */
+const provided = new WeakMap<AnyStateMachine, Map<string, AnyStateMachine>>();
+function withDelays(base: AnyStateMachine, delays: Record<string, number>): AnyStateMachine {
+  let byDelays = provided.get(base);
+  if (!byDelays) provided.set(base, (byDelays = new Map()));
+  const key = JSON.stringify(Object.entries(delays).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  let m = byDelays.get(key);
+  if (!m) byDelays.set(key, (m = base.provide({ delays } as never) as AnyStateMachine));
+  return m;
+}
+
 export class PureHost implements LifecycleHost {
   private readonly actors = new Map<string, ActorRecord>();
   private readonly machines = new Map<string, { machine: AnyStateMachine; compiled: CompiledMachine | null }>();
@@ -148,7 +163,7 @@ export class PureHost implements LifecycleHost {
     if (!m) {
       const base = this.opts.machines[role];
       if (!base) throw new Error(`no machine for role '${role}'`);
-      const machine = this.opts.delays ? (base.provide({ delays: this.opts.delays } as never) as AnyStateMachine) : base;
+      const machine = this.opts.delays ? withDelays(base, this.opts.delays) : base;
       const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
       m = { machine, compiled };
       this.machines.set(role, m);

@@ -35,6 +35,9 @@ export interface RequestEntry {
   transitions: number;
   corrupted: boolean;
   bytes: number;
+  /** The request's actor names, built once (not once per delivery). */
+  keys?: Partial<Record<RequestAddress['role'], string>>;
+  handleKeys?: string[];
 }
 
 /** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
@@ -209,7 +212,7 @@ export abstract class ServerBase {
     for (const e of effects) {
       switch (e.type) {
         case 'deliver':
-          this.host.send(addressKey(e.to), e.event);
+          this.host.send(this.key(e.to), e.event);
           break;
         case 'spawn':
           this.spawn(e.at, e.input);
@@ -248,7 +251,7 @@ export abstract class ServerBase {
   protected afterSpawn(_at: Address): void {}
 
   private spawn(at: Address, input: unknown): void {
-    const name = addressKey(at);
+    const name = this.key(at);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
     this.host.spawn(name, input);
     this.ready.add(name);
@@ -346,6 +349,30 @@ export abstract class ServerBase {
     const lc = this.host.actor(addressKey({ side: this.side, role: 'lifecycle', request: id }));
     if (!lc) return 'unknown';
     return typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
+  }
+
+  /**
+   * The actor name of an address. A live request's names are built once and kept with its entry; a
+   * server actor's once per server. (Building them per delivery was a sizeable share of the
+   * executor's allocation.)
+   */
+  protected key(a: Address): string {
+    if (!('request' in a)) return this.serverKeys.get(a.role) ?? this.cacheServerKey(a);
+    const e = this.requests.get(a.request);
+    if (e === undefined) return addressKey(a);
+    if (a.index !== undefined) {
+      const hs = e.handleKeys ?? (e.handleKeys = []);
+      return hs[a.index] ?? (hs[a.index] = addressKey(a));
+    }
+    const keys = e.keys ?? (e.keys = {});
+    return keys[a.role] ?? (keys[a.role] = addressKey(a));
+  }
+
+  private readonly serverKeys = new Map<string, string>();
+  private cacheServerKey(a: Address): string {
+    const k = addressKey(a);
+    this.serverKeys.set(a.role, k);
+    return k;
   }
 
   private addr(name: string): Address {
