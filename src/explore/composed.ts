@@ -640,7 +640,7 @@ function snapId(a: AnyMachineSnapshot): number {
  * reused (snapshots are never mutated, so sharing the result between worlds is safe). Bounded: the
  * cache is dropped when it grows past CACHE_MAX entries.
  */
-const CACHE_MAX = 500_000;
+const CACHE_MAX = 200_000;
 let stepCache = new WeakMap<AnyStateMachine, Map<string, [AnyMachineSnapshot, unknown[]]>>();
 let cached = 0;
 function cacheOf(m: AnyStateMachine): Map<string, [AnyMachineSnapshot, unknown[]]> {
