@@ -1,7 +1,7 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import { TRANSFER_TERMINAL_STATES } from '../../machines/index.js';
 import type { Bounds, ComposedConfig, ComposedState } from './composed.js';
-import { ComposedWorld, stateKey } from './composed.js';
+import { ComposedWorld, stateKey, symmetricKey } from './composed.js';
 import type { InvariantKind } from './invariantCatalog.js';
 import { leafIds } from './coverage.js';
 
@@ -30,8 +30,16 @@ export interface ComposedResult {
   states: number;
   edges: number;
   ms: number;
+  /** Of `ms`, the breadth-first search and its graph checks (without the random walks): states/s = states / searchMs. */
+  searchMs: number;
   /** The search stopped at maxStates: what was explored is sound, but not every world was reached. */
   truncated: boolean;
+  /**
+   * Every world within this many steps of the start (in the reduced graph) was found and checked, and
+   * every step out of a world closer than that was taken: the search is exhaustive to this depth.
+   * null when not truncated (exhaustive within the bounds).
+   */
+  exhaustiveDepth: number | null;
   /** Worlds from which only one silent step was explored (partial-order reduction). */
   reducedStates: number;
   /** Steps taken by random walks beyond the breadth-first budget (0 when the search was exhaustive). */
@@ -50,6 +58,8 @@ export interface ExploreOptions {
   /** When the breadth-first budget ran out: this many seeded random walks go deeper (they find, they do not prove). */
   walks?: number;
   walkLength?: number;
+  /** Identify worlds that differ only by a renaming of handle indices (symmetricKey); default true. */
+  symmetry?: boolean;
 }
 
 const topLevel = (s: AnyMachineSnapshot): string => (typeof s.value === 'string' ? s.value : Object.keys(s.value as object)[0]!);
@@ -76,6 +86,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const world = new ComposedWorld(cfg);
   const maxStates = opts.maxStates ?? 2_000_000;
   const keys = new Map<string, number>();
+  const handles = cfg.bounds.handlesPerRequest;
+  const keyOf = opts.symmetry === false ? stateKey : (x: ComposedState) => symmetricKey(x, handles);
   const parent: number[] = [];
   const label: string[] = [];
   const depth: number[] = [];
@@ -88,6 +100,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   let edges = 0;
   let reduced = 0;
   let truncated = false;
+  // The least depth of a world one of whose successors was dropped at the state budget.
+  let cutDepth = Infinity;
 
   const pathTo = (n: number): string[] => {
     const out: string[] = [];
@@ -101,7 +115,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const kindOf = (id: string): InvariantKind => (id.startsWith('M') || id === 'L2' ? 'consequence' : 'design-rule');
 
   const s0 = world.initial();
-  keys.set(stateKey(s0), 0);
+  keys.set(keyOf(s0), 0);
   parent.push(-1);
   label.push('');
   depth.push(0);
@@ -117,15 +131,18 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
       let choices = world.choices(s);
       let applied: Array<ReturnType<typeof world.apply> | undefined> = [];
       // Partial-order reduction: a silent local step (one actor changes; no effect, no deadline, no
-      // message, no memory) commutes with every other step, so it alone is explored from here — unless
-      // its successor was already seen (the cycle proviso: then every choice is expanded).
+      // message, no memory) is explored alone from here — unless its successor was already seen (the
+      // cycle proviso: then every choice is expanded). It is invisible to every invariant, but it is
+      // not independent of everything: a delivery to the same actor may not commute with it. So the
+      // reduction is checked, not assumed: test/explore/composed.test.ts compares it with the full
+      // search (every world with no silent step enabled that the full search reaches, it reaches).
       if (opts.reduce !== false) {
         for (let ci = 0; ci < choices.length; ci++) {
           const c = choices[ci]!;
           if (!c.local) continue;
           const r = world.apply(s, c);
           applied[ci] = r;
-          if (r.next.violation || !silent(s, r.next) || keys.has(stateKey(r.next))) continue;
+          if (r.next.violation || !silent(s, r.next) || keys.has(keyOf(r.next))) continue;
           choices = [c];
           applied = [r];
           reduced++;
@@ -145,11 +162,12 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
           continue;
         }
-        const k = stateKey(next);
+        const k = keyOf(next);
         let to = keys.get(k);
         if (to === undefined) {
           if (keys.size >= maxStates) {
             truncated = true;
+            cutDepth = Math.min(cutDepth, depth[id]!);
             continue;
           }
           to = keys.size;
@@ -199,6 +217,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
 
   // Deeper than the budget: seeded random walks from the start. A violation they find is real (its
   // path replays); their absence proves nothing beyond the breadth-first part.
+  const searchMs = Math.round(performance.now() - t0);
   let walked = 0;
   if (truncated && (opts.walks ?? 0) > 0) {
     let seed = 0x9e3779b9;
@@ -226,6 +245,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     }
   }
 
+  // A walk's path wanders: shrink it to the steps the violation needs (each kept path still replays to it).
+  for (const [id, v] of found) if (v.message.includes('(random walk')) found.set(id, { ...v, path: shrinkPath(cfg, v.path, id) });
+
   const violations = [...found.values()].sort((a, b) => a.invariant.localeCompare(b.invariant, 'en', { numeric: true }));
   return {
     scenario: meta.scenario,
@@ -237,7 +259,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     states: n,
     edges,
     ms: Math.round(performance.now() - t0),
+    searchMs,
     truncated,
+    exhaustiveDepth: truncated ? cutDepth : null,
     reducedStates: reduced,
     walkedSteps: walked,
     violations,
@@ -246,6 +270,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
 }
 
 /** Only one actor's snapshot changed, and nothing else of the world (deadlines, channels, native, memory, reports). */
+export const isSilentStep = (a: ComposedState, b: ComposedState): boolean => silent(a, b);
 function silent(a: ComposedState, b: ComposedState): boolean {
   if (a.timers !== b.timers || a.toCtx !== b.toCtx || a.toGen !== b.toGen || a.notifs !== b.notifs || a.blocks !== b.blocks || a.leases !== b.leases) return false;
   if (a.allocSeq !== b.allocSeq || b.violation) return false;
@@ -293,6 +318,26 @@ function localCycle(n: number, from: number[], to: number[]): number {
     }
   }
   return -1;
+}
+
+/**
+ * Greedy one-step-at-a-time deletion: drop each step whose removal still replays to a violation of
+ * `invariant`, until no single step can go. The result is a real path (it replays), often far shorter.
+ */
+export function shrinkPath(cfg: ComposedConfig, path: readonly string[], invariant: string): string[] {
+  let best = [...path];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = best.length - 1; i >= 0; i--) {
+      const candidate = [...best.slice(0, i), ...best.slice(i + 1)];
+      const r = replayComposed(cfg, candidate);
+      if (r.violation?.id === invariant && r.steps === candidate.length) {
+        best = candidate;
+        changed = true;
+      }
+    }
+  }
+  return best;
 }
 
 /** Step a composed world along a path of choice labels; stops at the first label not enabled or the first violation. */
