@@ -581,12 +581,25 @@ function inertScopeFor(self: ReturnType<typeof createEmptyActor>) {
   return { self, defer: () => {}, id: '', logger: () => {}, sessionId: '', stopChild: () => {}, system: self.system, emit: () => {}, actionExecutor: () => {} };
 }
 
+/**
+ * The `{ context, event }` argument of guards and params functions: one object, refilled per call (a
+ * guard or params function reads it and keeps nothing; they run many times per step, and a fresh
+ * object each time was a large share of a step's allocation).
+ */
+const scope = { context: undefined as unknown, event: undefined as unknown as EventObject };
+function scopeOf(ctx: unknown, event: EventObject): typeof scope {
+  scope.context = ctx;
+  scope.event = event;
+  return scope;
+}
+
 function resolveParams(src: ParamSource, ctx: unknown, event: EventObject): unknown {
-  return src.fn ? (src.p as Fn)({ context: ctx, event } as never) : src.p;
+  return src.fn ? (src.p as Fn)(scopeOf(ctx, event) as never) : src.p;
 }
 
 function checkGuard(g: NonNullable<Guard>, ctx: unknown, event: EventObject): boolean {
-  return Boolean(g.impl({ context: ctx, event } as never, (g.inline ? undefined : resolveParams(g.params, ctx, event)) as never));
+  const params = g.inline ? undefined : resolveParams(g.params, ctx, event);
+  return Boolean(g.impl(scopeOf(ctx, event) as never, params as never));
 }
 
 /** evalSelector for a flat selector: the innermost state's enabled transition first, as xstate picks it. */
@@ -628,7 +641,11 @@ class Run {
   private cfg!: Config;
   private ctx: unknown;
 
-  constructor(private readonly cm: CompiledMachine) {}
+  private readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
+
+  constructor(private readonly cm: CompiledMachine) {
+    this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
+  }
 
   reset(cfg: Config, ctx: unknown, initial: boolean): void {
     this.cfg = cfg;
@@ -654,7 +671,10 @@ class Run {
         }
         case 'assign': {
           const params = resolveParams(op.params, this.ctx, event);
-          const args = { context: this.ctx, event, spawn: noSpawn, self: this.cm.actorSelf, system: this.cm.actorSelf.system };
+          // One arguments object per run, refilled (assign functions read it and keep nothing).
+          const args = this.assignArgs;
+          args.context = this.ctx;
+          args.event = event;
           let partial: unknown;
           if (typeof op.assignment === 'function') partial = (op.assignment as Fn)(args as never, params as never);
           else {
