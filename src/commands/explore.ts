@@ -33,7 +33,7 @@ const boundsLine = (b: Bounds) => `requests ${b.requests}, handles/request ${b.h
 
 /** A composed result passes when shipped is clean, or a variant is caught by every expected consequence invariant. */
 export function composedVerdict(r: ComposedResult): { ok: boolean; note: string } {
-  if (r.shipped) return r.violations.length === 0 ? { ok: true, note: r.truncated ? 'clean (state budget reached)' : 'clean' } : { ok: false, note: 'VIOLATED' };
+  if (r.shipped) return r.violations.length === 0 ? { ok: true, note: r.truncated ? `clean (state budget reached; exhaustive to depth ${r.exhaustiveDepth})` : 'clean (exhaustive within the bounds)' } : { ok: false, note: 'VIOLATED' };
   const expected = COMPOSED_PLAN[r.variant]?.expect ?? [];
   if (expected.length === 0) return { ok: true, note: r.violations.length > 0 ? 'found (reported)' : 'nothing found (reported)' };
   const missing = expected.filter((e) => !r.violations.some((v) => v.invariant === e));

@@ -11,6 +11,7 @@ import { ContextServer } from '../executor/contextServer.js';
 import { GenerationServer } from '../executor/generationServer.js';
 import { isPoisoned, patternWord, POISON_WORD, sliceOf } from '../executor/pattern.js';
 import type { ServerBase } from '../executor/serverBase.js';
+import type { TransferHandle } from '../native/index.js';
 import { SimClock } from '../sim/clock.js';
 import { NO_FAULTS, SimLink } from '../sim/network.js';
 import { Rng } from '../sim/rng.js';
@@ -43,6 +44,8 @@ export interface ConformReport {
   truncated: boolean;
   /** Edges whose step the real backend cannot take (e.g. an ERROR after all bytes landed): not run. */
   unrealizable: number;
+  /** The unrealizable edges by step (request and handle numbers folded) and reason, with counts. */
+  whyUnrealizable: Record<string, number>;
   divergences: Divergence[];
 }
 
@@ -122,6 +125,8 @@ class RealWorld {
   readonly toCtx: SimLink;
   readonly held = new Map<string, () => void>();
   readonly reports: Record<Side, Map<string, RequestReport[]>> = { context: new Map(), generation: new Map() };
+  /** Aborts the context server asked for, not yet passed to the engine (see `deferAborts`). */
+  readonly abortsWanted = new Map<TransferHandle, () => void>();
   private readonly deferred: Array<() => void> = [];
   private static seq = 0;
 
@@ -157,12 +162,70 @@ class RealWorld {
     this.toCtx = new SimLink('gen→ctx', rng, () => this.clock.now(), NO_FAULTS, (m) => this.ctx.receiveControl(m));
     this.ctx.attachPeer(this.toGen);
     this.gen.attachPeer(this.toCtx);
+    this.deferAborts(cfg);
     for (const s of [this.ctx, this.gen] as ServerBase[]) s.holdCompletions = (what, deliver) => void this.held.set(`${what.kind}:${what.key}`, deliver);
     requests.forEach((id, i) => {
       const spec = { id, number: i + 1, blocks: 1, faults: [] };
       this.ctx.submit(spec);
       this.gen.submit(spec);
     });
+  }
+
+  /**
+   * Manual progress has no chunk "in progress": an abort or a release reaches the engine between
+   * chunks and nothing more lands. A threaded engine stops at the next chunk boundary, so the chunk in
+   * flight may still land — the model explores that. To take those model steps, the context agent's
+   * handles are wrapped: an abort is accepted and handed to the engine only when the model confirms
+   * it (until then a write of the handle may land); a release of a transfer in flight (shm, which
+   * quiesces on release) first lets the chunk in flight land, as the model does.
+   */
+  private deferAborts(cfg: ComposedConfig): void {
+    const agent = this.ctx.agent;
+    const create = agent.createTransfer.bind(agent);
+    agent.createTransfer = (req) => {
+      const h = create(req);
+      const realAbort = h.abort.bind(h);
+      const realRelease = h.release.bind(h);
+      h.abort = () => {
+        this.abortsWanted.set(h, () => void realAbort());
+        return { aborted: true, quiesced: false };
+      };
+      h.release = () => {
+        this.abortsWanted.delete(h);
+        if (SEMANTICS[cfg.backend].releaseInFlightQuiesces) landChunks(h);
+        return realRelease();
+      };
+      return h;
+    };
+  }
+
+  /** Notifications put in the generation mailbox to keep a landed transfer from completing (see `jam`). */
+  jammed = 0;
+
+  /**
+   * A transfer can fail after its bytes landed (its completion or notification fails): the model takes
+   * that step. The shm engine sends a transfer's notification with its last chunk, unless the receiver's
+   * mailbox is full: then the transfer waits, IN_PROGRESS with every byte in place, and can still end
+   * in ERROR. So before such a write lands, the context agent's lane of the generation mailbox is filled
+   * with notifications no server reads (not a sync: the generation server ignores them), and emptied
+   * again once the transfer failed. Only done when nothing is in the mailbox (nothing real is popped).
+   */
+  jam(): boolean {
+    if (this.jammed > 0 || this.gen.agent.pendingWork().notifications > 0) return false;
+    const junk = new TextEncoder().encode('conform: mailbox filler');
+    for (let i = 0; i < 256; i++) {
+      try {
+        this.ctx.agent.sendNotification(this.gen.agent.name, junk);
+        this.jammed++;
+      } catch {
+        return true; // full
+      }
+    }
+    return true;
+  }
+
+  unjam(): void {
+    for (; this.jammed > 0; this.jammed--) this.gen.agent.step({ notification: true } as never);
   }
 
   /** Let promise callbacks run (held completions land in `held`) and deferred work happen. */
@@ -184,54 +247,77 @@ class RealWorld {
   }
 }
 
-type StepOutcome = 'ok' | 'unrealizable';
+/** 'ok', or why the real servers cannot take the model's step from where they are. */
+type StepOutcome = 'ok' | { unrealizable: string };
+const unrealizable = (why: string): StepOutcome => ({ unrealizable: why });
 
 /** Take one explored step on the real servers. The label is the model's choice; `before` is the model world it was taken from. */
-async function takeStep(w: RealWorld, label: string, before: ComposedState): Promise<StepOutcome> {
+async function takeStep(w: RealWorld, label: string, before: ComposedState, ahead: readonly string[] = []): Promise<StepOutcome> {
   let m: RegExpExecArray | null;
   if ((m = /^(ctx|gen) loop (\S+): (\w+)$/.exec(label))) {
     w.server(m[1] === 'ctx' ? 'context' : 'generation').inject({ kind: 'loop', request: m[2]!, step: m[3] as never });
   } else if ((m = /^user: cancel (\S+) on the (context|generation) side$/.exec(label))) {
     w.server(m[2] as Side).cancel(m[1]!);
   } else if ((m = /^ctx native: handles of (\S+) quiescent/.exec(label))) {
-    if (!release(w, `quiesced:c:${m[1]}.lease`)) return 'unrealizable';
+    if (!release(w, `quiesced:c:${m[1]}.lease`)) return unrealizable('no quiescence of the lease is pending in the runtime');
   } else if ((m = /^backend: write of (\S+) lands$/.exec(label))) {
     const h = w.ctx.nativeOf(parseAddress(`c:${m[1]}`) as never);
-    if (!h) return 'unrealizable';
-    // Every chunk of this transfer only (other transfers do not move).
-    for (let i = 0; i < 1024 && h.status() === 'IN_PROGRESS'; i++) h.step();
+    // A transfer the engine already ended cannot land more bytes.
+    if (!h || h.status() !== 'IN_PROGRESS') return unrealizable('the transfer is not in flight in the engine');
+    // The path fails this transfer after its bytes landed, with no completion or notification between.
+    const fail = ahead.indexOf(`backend: ${m[1]} ERROR`);
+    if (fail >= 0 && !ahead.slice(0, fail).some((l) => / DONE$|^notif:/.test(l))) w.jam();
+    // Every chunk of this transfer only (other transfers do not move); its notification is sent by the
+    // step that completes it (DONE below), so an ERROR after the bytes landed stays possible, as in the model.
+    landChunks(h);
   } else if ((m = /^backend: (\S+) (DONE|ERROR)$/.exec(label))) {
     const key = `c:${m[1]}`;
     const h = w.ctx.nativeOf(parseAddress(key) as never);
     if (m[2] === 'ERROR') {
       // A transfer that already completed cannot end in ERROR on the real backend.
-      if (!h || h.status() === 'DONE') return 'unrealizable';
+      if (!h || h.status() === 'DONE') return unrealizable('the transfer already completed in the engine (or has none)');
       if (h.status() === 'IN_PROGRESS') {
         h.injectError();
         h.step();
       }
-    } else if (h && h.status() === 'IN_PROGRESS') return 'unrealizable';
+      w.unjam();
+    } else if (h && h.status() === 'IN_PROGRESS') {
+      // Its bytes landed (an earlier step): what is left is the notification, which completes it.
+      if (h.bytesDone < h.totalBytes) return unrealizable('the transfer is still in flight in the engine');
+      for (let i = 0; i < 16 && h.status() === 'IN_PROGRESS'; i++) h.step();
+    }
     await w.settle();
-    if (!release(w, `native:${key}`)) return 'unrealizable';
+    if (!release(w, `native:${key}`)) return unrealizable('no terminal status of the transfer is pending in the runtime');
   } else if ((m = /^backend: abort of (\S+) confirmed$/.exec(label))) {
+    const h = w.ctx.nativeOf(parseAddress(`c:${m[1]}`) as never);
+    const abort = h && w.abortsWanted.get(h);
+    if (abort) {
+      w.abortsWanted.delete(h);
+      abort();
+    }
     await w.settle();
-    if (!release(w, `abort:c:${m[1]}`)) return 'unrealizable';
+    if (!release(w, `abort:c:${m[1]}`)) return unrealizable('no confirmed abort is pending in the runtime');
   } else if ((m = /^net (\S+): (deliver|lose) .*?(?: ahead of (\d+) older)?( and keep a duplicate)?$/.exec(label))) {
     const link = m[1]!.includes('Ctx') || m[1]!.startsWith('gen') || m[1] === 'toCtx' ? w.toCtx : w.toGen;
     const i = m[3] ? Number(m[3]) : 0;
     if (m[2] === 'lose') link.dropAt(i);
-    else if (!link.deliverAt(i, m[4] !== undefined)) return 'unrealizable';
+    else if (!link.deliverAt(i, m[4] !== undefined)) return unrealizable('the link holds no such message');
   } else if ((m = /^notif: sync of (\S+) arrives$/.exec(label))) {
     // Every notification waiting in the generation agent's mailbox (one per handle of the request).
     for (let i = 0; i < 64 && w.gen.agent.pendingWork().notifications > 0; i++) w.gen.agent.step({ notification: true } as never);
   } else if ((m = /^deadline (\S+): (.+)$/.exec(label))) {
     const key = m[1]!;
     const t = before.timers.find((x) => x.key === key && timerName(x.id) === m![2]);
-    if (!t) return 'unrealizable';
+    if (!t) return unrealizable('no such deadline armed');
     w.server(key.startsWith('g:') ? 'generation' : 'context').host.fire(key, t.id);
-  } else return 'unrealizable';
+  } else return unrealizable('no driver for this step');
   await w.settle();
   return 'ok';
+}
+
+/** Copy the chunks of a transfer still in flight (not its notification: the transfer does not complete here). */
+function landChunks(h: TransferHandle): void {
+  for (let i = 0; i < 1024 && !h.released && h.status() === 'IN_PROGRESS' && h.bytesDone < h.totalBytes; i++) h.step();
 }
 
 function release(w: RealWorld, key: string): boolean {
@@ -325,6 +411,7 @@ export async function runConform(o: ConformOptions = {}): Promise<ConformReport>
   const divergences: Divergence[] = [];
   let unrealizable = 0;
   const unrealizableEdges = new Set<number>();
+  const whyUnrealizable: Record<string, number> = {};
   for (let p = 0; p < paths.length; p++) {
     const w = new RealWorld(cfg, world.requests, o.realVariants ?? []);
     try {
@@ -336,9 +423,13 @@ export async function runConform(o: ConformOptions = {}): Promise<ConformReport>
       }
       for (let i = 0; i < paths[p]!.length; i++) {
         const e = g.edges[paths[p]![i]!]!;
-        const outcome = await takeStep(w, e.label, g.states[e.from]!);
-        if (outcome === 'unrealizable') {
-          if (!unrealizableEdges.has(paths[p]![i]!)) unrealizable++;
+        const outcome = await takeStep(w, e.label, g.states[e.from]!, paths[p]!.slice(i + 1).map((x) => g.edges[x]!.label));
+        if (outcome !== 'ok') {
+          if (!unrealizableEdges.has(paths[p]![i]!)) {
+            unrealizable++;
+            const kind = `${e.label.replace(/r\d+/g, 'r*').replace(/#\d/g, '#*')}: ${outcome.unrealizable}`;
+            whyUnrealizable[kind] = (whyUnrealizable[kind] ?? 0) + 1;
+          }
           unrealizableEdges.add(paths[p]![i]!);
           break;
         }
@@ -356,5 +447,5 @@ export async function runConform(o: ConformOptions = {}): Promise<ConformReport>
   }
   let edgesCovered = 0;
   for (const c of covered) edgesCovered += c;
-  return { scenario, paths: paths.length, edgesCovered, edgesTotal: g.edges.length, states: g.states.length, truncated: g.truncated, unrealizable, divergences };
+  return { scenario, paths: paths.length, edgesCovered, edgesTotal: g.edges.length, states: g.states.length, truncated: g.truncated, unrealizable, whyUnrealizable, divergences };
 }

@@ -26,6 +26,11 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
   stepper?: Stepper;
   /** Time for deadlines; default: the process's real clock. */
   clock?: Clock;
+  /**
+   * onTransition's record is valid only during the call (one object is refilled for every transition):
+   * for observers that read it and keep nothing of it, such as the executor's.
+   */
+  transientRecords?: boolean;
 }
 
 interface ActorRecord {
@@ -44,12 +49,30 @@ interface ActorRecord {
  */
 const defaultStepper: Stepper = process.env.XFERSTATE_STEPPER === 'xstate' ? xstateStepper : new CompiledStepper();
 
+/**
+ * One machine object per (machine, delays) in the process: hosts built with the same delays share it,
+ * and with it its compiled plans (the compiler caches per machine object). Without this every server a
+ * process starts (a test, a bench, an embedder with several) compiled and warmed its plans again.
+ */
+const provided = new WeakMap<AnyStateMachine, Map<string, AnyStateMachine>>();
+function withDelays(base: AnyStateMachine, delays: Record<string, number>): AnyStateMachine {
+  let byDelays = provided.get(base);
+  if (!byDelays) provided.set(base, (byDelays = new Map()));
+  const key = JSON.stringify(Object.entries(delays).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  let m = byDelays.get(key);
+  if (!m) byDelays.set(key, (m = base.provide({ delays } as never) as AnyStateMachine));
+  return m;
+}
+
+const NO_EVENT: EventObject = { type: '' };
+
 export class PureHost implements LifecycleHost {
   private readonly actors = new Map<string, ActorRecord>();
   private readonly machines = new Map<string, { machine: AnyStateMachine; compiled: CompiledMachine | null }>();
   private readonly queueActor: string[] = [];
   private readonly queueEvent: EventObject[] = [];
   private head = 0;
+  private tail = 0;
   private draining = false;
   private readonly deadlines: Deadlines;
   readonly stepper: Stepper;
@@ -121,8 +144,15 @@ export class PureHost implements LifecycleHost {
   }
 
   send(name: string, event: MachineEvent | EventObject): void {
-    this.queueActor.push(name);
-    this.queueEvent.push(event);
+    // Slots are reused from one drain to the next (truncating the arrays made V8 reallocate them).
+    if (this.tail < this.queueActor.length) {
+      this.queueActor[this.tail] = name;
+      this.queueEvent[this.tail] = event;
+    } else {
+      this.queueActor.push(name);
+      this.queueEvent.push(event);
+    }
+    this.tail++;
     this.drain();
   }
 
@@ -148,7 +178,7 @@ export class PureHost implements LifecycleHost {
     if (!m) {
       const base = this.opts.machines[role];
       if (!base) throw new Error(`no machine for role '${role}'`);
-      const machine = this.opts.delays ? (base.provide({ delays: this.opts.delays } as never) as AnyStateMachine) : base;
+      const machine = this.opts.delays ? withDelays(base, this.opts.delays) : base;
       const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
       m = { machine, compiled };
       this.machines.set(role, m);
@@ -160,7 +190,7 @@ export class PureHost implements LifecycleHost {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.head < this.queueActor.length) {
+      while (this.head < this.tail) {
         const actor = this.queueActor[this.head]!;
         const event = this.queueEvent[this.head]!;
         this.head++;
@@ -173,9 +203,10 @@ export class PureHost implements LifecycleHost {
         this.apply(rec, step, prev);
       }
     } finally {
-      this.queueActor.length = 0;
-      this.queueEvent.length = 0;
+      // Events are not kept alive by their old slots past the next burst of sends.
+      for (let i = 0; i < this.tail; i++) this.queueEvent[i] = NO_EVENT;
       this.head = 0;
+      this.tail = 0;
       this.draining = false;
     }
   }
@@ -214,8 +245,17 @@ export class PureHost implements LifecycleHost {
   }
 
   private observe(rec: ActorRecord, event: EventObject, prev: Snap | null, next: Snap): void {
-    const record: TransitionRecord = { actor: rec.name, machine: rec.machine.id, event, from: prev ? prev.value : null, to: next.value, status: next.status };
-    if (rec.compiled) record.toKey = rec.compiled.configOf(next).valueKey;
+    const record: TransitionRecord = this.opts.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined };
+    record.actor = rec.name;
+    record.machine = rec.machine.id;
+    record.event = event;
+    record.from = prev ? prev.value : null;
+    record.to = next.value;
+    record.status = next.status;
+    record.toKey = rec.compiled ? rec.compiled.configOf(next).valueKey : undefined;
     this.opts.onTransition!(record);
   }
+
+  /** The one record handed to onTransition when records are transient (`transientRecords`). */
+  private readonly scratch: TransitionRecord = { actor: '', machine: '', event: NO_EVENT, from: null, to: null, status: '', toKey: undefined };
 }

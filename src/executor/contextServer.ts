@@ -16,6 +16,8 @@ interface NativeTransfer {
   request: string;
   handle: TransferHandle | null;
   posted: boolean;
+  /** The KV this handle's slice carries: written just before the post (see post()). */
+  kv: { blocks: readonly number[]; number: number; epoch: number; offset: number; length: number } | null;
 }
 
 /**
@@ -107,13 +109,11 @@ export class ContextServer extends ServerBase {
     const spec = this.requests.get(at.request)?.spec;
     if (!remote || !lease || !spec || remote.blocks.length !== lease.blocks.length) {
       // Nothing to write into (or the request is gone): the handle's post fails at once.
-      this.natives.set(key, { request: at.request, handle: null, posted: false });
+      this.natives.set(key, { request: at.request, handle: null, posted: false, kv: null });
       return;
     }
     const bb = this.pool.blockBytes;
     const slice = sliceOf(bb, index, of);
-    // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks.
-    if (index === 0) lease.blocks.forEach((b, i) => this.pool.fill(b, spec.number, remote.epoch, i));
     const handle = this.agent.createTransfer({
       op: 'WRITE',
       local: lease.blocks.map((b) => ({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length })),
@@ -121,7 +121,7 @@ export class ContextServer extends ServerBase {
       remoteAgent: this.remoteAgent,
       notification: new TextEncoder().encode(JSON.stringify({ id: at.request, index, of })),
     });
-    this.natives.set(key, { request: at.request, handle, posted: false });
+    this.natives.set(key, { request: at.request, handle, posted: false, kv: { blocks: lease.blocks, number: spec.number, epoch: remote.epoch, ...slice } });
   }
 
   /** The native transfer behind a handle actor (conformance and the simulator read it; null before create). */
@@ -137,6 +137,11 @@ export class ContextServer extends ServerBase {
     }
     // Fault 'stall': the transfer is created but never posted; the handle's deadline must end it.
     if (this.faults.has(at.request, 'stall')) return;
+    // The KV the request computed, tagged with the epoch the receiver's pool chose for its blocks:
+    // this handle's slice of every block, written right before the post, so the copy reads it while
+    // it is still in cache (written at create, a burst of creates evicted it before the copies ran).
+    const kv = n.kv;
+    if (kv) kv.blocks.forEach((b, i) => this.pool.fillRange(b, kv.offset, kv.length, kv.number, kv.epoch, i));
     const h = n.handle;
     h.post();
     n.posted = true;

@@ -99,6 +99,12 @@ export class BlockPool {
     else fillBlock(this.view(block), requestNumber, epoch, blockIndex);
   }
 
+  /** Writes the pattern over bytes [offset, offset + length) of the block (offset and length multiples of 8). */
+  fillRange(block: number, offset: number, length: number, requestNumber: number, epoch: number, blockIndex: number): void {
+    if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes + offset, length, patternWord(requestNumber, epoch, blockIndex));
+    else fillBlock(this.view(block).subarray(offset, offset + length), requestNumber, epoch, blockIndex);
+  }
+
   /** True when every byte of the block is that pattern. */
   holds(block: number, requestNumber: number, epoch: number, blockIndex: number, checker: PatternChecker): boolean {
     if (this.region.kind === 'device') {

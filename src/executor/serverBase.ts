@@ -35,6 +35,18 @@ export interface RequestEntry {
   transitions: number;
   corrupted: boolean;
   bytes: number;
+  /** The request's actor names, built once (not once per delivery). */
+  keys?: Partial<Record<RequestAddress['role'], string>>;
+  handleKeys?: string[];
+}
+
+interface ActorInfo {
+  readonly addr: Address;
+  /** The loop offers this actor events (it waits in the ready set after a change). */
+  readonly loop: boolean;
+  /** The state it is in (null before its first record and after it finished), and since when. */
+  key: string | null;
+  at: number;
 }
 
 /** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
@@ -65,11 +77,14 @@ export abstract class ServerBase {
   readonly quarantine = { entered: 0, releasedByProof: 0, releasedByFence: 0 };
   readonly counters = { reported: 0, errorResponses: 0, cancelRefused: 0, retiredLeases: 0 };
   protected readonly faults: FaultPoints;
-  private readonly stateSince = new Map<string, { key: string; at: number }>();
+
   /** Time in state per machine and state key (two levels: no string built per transition). */
   private readonly timeInState = new Map<string, Map<string, Histogram>>();
-  /** Parsed addresses of live actors (parsed once per actor, not once per transition). */
-  private readonly addrs = new Map<string, Address>();
+  /**
+   * What the server keeps per live actor, found with one lookup per transition: its parsed address,
+   * whether the loop offers it events, and since when it is in which state (for time in state).
+   */
+  private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
   private readonly ready = new Set<string>();
@@ -114,7 +129,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost(common);
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true });
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
@@ -209,7 +224,7 @@ export abstract class ServerBase {
     for (const e of effects) {
       switch (e.type) {
         case 'deliver':
-          this.host.send(addressKey(e.to), e.event);
+          this.host.send(this.key(e.to), e.event);
           break;
         case 'spawn':
           this.spawn(e.at, e.input);
@@ -248,7 +263,7 @@ export abstract class ServerBase {
   protected afterSpawn(_at: Address): void {}
 
   private spawn(at: Address, input: unknown): void {
-    const name = addressKey(at);
+    const name = this.key(at);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
     this.host.spawn(name, input);
     this.ready.add(name);
@@ -316,9 +331,8 @@ export abstract class ServerBase {
   private forget(name: string): void {
     this.platform.defer(() => {
       this.host.remove(name);
-      this.stateSince.delete(name);
       this.ready.delete(name);
-      this.addrs.delete(name);
+      this.actorInfo.delete(name);
     });
   }
 
@@ -327,8 +341,7 @@ export abstract class ServerBase {
       const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
-        this.stateSince.delete(name);
-        this.addrs.delete(name);
+        this.actorInfo.delete(name);
       }
     }
     const hs = this.config.handlesPerRequest ?? 1;
@@ -336,7 +349,7 @@ export abstract class ServerBase {
       const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
-        this.addrs.delete(name);
+        this.actorInfo.delete(name);
       }
     }
   }
@@ -348,44 +361,76 @@ export abstract class ServerBase {
     return typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
   }
 
+  /**
+   * The actor name of an address. A live request's names are built once and kept with its entry; a
+   * server actor's once per server. (Building them per delivery was a sizeable share of the
+   * executor's allocation.)
+   */
+  protected key(a: Address): string {
+    if (!('request' in a)) return this.serverKeys.get(a.role) ?? this.cacheServerKey(a);
+    const e = this.requests.get(a.request);
+    if (e === undefined) return addressKey(a);
+    if (a.index !== undefined) {
+      const hs = e.handleKeys ?? (e.handleKeys = []);
+      return hs[a.index] ?? (hs[a.index] = addressKey(a));
+    }
+    const keys = e.keys ?? (e.keys = {});
+    return keys[a.role] ?? (keys[a.role] = addressKey(a));
+  }
+
+  private readonly serverKeys = new Map<string, string>();
+  private cacheServerKey(a: Address): string {
+    const k = addressKey(a);
+    this.serverKeys.set(a.role, k);
+    return k;
+  }
+
   private addr(name: string): Address {
-    let a = this.addrs.get(name);
-    if (a === undefined) this.addrs.set(name, (a = parseAddress(name)));
-    return a;
+    return this.infoOf(name).addr;
+  }
+
+  private infoOf(name: string): ActorInfo {
+    let i = this.actorInfo.get(name);
+    if (i === undefined) {
+      const addr = parseAddress(name);
+      i = { addr, loop: LOOP_KINDS[this.side][addr.role] !== undefined, key: null, at: 0 };
+      this.actorInfo.set(name, i);
+    }
+    return i;
   }
 
   private onTransition(r: TransitionRecord): void {
-    const addr = this.addr(r.actor);
+    const info = this.infoOf(r.actor);
+    const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
-    if (LOOP_KINDS[this.side][addr.role] !== undefined) this.ready.add(r.actor);
+    if (info.loop) this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
     // The compiled stepper hands the configuration's key precomputed; live actors need it built.
     const key = r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to));
+    const prevKey = info.key;
+    if (prevKey === key && r.status === 'active' && this.trace === undefined) return;
     const now = this.platform.clock.now();
-    const prev = this.stateSince.get(r.actor);
-    const changed = prev === undefined || prev.key !== key;
-    if (prev !== undefined && changed) {
+    if (prevKey !== null && prevKey !== key) {
       let byKey = this.timeInState.get(r.machine);
       if (byKey === undefined) this.timeInState.set(r.machine, (byKey = new Map()));
-      let h = byKey.get(prev.key);
-      if (h === undefined) byKey.set(prev.key, (h = new Histogram()));
-      h.record(now - prev.at);
+      let h = byKey.get(prevKey);
+      if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
+      h.record(now - info.at);
       if ('request' in addr) {
         const e = this.requests.get(addr.request);
         if (e) e.transitions++;
       }
-      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prev.key} --${r.event.type}--> ${key}` });
+      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prevKey} --${r.event.type}--> ${key}` });
     }
     if (r.status !== 'active') {
-      this.stateSince.delete(r.actor);
+      info.key = null;
       // A side that finished after its request was reported (it failed closed while draining): drop it now.
       if ('request' in addr && !this.requests.has(addr.request)) this.forget(r.actor);
-    } else if (prev === undefined) this.stateSince.set(r.actor, { key, at: now });
-    else if (changed) {
-      prev.key = key;
-      prev.at = now;
+    } else if (prevKey !== key) {
+      info.key = key;
+      info.at = now;
     }
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }

@@ -170,7 +170,7 @@ export class Draft {
 
   private spawn(key: string, input: unknown): void {
     if (this.s.actors[key]) return;
-    const [snap, actions] = pureInitialTransition(this.machine(key), input);
+    const [snap, actions] = memoInitial(this.machine(key), input);
     this.s.actors[key] = snap;
     this.actions(key, actions as EmittedAction[]);
   }
@@ -185,8 +185,7 @@ export class Draft {
         // An actor that does not exist or has finished drops the event, as a stopped actor would.
         if (!prev || prev.status !== 'active') continue;
         const m = this.machine(key);
-        const [next, actions] = pureTransition(m, prev, event);
-        engineStats.transitions++;
+        const [next, actions] = memoTransition(m, prev, event);
         this.transitions.push({ machine: m.id, from: valueKey(prev), event: event.type });
         this.s.actors[key] = next;
         this.actions(key, actions as EmittedAction[]);
@@ -402,7 +401,7 @@ export class ComposedWorld {
     const alive = (side: Side) => !s.dead[side];
     const can = (key: string, ev: MachineEvent) => {
       const a = s.actors[key];
-      return a !== undefined && a.status === 'active' && a.can(ev as never);
+      return a !== undefined && a.status === 'active' && memoCan(this.cfg.machines[key.startsWith('g:') ? 'generation' : 'context'][roleOf(key)]!, a, ev);
     };
     for (const r of this.requests) {
       // Executor loop steps (local): each only where the actor accepts it.
@@ -615,18 +614,154 @@ export function productionMachines(): Record<Side, Partial<Record<string, AnySta
   return { context: { ...ROLE_MACHINES.context }, generation: { ...ROLE_MACHINES.generation } };
 }
 
-/** A compact, deterministic key of a world: each actor's value, context and deadlines, the channels, native, memory. */
-const snapKeys = new WeakMap<AnyMachineSnapshot, string>();
-function snapKey(a: AnyMachineSnapshot): string {
-  let k = snapKeys.get(a);
-  if (k === undefined) snapKeys.set(a, (k = `${a.status[0]}${valueKey(a)}${JSON.stringify(a.context)}`));
-  return k;
+/**
+ * Snapshots are interned: every snapshot with the same status, value and context gets one small number
+ * (the first object seen with that content stands for all of them). The number is what a world's key
+ * holds, and what the transition cache is keyed by, so equal actors reached along different paths
+ * share one key and one cached step.
+ */
+const snapIds = new WeakMap<AnyMachineSnapshot, number>();
+// Never cleared (a number must keep naming one content for as long as any key holds it); it grows with
+// the distinct snapshots seen, which the explored worlds bound.
+const snapIntern = new Map<string, number>();
+function snapId(a: AnyMachineSnapshot): number {
+  let n = snapIds.get(a);
+  if (n === undefined) {
+    const text = `${a.status[0]}${valueKey(a)}${JSON.stringify(a.context)}`;
+    n = snapIntern.get(text);
+    if (n === undefined) snapIntern.set(text, (n = snapIntern.size));
+    snapIds.set(a, n);
+  }
+  return n;
 }
 
+/**
+ * Pure machine steps are deterministic in (machine, snapshot content, event): each is computed once and
+ * reused (snapshots are never mutated, so sharing the result between worlds is safe). Bounded: the
+ * cache is dropped when it grows past CACHE_MAX entries.
+ */
+const CACHE_MAX = 200_000;
+let stepCache = new WeakMap<AnyStateMachine, Map<string, [AnyMachineSnapshot, unknown[]]>>();
+let cached = 0;
+function cacheOf(m: AnyStateMachine): Map<string, [AnyMachineSnapshot, unknown[]]> {
+  if (cached > CACHE_MAX) {
+    // Every machine's entries go at once (the count is over all of them).
+    stepCache = new WeakMap();
+    cached = 0;
+  }
+  let c = stepCache.get(m);
+  if (!c) stepCache.set(m, (c = new Map()));
+  return c;
+}
+function memoTransition(m: AnyStateMachine, prev: AnyMachineSnapshot, event: EventObject): [AnyMachineSnapshot, unknown[]] {
+  const c = cacheOf(m);
+  const k = `${snapId(prev)} ${JSON.stringify(event)}`;
+  let r = c.get(k);
+  if (!r) {
+    r = pureTransition(m, prev, event);
+    engineStats.transitions++;
+    c.set(k, r);
+    cached++;
+  }
+  return r;
+}
+/** `snapshot.can(event)`, cached like a step (the answer depends on the same three things). */
+const canCache = new WeakMap<AnyStateMachine, Map<string, boolean>>();
+function memoCan(m: AnyStateMachine, a: AnyMachineSnapshot, ev: MachineEvent): boolean {
+  let c = canCache.get(m);
+  if (!c) canCache.set(m, (c = new Map()));
+  if (c.size > CACHE_MAX) c.clear();
+  const k = `${snapId(a)} ${ev.type}`;
+  let r = c.get(k);
+  if (r === undefined) c.set(k, (r = a.can(ev as never)));
+  return r;
+}
+function memoInitial(m: AnyStateMachine, input: unknown): [AnyMachineSnapshot, unknown[]] {
+  const c = cacheOf(m);
+  const k = `init ${JSON.stringify(input)}`;
+  let r = c.get(k);
+  if (!r) {
+    r = pureInitialTransition(m, input);
+    c.set(k, r);
+    cached++;
+  }
+  return r;
+}
+
+/** A compact, deterministic key of a world: each actor's interned snapshot, deadlines, the channels, native, memory. */
 export function stateKey(s: ComposedState): string {
-  const parts: string[] = [];
-  for (const k of Object.keys(s.actors).sort()) parts.push(`${k}=${snapKey(s.actors[k]!)}`);
-  parts.push(s.timers.map((t) => `${t.key}:${t.id}`).join(','));
-  parts.push(JSON.stringify([s.toCtx, s.toGen, s.notifs, s.nat, s.blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead]));
-  return parts.join('|');
+  let key = '';
+  for (const k of Object.keys(s.actors).sort()) key += `${k}=${snapId(s.actors[k]!)},`;
+  key += '|';
+  for (const t of s.timers) key += `${t.key}:${t.id},`;
+  return `${key}|${JSON.stringify([s.toCtx, s.toGen, s.notifs, s.nat, s.blocks, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead])}`;
+}
+
+/**
+ * Symmetry between the handles of a request. Handle i writes slice i of every block (of whichever
+ * request owns it), and no machine treats one index differently from another (contextSend counts
+ * settled handles; the wiring names a handle only by its address). So renaming the handle indices by
+ * one permutation, the same for every request, maps a world to an equivalent one: same futures up to
+ * the renaming, same invariant verdicts (M1–M6 and L2 name no index). The key of a world modulo that
+ * symmetry is the least of its keys under every permutation (n ≤ 3 handles; more: no reduction).
+ * The relabelled parts: handle actors (their address and `handleId`), their deadlines, the native
+ * transfers (address and slice index) and the slices of every block.
+ */
+export function symmetricKey(s: ComposedState, handles: number): string {
+  // What no renaming touches is serialised once.
+  const rest = JSON.stringify([s.toCtx, s.toGen, s.notifs, s.leases, s.allocSeq, s.reports, s.cancelsSent, s.budget, s.dead]);
+  let best = keyUnder(s, null);
+  if (handles < 2 || handles > 3 || Object.keys(s.nat).length === 0) return best + rest;
+  for (const perm of permutations(handles)) {
+    if (perm.every((p, i) => p === i)) continue;
+    const k = keyUnder(s, perm);
+    if (k < best) best = k;
+  }
+  return best + rest;
+}
+
+const permCache = new Map<number, number[][]>();
+function permutations(n: number): number[][] {
+  let out = permCache.get(n);
+  if (out) return out;
+  out = [];
+  const rec = (prefix: number[], rest: number[]) => {
+    if (rest.length === 0) return void out!.push(prefix);
+    rest.forEach((x, i) => rec([...prefix, x], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+  };
+  rec([], Array.from({ length: n }, (_, i) => i));
+  permCache.set(n, out);
+  return out;
+}
+
+const HANDLE = /#(\d+)\./;
+/** A world's key with handle indices renamed by `perm` (null: as they are); native transfers in address order. */
+function keyUnder(s: ComposedState, perm: number[] | null): string {
+  const rename = (k: string): string => (perm ? k.replace(HANDLE, (_, d: string) => `#${perm[Number(d)]}.`) : k);
+  const actors = Object.keys(s.actors).map((k) => {
+    const a = s.actors[k]!;
+    const to = rename(k);
+    return [to, to === k ? snapId(a) : renamedSnapId(a, to)] as const;
+  });
+  actors.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  let key = '';
+  for (const [k, id] of actors) key += `${k}=${id},`;
+  key += '|';
+  for (const t of s.timers) key += `${rename(t.key)}:${t.id},`;
+  const nat = Object.keys(s.nat)
+    .map((k) => [rename(k), s.nat[k]!] as const)
+    .sort((x, y) => (x[0] < y[0] ? -1 : 1))
+    .map(([k, x]) => [k, x.remote, perm ? perm[x.index] : x.index, x.phase, x.landed, x.released, x.abortWanted]);
+  const blocks = perm ? s.blocks.map((b) => ({ owner: b.owner, chunks: b.chunks.map((_, i) => b.chunks[perm.indexOf(i)]!) })) : s.blocks;
+  return `${key}|${JSON.stringify([nat, blocks])}|`;
+}
+
+/** The interned id of a handle actor's snapshot as it would read at address `to` (its handleId renamed). */
+function renamedSnapId(a: AnyMachineSnapshot, to: string): number {
+  const ctx = a.context as { handleId?: string };
+  const handleId = to.slice(2, to.lastIndexOf('.'));
+  const text = `${a.status[0]}${valueKey(a)}${JSON.stringify(ctx.handleId === undefined ? ctx : { ...ctx, handleId })}`;
+  let n = snapIntern.get(text);
+  if (n === undefined) snapIntern.set(text, (n = snapIntern.size));
+  return n;
 }

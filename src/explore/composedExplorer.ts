@@ -1,7 +1,7 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import { TRANSFER_TERMINAL_STATES } from '../../machines/index.js';
 import type { Bounds, ComposedConfig, ComposedState } from './composed.js';
-import { ComposedWorld, stateKey } from './composed.js';
+import { ComposedWorld, stateKey, symmetricKey } from './composed.js';
 import type { InvariantKind } from './invariantCatalog.js';
 import { leafIds } from './coverage.js';
 import { checkPromptRun } from './promptRun.js';
@@ -32,14 +32,23 @@ export interface ComposedResult {
   states: number;
   edges: number;
   ms: number;
+  /** Of `ms`, the breadth-first search and its graph checks (without the random walks): states/s = states / searchMs. */
+  searchMs: number;
   /** The search stopped at maxStates: what was explored is sound, but not every world was reached. */
   truncated: boolean;
+  /**
+   * Every world within this many steps of the start (in the reduced graph) was found and checked, and
+   * every step out of a world closer than that was taken: the search is exhaustive to this depth.
+   * null when not truncated (exhaustive within the bounds).
+   */
+  exhaustiveDepth: number | null;
   /** Worlds from which only one silent step was explored (partial-order reduction). */
   reducedStates: number;
   /** Steps taken by random walks beyond the breadth-first budget (0 when the search was exhaustive). */
   walkedSteps: number;
-  /** Worlds of the fault-free prompt runs explored for M7 (0 when not checked). */
+  /** Worlds of the prompt runs explored for M7 (0 when not checked), and how long that took (part of `ms`). */
   promptStates: number;
+  promptMs: number;
   violations: ComposedViolation[];
   /** Machine transitions (machine, from-leaf, event) seen, for coverage. */
   seenPairs?: Set<string>;
@@ -58,6 +67,8 @@ export interface ExploreOptions {
   promptRun?: boolean;
   /** Observers of the search (the mutation runner's digest and early stop); they may throw to stop it. */
   hooks?: ExploreHooks;
+  /** Identify worlds that differ only by a renaming of handle indices (symmetricKey); default true. */
+  symmetry?: boolean;
 }
 
 /**
@@ -97,6 +108,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const world = new ComposedWorld(cfg);
   const maxStates = opts.maxStates ?? 2_000_000;
   const keys = new Map<string, number>();
+  const handles = cfg.bounds.handlesPerRequest;
+  const keyOf = opts.symmetry === false ? stateKey : (x: ComposedState) => symmetricKey(x, handles);
   const parent: number[] = [];
   const label: string[] = [];
   const depth: number[] = [];
@@ -109,6 +122,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   let edges = 0;
   let reduced = 0;
   let truncated = false;
+  // The least depth of a world one of whose successors was dropped at the state budget.
+  let cutDepth = Infinity;
 
   const pathTo = (n: number): string[] => {
     const out: string[] = [];
@@ -124,7 +139,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   const kindOf = (id: string): InvariantKind => (id.startsWith('M') || id === 'L2' ? 'consequence' : 'design-rule');
 
   const s0 = world.initial();
-  keys.set(stateKey(s0), 0);
+  keys.set(keyOf(s0), 0);
   parent.push(-1);
   label.push('');
   depth.push(0);
@@ -132,8 +147,11 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   hooks.onWorld?.(s0, 0);
   // M7 (src/explore/promptRun.ts): its own small search over the fault-free prompt runs.
   let promptStates = 0;
+  let promptMs = 0;
   if (opts.promptRun !== false) {
+    const tp = performance.now();
     const pr = checkPromptRun(world);
+    promptMs = performance.now() - tp;
     promptStates = pr.states;
     if (pr.violation) keep({ kind: 'consequence', ...pr.violation });
   }
@@ -148,15 +166,18 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
       let choices = world.choices(s);
       let applied: Array<ReturnType<typeof world.apply> | undefined> = [];
       // Partial-order reduction: a silent local step (one actor changes; no effect, no deadline, no
-      // message, no memory) commutes with every other step, so it alone is explored from here — unless
-      // its successor was already seen (the cycle proviso: then every choice is expanded).
+      // message, no memory) is explored alone from here — unless its successor was already seen (the
+      // cycle proviso: then every choice is expanded). It is invisible to every invariant, but it is
+      // not independent of everything: a delivery to the same actor may not commute with it. So the
+      // reduction is checked, not assumed: test/explore/composed.test.ts compares it with the full
+      // search (every world with no silent step enabled that the full search reaches, it reaches).
       if (opts.reduce !== false) {
         for (let ci = 0; ci < choices.length; ci++) {
           const c = choices[ci]!;
           if (!c.local) continue;
           const r = world.apply(s, c);
           applied[ci] = r;
-          if (r.next.violation || !silent(s, r.next) || keys.has(stateKey(r.next))) continue;
+          if (r.next.violation || !silent(s, r.next) || keys.has(keyOf(r.next))) continue;
           choices = [c];
           applied = [r];
           reduced++;
@@ -180,11 +201,12 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
           continue;
         }
-        const k = stateKey(next);
+        const k = keyOf(next);
         let to = keys.get(k);
         if (to === undefined) {
           if (keys.size >= maxStates) {
             truncated = true;
+            cutDepth = Math.min(cutDepth, depth[id]!);
             hooks.onEdge?.(id, c.label, 'cut');
             continue;
           }
@@ -237,6 +259,8 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
 
   // Deeper than the budget: seeded random walks from the start. A violation they find is real (its
   // path replays); their absence proves nothing beyond the breadth-first part.
+  // M7's own search is not part of the breadth-first one (promptMs).
+  const searchMs = Math.round(performance.now() - t0 - promptMs);
   let walked = 0;
   if (truncated && (opts.walks ?? 0) > 0) {
     let seed = 0x9e3779b9;
@@ -264,6 +288,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     }
   }
 
+  // A walk's path wanders: shrink it to the steps the violation needs (each kept path still replays to it).
+  for (const [id, v] of found) if (v.message.includes('(random walk')) found.set(id, { ...v, path: shrinkPath(cfg, v.path, id) });
+
   const violations = [...found.values()].sort((a, b) => a.invariant.localeCompare(b.invariant, 'en', { numeric: true }));
   return {
     scenario: meta.scenario,
@@ -275,16 +302,20 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
     states: n,
     edges,
     ms: Math.round(performance.now() - t0),
+    searchMs,
     truncated,
+    exhaustiveDepth: truncated ? cutDepth : null,
     reducedStates: reduced,
     walkedSteps: walked,
     promptStates,
+    promptMs: Math.round(promptMs),
     violations,
     ...(seenPairs ? { seenPairs } : {}),
   };
 }
 
 /** Only one actor's snapshot changed, and nothing else of the world (deadlines, channels, native, memory, reports). */
+export const isSilentStep = (a: ComposedState, b: ComposedState): boolean => silent(a, b);
 function silent(a: ComposedState, b: ComposedState): boolean {
   if (a.timers !== b.timers || a.toCtx !== b.toCtx || a.toGen !== b.toGen || a.notifs !== b.notifs || a.blocks !== b.blocks || a.leases !== b.leases) return false;
   if (a.allocSeq !== b.allocSeq || b.violation) return false;
@@ -332,6 +363,26 @@ function localCycle(n: number, from: number[], to: number[]): number {
     }
   }
   return -1;
+}
+
+/**
+ * Greedy one-step-at-a-time deletion: drop each step whose removal still replays to a violation of
+ * `invariant`, until no single step can go. The result is a real path (it replays), often far shorter.
+ */
+export function shrinkPath(cfg: ComposedConfig, path: readonly string[], invariant: string): string[] {
+  let best = [...path];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = best.length - 1; i >= 0; i--) {
+      const candidate = [...best.slice(0, i), ...best.slice(i + 1)];
+      const r = replayComposed(cfg, candidate);
+      if (r.violation?.id === invariant && r.steps === candidate.length) {
+        best = candidate;
+        changed = true;
+      }
+    }
+  }
+  return best;
 }
 
 /** Step a composed world along a path of choice labels; stops at the first label not enabled or the first violation. */

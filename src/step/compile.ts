@@ -76,6 +76,8 @@ interface Transition {
   def: XTransition;
   guard: Guard;
   ops: Op[];
+  /** `[this]`, made once: most steps take exactly one transition, and need no new array for it. */
+  one: Transition[];
 }
 
 /** Transition selection for one (configuration, event type): xstate's transitionNode over the active tree. */
@@ -83,6 +85,8 @@ interface Selector {
   own: Transition[];
   kids: Selector[];
   parallel: boolean;
+  /** No parallel node below: at most one transition is selected, found without building a list. */
+  flat: boolean;
 }
 
 export interface Plan {
@@ -108,6 +112,8 @@ export interface Config {
   /** Some atomic node of the configuration (or an ancestor) has `always` transitions. */
   hasEventless: boolean;
   plans: Map<string, Plan>;
+  /** The plans of single transitions again, by transition (no key string on the hot path). */
+  planByTransition: Map<Transition, Plan>;
   /** `matches()` answers per query, filled on first use: O(1) thereafter. */
   matchCache: Map<string, boolean>;
 }
@@ -155,7 +161,7 @@ export class CompiledMachine {
     // The initial microstep: from [root], enter the initial configuration (xstate's initialMicrostep).
     const start = this.configFor([root]);
     const initialT: XTransition = { target: [...initialStateNodes(root)], source: root, reenter: true, actions: [], eventType: null };
-    const plan = this.buildPlan(start, [{ id: -1, def: initialT, guard: null, ops: [] }], true);
+    const plan = this.buildPlan(start, [{ id: -1, def: initialT, guard: null, ops: [], one: [] }], true);
     this.initialCfg = plan.next;
     this.initialOps = plan.ops;
     this.eagerPlans = this.enumerate(opts.maxEagerPlans ?? 20_000);
@@ -188,7 +194,8 @@ export class CompiledMachine {
     let c = this.trans.get(t);
     if (c) return c;
     for (const target of t.target ?? []) if (target.type === 'history') this.refuse(`a transition to a history state (#${target.id})`);
-    c = { id: this.trans.size, def: t, guard: this.compileGuard(t.guard, `#${t.source.id} on '${t.eventType ?? 'always'}'`), ops: this.compileActions(t.actions, `#${t.source.id} on '${t.eventType}'`) };
+    c = { id: this.trans.size, def: t, guard: this.compileGuard(t.guard, `#${t.source.id} on '${t.eventType ?? 'always'}'`), ops: this.compileActions(t.actions, `#${t.source.id} on '${t.eventType}'`), one: [] };
+    c.one.push(c);
     this.trans.set(t, c);
     return c;
   }
@@ -309,6 +316,7 @@ export class CompiledMachine {
       eventless,
       hasEventless: eventless.some((chain) => chain.length > 0),
       plans: new Map(),
+      planByTransition: new Map(),
       matchCache: new Map(),
     };
     this.configs.set(key, cfg);
@@ -339,7 +347,8 @@ export class CompiledMachine {
       const kids = kidsNodes.map(build);
       const parallel = kidsNodes.length > 1;
       if (own.length === 0 && kids.every((k) => k === null)) return null;
-      return { own, kids: kids.filter((k): k is Selector => k !== null), parallel };
+      const live = kids.filter((k): k is Selector => k !== null);
+      return { own, kids: live, parallel, flat: !parallel && live.every((k) => k.flat) };
     };
     sel = build(this.machine.root as unknown as XNode);
     cfg.selectors.set(eventType, sel);
@@ -349,12 +358,18 @@ export class CompiledMachine {
   // ---------------------------------------------------------------- plans (one xstate microstep each)
 
   private planFor(cfg: Config, ts: Transition[]): Plan {
+    if (ts.length === 1) {
+      // The common case, without a key string per step (the same Plan object as under its key).
+      const byOne = cfg.planByTransition.get(ts[0]!);
+      if (byOne !== undefined) return byOne;
+    }
     const key = ts.length === 1 ? String(ts[0]!.id) : ts.map((t) => t.id).join(',');
     let plan = cfg.plans.get(key);
     if (!plan) {
       plan = this.buildPlan(cfg, ts, false);
       cfg.plans.set(key, plan);
     }
+    if (ts.length === 1) cfg.planByTransition.set(ts[0]!, plan);
     return plan;
   }
 
@@ -500,6 +515,11 @@ export class CompiledMachine {
   select(cfg: Config, event: EventObject, ctx: unknown): Transition[] {
     const sel = this.selector(cfg, event.type);
     if (sel === null) return NONE;
+    if (sel.flat) {
+      // No parallel region on the way: the deepest enabled transition, without a new array.
+      const t = firstEnabled(sel, ctx, event);
+      return t === null ? NONE : t.one;
+    }
     const out: Transition[] = [];
     evalSelector(sel, ctx, event, out);
     return out;
@@ -513,8 +533,12 @@ export class CompiledMachine {
       loop: for (const always of chain) {
         for (const t of always) {
           if (t.guard === null || checkGuard(t.guard, ctx, event)) {
-            if (!out) out = [t];
-            else if (!out.includes(t)) out.push(t);
+            if (out === null) out = t.one;
+            else if (!out.includes(t)) {
+              // Never grow a transition's shared one-element array: copy it first.
+              if (out === out[0]!.one) out = [out[0]!];
+              out.push(t);
+            }
             break loop;
           }
         }
@@ -557,12 +581,35 @@ function inertScopeFor(self: ReturnType<typeof createEmptyActor>) {
   return { self, defer: () => {}, id: '', logger: () => {}, sessionId: '', stopChild: () => {}, system: self.system, emit: () => {}, actionExecutor: () => {} };
 }
 
+/**
+ * The `{ context, event }` argument of guards and params functions: one object, refilled per call (a
+ * guard or params function reads it and keeps nothing; they run many times per step, and a fresh
+ * object each time was a large share of a step's allocation).
+ */
+const scope = { context: undefined as unknown, event: undefined as unknown as EventObject };
+function scopeOf(ctx: unknown, event: EventObject): typeof scope {
+  scope.context = ctx;
+  scope.event = event;
+  return scope;
+}
+
 function resolveParams(src: ParamSource, ctx: unknown, event: EventObject): unknown {
-  return src.fn ? (src.p as Fn)({ context: ctx, event } as never) : src.p;
+  return src.fn ? (src.p as Fn)(scopeOf(ctx, event) as never) : src.p;
 }
 
 function checkGuard(g: NonNullable<Guard>, ctx: unknown, event: EventObject): boolean {
-  return Boolean(g.impl({ context: ctx, event } as never, (g.inline ? undefined : resolveParams(g.params, ctx, event)) as never));
+  const params = g.inline ? undefined : resolveParams(g.params, ctx, event);
+  return Boolean(g.impl(scopeOf(ctx, event) as never, params as never));
+}
+
+/** evalSelector for a flat selector: the innermost state's enabled transition first, as xstate picks it. */
+function firstEnabled(sel: Selector, ctx: unknown, event: EventObject): Transition | null {
+  if (sel.kids.length === 1) {
+    const t = firstEnabled(sel.kids[0]!, ctx, event);
+    if (t !== null) return t;
+  }
+  for (const t of sel.own) if (t.guard === null || checkGuard(t.guard, ctx, event)) return t;
+  return null;
 }
 
 function evalSelector(sel: Selector, ctx: unknown, event: EventObject, out: Transition[]): boolean {
@@ -594,7 +641,11 @@ class Run {
   private cfg!: Config;
   private ctx: unknown;
 
-  constructor(private readonly cm: CompiledMachine) {}
+  private readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
+
+  constructor(private readonly cm: CompiledMachine) {
+    this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
+  }
 
   reset(cfg: Config, ctx: unknown, initial: boolean): void {
     this.cfg = cfg;
@@ -620,7 +671,10 @@ class Run {
         }
         case 'assign': {
           const params = resolveParams(op.params, this.ctx, event);
-          const args = { context: this.ctx, event, spawn: noSpawn, self: this.cm.actorSelf, system: this.cm.actorSelf.system };
+          // One arguments object per run, refilled (assign functions read it and keep nothing).
+          const args = this.assignArgs;
+          args.context = this.ctx;
+          args.event = event;
           let partial: unknown;
           if (typeof op.assignment === 'function') partial = (op.assignment as Fn)(args as never, params as never);
           else {

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { contextSendMachine, peerSessionMachine } from '../../machines/index.js';
 import { addressKey, parseAddress, wiringFor } from '../../src/core/wiring.js';
 import { COMPOSED_PLAN, composedConfig } from '../../src/explore/composedCatalog.js';
-import { exploreComposed, replayComposed } from '../../src/explore/composedExplorer.js';
+import { exploreComposed, isSilentStep, replayComposed, shrinkPath } from '../../src/explore/composedExplorer.js';
+import type { ComposedState } from '../../src/explore/composed.js';
+import { ComposedWorld, productionMachines, stateKey, symmetricKey } from '../../src/explore/composed.js';
 import { INVARIANTS } from '../../src/explore/invariantCatalog.js';
 import { pureInitialTransition, pureTransition } from '../../src/explore/world.js';
 import type { MachineEvent } from '../../src/explore/world.js';
@@ -124,16 +126,13 @@ describe('composed exploration', () => {
       invariant: 'M1',
       path: [
         'gen loop r1: pop',
+        'net gen→ctx: deliver info(r1@1)',
         'deadline g:r1.lifecycle: kvTransferTimeout in DISAGG_GENERATION_TRANS_IN_PROGRESS',
         'ctx loop r1: prefill',
-        'net gen→ctx: deliver info(r1@1)',
-        'user: cancel r1 on the context side',
         'net ctx→gen: deliver ready(r1)',
-        'deadline c:r1#0.handle: drainTimeout in draining',
+        'backend: r1#1.handle ERROR',
         'gen loop r1: poll',
-        'deadline c:r1.lifecycle: kvTransferTimeout in DISAGG_CONTEXT_TRANS_IN_PROGRESS',
-        'backend: write of r1#1.handle lands',
-        'backend: r1#1.handle DONE',
+        'deadline c:r1#0.handle: drainTimeout in draining',
         'ctx loop r1: worker',
         'net ctx→gen: deliver not-ready(r1)',
         'backend: write of r1#0.handle lands',
@@ -148,7 +147,111 @@ describe('composed exploration', () => {
     expect(good.violation).toBeNull();
   });
 
+  it('a wandering counterexample is shrunk to the steps it needs, and the shrunk path still replays to the violation', () => {
+    const { scenario, path, invariant } = paths.fenceBeforeTransfer!;
+    const cfg = composedConfig(scenario, 'fenceBeforeTransfer');
+    // A step of the other request first: irrelevant to r1's write into r2's block.
+    const noisy = ['ctx loop r2: prefill', ...path];
+    expect(replayComposed(cfg, noisy).violation?.id).toBe(invariant);
+    const short = shrinkPath(cfg, noisy, invariant);
+    expect(short.length).toBeLessThanOrEqual(path.length);
+    expect(short.some((l) => l.includes('r2'))).toBe(false);
+    expect(replayComposed(cfg, short).violation?.id).toBe(invariant);
+  });
+
   it('every composed variant is expected to be caught by consequence invariants only', () => {
     for (const plan of Object.values(COMPOSED_PLAN)) for (const id of plan.expect) expect(INVARIANTS.find((i) => i.id === id)?.kind).toBe('consequence');
   });
+});
+
+describe('state-space reduction', () => {
+  const bounds = { requests: 1, handlesPerRequest: 1, cancels: 0, duplicates: 0, reorder: 0, losses: 0, peerDeath: 0 };
+  const cfg = { bounds, backend: 'shm' as const, genBlocks: 1, timedDeadlines: true, machines: productionMachines() };
+
+  /** Breadth-first search of every world, with or without the explorer's silent-step reduction (same rule, same proviso). */
+  function reach(world: ComposedWorld, reduce: boolean): Map<string, ComposedState> {
+    const s0 = world.initial();
+    const seen = new Map([[stateKey(s0), s0]]);
+    const queue = [s0];
+    for (let i = 0; i < queue.length; i++) {
+      const s = queue[i]!;
+      let nexts = world.choices(s).map((c) => ({ c, next: null as ComposedState | null }));
+      if (reduce) {
+        for (const x of nexts) {
+          if (!x.c.local) continue;
+          x.next = world.apply(s, x.c).next;
+          if (!x.next.violation && isSilentStep(s, x.next) && !seen.has(stateKey(x.next))) {
+            nexts = [x];
+            break;
+          }
+        }
+      }
+      for (const x of nexts) {
+        const next = x.next ?? world.apply(s, x.c).next;
+        const k = stateKey(next);
+        if (!next.violation && !seen.has(k)) seen.set(k, next), queue.push(next);
+      }
+    }
+    return seen;
+  }
+
+  it('the silent-step reduction loses no world at which no silent step is enabled (checked against the full search, 1 request × 1 handle)', () => {
+    const world = new ComposedWorld(cfg);
+    const full = reach(world, false);
+    const reduced = reach(world, true);
+    expect(reduced.size).toBeLessThan(full.size);
+    const stable = [...full].filter(([, s]) => !world.choices(s).some((c) => c.local && isSilentStep(s, world.apply(s, c).next)));
+    expect(stable.length).toBeGreaterThan(1000);
+    expect(stable.filter(([k]) => !reduced.has(k)).map(([k]) => k)).toEqual([]);
+  }, 120_000);
+
+  /** The mirror of a world with two handles per request, built field by field: handle indices 0 and 1 swapped everywhere. */
+  function mirror(s: ComposedState): ComposedState {
+    const swap = (k: string) => k.replace(/#([01])\./, (_, d: string) => `#${1 - Number(d)}.`);
+    const actors: ComposedState['actors'] = {};
+    for (const [k, a] of Object.entries(s.actors)) {
+      const ctx = a.context as { handleId?: string };
+      // Only what the key reads of a snapshot: status, value, context.
+      actors[swap(k)] = (ctx.handleId === undefined ? a : { status: a.status, value: a.value, context: { ...ctx, handleId: swap(`${ctx.handleId}.`).slice(0, -1) } }) as never;
+    }
+    const nat: ComposedState['nat'] = {};
+    for (const [k, x] of Object.entries(s.nat)) nat[swap(k)] = { ...x, index: 1 - x.index };
+    return { ...s, actors, nat, timers: s.timers.map((t) => ({ ...t, key: swap(t.key) })), blocks: s.blocks.map((b) => ({ ...b, chunks: [b.chunks[1]!, b.chunks[0]!] })) };
+  }
+
+  it('handle symmetry: every world and its mirror (handle indices swapped) share one symmetric key, and distinct worlds are identified only with their mirror', () => {
+    const w2 = new ComposedWorld({ ...cfg, bounds: { ...bounds, handlesPerRequest: 2 } });
+    const s0 = w2.initial();
+    const seen = new Map([[stateKey(s0), s0]]);
+    const queue = [s0];
+    for (let i = 0; i < queue.length && queue.length < 1500; i++) {
+      for (const c of w2.choices(queue[i]!)) {
+        const next = w2.apply(queue[i]!, c).next;
+        if (!seen.has(stateKey(next))) seen.set(stateKey(next), next), queue.push(next);
+      }
+    }
+    let differentMirrors = 0;
+    const bySym = new Map<string, string[]>();
+    for (const [k, s] of seen) {
+      const m = mirror(s);
+      expect(symmetricKey(m, 2)).toBe(symmetricKey(s, 2));
+      if (symmetricKey(m, 1) !== symmetricKey(s, 1)) differentMirrors++;
+      bySym.set(symmetricKey(s, 2), [...(bySym.get(symmetricKey(s, 2)) ?? []), k]);
+    }
+    expect(differentMirrors).toBeGreaterThan(100);
+    // Two distinct worlds with one symmetric key are each other's mirror.
+    for (const ks of bySym.values()) {
+      expect(ks.length).toBeLessThanOrEqual(2);
+      // (symmetricKey with one handle is the exact key, with native transfers in address order)
+      if (ks.length === 2) expect(symmetricKey(mirror(seen.get(ks[0]!)!), 1)).toBe(symmetricKey(seen.get(ks[1]!)!, 1));
+    }
+  });
+
+  it('the symmetric search finds what the plain one finds (a variant caught either way)', () => {
+    const vcfg = composedConfig('composed/reuse', 'fenceBeforeTransfer');
+    const plain = exploreComposed(vcfg, { scenario: 'composed/reuse', variant: 'fenceBeforeTransfer' }, { maxStates: 6000, symmetry: false });
+    const sym = exploreComposed(vcfg, { scenario: 'composed/reuse', variant: 'fenceBeforeTransfer' }, { maxStates: 6000, symmetry: true });
+    expect(plain.violations.map((v) => v.invariant)).toContain('M1');
+    expect(sym.violations.map((v) => v.invariant)).toContain('M1');
+  }, 120_000);
 });
