@@ -59,7 +59,12 @@ export function spuriousEnd(world: ComposedWorld, s: ComposedState, faulted: boo
   return p;
 }
 
-export function checkPromptRun(world: ComposedWorld, maxStates = 20_000): PromptRunResult {
+/**
+ * Depth first, so that a search cut at `maxStates` still reaches (and checks) the ends of the runs it
+ * explored; a breadth-first cut would stop before any run ends. Counterexample paths are therefore not
+ * the shortest.
+ */
+export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): PromptRunResult {
   const s0 = world.initial();
   // A world is seen once per fault history (none yet, or some): the end check differs.
   const keyOf = (s: ComposedState, faulted: boolean) => `${faulted ? 1 : 0}${stateKey(s)}`;
@@ -71,11 +76,11 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 20_000): Prompt
     for (let i = n; parent[i]! >= 0; i = parent[i]!) out.push(label[i]!);
     return out.reverse();
   };
-  let frontier: Array<[ComposedState, number, boolean]> = [[s0, 0, false]];
+  const stack: Array<[ComposedState, number, boolean]> = [[s0, 0, false]];
   let truncated = false;
-  while (frontier.length > 0) {
-    const next: Array<[ComposedState, number, boolean]> = [];
-    for (const [s, id, faulted] of frontier) {
+  while (stack.length > 0) {
+    {
+      const [s, id, faulted] = stack.pop()!;
       const cs = promptChoices(world, s);
       if (cs.length === 0) {
         const problems = spuriousEnd(world, s, faulted);
@@ -100,10 +105,9 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 20_000): Prompt
         keys.set(k, keys.size);
         parent.push(id);
         label.push(c.label);
-        next.push([n, keys.size - 1, f]);
+        stack.push([n, keys.size - 1, f]);
       }
     }
-    frontier = next;
   }
   return { states: keys.size, truncated, violation: null };
 }

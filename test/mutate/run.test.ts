@@ -63,7 +63,7 @@ describe('mutation runner (composed scenarios)', { timeout: 300_000 }, () => {
   });
 
   it('kills a mutant with a consequence invariant and names the invariant, its kind and a path', () => {
-    const m = byName('blockLease: drop action returnBlocks in quarantined PEER_NOT_READY');
+    const m = byName('transferHandle: drop action postTransfer in prepared POST');
     const r = exploreMutant(m.build(), base, caps);
     expect(r).toMatchObject({ kind: 'killed', invariantKind: 'consequence' });
     expect(r.kind === 'killed' && r.invariant).toMatch(/^(M[1-8]|L2)$/);
