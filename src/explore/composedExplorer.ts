@@ -65,6 +65,8 @@ export interface ExploreOptions {
   walkLength?: number;
   /** Check M7 (no spurious failure) over the fault-free prompt runs first (default true; src/explore/promptRun.ts). */
   promptRun?: boolean;
+  /** Worlds M7's depth-first prompt search explores at most (default 10,000: the default explore stays near a minute). */
+  promptMaxStates?: number;
   /** Observers of the search (the mutation runner's digest and early stop); they may throw to stop it. */
   hooks?: ExploreHooks;
   /** Identify worlds that differ only by a renaming of handle indices (symmetricKey); default true. */
@@ -150,7 +152,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
   let promptMs = 0;
   if (opts.promptRun !== false) {
     const tp = performance.now();
-    const pr = checkPromptRun(world);
+    const pr = checkPromptRun(world, opts.promptMaxStates ?? 10_000);
     promptMs = performance.now() - tp;
     promptStates = pr.states;
     if (pr.violation) keep({ kind: 'consequence', ...pr.violation });
