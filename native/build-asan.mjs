@@ -25,7 +25,8 @@ function nodeGyp() {
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
-for (const entry of ['binding.gyp', 'detect-nixl.cjs', 'nodedir.cjs', 'src']) {
+// Every file binding.gyp runs must come along (detect-cuda.cjs was missing once the cuda backend landed).
+for (const entry of ['binding.gyp', 'detect-nixl.cjs', 'detect-cuda.cjs', 'nodedir.cjs', 'src']) {
   cpSync(path.join(nativeDir, entry), path.join(work, entry), { recursive: true });
 }
 const nodedir = execFileSync(process.execPath, [path.join(nativeDir, 'nodedir.cjs')], { encoding: 'utf8' }).trim();
