@@ -256,6 +256,8 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
   const random = rng(o.seed);
   const reports = new Map<string, { context?: RequestReport; generation?: RequestReport }>();
   const submittedAt = new Map<string, number>();
+  /** Requests given a user-cancel fault: a failure of theirs is counted as the cancel it was. */
+  const userCancelled = new Set<string>();
   const onContext = new Set<string>();
   const faultsInjected: Record<string, number> = {};
   const stats: ServerStats[] = [];
@@ -345,6 +347,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
         const faults: FaultName[] = [];
         if (perRequestFaults.length > 0 && random() < o.faultRate) faults.push(perRequestFaults[Math.floor(random() * perRequestFaults.length)]!);
         for (const f of faults) faultsInjected[f] = (faultsInjected[f] ?? 0) + 1;
+        if (faults.some((f) => f.startsWith('cancel'))) userCancelled.add(id);
         const spec: RequestSpec = { id, number: next + 1, blocks: o.blocksPerRequest, faults };
         submittedAt.set(id, Date.now());
         gen.send({ t: 'request', spec });
@@ -394,13 +397,13 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
       const reason: unknown = o.signal.reason;
       const sig = typeof reason === 'string' && reason.startsWith('SIG') ? reason : 'SIGINT';
       const cause = `interrupted by ${sig}`;
-      throw new BurstStoppedError(sig === 'SIGTERM' ? 'terminated' : 'interrupted', `${cause} ${where}`, summarizePartial(null, cause, reports, submittedAt, next, finished, wallMs, faultsInjected, peerRestarts));
+      throw new BurstStoppedError(sig === 'SIGTERM' ? 'terminated' : 'interrupted', `${cause} ${where}`, summarizePartial(null, cause, reports, submittedAt, userCancelled, next, finished, wallMs, faultsInjected, peerRestarts));
     }
     if (stoppedBy) {
-      const partial = summarizePartial(stoppedBy.role, stoppedBy.describeCrash(), reports, submittedAt, next, finished, wallMs, faultsInjected, peerRestarts);
+      const partial = summarizePartial(stoppedBy.role, stoppedBy.describeCrash(), reports, submittedAt, userCancelled, next, finished, wallMs, faultsInjected, peerRestarts);
       throw new BurstStoppedError('serverDied', `${stoppedBy.describeCrash()} ${where}`, partial);
     }
-    const report = summarize(o, reports, submittedAt, stats, wallMs, faultsInjected, peerRestarts);
+    const report = summarize(o, reports, submittedAt, userCancelled, stats, wallMs, faultsInjected, peerRestarts);
     const [cs, ce, gs, ge] = await Promise.all([rss.context.start, rss.context.end, rss.generation.start, rss.generation.end]);
     report.memory = { context: { rssStartMB: MB(cs ?? null), rssEndMB: MB(ce ?? null) }, generation: { rssStartMB: MB(gs ?? null), rssEndMB: MB(ge ?? null) } };
     ok = true;
@@ -445,7 +448,7 @@ function joinTrace(path: string, parts: Array<{ path: string; process: string; s
 type Reports = Map<string, { context?: RequestReport; generation?: RequestReport }>;
 
 /** Outcome counts over the requests both servers have reported. */
-function tally(reports: Reports, submittedAt: Map<string, number>) {
+function tally(reports: Reports, submittedAt: Map<string, number>, userCancelled: ReadonlySet<string>) {
   let completed = 0;
   let cancelled = 0;
   let failed = 0;
@@ -460,16 +463,19 @@ function tally(reports: Reports, submittedAt: Map<string, number>) {
     const c = r.context;
     if (!g || !c) continue;
     if (g.corrupted) corrupted++;
+    // The servers report what the machines decided; a request the harness cancelled on purpose that
+    // ended failed (the cancel raced an error) is counted with the cancels it was made to be.
+    const outcome = (x: RequestReport) => (x.outcome === 'failed' && userCancelled.has(id) ? 'cancelled' : x.outcome);
     logLines.push(g.logLines + c.logLines);
     transitions.push(g.transitions + c.transitions);
     latencies.push(Math.max(g.endedAt, c.endedAt) - (submittedAt.get(id) ?? g.startedAt));
-    if (g.outcome === 'completed' && c.outcome === 'completed') {
+    if (outcome(g) === 'completed' && outcome(c) === 'completed') {
       completed++;
       bytes += g.bytes;
-    } else if (g.outcome === 'cancelled' || c.outcome === 'cancelled') cancelled++;
+    } else if (outcome(g) === 'cancelled' || outcome(c) === 'cancelled') cancelled++;
     else {
       failed++;
-      const reason = g.outcome === 'failed' ? g.reason : c.reason;
+      const reason = outcome(g) === 'failed' ? g.reason : c.reason;
       failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
     }
   }
@@ -483,13 +489,14 @@ function summarizePartial(
   cause: string,
   reports: Reports,
   submittedAt: Map<string, number>,
+  userCancelled: ReadonlySet<string>,
   submitted: number,
   finished: number,
   wallMs: number,
   faultsInjected: Record<string, number>,
   peerRestarts: number,
 ): PartialBurstReport {
-  const t = tally(reports, submittedAt);
+  const t = tally(reports, submittedAt, userCancelled);
   return {
     aborted: { server, cause, submitted, finished, inFlight: submitted - finished },
     completed: t.completed,
@@ -508,12 +515,13 @@ function summarize(
   o: BurstOptions,
   reports: Reports,
   submittedAt: Map<string, number>,
+  userCancelled: ReadonlySet<string>,
   stats: ServerStats[],
   wallMs: number,
   faultsInjected: Record<string, number>,
   peerRestarts: number,
 ): BurstReport {
-  const { completed, cancelled, failed, corrupted, bytes, failedByReason, latencyMs, logLines, transitions } = tally(reports, submittedAt);
+  const { completed, cancelled, failed, corrupted, bytes, failedByReason, latencyMs, logLines, transitions } = tally(reports, submittedAt, userCancelled);
   const stuckIds = new Set<string>();
   for (let i = 0; i < o.requests; i++) {
     const r = reports.get(`r${i}`);

@@ -309,7 +309,7 @@ export abstract class ServerBase {
         id,
         role: this.side,
         finalState: this.finalState(id),
-        outcome: final === 'failed' && e.spec.faults.some((f) => f.startsWith('cancel')) ? 'cancelled' : final,
+        outcome: final,
         reason: corrupted ? 'corrupted' : reason,
         corrupted,
         bytes: e.bytes,
