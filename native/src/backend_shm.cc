@@ -464,9 +464,8 @@ class ShmAgent final : public AgentState {
 
   void postLocked(uint64_t id) {
     checkOpen();
-    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    std::shared_ptr<Transfer> held = findUnreleasedLocked(id);  // keeps t alive if finishing erases its record
     Transfer& t = *held;
-    if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     if (t.active) throw Error(ErrorCode::RepostActive, "transfer is still active");
     if (t.remote->invalidated.load()) throw Error(ErrorCode::UnknownRemote, "metadata of '" + t.remote->name + "' was invalidated or replaced");
     if (!t.remote->alive()) throw Error(ErrorCode::PeerGone, "agent '" + t.remote->name + "' is gone");
@@ -489,18 +488,16 @@ class ShmAgent final : public AgentState {
   XferStatus status(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    std::shared_ptr<Transfer> held = findUnreleasedLocked(id);  // keeps t alive if finishing erases its record
     Transfer& t = *held;
-    if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     return t.status.load(std::memory_order_acquire);
   }
 
   TransferInfo info(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    std::shared_ptr<Transfer> held = findUnreleasedLocked(id);  // keeps t alive if finishing erases its record
     Transfer& t = *held;
-    if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     TransferInfo info;
     info.status = t.status.load();
     info.bytesDone = t.bytesDone.load();
@@ -528,9 +525,8 @@ class ShmAgent final : public AgentState {
   ReleaseResult abort(uint64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
-    std::shared_ptr<Transfer> held = findLocked(id);  // keeps t alive if finishing erases its record
+    std::shared_ptr<Transfer> held = findUnreleasedLocked(id);  // keeps t alive if finishing erases its record
     Transfer& t = *held;
-    if (t.released) throw Error(ErrorCode::Released, "transfer handle was released");
     bool accepted = t.active && !t.cancelled;
     if (accepted) cancelLocked(t, ErrorCode::Aborted);
     return {accepted, !t.active};
@@ -594,8 +590,7 @@ class ShmAgent final : public AgentState {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
     requireManual("step({ transferId })");
-    std::shared_ptr<Transfer> t = findLocked(id);
-    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    std::shared_ptr<Transfer> t = findUnreleasedLocked(id);
     return stepTransferLocked(t);
   }
 
@@ -618,8 +613,7 @@ class ShmAgent final : public AgentState {
     std::lock_guard<std::mutex> lock(mu_);
     checkOpen();
     requireManual("injectError()");
-    std::shared_ptr<Transfer> t = findLocked(id);
-    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    std::shared_ptr<Transfer> t = findUnreleasedLocked(id);
     if (!t->active || t->cancelled) throw Error(ErrorCode::InvalidArgument, "transfer " + std::to_string(id) + " is not in progress");
     t->faultArmed = true;
   }
@@ -776,6 +770,14 @@ class ShmAgent final : public AgentState {
   }
 
   // `gone` is the error for an id that existed and was released (its record is erased).
+  // A handle the caller may still use: RELEASED once release() was accepted, even while its record
+  // lives on until quiescence.
+  std::shared_ptr<Transfer> findUnreleasedLocked(uint64_t id) {
+    std::shared_ptr<Transfer> t = findLocked(id);
+    if (t->released) throw Error(ErrorCode::Released, "transfer handle was released");
+    return t;
+  }
+
   std::shared_ptr<Transfer> findLocked(uint64_t id, ErrorCode gone = ErrorCode::Released) {
     auto it = transfers_.find(id);
     if (it != transfers_.end()) return it->second;
