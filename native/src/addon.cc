@@ -64,21 +64,23 @@ std::string argString(const Napi::CallbackInfo& info, size_t i, const char* what
   return info[i].As<Napi::String>().Utf8Value();
 }
 
+// `v` as a typed array of the given element type, or INVALID_ARGUMENT with `message` (a missing
+// argument is undefined, so it fails the same way).
+template <typename Array>
+Array typedArrayOf(const Napi::Value& v, napi_typedarray_type type, const std::string& message) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) fail(ErrorCode::InvalidArgument, message);
+  return v.As<Array>();
+}
+
 std::vector<uint8_t> bytesOf(const Napi::Value& v, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    fail(ErrorCode::InvalidArgument, std::string(what) + " must be a Uint8Array");
-  }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  Napi::Uint8Array a = typedArrayOf<Napi::Uint8Array>(v, napi_uint8_array, std::string(what) + " must be a Uint8Array");
   if (a.ByteLength() == 0) return {};
   if (a.Data() == nullptr) fail(ErrorCode::InvalidArgument, std::string(what) + " is detached");
   return std::vector<uint8_t>(a.Data(), a.Data() + a.ByteLength());
 }
 
 std::vector<xfer::Descriptor> descriptorsOf(const Napi::Value& v, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    fail(ErrorCode::InvalidArgument, std::string(what) + " must be a Float64Array of [regionId, offset, length] triples");
-  }
-  Napi::Float64Array a = v.As<Napi::Float64Array>();
+  Napi::Float64Array a = typedArrayOf<Napi::Float64Array>(v, napi_float64_array, std::string(what) + " must be a Float64Array of [regionId, offset, length] triples");
   size_t n = a.ElementLength();
   if (n % 3 != 0) fail(ErrorCode::InvalidArgument, std::string(what) + " length must be a multiple of 3");
   if (n / 3 > (1u << 22)) fail(ErrorCode::InvalidArgument, std::string(what) + " has too many descriptors");
@@ -438,10 +440,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
   Napi::Value registerExternalHost(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-        fail(ErrorCode::InvalidArgument, "caller-owned host memory must be a Uint8Array (or Buffer) view");
-      }
-      Napi::Uint8Array view = info[0].As<Napi::Uint8Array>();
+      Napi::Uint8Array view = typedArrayOf<Napi::Uint8Array>(info[0], napi_uint8_array, "caller-owned host memory must be a Uint8Array (or Buffer) view");
       if (view.ByteLength() == 0 || view.Data() == nullptr) fail(ErrorCode::InvalidArgument, "caller-owned host memory is empty or detached");
       xfer::ExternalMemory ext;
       ext.kind = xfer::MemoryKind::Host;
@@ -793,10 +792,7 @@ class AgentWrap final : public Napi::ObjectWrap<AgentWrap> {
   Napi::Value drainEventsPacked(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-        fail(ErrorCode::InvalidArgument, "event buffer must be a Float64Array");
-      }
-      Napi::Float64Array out = info[0].As<Napi::Float64Array>();
+      Napi::Float64Array out = typedArrayOf<Napi::Float64Array>(info[0], napi_float64_array, "event buffer must be a Float64Array");
       const size_t room = out.ElementLength() / kPackedEventFields;
       if (room == 0) fail(ErrorCode::InvalidArgument, "event buffer must hold at least one event (5 numbers)");
       if (packedNext_ >= packed_.size()) {
