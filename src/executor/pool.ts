@@ -93,13 +93,10 @@ export class BlockPool {
   // A pool in GPU memory (cuda backend, region.kind 'device') has no host view: its blocks are
   // filled and checked by the region's GPU pattern kernels; host pools keep using views.
 
-  /** Writes the block's pattern (request number, epoch, block index) where the block lives. */
-  fill(block: number, requestNumber: number, epoch: number, blockIndex: number): void {
-    if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes, this.blockBytes, patternWord(requestNumber, epoch, blockIndex));
-    else fillBlock(this.view(block), requestNumber, epoch, blockIndex);
-  }
-
-  /** Writes the pattern over bytes [offset, offset + length) of the block (offset and length multiples of 8). */
+  /**
+   * Writes the pattern (request number, epoch, block index) where the block lives, over bytes
+   * [offset, offset + length) of it (multiples of 8: a handle's slice, or the whole block).
+   */
   fillRange(block: number, offset: number, length: number, requestNumber: number, epoch: number, blockIndex: number): void {
     if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes + offset, length, patternWord(requestNumber, epoch, blockIndex));
     else fillBlock(this.view(block).subarray(offset, offset + length), requestNumber, epoch, blockIndex);
