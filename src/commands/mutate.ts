@@ -52,11 +52,11 @@ export function jsonReport(r: MutateReport): Record<string, unknown> {
 }
 
 export function printReport(r: MutateReport, print: (line: string) => void = console.log): void {
-  print(`composed scenarios (original machines, shipped bounds):`);
+  print(`where mutants run (original machines; footings decide equivalence, shipped scenarios only search for kills):`);
   for (const s of r.scenarios) {
     const b = s.bounds;
-    print(`  ${s.scenario.padEnd(18)} ${String(s.states).padStart(6)} worlds${s.truncated ? ' (budget reached)' : ' (complete)'} + ${s.walks} random walks ${String(s.ms).padStart(6)} ms${s.violations.length ? `  (already violates ${s.violations.join(',')})` : ''}`);
-    print(`    bounds: requests ${b.requests}, handles/request ${b.handlesPerRequest}, cancels ${b.cancels}, duplicates ${b.duplicates}, reorder ${b.reorder}, losses ${b.losses}, peer deaths ${b.peerDeath}; runs ${s.machines.join(', ')}`);
+    print(`  ${s.scenario.padEnd(22)} ${s.decides ? 'footing ' : 'shipped '} ${String(s.states).padStart(7)} worlds${s.truncated ? ' (budget reached)' : ' (complete)'}${s.walks ? ` + ${s.walks} random walks` : ''} ${String(s.ms).padStart(6)} ms${s.violations.length ? `  (already violates ${s.violations.join(',')})` : ''}`);
+    print(`    ${s.backend}; bounds: requests ${b.requests}, handles/request ${b.handlesPerRequest}, cancels ${b.cancels}, duplicates ${b.duplicates}, reorder ${b.reorder}, losses ${b.losses}, peer deaths ${b.peerDeath}`);
   }
   const byMachine = new Map<string, { n: number; k: number; e: number; s: number }>();
   for (const x of r.results) {
@@ -100,7 +100,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (default: one per core)')
     .option('--all-targets', 'retarget each transition to every sibling state, not only the next one')
     .option('--progress', 'print one line per mutant to stderr as it finishes')
-    .option('--walks <n>', 'random walks past the state budget per scenario (default 2000, as explore; 0: breadth-first only)')
+    .option('--walks <n>', 'random walks past the state budget in the shipped scenarios (default 0: breadth-first only; footings are complete)')
     .action(async (opts: MutateCliOptions) => {
       const report = await runMutate({
         machine: opts.machine,

@@ -1,45 +1,63 @@
 import { createHash } from 'node:crypto';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import type { ComposedConfig, ComposedState } from '../explore/composed.js';
-import { COMPOSED_SCENARIOS, machinesWith } from '../explore/composedCatalog.js';
-import type { ComposedViolation, ExploreHooks } from '../explore/composedExplorer.js';
+import { machinesWith } from '../explore/composedCatalog.js';
+import type { ComposedViolation, ExploreHooks, ExploreOptions } from '../explore/composedExplorer.js';
 import { exploreComposed } from '../explore/composedExplorer.js';
 import type { InvariantKind } from '../explore/invariantCatalog.js';
 import { invariantKind } from '../explore/invariantCatalog.js';
 import { statesWithoutDeadline } from '../explore/liveness.js';
 import { valueKey } from '../explore/world.js';
+import { mutationTarget, mutationTargets } from './footings.js';
+import type { ObservedGraph } from './bisim.js';
+import { FULL_GRAPH, GraphObserver, Interner, bisimilar, observedGraph } from './bisim.js';
+import type { StepRecord } from './steps.js';
+import { StepRecorder, firstDifference, guarded } from './steps.js';
 
 /**
- * Exploring one composed scenario for the mutation runner: the original once (the baseline: its
- * violations and a digest of its graph), then each mutant with the mutated machine swapped in on every
- * side and role that runs that machine id, under the scenario's shipped bounds and state budget, with
- * an early stop at the first violation the original does not have.
+ * Exploring one footing or composed scenario for the mutation runner (src/mutate/footings.ts): the
+ * original once (the baseline: its violations, a digest of its graph and every machine step it took),
+ * then each mutant with the mutated machine swapped in on every side and role that runs that machine
+ * id. A mutant that takes every one of the original's steps alike has the same graph (src/mutate/steps.ts)
+ * and is not explored; one that does not is explored under the same bounds and budget, with an early
+ * stop at the first violation the original does not have.
  */
 
-/** The scenarios mutants are explored in: every composed scenario of the catalog. */
+/** Where mutants are explored: the complete footings, then the shipped composed scenarios. */
 export function mutationScenarios(): string[] {
-  return Object.keys(COMPOSED_SCENARIOS);
+  return mutationTargets().map((t) => t.name);
 }
 
-/** How a scenario is explored for mutation: the shipped bounds and budget, and the random walks `explore` takes past it. */
+/** How a footing or scenario is explored for mutation: bounds, budget, and the random walks past a cut budget. */
 export interface ScenarioSetup {
   name: string;
   cfg: ComposedConfig;
   maxStates: number;
   walks: number;
   walkLength: number;
+  /** A footing (complete; decides equivalence) rather than a shipped scenario (kills only). */
+  decides: boolean;
 }
 
-/** The shipped setup of a composed scenario (as `xferstate explore` runs it by default). */
+/**
+ * How a setup is explored. A footing: the full transition system (no partial-order reduction, no
+ * handle symmetry), so that identical or bisimilar graphs mean the same of the system itself, not of a
+ * reduction that depends on the machines' hidden states. A shipped scenario: as `explore` runs it.
+ */
+function exploreOptions(setup: ScenarioSetup, hooks: ExploreHooks): ExploreOptions {
+  return { maxStates: setup.maxStates, walks: setup.walks, walkLength: setup.walkLength, hooks, ...(setup.decides ? FULL_GRAPH : {}) };
+}
+
+/** The setup of a footing, or of a shipped composed scenario at its shipped bounds and budget. */
 export function scenarioSetup(name: string, opts: { walks?: number } = {}): ScenarioSetup {
-  const sc = COMPOSED_SCENARIOS[name];
-  if (!sc) throw new Error(`unknown composed scenario '${name}'`);
+  const t = mutationTarget(name);
   return {
     name,
-    cfg: { bounds: sc.bounds, backend: sc.backend, genBlocks: 1, timedDeadlines: true, machines: machinesWith(null) },
-    maxStates: sc.maxStates,
-    walks: opts.walks ?? 2000,
+    cfg: { bounds: t.bounds, backend: t.backend, genBlocks: 1, timedDeadlines: true, machines: machinesWith(null) },
+    maxStates: t.maxStates,
+    walks: opts.walks ?? 0,
     walkLength: 50,
+    decides: t.decides,
   };
 }
 
@@ -118,13 +136,17 @@ export interface Baseline {
   violations: string[];
   waitsWithoutDeadline: string[];
   walks: number;
+  decides: boolean;
+  /** Every machine step the exploration took (what a mutant is checked against before exploring). */
+  steps: StepRecord;
 }
 
 export function computeBaseline(name: string, opts: { walks?: number } = {}): Baseline {
   const setup = scenarioSetup(name, opts);
   const t0 = performance.now();
   const d = new GraphDigest();
-  const r = exploreComposed(setup.cfg, { scenario: name, variant: 'shipped' }, { maxStates: setup.maxStates, walks: setup.walks, walkLength: setup.walkLength, hooks: d.hooks });
+  const rec = new StepRecorder();
+  const r = exploreComposed(rec.configOf(setup.cfg), { scenario: name, variant: 'shipped' }, exploreOptions(setup, d.hooks));
   return {
     scenario: name,
     machines: machineIdsOf(setup.cfg),
@@ -136,6 +158,8 @@ export function computeBaseline(name: string, opts: { walks?: number } = {}): Ba
     violations: [...new Set(r.violations.map((v) => v.invariant))],
     waitsWithoutDeadline: l1Findings(setup.cfg),
     walks: setup.walks,
+    decides: setup.decides,
+    steps: rec.record(),
   };
 }
 
@@ -144,11 +168,24 @@ export type ScenarioOutcome =
   | { scenario: string; kind: 'killed'; invariant: string; invariantKind: InvariantKind; message: string; path: string[]; states: number; ms: number }
   | { scenario: string; kind: 'crash'; message: string; states: number; ms: number }
   | { scenario: string; kind: 'cap'; message: string; states: number; ms: number }
-  | { scenario: string; kind: 'clean'; same: boolean; truncated: boolean; states: number; edges: number; ms: number };
+  | { scenario: string; kind: 'clean'; /** Identical graph (by the step check, or by digest where no bisimulation is made). */ same: boolean; truncated: boolean; states: number; edges: number; ms: number; /** Decided by the step check, without exploring. */ unexplored?: boolean; /** The first step the mutant takes differently (when explored). */ differsAt?: string; /** For a complete, clean, different graph: whether it is bisimilar to the original's (src/mutate/bisim.ts). */ bisimilar?: boolean };
 
 export interface Caps {
   /** Abandon a mutant's exploration of one scenario after this long (undecided); a backstop, not a verdict. */
   maxMs: number;
+  /** Check bisimilarity where a complete footing's graph differs (default true). */
+  bisim?: boolean;
+}
+
+/** The original's observed graph per footing, built once per thread (the interner is shared with every mutant's). */
+const intern = new Interner();
+const originals = new Map<string, ObservedGraph>();
+
+/** The original's observed graph of a footing (built once per thread, on first need). */
+function originalGraph(setup: ScenarioSetup): ObservedGraph {
+  let g = originals.get(setup.name);
+  if (!g) originals.set(setup.name, (g = observedGraph(setup.cfg, setup.maxStates, intern)));
+  return g;
 }
 
 class Stop extends Error {
@@ -162,32 +199,47 @@ class Stop extends Error {
  * the first violation the original does not have. Clean: `same` when the graph digest equals the
  * original's (only a complete exploration makes that an equivalence).
  */
-export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks'>, caps: Caps): ScenarioOutcome {
+export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated'>, caps: Caps): ScenarioOutcome {
   const t0 = performance.now();
   const known = new Set(base.violations);
   let states = 0;
   const elapsed = () => Math.round(performance.now() - t0);
   try {
     const setup = scenarioSetup(base.scenario, { walks: base.walks });
-    const cfg = withMachine(setup.cfg, mutant);
+    // Guarded: a step that never ends (an eventless loop) throws, and counts as a crash, not a dead worker.
+    const cfg = withMachine(setup.cfg, guarded(mutant));
     // L1 is a property of the definitions: a wait the mutant left unbounded is seen without exploring.
     const before = new Set(base.waitsWithoutDeadline);
     const newWait = l1Findings(cfg).find((f) => !before.has(f));
     if (newWait && !known.has('L1')) return { scenario: base.scenario, kind: 'killed', invariant: 'L1', invariantKind: invariantKind('L1'), message: `${newWait} waits with neither a deadline nor local progress`, path: [], states: 0, ms: elapsed() };
+    // Every step the original took, taken alike: the same graph, no need to explore it.
+    const differsAt = firstDifference(mutant, base.steps);
+    if (differsAt === null) return { scenario: base.scenario, kind: 'clean', same: true, truncated: base.truncated, states: base.states, edges: base.edges, ms: elapsed(), unexplored: true };
     const d = new GraphDigest();
+    // On a footing the observed graph is kept in the same pass, for the bisimulation if the digest differs.
+    const observer = setup.decides && caps.bisim !== false ? new GraphObserver(cfg, intern) : null;
     const hooks: ExploreHooks = {
       onWorld: (s, id) => {
         states = id + 1;
         if ((id & 255) === 0 && performance.now() - t0 > caps.maxMs) throw new Stop({ kind: 'cap', message: `more than ${caps.maxMs} ms` });
-        d.hooks.onWorld!(s, id);
+        (observer ?? d).hooks.onWorld!(s, id);
       },
-      onEdge: d.hooks.onEdge,
+      // With an observer the digest is not kept (it costs about a third of the search): the step
+      // check already found a step taken differently, so the graph is compared by bisimulation.
+      onEdge: (observer ?? d).hooks.onEdge,
       onViolation: (v: ComposedViolation) => {
         if (!known.has(v.invariant)) throw new Stop({ kind: 'killed', invariant: v.invariant, invariantKind: v.kind, message: v.message, path: v.path });
       },
     };
-    const r = exploreComposed(cfg, { scenario: base.scenario, variant: `mutant` }, { maxStates: setup.maxStates, walks: setup.walks, walkLength: setup.walkLength, hooks });
-    return { scenario: base.scenario, kind: 'clean', same: d.digest() === base.digest, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed() };
+    const r = exploreComposed(cfg, { scenario: base.scenario, variant: `mutant` }, exploreOptions(setup, hooks));
+    // A complete footing where a step differs and nothing broke: is the difference observable at all?
+    if (observer) {
+      const orig = r.truncated || base.truncated ? null : originalGraph(setup);
+      const b = orig !== null && !orig.truncated && bisimilar(orig, observer.graph(r.states, r.truncated));
+      return { scenario: base.scenario, kind: 'clean', same: false, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt, bisimilar: b };
+    }
+    const same = d.digest() === base.digest;
+    return { scenario: base.scenario, kind: 'clean', same, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt };
   } catch (err) {
     if (err instanceof Stop) return { scenario: base.scenario, ...err.outcome, states, ms: elapsed() };
     const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);

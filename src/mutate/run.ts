@@ -40,7 +40,7 @@ export interface MutateOptions {
   budgetMs?: number;
   /** Worker threads; 0 runs in this thread. Default: one per core when running compiled, else 0. */
   workers?: number;
-  /** Random walks past the state budget per scenario (default 2,000, as `explore` takes; 0: breadth-first only). */
+  /** Random walks past the state budget in the (truncated) shipped scenarios (default 0: breadth-first only). */
   walks?: number;
   /** Per scenario: a mutant is abandoned (undecided) after this long. */
   maxMsPerScenario?: number;
@@ -51,7 +51,7 @@ export interface MutateOptions {
 }
 
 export interface MutateReport {
-  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations' | 'truncated' | 'walks'> & { bounds: Bounds }>;
+  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations' | 'truncated' | 'walks' | 'decides'> & { bounds: Bounds; backend: string; complete: boolean }>;
   mutants: number;
   killed: number;
   killedCrash: number;
@@ -75,7 +75,7 @@ export const SCORE_THRESHOLD = 0.9;
 export interface MutantTask {
   name: string;
   allTargets: boolean;
-  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks'>>;
+  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated'>>;
   caps: Caps;
 }
 
@@ -229,8 +229,8 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
     const wanted = new Set(mutants.map((m) => m.machineId));
     const scenarioNames = mutationScenarios().filter((s) => machineIdsOf(scenarioSetup(s).cfg).some((id) => wanted.has(id)));
     const baselines = (await Promise.all(scenarioNames.map((s) => pool.run({ kind: 'baseline', scenario: s, walks: opts.walks })))) as Baseline[];
-    // Smallest first: most kills show up in the cheapest scenario.
-    baselines.sort((a, b) => a.states - b.states || a.scenario.localeCompare(b.scenario));
+    // Footings first (they decide), smallest first: most kills show up in the cheapest one.
+    baselines.sort((a, b) => Number(b.decides) - Number(a.decides) || a.states - b.states || a.scenario.localeCompare(b.scenario));
 
     const caps: Caps = { maxMs: opts.maxMsPerScenario ?? 120_000 };
     const results: MutantResult[] = new Array(mutants.length);
@@ -248,7 +248,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
         const task: MutantTask = {
           name: m.name,
           allTargets: opts.allTargets ?? false,
-          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks })),
+          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated })),
           caps,
         };
         const t1 = performance.now();
@@ -272,7 +272,10 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
     const equivalent = count('equivalent');
     const denominator = ran.length - equivalent;
     return {
-      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations, truncated, walks }) => ({ scenario, machines, states, edges, ms, violations, truncated, walks, bounds: scenarioSetup(scenario).cfg.bounds })),
+      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations, truncated, walks, decides }) => {
+        const cfg = scenarioSetup(scenario).cfg;
+        return { scenario, machines, states, edges, ms, violations, truncated, complete: !truncated, decides, walks, bounds: cfg.bounds, backend: cfg.backend };
+      }),
       mutants: ran.length,
       killed,
       killedCrash: count('killed (crash)'),
@@ -303,7 +306,7 @@ export function sampleOrder(n: number): number[] {
 }
 
 /** Verdict and reason for one mutant from its per-scenario outcomes. */
-export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Array<Pick<Baseline, 'scenario' | 'truncated'> & { walks?: number }>, ms: number): MutantResult {
+export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Array<Pick<Baseline, 'scenario' | 'truncated'> & { walks?: number; decides?: boolean }>, ms: number): MutantResult {
   const base = { mutant: m.name, machine: m.machineId, operator: m.operator, scenarios: outcomes, ms };
   const kill = outcomes.find((o) => o.kind === 'killed');
   if (kill && kill.kind === 'killed') return { ...base, verdict: 'killed', kind: kill.invariantKind, why: `${kill.invariant} (${kill.invariantKind}) in ${kill.scenario}: ${kill.message}`, computed: true };
@@ -315,16 +318,34 @@ export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Arra
   const cap = outcomes.find((o) => o.kind === 'cap');
   if (cap) return { ...base, verdict: 'survived', why: withNote(`undecided: exploration abandoned in ${cap.scenario} after ${cap.message} without a violation`), computed: true };
   const clean = outcomes.filter((o): o is Extract<ScenarioOutcome, { kind: 'clean' }> => o.kind === 'clean');
-  // Equivalent only on complete explorations: a graph cut at the state budget may differ past the cut.
-  const cut = clean.filter((o) => o.truncated);
-  if (cut.length > 0) {
-    const where = cut.map((o) => `${o.scenario} at ${o.states} worlds`).join(', ');
-    const walks = Math.max(0, ...baselines.map((b) => b.walks ?? 0));
-    const past = walks > 0 ? ` nor in ${walks} random walks past it` : '';
-    return { ...base, verdict: 'survived', why: withNote(`undecided: truncated (${where}) with no violation in the explored part${past}`), computed: true };
+  const decides = (o: { scenario: string }) => baselines.find((b) => b.scenario === o.scenario)?.decides ?? true;
+  const footings = clean.filter(decides);
+  const shipped = clean.filter((o) => !decides(o));
+  // Only a complete exploration decides: a graph cut at the state budget may differ past the cut.
+  const cutFooting = footings.filter((o) => o.truncated || baselines.find((b) => b.scenario === o.scenario)?.truncated);
+  if (cutFooting.length > 0) {
+    const where = cutFooting.map((o) => `${o.scenario} at ${o.states} worlds`).join(', ');
+    return { ...base, verdict: 'survived', why: withNote(`undecided: truncated (${where}) with no violation in the explored part`), computed: true };
   }
-  if (clean.every((o) => o.same) && baselines.every((b) => !b.truncated)) {
-    return { ...base, verdict: 'equivalent', why: `complete explored graphs identical to the original's in ${clean.map((o) => o.scenario).join(', ')}`, computed: true };
+  const differs = footings.filter((o) => !o.same && !o.bisimilar);
+  if (differs.length > 0) {
+    const where = differs.map((o) => `${o.scenario} (first different step: ${o.differsAt ?? '?'})`).join(', ');
+    return { ...base, verdict: 'survived', why: withNote(`complete exploration differs from the original's without a violation in ${where}`), computed: true };
   }
-  return { ...base, verdict: 'survived', why: note ?? 'complete exploration differs from the original\'s without a violation; no reason recorded', computed: false };
+  const shippedDiff = shipped.filter((o) => !o.same);
+  if (shippedDiff.length > 0) {
+    const where = shippedDiff.map((o) => `${o.scenario}${o.truncated ? ` at ${o.states} worlds` : ''}`).join(', ');
+    return { ...base, verdict: 'survived', why: withNote(`undecided: identical to the original on every footing; differs only in ${where} (truncated), with no violation in the explored part`), computed: true };
+  }
+  if (footings.length === 0) return { ...base, verdict: 'survived', why: withNote('undecided: no complete footing runs it'), computed: true };
+  const unexplored = clean.filter((o) => o.unexplored).length;
+  const bisim = footings.filter((o) => !o.same).map((o) => o.scenario);
+  return {
+    ...base,
+    verdict: 'equivalent',
+    why:
+      `${bisim.length > 0 ? `bisimilar to the original's graph (observations of the consequence invariants) on ${bisim.join(', ')}, identical on the other footings` : 'identical graphs on every complete footing'}` +
+      ` and in the explored part of ${shipped.map((o) => o.scenario).join(', ') || 'no shipped scenario'}; ${unexplored} of ${clean.length} shown by the step check without exploring`,
+    computed: true,
+  };
 }
