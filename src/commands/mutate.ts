@@ -15,6 +15,7 @@ interface MutateCliOptions {
   allTargets?: boolean;
   progress?: boolean;
   walks?: string;
+  thorough?: boolean;
 }
 
 function positiveInt(name: string, v: string | undefined, allowZero = false): number | undefined {
@@ -100,6 +101,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (default: one per core)')
     .option('--all-targets', 'retarget each transition to every sibling state, not only the next one')
     .option('--progress', 'print one line per mutant to stderr as it finishes')
+    .option('--thorough', 'explore a surviving mutant on every footing and scenario, looking for a kill (default: stop at the first complete footing where it differs observably)')
     .option('--walks <n>', 'random walks past the state budget in the shipped scenarios (default 0: breadth-first only; footings are complete)')
     .action(async (opts: MutateCliOptions) => {
       const report = await runMutate({
@@ -110,6 +112,7 @@ export function register(program: Command): void {
         workers: positiveInt('--workers', opts.workers, true),
         allTargets: opts.allTargets,
         walks: positiveInt('--walks', opts.walks, true),
+        thorough: opts.thorough,
         onResult: opts.progress ? (x, done, total) => console.error(`[${done}/${total}] ${x.verdict.padEnd(14)} ${String(x.ms).padStart(6)} ms  ${x.mutant}`) : undefined,
       });
       if (opts.json) console.log(JSON.stringify(jsonReport(report)));

@@ -45,6 +45,12 @@ export interface MutateOptions {
   /** Per scenario: a mutant is abandoned (undecided) after this long. */
   maxMsPerScenario?: number;
   allTargets?: boolean;
+  /**
+   * Explore a mutant on every footing and shipped scenario until a kill, even once it is known to
+   * survive. Default false: stop at the first complete footing where it is clean and observably
+   * different (its verdict is then survived unless a later place kills it: a lower bound of the score).
+   */
+  thorough?: boolean;
   /** Only these mutants (by exact name); used by tests and to re-run one survivor. */
   only?: string[];
   onResult?(r: MutantResult, done: number, total: number): void;
@@ -75,8 +81,10 @@ export const SCORE_THRESHOLD = 0.9;
 export interface MutantTask {
   name: string;
   allTargets: boolean;
-  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated'>>;
+  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated' | 'decides'>>;
   caps: Caps;
+  /** Explore every footing and scenario even after the mutant is known to survive (looking for a kill). */
+  thorough: boolean;
 }
 
 const mutantCache = new Map<string, Map<string, Mutant>>();
@@ -99,6 +107,9 @@ export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
     const r = exploreMutant(mutant, b, task.caps);
     out.push(r);
     if (r.kind === 'killed' || r.kind === 'crash') break;
+    // Not thorough: a complete footing where the mutant is clean and observably different already makes
+    // it a survivor; the other footings could only turn that into a kill (the score is then a lower bound).
+    if (!task.thorough && b.decides && r.kind === 'clean' && !r.truncated && !r.same && !r.bisimilar) break;
   }
   return out;
 }
@@ -248,8 +259,9 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
         const task: MutantTask = {
           name: m.name,
           allTargets: opts.allTargets ?? false,
-          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated })),
+          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated, decides }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated, decides })),
           caps,
+          thorough: opts.thorough ?? false,
         };
         const t1 = performance.now();
         let outcomes: ScenarioOutcome[];
@@ -330,8 +342,12 @@ export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Arra
   const differs = footings.filter((o) => !o.same && !o.bisimilar);
   if (differs.length > 0) {
     const where = differs.map((o) => `${o.scenario} (first different step: ${o.differsAt ?? '?'})`).join(', ');
-    return { ...base, verdict: 'survived', why: withNote(`complete exploration differs from the original's without a violation in ${where}`), computed: true };
+    const left = baselines.filter((b) => !outcomes.some((o) => o.scenario === b.scenario)).map((b) => b.scenario);
+    const stopped = left.length > 0 ? `; not explored in ${left.join(', ')} (stopped at the first observable difference)` : '';
+    return { ...base, verdict: 'survived', why: withNote(`complete exploration differs observably from the original's without a violation in ${where}${stopped}`), computed: true };
   }
+  const missing = baselines.filter((b) => (b.decides ?? true) && !footings.some((o) => o.scenario === b.scenario));
+  if (missing.length > 0) return { ...base, verdict: 'survived', why: withNote(`undecided: not explored in ${missing.map((b) => b.scenario).join(', ')}`), computed: true };
   const shippedDiff = shipped.filter((o) => !o.same);
   if (shippedDiff.length > 0) {
     const where = shippedDiff.map((o) => `${o.scenario}${o.truncated ? ` at ${o.states} worlds` : ''}`).join(', ');
