@@ -87,7 +87,8 @@ export abstract class ServerBase {
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
-  private readonly ready = new Set<string>();
+  private ready = new Set<string>();
+  private readyNext = new Set<string>();
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -129,7 +130,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true });
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
@@ -183,8 +184,10 @@ export abstract class ServerBase {
    */
   protected iterate(): boolean {
     if (this.ready.size === 0) return false;
-    const batch = [...this.ready];
-    this.ready.clear();
+    // Two sets swapped per iteration: actors that change during this one wait in the other.
+    const batch = this.ready;
+    this.ready = this.readyNext;
+    this.readyNext = batch;
     let more = false;
     for (const name of batch) {
       const addr = this.addr(name);
@@ -192,18 +195,21 @@ export abstract class ServerBase {
       const kinds = LOOP_KINDS[this.side][addr.role];
       if (!kinds) continue;
       for (const step of kinds) {
-        const before = this.host.actor(name);
-        if (!before || before.status !== 'active') break;
+        const snap = this.host.actor(name);
+        if (!snap || snap.status !== 'active') break;
         // An event the actor's configuration has no transition for would change nothing: don't offer it.
         if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
+        // Did the step change the actor? Hosts that step snapshots in place count changes instead.
+        const before = this.host.version ? this.host.version(name) : snap;
         this.perform(this.wiring.inbound({ kind: 'loop', request: addr.request, step }));
-        if (this.host.actor(name) !== before) {
+        if ((this.host.version ? this.host.version(name) : this.host.actor(name)) !== before) {
           this.afterLoop(addr.request, step);
           more = true;
           break;
         }
       }
     }
+    batch.clear();
     return more || this.ready.size > 0;
   }
 
@@ -332,7 +338,7 @@ export abstract class ServerBase {
     this.platform.defer(() => {
       this.host.remove(name);
       this.ready.delete(name);
-      this.actorInfo.delete(name);
+      this.dropInfo(name);
     });
   }
 
@@ -341,7 +347,7 @@ export abstract class ServerBase {
       const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
-        this.actorInfo.delete(name);
+        this.dropInfo(name);
       }
     }
     const hs = this.config.handlesPerRequest ?? 1;
@@ -349,7 +355,7 @@ export abstract class ServerBase {
       const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
-        this.actorInfo.delete(name);
+        this.dropInfo(name);
       }
     }
   }
@@ -389,14 +395,26 @@ export abstract class ServerBase {
     return this.infoOf(name).addr;
   }
 
+  /** The last actor looked up: a transition's record, its effects and its done come one after another. */
+  private lastName = '';
+  private lastInfo: ActorInfo | null = null;
+
   private infoOf(name: string): ActorInfo {
+    if (name === this.lastName) return this.lastInfo!;
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = parseAddress(name);
       i = { addr, loop: LOOP_KINDS[this.side][addr.role] !== undefined, key: null, at: 0 };
       this.actorInfo.set(name, i);
     }
+    this.lastName = name;
+    this.lastInfo = i;
     return i;
+  }
+
+  private dropInfo(name: string): void {
+    this.actorInfo.delete(name);
+    if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
 
   private onTransition(r: TransitionRecord): void {
