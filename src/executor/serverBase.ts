@@ -5,7 +5,7 @@ import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
 import type { Address, Effect, LoopKind, RequestAddress, Side, Stimulus, Wiring } from '../core/wiring.js';
-import { addressKey, LOOP_EVENTS, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
+import { addressKey, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost } from '../engine/pureHost.js';
@@ -155,7 +155,11 @@ export abstract class ServerBase {
    * the explored model drives the server step by step through this).
    */
   inject(s: Stimulus): void {
-    this.stimulus(s);
+    if (s.kind !== 'loop') return this.stimulus(s);
+    // A loop step goes the loop's way: what the server does after the step (the served-bytes check)
+    // belongs to the same step, as in the explored model.
+    this.loopStep(this.key(loopTarget(this.side, s.request, s.step)), s.request, s.step);
+    this.schedule();
   }
 
   /**
@@ -199,11 +203,7 @@ export abstract class ServerBase {
         if (!snap || snap.status !== 'active') break;
         // An event the actor's configuration has no transition for would change nothing: don't offer it.
         if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
-        // Did the step change the actor? Hosts that step snapshots in place count changes instead.
-        const before = this.host.version ? this.host.version(name) : snap;
-        this.perform(this.wiring.inbound({ kind: 'loop', request: addr.request, step }));
-        if ((this.host.version ? this.host.version(name) : this.host.actor(name)) !== before) {
-          this.afterLoop(addr.request, step);
+        if (this.loopStep(name, addr.request, step)) {
           more = true;
           break;
         }
@@ -211,6 +211,16 @@ export abstract class ServerBase {
     }
     batch.clear();
     return more || this.ready.size > 0;
+  }
+
+  /** Offer one loop event to the actor `name`; when the actor took it, the side's after-step work runs. */
+  private loopStep(name: string, request: string, step: LoopKind): boolean {
+    // Did the step change the actor? Hosts that step snapshots in place count changes instead.
+    const before = this.host.version ? this.host.version(name) : this.host.actor(name);
+    this.perform(this.wiring.inbound({ kind: 'loop', request, step }));
+    if ((this.host.version ? this.host.version(name) : this.host.actor(name)) === before) return false;
+    this.afterLoop(request, step);
+    return true;
   }
 
   /** Run the executor loop soon (an event may have made work). */
@@ -305,18 +315,18 @@ export abstract class ServerBase {
     if (!e) return;
     this.requests.delete(id);
     this.counters.reported++;
+    // The outcome is the lifecycle's (served bytes that failed verification already made it 'failed',
+    // reason 'corrupted'); `corrupted` is what the server observed, reported beside it.
     const corrupted = e.corrupted;
-    // A request whose served bytes failed verification is never reported as completed.
-    const final = corrupted && outcome === 'completed' ? 'failed' : outcome;
-    this.metrics?.requestFinished(this.side, outcomeLabel(final, reason));
+    this.metrics?.requestFinished(this.side, outcomeLabel(outcome, reason));
     this.emit({
       t: 'done',
       report: {
         id,
         role: this.side,
         finalState: this.finalState(id),
-        outcome: final,
-        reason: corrupted ? 'corrupted' : reason,
+        outcome,
+        reason,
         corrupted,
         bytes: e.bytes,
         logLines: e.transitions,
