@@ -122,12 +122,28 @@ export class PureHost implements LifecycleHost {
   }
 
   has(name: string): boolean {
-    return this.actors.has(name);
+    return this.rec(name) !== undefined;
   }
 
   actor(name: string): AnyMachineSnapshot | undefined {
-    return this.actors.get(name)?.snap;
+    return this.rec(name)?.snap;
   }
+
+  /**
+   * The record of an actor, with the last one looked up kept: the executor asks about one actor
+   * several times in a row (its snapshot, whether it accepts an event, its version, then the send).
+   */
+  private rec(name: string): ActorRecord | undefined {
+    if (name === this.lastName) return this.lastRec;
+    const r = this.actors.get(name);
+    if (r !== undefined) {
+      this.lastName = name;
+      this.lastRec = r;
+    }
+    return r;
+  }
+  private lastName = '';
+  private lastRec: ActorRecord | undefined = undefined;
 
   /**
    * Whether the actor exists and is in the given state (xstate `matches`; `'worker.receiving'` is the same
@@ -135,24 +151,24 @@ export class PureHost implements LifecycleHost {
    * configuration and query, then looked up.
    */
   in(name: string, v: string | Record<string, unknown>): boolean {
-    const r = this.actors.get(name);
+    const r = this.rec(name);
     if (!r) return false;
     return r.compiled ? r.compiled.matches(r.snap, v) : r.snap.matches(v as never);
   }
 
   /** A number that changes whenever the actor's snapshot changes (-1: no such actor). */
   version(name: string): number {
-    return this.actors.get(name)?.version ?? -1;
+    return this.rec(name)?.version ?? -1;
   }
 
   accepts(name: string, eventType: string): boolean {
-    const r = this.actors.get(name);
+    const r = this.rec(name);
     if (!r) return false;
     return r.compiled ? r.compiled.accepts(r.snap, eventType) : r.snap.status === 'active';
   }
 
   done(name: string): boolean {
-    return isFinished(this.actors.get(name)?.snap);
+    return isFinished(this.rec(name)?.snap);
   }
 
   /** Deadlines armed now, over all actors. */
@@ -194,11 +210,14 @@ export class PureHost implements LifecycleHost {
     if (!r) return;
     this.cancelAll(r);
     this.actors.delete(name);
+    if (name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
   }
 
   stopAll(): void {
     for (const r of this.actors.values()) this.cancelAll(r);
     this.actors.clear();
+    this.lastName = '';
+    this.lastRec = undefined;
     this.deadlines.close();
   }
 
@@ -223,7 +242,7 @@ export class PureHost implements LifecycleHost {
         const actor = this.queueActor[this.head]!;
         const event = this.queueEvent[this.head]!;
         this.head++;
-        const rec = this.actors.get(actor);
+        const rec = this.rec(actor);
         if (!rec || rec.snap.status !== 'active') continue;
         if (rec.compiled !== null && this.opts.inPlace) {
           const from = rec.snap.value;
