@@ -42,11 +42,15 @@ export interface RequestEntry {
 
 interface ActorInfo {
   readonly addr: Address;
-  /** The loop offers this actor events (it waits in the ready set after a change). */
-  readonly loop: boolean;
+  /** The loop events offered to this actor (it waits in the ready set after a change); undefined: none. */
+  readonly kinds: readonly LoopKind[] | undefined;
   /** The state it is in (null before its first record and after it finished), and since when. */
   key: string | null;
   at: number;
+  /** Time-in-state histograms of its machine, by state key (found once, not per transition). */
+  byKey: Map<string, Histogram> | null;
+  /** Its request's entry, while the request is live (null for server actors). */
+  entry: RequestEntry | null;
 }
 
 /** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
@@ -194,10 +198,10 @@ export abstract class ServerBase {
     this.readyNext = batch;
     let more = false;
     for (const name of batch) {
-      const addr = this.addr(name);
-      if (!('request' in addr)) continue;
-      const kinds = LOOP_KINDS[this.side][addr.role];
-      if (!kinds) continue;
+      const info = this.infoOf(name);
+      const kinds = info.kinds;
+      if (kinds === undefined) continue;
+      const addr = info.addr as RequestAddress;
       for (const step of kinds) {
         const snap = this.host.actor(name);
         if (!snap || snap.status !== 'active') break;
@@ -414,7 +418,7 @@ export abstract class ServerBase {
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = parseAddress(name);
-      i = { addr, loop: LOOP_KINDS[this.side][addr.role] !== undefined, key: null, at: 0 };
+      i = { addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
       this.actorInfo.set(name, i);
     }
     this.lastName = name;
@@ -431,7 +435,7 @@ export abstract class ServerBase {
     const info = this.infoOf(r.actor);
     const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
-    if (info.loop) this.ready.add(r.actor);
+    if (info.kinds !== undefined) this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
@@ -441,15 +445,11 @@ export abstract class ServerBase {
     if (prevKey === key && r.status === 'active' && this.trace === undefined) return;
     const now = this.platform.clock.now();
     if (prevKey !== null && prevKey !== key) {
-      let byKey = this.timeInState.get(r.machine);
-      if (byKey === undefined) this.timeInState.set(r.machine, (byKey = new Map()));
+      const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
       let h = byKey.get(prevKey);
       if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
       h.record(now - info.at);
-      if ('request' in addr) {
-        const e = this.requests.get(addr.request);
-        if (e) e.transitions++;
-      }
+      if (info.entry !== null) info.entry.transitions++;
       if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prevKey} --${r.event.type}--> ${key}` });
     }
     if (r.status !== 'active') {
@@ -461,6 +461,12 @@ export abstract class ServerBase {
       info.at = now;
     }
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+  }
+
+  private histogramsOf(machine: string): Map<string, Histogram> {
+    let byKey = this.timeInState.get(machine);
+    if (byKey === undefined) this.timeInState.set(machine, (byKey = new Map()));
+    return byKey;
   }
 
   // ---- reading -------------------------------------------------------------------------------
