@@ -137,7 +137,12 @@ function common(side: Side): Record<string, ActionWiring> {
 
 function contextTable(o: WiringOptions): Record<string, ActionWiring> {
   const side: Side = 'context';
-  const handles = (r: string, n: number) => Array.from({ length: n }, (_, i) => at.req(side, 'handle', r, i));
+  const handles = (r: string, n: number) => {
+    // A plain loop: Array.from with a map function is several times slower, twice per request.
+    const out: RequestAddress[] = [];
+    for (let i = 0; i < n; i++) out.push(at.req(side, 'handle', r, i));
+    return out;
+  };
   const shared = common(side);
   const finished = shared['lifecycle/requestFinished']!;
   return {
