@@ -11,6 +11,10 @@ import { DEFAULT_DELAYS } from './common.js';
  * never becomes quiescent makes the request fail closed (its blocks are quarantined, not freed).
  * The request is finished (tag `finished`) once its resources were freed or quarantined; the terminal
  * state it finished in stays visible as the top-level state.
+ *
+ * The generation server verifies the blocks it serves when decoding starts and reports the result
+ * (SERVED_VERIFIED); a failed check ends the request in DISAGG_TRANS_ERROR with reason 'corrupted'. The
+ * outcome is decided here, so the explorer and conformance see it; servers only report it.
  */
 export type RequestRole = 'context' | 'generation';
 
@@ -28,8 +32,8 @@ export interface RequestLifecycleContext {
   sideProof: boolean;
   /** Which proof the side has (what freeResources hands the lease); null = none (quarantine). */
   sideHow: QuiescenceProof | null;
-  /** Why the request ended in error, for the error response. */
-  errorReason: 'none' | 'cancelled' | 'timedOut' | 'transferFailed';
+  /** Why the request ended in error, for the error response ('corrupted': its served blocks failed verification). */
+  errorReason: 'none' | 'cancelled' | 'timedOut' | 'transferFailed' | 'corrupted';
 }
 
 export type RequestLifecycleEvent =
@@ -42,6 +46,11 @@ export type RequestLifecycleEvent =
   | { type: 'RECV_COMPLETE' }
   | { type: 'RECV_FAILED'; reason: 'cancelled' | 'timedOut' | 'transferFailed' }
   | { type: 'DECODE_START' }
+  /**
+   * Generation side: the server verified the blocks it now serves to decode (right after DECODE_START,
+   * in the same step): `ok` is whether every block still holds exactly this request's bytes.
+   */
+  | { type: 'SERVED_VERIFIED'; ok: boolean }
   | { type: 'DECODE_DONE' }
   /** A user (or router) cancel. */
   | { type: 'CANCEL' }
@@ -126,6 +135,8 @@ export const requestLifecycleMachine = setup({
   guards: {
     isContext: ({ context }) => context.role === 'context',
     sideQuiescent: ({ context }) => context.sideQuiescent,
+    /** The served-bytes check failed: decoding from these blocks would return another request's data. */
+    servedCorrupt: ({ event }) => event.type === 'SERVED_VERIFIED' && !event.ok,
   },
   delays: {
     kvTransferTimeout: DEFAULT_DELAYS.kvTransferTimeout,
@@ -197,9 +208,15 @@ export const requestLifecycleMachine = setup({
       on: { DECODE_START: 'GENERATION_IN_PROGRESS', CANCEL: 'GENERATION_COMPLETE' },
     },
     GENERATION_IN_PROGRESS: {
-      meta: { localProgress: ['DECODE_DONE'], description: 'decoding (13)' } satisfies StateMeta,
-      // A cancel while decoding finishes the request early; the transfer side already finished.
-      on: { DECODE_DONE: 'GENERATION_COMPLETE', CANCEL: 'GENERATION_COMPLETE' },
+      meta: { localProgress: ['DECODE_DONE'], description: 'decoding (13); the served blocks were verified when decoding started' } satisfies StateMeta,
+      on: {
+        DECODE_DONE: 'GENERATION_COMPLETE',
+        // A cancel while decoding finishes the request early; the transfer side already finished.
+        CANCEL: 'GENERATION_COMPLETE',
+        // Served blocks that are not this request's bytes: the request fails (never "completed" on wrong
+        // data); ok=true leaves decoding as it is.
+        SERVED_VERIFIED: { guard: 'servedCorrupt', target: 'DISAGG_TRANS_ERROR', actions: { type: 'noteError', params: { reason: 'corrupted' } } },
+      },
     },
     GENERATION_COMPLETE: { ...releaseAfterQuiescence('completed') },
     DISAGG_TRANS_ERROR: {
@@ -232,6 +249,7 @@ export const requestLifecycleIgnores: IgnorePolicy<RequestLifecycleEvent['type']
   RECV_FAILED: { where: 'elsewhere', why: 'terminal states are absorbing (S8); the context role never receives' },
   DECODE_START: { where: 'elsewhere', why: 'decoding starts once, after the KV cache arrived' },
   DECODE_DONE: { where: 'elsewhere', why: 'decoding ends once' },
+  SERVED_VERIFIED: { where: 'elsewhere', why: 'the server verifies the served blocks only right after DECODE_START (decoding); ok=true there changes nothing' },
   CANCEL: { where: ['init', ...TERMINAL], why: 'a finished request has nothing to cancel' },
   SIDE_QUIESCENT: { where: [], why: 'handled everywhere (remembered by the root)' },
 };

@@ -79,6 +79,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     RECV_COMPLETE: "the engine routing generationReceive's `reportOutcome` with a value",
     RECV_FAILED: "the engine routing generationReceive's `reportOutcome` with an error",
     DECODE_START: 'the executor starting to decode; explorer: `executor: start decoding`',
+    SERVED_VERIFIED: "the generation server, right after DECODE_START (same step): its check of the blocks served to decode (`ok`); composed explorer: part of `gen loop r: decodeStart`, `ok` from the memory model",
     DECODE_DONE: 'the executor finishing decoding; explorer: `executor: decoding done`',
     CANCEL: 'a user or router cancel (`_handle_canceled_requests`); explorer: `user: cancel request`',
     SIDE_QUIESCENT: "the engine when the transfer side's actor reached its final state (its future reaped), with its proof; explorer: on the side's final state",

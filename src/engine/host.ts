@@ -27,6 +27,11 @@ export interface LifecycleHost extends WorldOps {
    * know it per configuration); true when it may. The executor skips offering loop events on false.
    */
   accepts?(name: string, eventType: string): boolean;
+  /**
+   * A number that changes whenever the actor's snapshot changes, for hosts whose snapshots are updated
+   * in place (identity then says nothing). Without it, a new snapshot object means a change.
+   */
+  version?(name: string): number;
   names(): string[];
   has(name: string): boolean;
   remove(name: string): void;

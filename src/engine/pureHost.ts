@@ -5,7 +5,7 @@ import type { EmittedAction, Env, MachineEvent, WorldState } from '../explore/wo
 import { isFinished, roleOf } from '../explore/world.js';
 import type { CompiledMachine } from '../step/compile.js';
 import { CompiledStepper } from '../step/compiled.js';
-import type { Snap, Step, Stepper } from '../step/stepper.js';
+import type { Snap, Stepper, TimerOp } from '../step/stepper.js';
 import { xstateStepper } from '../step/xstate.js';
 import type { Deadline } from './deadlines.js';
 import { Deadlines } from './deadlines.js';
@@ -31,6 +31,27 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
    * for observers that read it and keep nothing of it, such as the executor's.
    */
   transientRecords?: boolean;
+  /**
+   * Step compiled machines in place (CompiledMachine.stepInPlace): an actor's snapshot object and its
+   * context are updated, not replaced. For an owner that reads snapshots and keeps none (the executor);
+   * `actor()` then returns a live object. Ignored with the xstate stepper.
+   */
+  inPlace?: boolean;
+}
+
+interface ArmedTimer {
+  readonly id: string;
+  readonly deadline: Deadline;
+}
+
+/** Cancel and remove the actor's timer `id`, if armed. */
+function disarm(deadlines: Deadlines, timers: ArmedTimer[], id: string): void {
+  for (let i = 0; i < timers.length; i++) {
+    if (timers[i]!.id !== id) continue;
+    deadlines.cancel(timers[i]!.deadline);
+    timers.splice(i, 1);
+    return;
+  }
 }
 
 interface ActorRecord {
@@ -39,8 +60,10 @@ interface ActorRecord {
   /** Set when the stepper is compiled: O(1) state predicates per configuration. */
   readonly compiled: CompiledMachine | null;
   snap: Snap;
-  /** Armed deadlines by timer id (created on first use). */
-  timers: Map<string, Deadline> | null;
+  /** Armed deadlines with their timer ids (an actor has one or two at a time: a list, not a map). */
+  timers: ArmedTimer[] | null;
+  /** Bumped whenever the snapshot changes (in place or replaced). */
+  version: number;
 }
 
 /**
@@ -99,12 +122,28 @@ export class PureHost implements LifecycleHost {
   }
 
   has(name: string): boolean {
-    return this.actors.has(name);
+    return this.rec(name) !== undefined;
   }
 
   actor(name: string): AnyMachineSnapshot | undefined {
-    return this.actors.get(name)?.snap;
+    return this.rec(name)?.snap;
   }
+
+  /**
+   * The record of an actor, with the last one looked up kept: the executor asks about one actor
+   * several times in a row (its snapshot, whether it accepts an event, its version, then the send).
+   */
+  private rec(name: string): ActorRecord | undefined {
+    if (name === this.lastName) return this.lastRec;
+    const r = this.actors.get(name);
+    if (r !== undefined) {
+      this.lastName = name;
+      this.lastRec = r;
+    }
+    return r;
+  }
+  private lastName = '';
+  private lastRec: ActorRecord | undefined = undefined;
 
   /**
    * Whether the actor exists and is in the given state (xstate `matches`; `'worker.receiving'` is the same
@@ -112,19 +151,24 @@ export class PureHost implements LifecycleHost {
    * configuration and query, then looked up.
    */
   in(name: string, v: string | Record<string, unknown>): boolean {
-    const r = this.actors.get(name);
+    const r = this.rec(name);
     if (!r) return false;
     return r.compiled ? r.compiled.matches(r.snap, v) : r.snap.matches(v as never);
   }
 
+  /** A number that changes whenever the actor's snapshot changes (-1: no such actor). */
+  version(name: string): number {
+    return this.rec(name)?.version ?? -1;
+  }
+
   accepts(name: string, eventType: string): boolean {
-    const r = this.actors.get(name);
+    const r = this.rec(name);
     if (!r) return false;
     return r.compiled ? r.compiled.accepts(r.snap, eventType) : r.snap.status === 'active';
   }
 
   done(name: string): boolean {
-    return isFinished(this.actors.get(name)?.snap);
+    return isFinished(this.rec(name)?.snap);
   }
 
   /** Deadlines armed now, over all actors. */
@@ -136,10 +180,11 @@ export class PureHost implements LifecycleHost {
     if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
     const { machine, compiled } = this.machineFor(roleOf(name));
     const step = this.stepper.initial(machine, input);
-    const rec: ActorRecord = { name, machine, compiled, snap: step.snap, timers: null };
+    const snap = compiled !== null && this.opts.inPlace ? compiled.own(step.snap) : step.snap;
+    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0 };
     this.actors.set(name, rec);
-    if (this.opts.onTransition) this.observe(rec, { type: 'xstate.init' }, null, step.snap);
-    this.apply(rec, step, null);
+    if (this.opts.onTransition) this.observe(rec, { type: 'xstate.init' }, null, snap);
+    this.apply(rec, step.effects, step.timers, false);
     this.drain();
   }
 
@@ -165,11 +210,14 @@ export class PureHost implements LifecycleHost {
     if (!r) return;
     this.cancelAll(r);
     this.actors.delete(name);
+    if (name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
   }
 
   stopAll(): void {
     for (const r of this.actors.values()) this.cancelAll(r);
     this.actors.clear();
+    this.lastName = '';
+    this.lastRec = undefined;
     this.deadlines.close();
   }
 
@@ -194,13 +242,26 @@ export class PureHost implements LifecycleHost {
         const actor = this.queueActor[this.head]!;
         const event = this.queueEvent[this.head]!;
         this.head++;
-        const rec = this.actors.get(actor);
+        const rec = this.rec(actor);
         if (!rec || rec.snap.status !== 'active') continue;
+        if (rec.compiled !== null && this.opts.inPlace) {
+          const from = rec.snap.value;
+          const step = rec.compiled.stepInPlace(rec.snap, event);
+          if (step.changed) {
+            rec.version++;
+            if (this.opts.onTransition) this.observe(rec, event, from, rec.snap);
+          }
+          this.apply(rec, step.effects, step.timers, false);
+          continue;
+        }
         const prev = rec.snap;
         const step = this.stepper.step(rec.machine, prev, event);
         rec.snap = step.snap;
-        if (step.snap !== prev && this.opts.onTransition) this.observe(rec, event, prev, step.snap);
-        this.apply(rec, step, prev);
+        if (step.snap !== prev) {
+          rec.version++;
+          if (this.opts.onTransition) this.observe(rec, event, prev.value, step.snap);
+        }
+        this.apply(rec, step.effects, step.timers, false);
       }
     } finally {
       // Events are not kept alive by their old slots past the next burst of sends.
@@ -211,28 +272,26 @@ export class PureHost implements LifecycleHost {
     }
   }
 
-  private apply(rec: ActorRecord, step: Step, prev: Snap | null): void {
-    for (const t of step.timers) {
+  /** Arm and cancel the step's deadlines, route its effects, and end the actor's timers when it is done (`wasDone`: it already was). */
+  private apply(rec: ActorRecord, effects: readonly EmittedAction[], timers: readonly TimerOp[], wasDone: boolean): void {
+    for (const t of timers) {
       if (t.op === 'arm') {
-        const timers = rec.timers ?? (rec.timers = new Map());
-        this.deadlines.cancel(timers.get(t.id));
+        const timers = rec.timers ?? (rec.timers = []);
+        disarm(this.deadlines, timers, t.id);
         const event = t.event;
         const id = t.id;
-        timers.set(
-          id,
-          this.deadlines.arm(t.delay, () => {
-            rec.timers?.delete(id);
-            this.send(rec.name, event);
-          }),
-        );
+        const deadline = this.deadlines.arm(t.delay, () => {
+          if (rec.timers) disarm(this.deadlines, rec.timers, id);
+          this.send(rec.name, event);
+        });
+        timers.push({ id, deadline });
       } else if (rec.timers) {
-        this.deadlines.cancel(rec.timers.get(t.id));
-        rec.timers.delete(t.id);
+        disarm(this.deadlines, rec.timers, t.id);
       }
     }
-    for (const e of step.effects) this.opts.route(this, rec.name, e);
-    const next = step.snap;
-    if (next.status === 'done' && prev?.status !== 'done') {
+    for (const e of effects) this.opts.route(this, rec.name, e);
+    const next = rec.snap;
+    if (next.status === 'done' && !wasDone) {
       this.cancelAll(rec);
       this.opts.onDone?.(this, rec.name, next.output);
     }
@@ -240,16 +299,16 @@ export class PureHost implements LifecycleHost {
 
   private cancelAll(rec: ActorRecord): void {
     if (!rec.timers) return;
-    for (const d of rec.timers.values()) this.deadlines.cancel(d);
+    for (const t of rec.timers) this.deadlines.cancel(t.deadline);
     rec.timers = null;
   }
 
-  private observe(rec: ActorRecord, event: EventObject, prev: Snap | null, next: Snap): void {
+  private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null, next: Snap): void {
     const record: TransitionRecord = this.opts.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined };
     record.actor = rec.name;
     record.machine = rec.machine.id;
     record.event = event;
-    record.from = prev ? prev.value : null;
+    record.from = from;
     record.to = next.value;
     record.status = next.status;
     record.toKey = rec.compiled ? rec.compiled.configOf(next).valueKey : undefined;

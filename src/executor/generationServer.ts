@@ -128,11 +128,15 @@ export class GenerationServer extends ServerBase {
 
   protected override afterLoop(request: string, step: LoopKind): void {
     // The lifecycle took DECODE_START: the blocks are being served. Verified again now, not only at
-    // receipt: a late write in between is corruption.
-    if (step !== 'decodeStart' || this.verify(request)) return;
-    const e = this.requests.get(request);
-    if (e) e.corrupted = true;
-    this.servedMismatches++;
+    // receipt (a late write in between is corruption); the lifecycle decides what a mismatch means.
+    if (step !== 'decodeStart') return;
+    const ok = this.verify(request);
+    if (!ok) {
+      const e = this.requests.get(request);
+      if (e) e.corrupted = true;
+      this.servedMismatches++;
+    }
+    this.stimulus({ kind: 'served', request, ok });
   }
 
   protected override afterSpawn(at: Address): void {

@@ -5,7 +5,7 @@ import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
 import type { Address, Effect, LoopKind, RequestAddress, Side, Stimulus, Wiring } from '../core/wiring.js';
-import { addressKey, LOOP_EVENTS, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
+import { addressKey, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost } from '../engine/pureHost.js';
@@ -42,11 +42,15 @@ export interface RequestEntry {
 
 interface ActorInfo {
   readonly addr: Address;
-  /** The loop offers this actor events (it waits in the ready set after a change). */
-  readonly loop: boolean;
+  /** The loop events offered to this actor (it waits in the ready set after a change); undefined: none. */
+  readonly kinds: readonly LoopKind[] | undefined;
   /** The state it is in (null before its first record and after it finished), and since when. */
   key: string | null;
   at: number;
+  /** Time-in-state histograms of its machine, by state key (found once, not per transition). */
+  byKey: Map<string, Histogram> | null;
+  /** Its request's entry, while the request is live (null for server actors). */
+  entry: RequestEntry | null;
 }
 
 /** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
@@ -87,7 +91,8 @@ export abstract class ServerBase {
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
-  private readonly ready = new Set<string>();
+  private ready = new Set<string>();
+  private readyNext = new Set<string>();
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -129,7 +134,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true });
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
@@ -154,7 +159,11 @@ export abstract class ServerBase {
    * the explored model drives the server step by step through this).
    */
   inject(s: Stimulus): void {
-    this.stimulus(s);
+    if (s.kind !== 'loop') return this.stimulus(s);
+    // A loop step goes the loop's way: what the server does after the step (the served-bytes check)
+    // belongs to the same step, as in the explored model.
+    this.loopStep(this.key(loopTarget(this.side, s.request, s.step)), s.request, s.step);
+    this.schedule();
   }
 
   /**
@@ -183,28 +192,39 @@ export abstract class ServerBase {
    */
   protected iterate(): boolean {
     if (this.ready.size === 0) return false;
-    const batch = [...this.ready];
-    this.ready.clear();
+    // Two sets swapped per iteration: actors that change during this one wait in the other.
+    const batch = this.ready;
+    this.ready = this.readyNext;
+    this.readyNext = batch;
     let more = false;
     for (const name of batch) {
-      const addr = this.addr(name);
-      if (!('request' in addr)) continue;
-      const kinds = LOOP_KINDS[this.side][addr.role];
-      if (!kinds) continue;
+      const info = this.infoOf(name);
+      const kinds = info.kinds;
+      if (kinds === undefined) continue;
+      const addr = info.addr as RequestAddress;
       for (const step of kinds) {
-        const before = this.host.actor(name);
-        if (!before || before.status !== 'active') break;
+        const snap = this.host.actor(name);
+        if (!snap || snap.status !== 'active') break;
         // An event the actor's configuration has no transition for would change nothing: don't offer it.
         if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
-        this.perform(this.wiring.inbound({ kind: 'loop', request: addr.request, step }));
-        if (this.host.actor(name) !== before) {
-          this.afterLoop(addr.request, step);
+        if (this.loopStep(name, addr.request, step)) {
           more = true;
           break;
         }
       }
     }
+    batch.clear();
     return more || this.ready.size > 0;
+  }
+
+  /** Offer one loop event to the actor `name`; when the actor took it, the side's after-step work runs. */
+  private loopStep(name: string, request: string, step: LoopKind): boolean {
+    // Did the step change the actor? Hosts that step snapshots in place count changes instead.
+    const before = this.host.version ? this.host.version(name) : this.host.actor(name);
+    this.perform(this.wiring.inbound({ kind: 'loop', request, step }));
+    if ((this.host.version ? this.host.version(name) : this.host.actor(name)) === before) return false;
+    this.afterLoop(request, step);
+    return true;
   }
 
   /** Run the executor loop soon (an event may have made work). */
@@ -299,18 +319,18 @@ export abstract class ServerBase {
     if (!e) return;
     this.requests.delete(id);
     this.counters.reported++;
+    // The outcome is the lifecycle's (served bytes that failed verification already made it 'failed',
+    // reason 'corrupted'); `corrupted` is what the server observed, reported beside it.
     const corrupted = e.corrupted;
-    // A request whose served bytes failed verification is never reported as completed.
-    const final = corrupted && outcome === 'completed' ? 'failed' : outcome;
-    this.metrics?.requestFinished(this.side, outcomeLabel(final, reason));
+    this.metrics?.requestFinished(this.side, outcomeLabel(outcome, reason));
     this.emit({
       t: 'done',
       report: {
         id,
         role: this.side,
         finalState: this.finalState(id),
-        outcome: final,
-        reason: corrupted ? 'corrupted' : reason,
+        outcome,
+        reason,
         corrupted,
         bytes: e.bytes,
         logLines: e.transitions,
@@ -332,7 +352,7 @@ export abstract class ServerBase {
     this.platform.defer(() => {
       this.host.remove(name);
       this.ready.delete(name);
-      this.actorInfo.delete(name);
+      this.dropInfo(name);
     });
   }
 
@@ -341,7 +361,7 @@ export abstract class ServerBase {
       const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
-        this.actorInfo.delete(name);
+        this.dropInfo(name);
       }
     }
     const hs = this.config.handlesPerRequest ?? 1;
@@ -349,7 +369,7 @@ export abstract class ServerBase {
       const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
-        this.actorInfo.delete(name);
+        this.dropInfo(name);
       }
     }
   }
@@ -389,21 +409,33 @@ export abstract class ServerBase {
     return this.infoOf(name).addr;
   }
 
+  /** The last actor looked up: a transition's record, its effects and its done come one after another. */
+  private lastName = '';
+  private lastInfo: ActorInfo | null = null;
+
   private infoOf(name: string): ActorInfo {
+    if (name === this.lastName) return this.lastInfo!;
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = parseAddress(name);
-      i = { addr, loop: LOOP_KINDS[this.side][addr.role] !== undefined, key: null, at: 0 };
+      i = { addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
       this.actorInfo.set(name, i);
     }
+    this.lastName = name;
+    this.lastInfo = i;
     return i;
+  }
+
+  private dropInfo(name: string): void {
+    this.actorInfo.delete(name);
+    if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
 
   private onTransition(r: TransitionRecord): void {
     const info = this.infoOf(r.actor);
     const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
-    if (info.loop) this.ready.add(r.actor);
+    if (info.kinds !== undefined) this.ready.add(r.actor);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
@@ -413,15 +445,11 @@ export abstract class ServerBase {
     if (prevKey === key && r.status === 'active' && this.trace === undefined) return;
     const now = this.platform.clock.now();
     if (prevKey !== null && prevKey !== key) {
-      let byKey = this.timeInState.get(r.machine);
-      if (byKey === undefined) this.timeInState.set(r.machine, (byKey = new Map()));
+      const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
       let h = byKey.get(prevKey);
       if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
       h.record(now - info.at);
-      if ('request' in addr) {
-        const e = this.requests.get(addr.request);
-        if (e) e.transitions++;
-      }
+      if (info.entry !== null) info.entry.transitions++;
       if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prevKey} --${r.event.type}--> ${key}` });
     }
     if (r.status !== 'active') {
@@ -433,6 +461,12 @@ export abstract class ServerBase {
       info.at = now;
     }
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+  }
+
+  private histogramsOf(machine: string): Map<string, Histogram> {
+    let byKey = this.timeInState.get(machine);
+    if (byKey === undefined) this.timeInState.set(machine, (byKey = new Map()));
+    return byKey;
   }
 
   // ---- reading -------------------------------------------------------------------------------

@@ -340,6 +340,21 @@ export class Draft {
     });
   }
 
+  /**
+   * The generation loop starts decoding `request`: the lifecycle takes DECODE_START and, in the same
+   * step (as the server does), the blocks served to decode are verified against the memory model and
+   * the result delivered to the lifecycle, which decides the outcome. M2 reports wrong bytes here.
+   */
+  decodeStart(request: string): void {
+    const key = `g:${request}.lifecycle`;
+    const before = this.s.actors[key];
+    this.stimulus('generation', { kind: 'loop', request, step: 'decodeStart' });
+    if (this.s.dead.generation || this.s.actors[key] === before) return;
+    const ok = this.verify(request);
+    if (!ok) this.violate('M2', servedMismatch(this.s, request));
+    this.stimulus('generation', { kind: 'served', request, ok });
+  }
+
   /** A sync notification for `request` arrives: the server verifies the blocks it now holds for it. */
   verify(request: string): boolean {
     const l = this.s.leases[request];
@@ -417,7 +432,7 @@ export class ComposedWorld {
         ['generation', { kind: 'loop', request: r, step: 'tick' }, `g:${r}.lifecycle`, { type: 'LOOP_TICK' }],
       ];
       for (const [side, st, key, ev] of loops) {
-        if (alive(side) && can(key, ev)) out.push({ label: `${side === 'context' ? 'ctx' : 'gen'} loop ${r}: ${st.step}`, local: true, request: r, apply: (d) => d.stimulus(side, st) });
+        if (alive(side) && can(key, ev)) out.push({ label: `${side === 'context' ? 'ctx' : 'gen'} loop ${r}: ${st.step}`, local: true, request: r, apply: st.step === 'decodeStart' ? (d) => d.decodeStart(r) : (d) => d.stimulus(side, st) });
       }
       // User cancels (env), bounded.
       if (s.budget.cancels > 0) {
@@ -598,15 +613,22 @@ function timerLabel(id: string): string {
 /** Consequence invariants over one world (state-level ones; the effect-level ones are raised while applying). */
 function checkConsequences(w: ComposedWorld, s: ComposedState, d: Draft): void {
   if (s.violation) return;
-  // M2: a block served to decode holds exactly its owner's bytes.
+  // M2: a block served to decode holds exactly its owner's bytes (checked when decoding starts, in
+  // Draft.decodeStart, and here for as long as it decodes).
   for (const r of w.requests) {
     const lc = s.actors[`g:${r}.lifecycle`];
     if (!lc || !lc.matches('GENERATION_IN_PROGRESS' as never)) continue;
-    const l = s.leases[r];
-    const tag = l ? `${r}@${l.epoch}` : null;
-    const bad = l?.blocks.find((b) => s.blocks[b]!.chunks.some((c) => c !== tag));
-    if (!l || bad !== undefined) d.violate('M2', `${r} decodes from block ${bad ?? '?'} holding ${l ? JSON.stringify(s.blocks[bad!]!.chunks) : 'no lease'}, not all ${tag}`);
+    const problem = servedMismatch(s, r);
+    if (problem) d.violate('M2', problem);
   }
+}
+
+/** Why the blocks served to decode `r` are not exactly its own bytes, or '' when they are. */
+function servedMismatch(s: ComposedState, r: string): string {
+  const l = s.leases[r];
+  const tag = l ? `${r}@${l.epoch}` : null;
+  const bad = l?.blocks.find((b) => s.blocks[b]!.chunks.some((c) => c !== tag));
+  return !l || bad !== undefined ? `${r} decodes from block ${bad ?? '?'} holding ${l ? JSON.stringify(s.blocks[bad!]!.chunks) : 'no lease'}, not all ${tag}` : '';
 }
 
 /** Machines of both sides, production unless a variant substitutes some (by machine id). */

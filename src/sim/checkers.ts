@@ -1,3 +1,4 @@
+import type { RequestReport } from '../executor/config.js';
 import type { BlockPool } from '../executor/pool.js';
 import { isPoisoned, patternWord, POISON_WORD, PatternChecker } from '../executor/pattern.js';
 
@@ -56,4 +57,15 @@ function firstForeign(view: Uint8Array, mine: Buffer | null): string | null {
     return `${describeWord(w)} at byte ${off}`;
   }
   return null;
+}
+
+/**
+ * Generation requests reported completed although the server saw their served blocks fail
+ * verification: the outcome and the observation disagree (the lifecycle must have failed them with
+ * reason 'corrupted'). Only the first report of each request counts (a second is `settles-once`).
+ */
+export function completedWithCorruptedBlocks(reports: ReadonlyMap<string, ReadonlyArray<Pick<RequestReport, 'outcome' | 'corrupted'>>>): string[] {
+  const out: string[] = [];
+  for (const [id, list] of reports) if (list[0]?.outcome === 'completed' && list[0].corrupted) out.push(`${id} completed with corrupted blocks`);
+  return out;
 }

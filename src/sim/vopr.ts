@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RequestSpec } from '../executor/config.js';
-import { checkPoolBytes } from './checkers.js';
+import { checkPoolBytes, completedWithCorruptedBlocks } from './checkers.js';
 import type { SimShape, StepKind } from './cluster.js';
 import { SimCluster } from './cluster.js';
 import { NO_FAULTS } from './network.js';
@@ -118,10 +118,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     for (const side of ['context', 'generation'] as const) {
       for (const [id, list] of cluster.reports[side]) if (list.length > 1) fail('settles-once', `${side} reported ${id} ${list.length} times`);
     }
-    for (const [id, list] of cluster.reports.generation) {
-      const r = list[0]!;
-      if (r.outcome === 'completed' && r.corrupted) fail('served-bytes-are-owners', `${id} completed with corrupted blocks`);
-    }
+    for (const m of completedWithCorruptedBlocks(cluster.reports.generation)) fail('served-bytes-are-owners', m);
     if (cluster.gen.servedMismatches > 0) fail('served-bytes-are-owners', `${cluster.gen.servedMismatches} request(s) served blocks that no longer held their own bytes`);
     if (cluster.gen.pool.poisonBroken > 0) fail('bytes-in-foreign-block', `${cluster.gen.pool.poisonBroken} block(s) found written while free when allocated again`);
   };

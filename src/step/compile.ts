@@ -479,12 +479,35 @@ export class CompiledMachine {
     }
   }
 
+  /**
+   * The step, written into `snap` itself: its context is updated in place and its configuration fields
+   * replaced, no new snapshot or context object is made. Only for a host that owns its snapshots and
+   * keeps no old one (the executor's PureHost with `inPlace`); the explorer and every tool that compares
+   * snapshots use `step`. The snapshot must come from `own()` (its context is its own). The effects and
+   * timer operations are the same as `step`'s (test/step checks both against xstate).
+   */
+  stepInPlace(snap: Snap, event: EventObject): InPlaceStep {
+    if (snap.status !== 'active') return UNCHANGED;
+    const run = this.takeRun(this.configOf(snap), snap.context, false, true);
+    try {
+      run.macro(event, false);
+      return run.writeInto(snap);
+    } finally {
+      this.spare = run;
+    }
+  }
+
+  /** A snapshot this host may step in place: the same state, with a context object of its own. */
+  own(snap: Snap): Snap {
+    return this.snapshot(this.configOf(snap), { ...(snap.context as object) }, snap.status, snap.output);
+  }
+
   /** One Run object is reused step after step (a nested step, if any, gets a fresh one). */
   private spare: Run | null = null;
-  private takeRun(cfg: Config, ctx: unknown, initial: boolean): Run {
+  private takeRun(cfg: Config, ctx: unknown, initial: boolean, ownCtx = false): Run {
     const r = this.spare ?? new Run(this);
     this.spare = null;
-    r.reset(cfg, ctx, initial);
+    r.reset(cfg, ctx, initial, ownCtx);
     return r;
   }
 
@@ -573,6 +596,14 @@ export class CompiledMachine {
 }
 
 const NONE: Transition[] = [];
+
+/** What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations. */
+export interface InPlaceStep {
+  readonly changed: boolean;
+  readonly effects: readonly Effect[];
+  readonly timers: readonly TimerOp[];
+}
+const UNCHANGED: InPlaceStep = Object.freeze({ changed: false, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS });
 const noSpawn = () => {
   throw new Error('spawn is not supported by the compiled stepper');
 };
@@ -647,16 +678,17 @@ class Run {
     this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
   }
 
-  reset(cfg: Config, ctx: unknown, initial: boolean): void {
+  reset(cfg: Config, ctx: unknown, initial: boolean, ownCtx: boolean): void {
     this.cfg = cfg;
     this.ctx = ctx;
     this.changed = initial;
-    this.ownCtx = false;
+    this.ownCtx = ownCtx;
     this.status = 'active';
     this.output = undefined;
     this.effects = EMPTY_EFFECTS;
     this.timers = EMPTY_TIMERS;
-    this.queue.length = 0;
+    // Setting an array's length is a runtime call: only when there is something to drop.
+    if (this.queue.length !== 0) this.queue.length = 0;
     this.version = 0;
   }
 
@@ -762,6 +794,19 @@ class Run {
       eventless = this.version !== before;
     }
     if (this.version !== start) this.changed = true;
+  }
+
+  /** stepInPlace's result: the new configuration, context, status and output written into `snap`. */
+  writeInto(snap: Snap): InPlaceStep {
+    if (!this.changed) return this.effects === EMPTY_EFFECTS && this.timers === EMPTY_TIMERS ? UNCHANGED : { changed: false, effects: this.effects, timers: this.timers };
+    const s = snap as unknown as { _nodes: unknown; value: unknown; tags: unknown; context: unknown; status: string; output: unknown };
+    s._nodes = this.cfg.nodes;
+    s.value = this.cfg.value;
+    s.tags = this.cfg.tags;
+    s.context = this.ctx;
+    s.status = this.status;
+    s.output = this.output;
+    return { changed: true, effects: this.effects, timers: this.timers };
   }
 
   result(prev: Snap | null): Step {

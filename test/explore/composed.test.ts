@@ -255,3 +255,39 @@ describe('state-space reduction', () => {
     expect(sym.violations.map((v) => v.invariant)).toContain('M1');
   }, 120_000);
 });
+
+describe('the served-bytes verdict in the composed model (issue 9 item 1)', () => {
+  const faulty = /user: cancel|lose|ERROR|dies|deadline|ahead of|duplicate|decodeStart/;
+  /** A fault-free run of composed/reuse up to the point where r1 can start decoding. */
+  function beforeDecode(): { world: ComposedWorld; s: ComposedState } {
+    const world = new ComposedWorld(composedConfig('composed/reuse', 'shipped'));
+    let s = world.initial();
+    for (let i = 0; i < 200; i++) {
+      if (world.choices(s).some((c) => c.label === 'gen loop r1: decodeStart')) return { world, s };
+      const c = world.choices(s).find((x) => !faulty.test(x.label));
+      if (!c) break;
+      s = world.apply(s, c).next;
+    }
+    throw new Error('r1 never got to decoding');
+  }
+  const decode = (world: ComposedWorld, s: ComposedState) => world.apply(s, world.choices(s).find((c) => c.label === 'gen loop r1: decodeStart')!);
+  const lifecycle = (s: ComposedState) => s.actors['g:r1.lifecycle']!;
+
+  it('intact blocks: the same step delivers SERVED_VERIFIED ok and decoding goes on', () => {
+    const { world, s } = beforeDecode();
+    const { next, transitions } = decode(world, s);
+    expect(next.violation).toBeNull();
+    expect(lifecycle(next).value).toBe('GENERATION_IN_PROGRESS');
+    expect(transitions).toContainEqual({ machine: 'requestLifecycle', from: 'GENERATION_IN_PROGRESS', event: 'SERVED_VERIFIED' });
+  });
+
+  it('a block holding another request’s bytes: M2 reports it and the lifecycle fails the request with reason corrupted, in the same step', () => {
+    const { world, s } = beforeDecode();
+    const b = s.leases.r1!.blocks[0]!;
+    const corrupt: ComposedState = { ...s, blocks: s.blocks.map((x, i) => (i === b ? { ...x, chunks: x.chunks.map((c, j) => (j === 0 ? 'r2@9' : c)) } : x)) };
+    const { next } = decode(world, corrupt);
+    expect(next.violation?.id).toBe('M2');
+    expect(Object.keys(lifecycle(next).value as object)).toEqual(['DISAGG_TRANS_ERROR']);
+    expect(lifecycle(next).context.errorReason).toBe('corrupted');
+  });
+});

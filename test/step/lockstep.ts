@@ -92,6 +92,13 @@ function checker(label: string, stepper: Stepper, maxMismatches: number) {
       const lines = diffSteps({ snap: next, ...splitActions(actions) }, b, next === from, b.snap === snap);
       // The executor skips loop events that `accepts` rules out: that must never skip a step xstate takes.
       if (stepper instanceof CompiledStepper && next !== from && !stepper.compile(machine).accepts(snap, event.type)) lines.push(`accepts(${event.type}) is false, but xstate changed the snapshot`);
+      // The executor steps in place (stepInPlace on a snapshot of its own): the same step, written into the snapshot.
+      if (stepper instanceof CompiledStepper) {
+        const cm = stepper.compile(machine);
+        const own = cm.own(snap);
+        const ip = cm.stepInPlace(own, event);
+        for (const l of diffSteps(b, { snap: own, effects: [...ip.effects], timers: [...ip.timers] }, b.snap === snap, !ip.changed)) lines.push(`in place: ${l.replace('xstate', 'step')}`);
+      }
       report(`${machine.id} ${JSON.stringify(snap.value)} --${JSON.stringify(event)}-->`, lines);
       twin.set(keyOf(machine.id, b.snap), next);
       return b.snap;

@@ -52,6 +52,20 @@ describe('canary: a broken compiled table is caught', () => {
     expect(r.mismatches.join('\n')).toMatch(/accepts\(POST\) is false, but xstate changed the snapshot/);
   });
 
+  it('an in-place step that leaves the old state value in the snapshot (the executor steps in place)', () => {
+    const broken = new CompiledStepper();
+    const cm = broken.compile(transferHandleMachine);
+    const real = cm.stepInPlace.bind(cm);
+    cm.stepInPlace = (snap, event) => {
+      const before = snap.value;
+      const r = real(snap, event);
+      (snap as { value: unknown }).value = before;
+      return r;
+    };
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/in place: value: step "/);
+  });
+
   it('the unbroken stepper passes the same combination', () => {
     expect(lockstep(combo, new CompiledStepper()).mismatches).toEqual([]);
   });
