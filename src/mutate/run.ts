@@ -42,7 +42,7 @@ export interface MutateOptions {
   workers?: number;
   /** Random walks past the state budget in the (truncated) shipped scenarios (default 0: breadth-first only). */
   walks?: number;
-  /** Per scenario: a mutant is abandoned (undecided) after this long. */
+  /** Per scenario: a mutant is abandoned (undecided) after this long (default 10 minutes: a backstop, the state cap bounds a footing). */
   maxMsPerScenario?: number;
   allTargets?: boolean;
   /**
@@ -243,7 +243,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
     // Footings first (they decide), smallest first: most kills show up in the cheapest one.
     baselines.sort((a, b) => Number(b.decides) - Number(a.decides) || a.states - b.states || a.scenario.localeCompare(b.scenario));
 
-    const caps: Caps = { maxMs: opts.maxMsPerScenario ?? 120_000 };
+    const caps: Caps = { maxMs: opts.maxMsPerScenario ?? 600_000 };
     const results: MutantResult[] = new Array(mutants.length);
     let done = 0;
     let next = 0;

@@ -1,17 +1,25 @@
 /**
  * Reviewed notes on surviving mutants: mutant name → what a reviewer found, checkable against the
- * machine and the composed world. `xferstate mutate` appends the note to the survivor's computed reason
- * ("undecided: truncated …"); a note never changes a verdict. An entry whose mutant is killed is stale
- * but harmless; the mutate tests fail on entries that name no mutant at all.
- *
- * The one-sided notes of round 1 are gone with the one-sided scenarios (they named stand-ins and checks
- * that the composed world replaced).
+ * machine and the composed world. `xferstate mutate` appends the note to the survivor's computed reason;
+ * a note never changes a verdict. An entry whose mutant is killed or equivalent is stale but harmless;
+ * the mutate tests fail on entries that name no mutant at all.
  */
 
-const FENCE_PAST_BUDGET =
-  'a fence is sent only after quarantineMaxAge fires while the peer could still act: past the 6,000-world budget, and never in the prompt runs of M7';
+/**
+ * The class of fail-closed survivors around fences (docs/invariants.md "Mutation score"): the fence is
+ * never acknowledged, so the generation side's fenceTimeout retires the block. M1–M6 allow failing
+ * closed, and M7's prompt runs never send a fence (one is sent only after quarantineMaxAge fires while
+ * the peer could still act).
+ */
+const FENCE_NOT_ACKED =
+  'a real gap, not a harmless mutant: the fence is never acknowledged, so the generation side retires the block after fenceTimeout (capacity lost for good; M1–M6 allow failing closed, and M7’s prompt runs never send a fence). ' +
+  'A draft M9 (“with no loss and no death, a block is retired only by an early deadline or while a transfer into it can still write”) would catch it, but it also fires on the shipped machines with ucx: an early drainTimeout makes the context side give up its proof, the transfer then ends in ERROR and nothing acknowledges the fence. ' +
+  'Telling the two apart needs to know which early deadline came first on the path, which a world does not record; not landed';
 
 export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {
-  'contextSend: drop action ackFence in sender.cancellingTransfers TRANSFERS_SETTLED[0]':
-    `a real gap of the bounds, not a harmless mutant: the fence is never acknowledged, so the generation side's fenceTimeout retires the block (fail closed, which M1–M6 allow). ${FENCE_PAST_BUDGET}. Measured by hand: prompt runs that allow one early deadline (39,035 + 16,803 worlds; not in the checks, too slow for every mutant) end with a block retired after an early quarantineMaxAge, which the original never does (it retires only after an early fenceTimeout or drainTimeout)`,
+  'contextSend: drop action ackFence in sender.cancellingTransfers TRANSFERS_SETTLED[0]': FENCE_NOT_ACKED,
+  'contextSend: drop action markFenced in sender.cancellingTransfers FENCE': `${FENCE_NOT_ACKED} (here the fence is not recorded, so the last settled handle does not acknowledge it)`,
+  'contextSend: remove branch quiescentOrNever in sender FENCE[0]': `${FENCE_NOT_ACKED} (here a fence of a request whose handles are quiescent or never created is no longer answered at once)`,
+  'fenceClient: drop action confirmFence in open always':
+    'after a peer death the pending fences are not confirmed, so the lease waits for fenceTimeout and retires the block instead of freeing it (a dead peer writes nothing). Fail closed after a death, which every check accepts: capacity is lost, no byte is harmed',
 };
