@@ -552,10 +552,12 @@ export class ComposedWorld {
     // Deadlines (local): only those not preceded by an earlier-armed, no-longer deadline (see Timer).
     let minDelay = Infinity;
     for (const t of s.timers) {
+      const side: Side = t.key.startsWith('g:') ? 'generation' : 'context';
+      // A dead process's deadlines never fire, so they hold back no deadline of the living side.
+      if (!alive(side)) continue;
       const due = t.delay < minDelay || !this.cfg.timedDeadlines;
       minDelay = Math.min(minDelay, t.delay);
-      const side: Side = t.key.startsWith('g:') ? 'generation' : 'context';
-      if (!due || !alive(side)) continue;
+      if (!due) continue;
       const a = parseAddress(t.key);
       out.push({ label: `deadline ${t.key}: ${timerLabel(t.id)}`, local: true, request: 'request' in a ? a.request : undefined, apply: (d) => d.fire(t.key, t.id) });
     }

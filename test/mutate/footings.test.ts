@@ -1,6 +1,7 @@
 import { createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { exploreComposed } from '../../src/explore/composedExplorer.js';
+import { ComposedWorld } from '../../src/explore/composed.js';
+import { exploreComposed, replayComposed } from '../../src/explore/composedExplorer.js';
 import { FULL_GRAPH, Interner, bisimilar, observedGraph, observedLabel } from '../../src/mutate/bisim.js';
 import type { ObservedGraph } from '../../src/mutate/bisim.js';
 import { allMutants, productionMachines } from '../../src/mutate/catalog.js';
@@ -63,6 +64,18 @@ describe('mutation footings', { timeout: 600_000 }, () => {
     const d = new GraphDigest();
     exploreComposed(withMachine(scenarioSetup(footing).cfg, m.build()), { scenario: footing, variant: 'x' }, { ...FULL_GRAPH, hooks: d.hooks });
     expect(d.digest()).toBe(base.digest);
+  });
+
+  it('after a process dies, its armed deadlines hold back none of the living side (they never fire)', () => {
+    // Found by the peer-death footing: the shipped machines broke L2 and M4 there only because the dead
+    // generation side's kvTransferTimeout, armed first with the same delay, gated the context side's.
+    const cfg = scenarioSetup('footing/peer-death-shm').cfg;
+    const { state, steps } = replayComposed(cfg, ['ctx loop r1: prefill', 'gen loop r1: pop', 'net gen→ctx: deliver info(r1@1)', 'generation process dies']);
+    expect(steps).toBe(4);
+    expect(state.timers.some((t) => t.key.startsWith('g:'))).toBe(true);
+    const labels = new ComposedWorld(cfg).choices(state).map((c) => c.label);
+    expect(labels.filter((l) => l.startsWith('deadline c:')).length).toBeGreaterThan(0);
+    expect(labels.some((l) => l.startsWith('deadline g:'))).toBe(false);
   });
 
   it('a mutant whose step never ends (an eventless loop without its guard) is stopped with an exception, not the heap', () => {
