@@ -17,6 +17,10 @@ const FENCE_NOT_ACKED =
   'Telling the two apart needs to know which early deadline came first on the path, which a world does not record; not landed';
 
 export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {
+  'requestLifecycle: drop action noteQuiescent in DISAGG_CONTEXT_COMPLETE.awaitingQuiescence SIDE_QUIESCENT':
+    'harmless within the checks: the context side does not note its handles’ quiescence proof after a completed transfer, so its source lease goes to quarantine and is freed later through the agent’s fence instead of at once (footing/1x1-shm: after the transfer completes, M4’s list shows c:r1.lease quarantined and the context admission still held, where the original has released them); nothing leaks at rest and no byte is harmed. A cost (source blocks held longer), which no check measures',
+  'contextSend: drop action decide in sender.cancelMarked REQUEST_INFO':
+    'the outcome a user sees changes, not its safety: a request cancelled while queued and then asked for by the peer is reported failed instead of cancelled (footing/cancel-shm, shortest distinguishing path: generation cancel, info delivered, the context worker steps). M3 asks only for a typed outcome and M7 excuses any failure after a cancel; no check reads which failure outcome is the right one',
   'contextSend: drop action ackFence in sender.cancellingTransfers TRANSFERS_SETTLED[0]': FENCE_NOT_ACKED,
   'contextSend: drop action markFenced in sender.cancellingTransfers FENCE': `${FENCE_NOT_ACKED} (here the fence is not recorded, so the last settled handle does not acknowledge it)`,
   'contextSend: remove branch quiescentOrNever in sender FENCE[0]': `${FENCE_NOT_ACKED} (here a fence of a request whose handles are quiescent or never created is no longer answered at once)`,
