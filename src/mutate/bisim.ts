@@ -47,7 +47,8 @@ export class Interner {
   }
 }
 
-const DEADLINE = /^(deadline [^:]+: \S+) in .*$/;
+// The actor's address holds a colon (`c:r1.send`): the label is `deadline <address>: <delay> in <state>`.
+const DEADLINE = /^(deadline \S+: \S+) in .*$/;
 export const observedLabel = (l: string): string => l.replace(DEADLINE, '$1');
 
 export function observation(w: ComposedWorld, s: ComposedState): string {
