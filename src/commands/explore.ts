@@ -5,6 +5,7 @@ import { coverage } from '../explore/coverage.js';
 import type { MachineCoverage } from '../explore/coverage.js';
 import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
 import { exploreCombination } from '../explore/explorer.js';
+import { UsageError } from '../errors.js';
 import type { Bounds } from '../explore/composed.js';
 import { COMPOSED_PLAN, COMPOSED_SCENARIOS, composedCombinations, exploreComposedCombination } from '../explore/composedCatalog.js';
 import type { ComposedResult } from '../explore/composedExplorer.js';
@@ -59,7 +60,14 @@ export function composedCombosOf(opts: ExploreOptions): Array<{ scenario: string
   if (opts.invariants) return [];
   const wantsComposed = !opts.scenario || opts.scenario.startsWith('composed');
   const composedVariantNamed = !opts.variant || opts.variant === 'shipped' || opts.variant in COMPOSED_PLAN;
-  return wantsComposed && composedVariantNamed ? composedCombinations({ scenario: opts.scenario, variant: opts.variant }) : [];
+  if (!wantsComposed || !composedVariantNamed) return [];
+  const combos = composedCombinations({ scenario: opts.scenario, variant: opts.variant });
+  if (combos.length === 0 && opts.scenario !== undefined) {
+    const known = opts.scenario === 'composed' || opts.scenario in COMPOSED_SCENARIOS;
+    if (!known) throw new UsageError(`unknown scenario '${opts.scenario}'; composed: ${Object.keys(COMPOSED_SCENARIOS).join(', ')}`);
+    throw new UsageError(`variant '${opts.variant}' is not explored in ${opts.scenario}; it runs in ${(COMPOSED_PLAN[opts.variant!]?.scenarios ?? []).join(', ')}`);
+  }
+  return combos;
 }
 
 /**
