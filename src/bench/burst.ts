@@ -5,6 +5,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { ChildMessage, RequestSpec, ServerConfig } from '../executor/config.js';
 import { burstDelays } from '../executor/config.js';
+import { UsageError } from '../errors.js';
 import { ContextServer } from '../executor/contextServer.js';
 import { ControlChannel, connectControl, listenControl } from '../executor/control.js';
 import type { ControlMessage } from '../executor/control.js';
@@ -275,7 +276,9 @@ const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length
 export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
   // `--only overhead,throughput,scaling` runs a subset (the JSON then lacks the others).
   const i = args.indexOf('--only');
-  const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : ['overhead', 'throughput', 'scaling']);
+  const parts = ['overhead', 'throughput', 'scaling'];
+  const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : parts);
+  for (const p of only) if (!parts.includes(p)) throw new UsageError(`bench burst --only: unknown part '${p}'; known: ${parts.join(', ')}`);
   const small = (requests: number, concurrency: number, sampleHeap = false): RunOptions => ({ requests, concurrency, blockBytes: SMALL, blocksPerRequest: 1, sampleHeap });
   const result: Record<string, unknown> = {};
   const n = 2000;
