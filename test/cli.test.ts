@@ -28,7 +28,12 @@ describe('xferstate CLI', () => {
     [['burst', '--concurrency', '0'], /--concurrency must be a decimal integer in 1\.\.1000000, got '0'/],
     [['explore', '--scenario', 'nope'], /unknown scenario 'nope'/],
     [['explore', '--variant', 'nope'], /unknown variant 'nope'/],
+    [['explore', '--scenario', 'composed/nope'], /unknown scenario 'composed\/nope'/],
+    [['explore', '--scenario', 'composed/handles', '--variant', 'fenceBeforeTransfer'], /variant 'fenceBeforeTransfer' is not explored in composed\/handles/],
     [['bench', 'nope'], /unknown benchmark 'nope'/],
+    [['bench', 'burst', '--only', 'nope'], /unknown part 'nope'/],
+    [['bench', 'native', '--backend', 'nope'], /unknown backend 'nope'/],
+    [['simulate', '--seeds', '1..2', '--canary', 'nope'], /unknown canary variant 'nope'/],
     [['check-trace', 'no/such/file.jsonl'], /ENOENT/],
   ] as const)('bad input %j is one clear line and exit 2, never a stack trace', (args, message) => {
     const r = run(...args);

@@ -18,6 +18,7 @@
 import { fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
 
 import { Agent, availableBackends, type Region, type TransferHandle } from '../native/index.js';
 
@@ -348,8 +349,18 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     .filter((s) => s.length > 0);
   // The cuda backend has its own bench (VRAM, baseline = contiguous D2D copy): src/bench/nativeCuda.ts.
   if (requested.length === 1 && requested[0] === 'cuda') return (await import('./nativeCuda.js')).runCudaBench({ json });
-  const chunkBytes = Number(option(args, '--chunk-bytes') ?? 256 * 1024);
-  const copyThreads = Number(option(args, '--copy-threads') ?? 2);
+  const known = ['shm', 'nixl', 'cuda'];
+  for (const spec of requested) {
+    const b = spec.split(':')[0]!;
+    if (!known.includes(b)) throw new UsageError(`bench native --backend: unknown backend '${b}'; known: ${known.join(', ')}`);
+  }
+  const positive = (name: string, v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`bench native ${name} must be a positive decimal integer, got '${v}'`);
+    return Number(v);
+  };
+  const chunkBytes = positive('--chunk-bytes', option(args, '--chunk-bytes'), 256 * 1024);
+  const copyThreads = positive('--copy-threads', option(args, '--copy-threads'), 2);
   const available = availableBackends();
   let ran = 0;
   let code = 0;

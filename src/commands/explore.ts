@@ -5,9 +5,12 @@ import { coverage } from '../explore/coverage.js';
 import type { MachineCoverage } from '../explore/coverage.js';
 import { blockLeaseMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, transferHandleMachine } from '../../machines/index.js';
 import { exploreCombination } from '../explore/explorer.js';
+import { UsageError } from '../errors.js';
 import type { Bounds } from '../explore/composed.js';
 import { COMPOSED_PLAN, COMPOSED_SCENARIOS, composedCombinations, exploreComposedCombination } from '../explore/composedCatalog.js';
 import type { ComposedResult } from '../explore/composedExplorer.js';
+import { exploreComposedInWorkers } from '../explore/composedPool.js';
+import { availableParallelism } from 'node:os';
 import { INVARIANTS, invariantKind } from '../explore/invariantCatalog.js';
 
 export interface ExploreOptions {
@@ -52,7 +55,30 @@ export function verdict(r: ExploreResult): { ok: boolean; note: string } {
 
 const PRODUCTION = [transferHandleMachine, contextSendMachine, generationReceiveMachine, requestLifecycleMachine, blockLeaseMachine];
 
-export function runExplore(opts: ExploreOptions, print: (line: string) => void = console.log): { results: ExploreResult[]; composed: ComposedResult[]; ok: boolean; coverage: MachineCoverage[] } {
+/** The composed combinations a run explores (before any is explored). */
+export function composedCombosOf(opts: ExploreOptions): Array<{ scenario: string; variant: string }> {
+  if (opts.invariants) return [];
+  const wantsComposed = !opts.scenario || opts.scenario.startsWith('composed');
+  const composedVariantNamed = !opts.variant || opts.variant === 'shipped' || opts.variant in COMPOSED_PLAN;
+  if (!wantsComposed || !composedVariantNamed) return [];
+  const combos = composedCombinations({ scenario: opts.scenario, variant: opts.variant });
+  if (combos.length === 0 && opts.scenario !== undefined) {
+    const known = opts.scenario === 'composed' || opts.scenario in COMPOSED_SCENARIOS;
+    if (!known) throw new UsageError(`unknown scenario '${opts.scenario}'; composed: ${Object.keys(COMPOSED_SCENARIOS).join(', ')}`);
+    throw new UsageError(`variant '${opts.variant}' is not explored in ${opts.scenario}; it runs in ${(COMPOSED_PLAN[opts.variant!]?.scenarios ?? []).join(', ')}`);
+  }
+  return combos;
+}
+
+/**
+ * Run the exploration and print it. `explored`: the composed results already computed (by worker
+ * threads, see the command), in the order of `composedCombosOf(opts)`; `wallMs`: how long that took.
+ */
+export function runExplore(
+  opts: ExploreOptions,
+  print: (line: string) => void = console.log,
+  explored?: { composed: ComposedResult[]; wallMs: number; workers: number },
+): { results: ExploreResult[]; composed: ComposedResult[]; ok: boolean; coverage: MachineCoverage[] } {
   if (opts.invariants) {
     if (opts.json) print(JSON.stringify({ invariants: INVARIANTS.map(({ id, kind, scope, description }) => ({ id, kind, scope, description })) }));
     else for (const i of INVARIANTS) print(`${i.id.padEnd(4)} ${i.kind.padEnd(12)} ${i.scope.padEnd(10)} ${i.description}`);
@@ -60,14 +86,12 @@ export function runExplore(opts: ExploreOptions, print: (line: string) => void =
   }
   // The composed scenarios (both sides, production wiring) run by default; the one-sided ones on request
   // or when a one-sided scenario or variant is named.
-  const wantsComposed = !opts.scenario || opts.scenario.startsWith('composed');
-  const composedVariantNamed = !opts.variant || opts.variant === 'shipped' || opts.variant in COMPOSED_PLAN;
-  const composedCombos = wantsComposed && composedVariantNamed ? composedCombinations({ scenario: opts.scenario, variant: opts.variant }) : [];
+  const composedCombos = composedCombosOf(opts);
   const composed: ComposedResult[] = [];
   let ok = true;
   if (!opts.json && composedCombos.length > 0) print(`${'scenario'.padEnd(20)}${'variant'.padEnd(27)}${'states'.padStart(8)}${'edges'.padStart(9)}${'ms'.padStart(8)}  violations`);
-  for (const c of composedCombos) {
-    const r = exploreComposedCombination(c.scenario, c.variant, { deep: opts.deep });
+  for (const [i, c] of composedCombos.entries()) {
+    const r = explored?.composed[i] ?? exploreComposedCombination(c.scenario, c.variant, { deep: opts.deep });
     composed.push(r);
     const v = composedVerdict(r);
     ok &&= v.ok;
@@ -131,7 +155,8 @@ export function runExplore(opts: ExploreOptions, print: (line: string) => void =
   print(
     `\ncomposed: ${cShipped.filter((r) => r.violations.length === 0).length}/${cShipped.length} shipped clean, ${cVariants.filter((r) => composedVerdict(r).ok).length}/${cVariants.length} variants as expected` +
       (combos.length > 0 ? `; one-sided: ${shipped.filter((r) => r.violations.length === 0).length}/${shipped.length} shipped clean, ${variants.filter((r) => verdict(r).ok).length}/${variants.length} variants caught` : '') +
-      `; ${totalMs} ms`,
+      `; ${totalMs} ms` +
+      (explored ? ` of exploration, ${Math.round(explored.wallMs + results.reduce((n, r) => n + r.ms, 0))} ms wall (composed combinations on ${explored.workers} worker threads)` : ''),
   );
   return { results, composed, ok, coverage: cov };
 }
@@ -148,7 +173,12 @@ export function register(program: Command): void {
     .option('--invariants', 'list the invariants: id, kind (consequence | design-rule), where checked, description')
     .option('--inspect', 'then serve the inspector, whose counterexample viewer steps through these results')
     .action(async (opts: ExploreOptions & { inspect?: boolean }) => {
-      const { ok } = runExplore(opts);
+      // The composed combinations are independent: one worker thread per core explores them.
+      const combos = composedCombosOf(opts);
+      const t0 = performance.now();
+      const inWorkers = await exploreComposedInWorkers(combos, opts.deep === true);
+      const explored = inWorkers ? { composed: inWorkers, wallMs: performance.now() - t0, workers: Math.min(availableParallelism(), combos.length) } : undefined;
+      const { ok } = runExplore(opts, console.log, explored);
       process.exitCode = ok ? 0 : 1;
       if (!opts.inspect) return;
       const inspector = await (await import('../inspect/index.js')).startInspector({ port: 0 });

@@ -1,3 +1,4 @@
+import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { intOption } from './options.js';
@@ -69,6 +70,7 @@ export function register(program: Command): void {
       if (opts.seed !== undefined && opts.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both');
       const [from, to] = opts.seeds !== undefined ? parseSeeds(opts.seeds) : ((n) => [n, n] as [number, number])(intOption('seed', opts.seed ?? '1', 0, 0xffff_ffff));
       const steps = intOption('steps', opts.steps, 1, 100_000_000);
+      for (const c of opts.canary) if (!REGRESSION_VARIANTS.some((v) => v.name === c)) throw new UsageError(`unknown canary variant '${c}'; known: ${REGRESSION_VARIANTS.map((v) => v.name).join(', ')}`);
       const report = await runSimulate({
         from,
         to,
