@@ -184,7 +184,7 @@ export class PureHost implements LifecycleHost {
     const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0 };
     this.actors.set(name, rec);
     if (this.opts.onTransition) this.observe(rec, { type: 'xstate.init' }, null, snap);
-    this.apply(rec, step.effects, step.timers, false);
+    this.apply(rec, step.effects, step.timers);
     this.drain();
   }
 
@@ -244,24 +244,25 @@ export class PureHost implements LifecycleHost {
         this.head++;
         const rec = this.rec(actor);
         if (!rec || rec.snap.status !== 'active') continue;
+        // In place, the snapshot object stays and a change shows in `changed`; otherwise a new object is a change.
+        const from = rec.snap.value;
+        let changed: boolean;
+        let effects: readonly EmittedAction[];
+        let timers: readonly TimerOp[];
         if (rec.compiled !== null && this.opts.inPlace) {
-          const from = rec.snap.value;
-          const step = rec.compiled.stepInPlace(rec.snap, event);
-          if (step.changed) {
-            rec.version++;
-            if (this.opts.onTransition) this.observe(rec, event, from, rec.snap);
-          }
-          this.apply(rec, step.effects, step.timers, false);
-          continue;
+          ({ changed, effects, timers } = rec.compiled.stepInPlace(rec.snap, event));
+        } else {
+          const prev = rec.snap;
+          const step = this.stepper.step(rec.machine, prev, event);
+          rec.snap = step.snap;
+          ({ effects, timers } = step);
+          changed = step.snap !== prev;
         }
-        const prev = rec.snap;
-        const step = this.stepper.step(rec.machine, prev, event);
-        rec.snap = step.snap;
-        if (step.snap !== prev) {
+        if (changed) {
           rec.version++;
-          if (this.opts.onTransition) this.observe(rec, event, prev.value, step.snap);
+          if (this.opts.onTransition) this.observe(rec, event, from, rec.snap);
         }
-        this.apply(rec, step.effects, step.timers, false);
+        this.apply(rec, effects, timers);
       }
     } finally {
       // Events are not kept alive by their old slots past the next burst of sends.
@@ -272,8 +273,11 @@ export class PureHost implements LifecycleHost {
     }
   }
 
-  /** Arm and cancel the step's deadlines, route its effects, and end the actor's timers when it is done (`wasDone`: it already was). */
-  private apply(rec: ActorRecord, effects: readonly EmittedAction[], timers: readonly TimerOp[], wasDone: boolean): void {
+  /**
+   * Arm and cancel the step's deadlines, route its effects, and end the actor's timers when it is done
+   * (only active actors are stepped, so a done snapshot here has just finished).
+   */
+  private apply(rec: ActorRecord, effects: readonly EmittedAction[], timers: readonly TimerOp[]): void {
     for (const t of timers) {
       if (t.op === 'arm') {
         const timers = rec.timers ?? (rec.timers = []);
@@ -291,7 +295,7 @@ export class PureHost implements LifecycleHost {
     }
     for (const e of effects) this.opts.route(this, rec.name, e);
     const next = rec.snap;
-    if (next.status === 'done' && !wasDone) {
+    if (next.status === 'done') {
       this.cancelAll(rec);
       this.opts.onDone?.(this, rec.name, next.output);
     }

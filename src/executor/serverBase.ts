@@ -219,12 +219,16 @@ export abstract class ServerBase {
 
   /** Offer one loop event to the actor `name`; when the actor took it, the side's after-step work runs. */
   private loopStep(name: string, request: string, step: LoopKind): boolean {
-    // Did the step change the actor? Hosts that step snapshots in place count changes instead.
-    const before = this.host.version ? this.host.version(name) : this.host.actor(name);
+    const before = this.changeMark(name);
     this.perform(this.wiring.inbound({ kind: 'loop', request, step }));
-    if ((this.host.version ? this.host.version(name) : this.host.actor(name)) === before) return false;
+    if (this.changeMark(name) === before) return false;
     this.afterLoop(request, step);
     return true;
+  }
+
+  /** What changes when the actor's snapshot changes: its version where the host steps in place, else the snapshot object. */
+  private changeMark(name: string): unknown {
+    return this.host.version ? this.host.version(name) : this.host.actor(name);
   }
 
   /** Run the executor loop soon (an event may have made work). */

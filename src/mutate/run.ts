@@ -1,7 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { compiledWorker, WorkerPool } from '../core/workerPool.js';
 import { UsageError } from '../errors.js';
 import type { Bounds } from '../explore/composed.js';
 import type { InvariantKind } from '../explore/invariantCatalog.js';
@@ -120,91 +118,13 @@ const WORKER_HEAP_MB = 1536;
 type Job = { kind: 'baseline'; scenario: string; walks?: number } | { kind: 'mutant'; task: MutantTask };
 type JobResult = Baseline | ScenarioOutcome[];
 
-/** A fixed pool of worker threads running jobs in submission order (or this thread when size is 0). */
-class Pool {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }> = [];
-  private readonly pending = new Map<Worker, { resolve: (r: JobResult) => void; reject: (e: Error) => void }>();
-
-  private closing = false;
-
-  constructor(size: number, private readonly file: URL | null) {
-    for (let i = 0; i < size && file; i++) this.spawn();
-  }
-
-  /** A worker; one that dies (e.g. out of memory on a mutant whose worlds blow up) fails its job and is replaced. */
-  private spawn(): void {
-    const w = new Worker(this.file!, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
-    w.on('message', (r: JobResult | { error: string }) => {
-      const p = this.pending.get(w)!;
-      this.pending.delete(w);
-      if (r && typeof r === 'object' && 'error' in r) p.reject(new Error(r.error));
-      else p.resolve(r as JobResult);
-      this.idle.push(w);
-      this.pump();
-    });
-    w.on('error', (e) => {
-      this.pending.get(w)?.reject(e);
-      this.pending.delete(w);
-    });
-    w.on('exit', () => {
-      const i = this.workers.indexOf(w);
-      if (i >= 0) this.workers.splice(i, 1);
-      if (this.closing) return;
-      this.pending.get(w)?.reject(new Error('worker exited'));
-      this.pending.delete(w);
-      this.spawn();
-      this.pump();
-    });
-    this.workers.push(w);
-    this.idle.push(w);
-  }
-
-  get size(): number {
-    return this.workers.length;
-  }
-
-  run(job: Job): Promise<JobResult> {
-    if (this.workers.length === 0) {
-      // Yield between jobs so a budget check and progress output interleave with the work.
-      return new Promise((resolve, reject) => setImmediate(() => {
-        try {
-          resolve(runJob(job));
-        } catch (e) {
-          reject(e as Error);
-        }
-      }));
-    }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const w = this.idle.pop()!;
-      const { job, resolve, reject } = this.queue.shift()!;
-      this.pending.set(w, { resolve, reject });
-      w.postMessage(job);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closing = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-}
-
 export function runJob(job: Job): JobResult {
   return job.kind === 'baseline' ? computeBaseline(job.scenario, { walks: job.walks }) : runMutantTask(job.task);
 }
 
 /** The compiled worker next to this file; absent when running from TypeScript sources (tests). */
 function workerFile(): URL | null {
-  const file = new URL('./worker.js', import.meta.url);
-  return import.meta.url.endsWith('.js') && existsSync(fileURLToPath(file)) ? file : null;
+  return compiledWorker(new URL('./worker.js', import.meta.url), import.meta.url);
 }
 
 export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport> {
@@ -234,7 +154,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
 
   const file = workerFile();
   const size = opts.workers ?? (file ? availableParallelism() : 0);
-  const pool = new Pool(file ? size : 0, file);
+  const pool = new WorkerPool<Job, JobResult>(file ? size : 0, file, runJob, WORKER_HEAP_MB);
   try {
     // Only scenarios that run a mutated machine need a baseline.
     const wanted = new Set(mutants.map((m) => m.machineId));
