@@ -56,6 +56,12 @@ export interface NativeXfer {
   landed: boolean;
   released: boolean;
   abortWanted: boolean;
+  /**
+   * Released while still posted on a backend whose release in flight does not quiesce (UCX): from then
+   * on the initiator can never learn when its bytes stop (the completion is not sent after a release),
+   * so no acknowledgement of a fence of its request can be sound (M9 reads it). Absent otherwise.
+   */
+  releasedInFlight?: true;
 }
 
 export interface Block {
@@ -254,8 +260,8 @@ export class Draft {
         if (!x) return;
         if (x.released) this.violate('M6', `${k} released twice`);
         const inFlight = x.phase === 'posted';
-        this.s.nat[k] = { ...x, released: true };
         const sem = SEMANTICS[this.cfg.backend];
+        this.s.nat[k] = inFlight && !sem.releaseInFlightQuiesces ? { ...x, released: true, releasedInFlight: true } : { ...x, released: true };
         // Release is not cancel: with UCX the bytes keep moving after an accepted release.
         return void this.queue.push({ key: k, event: { type: 'RELEASE_RESULT', accepted: true, quiesced: inFlight ? sem.releaseInFlightQuiesces && this.quietAfterRelease(k) : true } as EventObject });
       }
@@ -775,7 +781,7 @@ function keyUnder(s: ComposedState, perm: number[] | null): string {
   const nat = Object.keys(s.nat)
     .map((k) => [rename(k), s.nat[k]!] as const)
     .sort((x, y) => (x[0] < y[0] ? -1 : 1))
-    .map(([k, x]) => [k, x.remote, perm ? perm[x.index] : x.index, x.phase, x.landed, x.released, x.abortWanted]);
+    .map(([k, x]) => [k, x.remote, perm ? perm[x.index] : x.index, x.phase, x.landed, x.released, x.abortWanted, x.releasedInFlight === true]);
   const blocks = perm ? s.blocks.map((b) => ({ owner: b.owner, chunks: b.chunks.map((_, i) => b.chunks[perm.indexOf(i)]!) })) : s.blocks;
   return `${key}|${JSON.stringify([nat, blocks])}|`;
 }

@@ -6,6 +6,7 @@ import type { InvariantKind } from './invariantCatalog.js';
 import { leafIds } from './coverage.js';
 import { checkPromptRun } from './promptRun.js';
 import { falseSuccess } from './reportedSuccess.js';
+import { needlessRetirement } from './needlessRetirement.js';
 
 /**
  * Breadth-first exploration of the composed world. States are identified by a compact key; a world
@@ -202,6 +203,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         // M8 (src/explore/reportedSuccess.ts): a success reported on this step is true.
         const lie = falseSuccess(s, next, cfg.bounds.handlesPerRequest);
         if (lie) keep({ invariant: 'M8', kind: 'consequence', message: lie, path: [...pathTo(id), c.label] });
+        // M9 (src/explore/needlessRetirement.ts): a block retired on this step is retired for a reason.
+        const needless = needlessRetirement(world, s, next, c.label);
+        if (needless) keep({ invariant: 'M9', kind: 'consequence', message: needless, path: [...pathTo(id), c.label] });
         if (next.violation) {
           hooks.onEdge?.(id, c.label, `!${next.violation.id}`);
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
