@@ -1,5 +1,6 @@
 import type { Choice, ComposedState } from './composed.js';
 import { ComposedWorld, stateKey } from './composed.js';
+import { faultRecord, wrongOutcome } from './cancelledOutcome.js';
 import { falseSuccess } from './reportedSuccess.js';
 
 /**
@@ -33,7 +34,14 @@ export interface PromptRunResult {
   /** The search stopped at the budget: no verdict on the rest. */
   truncated: boolean;
   /** M7 (a spurious failure at a run's end) or M8 (a false success on the way). */
-  violation: { invariant: 'M7' | 'M8'; message: string; path: string[] } | null;
+  violation: { invariant: 'M7' | 'M8' | 'M10'; message: string; path: string[] } | null;
+}
+
+/** A fault history with one more fault: a sorted set, comma-separated. */
+function addFault(faults: string, f: string): string {
+  if (faults === '') return f;
+  const all = faults.split(',');
+  return all.includes(f) ? faults : [...all, f].sort().join(',');
 }
 
 /** The prompt choices of a world: every non-deadline step that loses nothing, or the due deadlines when there is none. */
@@ -66,9 +74,10 @@ export function spuriousEnd(world: ComposedWorld, s: ComposedState, faulted: boo
  */
 export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): PromptRunResult {
   const s0 = world.initial();
-  // A world is seen once per fault history (none yet, or some): the end check differs.
-  const keyOf = (s: ComposedState, faulted: boolean) => `${faulted ? 1 : 0}${stateKey(s)}`;
-  const keys = new Map<string, number>([[keyOf(s0, false), 0]]);
+  // A world is seen once per fault history (the set of faults taken so far, as faultRecord writes them):
+  // the end checks differ. M7 needs only whether there was one; M10 which cancels, if only cancels.
+  const keyOf = (s: ComposedState, faults: string) => `${faults}|${stateKey(s)}`;
+  const keys = new Map<string, number>([[keyOf(s0, ''), 0]]);
   const parent: number[] = [-1];
   const label: string[] = [''];
   const pathTo = (n: number, last?: string): string[] => {
@@ -76,16 +85,20 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
     for (let i = n; parent[i]! >= 0; i = parent[i]!) out.push(label[i]!);
     return out.reverse();
   };
-  const stack: Array<[ComposedState, number, boolean]> = [[s0, 0, false]];
+  const stack: Array<[ComposedState, number, string]> = [[s0, 0, '']];
   let truncated = false;
   while (stack.length > 0) {
     {
-      const [s, id, faulted] = stack.pop()!;
+      const [s, id, faults] = stack.pop()!;
       const cs = promptChoices(world, s);
       if (cs.length === 0) {
+        const faulted = faults !== '';
         const problems = spuriousEnd(world, s, faulted);
         const how = faulted ? 'with only faults that lose nothing (cancels, transfer errors, duplicates, reordering)' : 'with no fault';
         if (problems.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M7', message: `${how} and a prompt network, the run ends with: ${problems.join('; ')}`, path: pathTo(id) } };
+        // M10 (src/explore/cancelledOutcome.ts): after user cancels alone, the right outcome.
+        const wrong = wrongOutcome(world, s, faulted ? faults.split(',') : []);
+        if (wrong.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M10', message: `with only user cancels (${faults}) and a prompt network, the run ends with: ${wrong.join('; ')}`, path: pathTo(id) } };
         continue;
       }
       for (const c of cs) {
@@ -95,7 +108,7 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         // M8 on the prompt runs too: they reach the ends that the main search's budget may not.
         const lie = falseSuccess(s, n, world.cfg.bounds.handlesPerRequest);
         if (lie) return { states: keys.size, truncated, violation: { invariant: 'M8', message: lie, path: pathTo(id, c.label) } };
-        const f = faulted || BENIGN_FAULT.test(c.label);
+        const f = BENIGN_FAULT.test(c.label) ? addFault(faults, faultRecord(c.label)) : faults;
         const k = keyOf(n, f);
         if (keys.has(k)) continue;
         if (keys.size >= maxStates) {
