@@ -1,6 +1,7 @@
 import type { Choice, ComposedState } from './composed.js';
 import { ComposedWorld, stateKey } from './composed.js';
 import { faultRecord, wrongOutcome } from './cancelledOutcome.js';
+import { neededDeadline } from './promptDeadline.js';
 import { falseSuccess } from './reportedSuccess.js';
 
 /**
@@ -34,7 +35,7 @@ export interface PromptRunResult {
   /** The search stopped at the budget: no verdict on the rest. */
   truncated: boolean;
   /** M7 (a spurious failure at a run's end) or M8 (a false success on the way). */
-  violation: { invariant: 'M7' | 'M8' | 'M10'; message: string; path: string[] } | null;
+  violation: { invariant: 'M7' | 'M8' | 'M10' | 'M11'; message: string; path: string[] } | null;
 }
 
 /** A fault history with one more fault: a sorted set, comma-separated. */
@@ -102,6 +103,9 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         continue;
       }
       for (const c of cs) {
+        // M11 (src/explore/promptDeadline.ts): a fault-free prompt run never waits out a deadline.
+        const waited = neededDeadline(faults, c);
+        if (waited) return { states: keys.size, truncated, violation: { invariant: 'M11', message: waited, path: pathTo(id, c.label) } };
         const { next: n } = world.apply(s, c);
         // A safety violation on the way is the main search's to report; this check asks about outcomes.
         if (n.violation) continue;

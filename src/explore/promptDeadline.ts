@@ -1,0 +1,19 @@
+import type { Choice } from './composed.js';
+
+/**
+ * M11, no deadline needed when nothing goes wrong: in a prompt run with no fault at all (no cancel,
+ * transfer error, duplicate, reordering, loss or death; every step of the network, the backend and the
+ * executors' loops taken before any deadline is due), no deadline fires. Every deadline is a timeout
+ * that a user waits out: a fault-free run that needs one has kept a request, a lease or a message
+ * waiting for something that was never going to come — resources held for the whole timeout (a lease
+ * left in quarantine and fenced, a request kept until its transfer timeout), never harm to a byte, so
+ * M1–M8 accept it.
+ *
+ * Ground truth: the world's own step set (src/explore/promptRun.ts offers a deadline only when no other
+ * step is enabled) and the faults taken on the run. It is checked over the prompt runs' search, on the
+ * step that fires the deadline.
+ */
+export function neededDeadline(faults: string, c: Pick<Choice, 'label'>): string | null {
+  if (faults !== '' || !c.label.startsWith('deadline ')) return null;
+  return `with no fault and a prompt network a deadline fires: '${c.label.slice('deadline '.length)}' (nothing else could happen)`;
+}
