@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ComposedWorld } from '../../src/explore/composed.js';
+import { composedConfig } from '../../src/explore/composedCatalog.js';
+import { replayComposed } from '../../src/explore/composedExplorer.js';
+import { INVARIANTS } from '../../src/explore/invariantCatalog.js';
+import { neededDeadline } from '../../src/explore/promptDeadline.js';
+import { checkPromptRun, isFault } from '../../src/explore/promptRun.js';
+import { allMutants } from '../../src/mutate/catalog.js';
+import { scenarioSetup, withMachine } from '../../src/mutate/explore.js';
+
+/**
+ * M11 (no deadline needed when nothing goes wrong), checked on the prompt runs: the shipped machines
+ * never wait out a deadline on a fault-free prompt run; a mutant whose source lease is quarantined and
+ * fenced instead of freed at once does.
+ */
+describe('M11: no deadline needed when nothing goes wrong', { timeout: 300_000 }, () => {
+  it('is a consequence invariant in the catalog', () => {
+    expect(INVARIANTS.find((i) => i.id === 'M11')).toMatchObject({ kind: 'consequence', scope: 'composed' });
+  });
+
+  it('only a deadline on a run with no fault counts', () => {
+    expect(neededDeadline('', { label: 'deadline g:r1.lease: fenceTimeout in fencing' })).toMatch(/a deadline fires: 'g:r1\.lease: fenceTimeout in fencing'/);
+    expect(neededDeadline('cancel context r1', { label: 'deadline g:r1.lease: fenceTimeout in fencing' })).toBeNull();
+    expect(neededDeadline('', { label: 'net ctx→gen: deliver ready(r1)' })).toBeNull();
+  });
+
+  it('the shipped machines pass it: footing/1x1-shm and composed/reuse explored completely', () => {
+    for (const cfg of [scenarioSetup('footing/1x1-shm').cfg, composedConfig('composed/reuse', 'shipped')]) {
+      const r = checkPromptRun(new ComposedWorld(cfg));
+      expect(r).toMatchObject({ truncated: false, violation: null });
+    }
+  });
+
+  it('catches a mutant that frees the context side’s source lease through quarantine; the path has no fault', () => {
+    const m = allMutants().find((x) => x.name === 'requestLifecycle: drop action noteQuiescent in DISAGG_CONTEXT_COMPLETE.awaitingQuiescence SIDE_QUIESCENT')!;
+    const cfg = withMachine(scenarioSetup('footing/1x1-shm').cfg, m.build());
+    const r = checkPromptRun(new ComposedWorld(cfg));
+    expect(r.violation).toMatchObject({ invariant: 'M11', message: "with no fault and a prompt network a deadline fires: 'c:r1.lease: quarantineMaxAge in quarantined' (nothing else could happen)" });
+    expect(r.violation!.path.some((l) => isFault({ label: l }))).toBe(false);
+    expect(replayComposed(cfg, r.violation!.path)).toMatchObject({ steps: r.violation!.path.length, stuckAt: null, violation: null });
+  });
+});
