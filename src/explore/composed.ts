@@ -88,8 +88,8 @@ export interface ComposedState {
   /** Generation: the request's lease → its blocks and allocation epoch. */
   leases: Record<string, { blocks: number[]; epoch: number }>;
   allocSeq: number;
-  /** `${side}:${request}` → reports made (outcome of the first). */
-  reports: Record<string, { n: number; outcome: string }>;
+  /** `${side}:${request}` → reports made, with the outcome and reason reported. */
+  reports: Record<string, { n: number; outcome: string; reason?: string }>;
   /** `${side}:${request}` → cancels sent to the transfer side (retry counting). */
   cancelsSent: Record<string, number>;
   budget: { cancels: number; duplicates: number; reorder: number; losses: number; peerDeath: number };
@@ -283,7 +283,7 @@ export class Draft {
         const k = `${side}:${fx.request}`;
         const prev = this.s.reports[k];
         if (prev) this.violate('M3', `${k} reported twice (${prev.outcome}, then ${fx.outcome})`);
-        this.s.reports[k] = { n: (prev?.n ?? 0) + 1, outcome: fx.outcome };
+        this.s.reports[k] = { n: (prev?.n ?? 0) + 1, outcome: fx.outcome, reason: fx.reason };
         return;
       }
       case 'metric':

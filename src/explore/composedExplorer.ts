@@ -7,6 +7,7 @@ import { leafIds } from './coverage.js';
 import { checkPromptRun } from './promptRun.js';
 import { falseSuccess } from './reportedSuccess.js';
 import { needlessRetirement } from './needlessRetirement.js';
+import { causeMismatch } from './failureCause.js';
 
 /**
  * Breadth-first exploration of the composed world. States are identified by a compact key; a world
@@ -206,6 +207,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         // M9 (src/explore/needlessRetirement.ts): a block retired on this step is retired for a reason.
         const needless = needlessRetirement(world, s, next, c.label);
         if (needless) keep({ invariant: 'M9', kind: 'consequence', message: needless, path: [...pathTo(id), c.label] });
+        // M12 (src/explore/failureCause.ts): an outcome reported on this step carries its cause.
+        const uncaused = causeMismatch(s, next);
+        if (uncaused) keep({ invariant: 'M12', kind: 'consequence', message: uncaused, path: [...pathTo(id), c.label] });
         if (next.violation) {
           hooks.onEdge?.(id, c.label, `!${next.violation.id}`);
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });

@@ -1,6 +1,7 @@
 import type { Choice, ComposedState } from './composed.js';
 import { ComposedWorld, stateKey } from './composed.js';
 import { faultRecord, wrongOutcome } from './cancelledOutcome.js';
+import { causeMismatch } from './failureCause.js';
 import { neededDeadline } from './promptDeadline.js';
 import { falseSuccess } from './reportedSuccess.js';
 
@@ -35,7 +36,7 @@ export interface PromptRunResult {
   /** The search stopped at the budget: no verdict on the rest. */
   truncated: boolean;
   /** M7 (a spurious failure at a run's end) or M8 (a false success on the way). */
-  violation: { invariant: 'M7' | 'M8' | 'M10' | 'M11'; message: string; path: string[] } | null;
+  violation: { invariant: 'M7' | 'M8' | 'M10' | 'M11' | 'M12'; message: string; path: string[] } | null;
 }
 
 /** A fault history with one more fault: a sorted set, comma-separated. */
@@ -112,6 +113,8 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         // M8 on the prompt runs too: they reach the ends that the main search's budget may not.
         const lie = falseSuccess(s, n, world.cfg.bounds.handlesPerRequest);
         if (lie) return { states: keys.size, truncated, violation: { invariant: 'M8', message: lie, path: pathTo(id, c.label) } };
+        const uncaused = causeMismatch(s, n);
+        if (uncaused) return { states: keys.size, truncated, violation: { invariant: 'M12', message: uncaused, path: pathTo(id, c.label) } };
         const f = BENIGN_FAULT.test(c.label) ? addFault(faults, faultRecord(c.label)) : faults;
         const k = keyOf(n, f);
         if (keys.has(k)) continue;
