@@ -41,6 +41,7 @@ export interface RequestEntry {
 }
 
 interface ActorInfo {
+  readonly name: string;
   readonly addr: Address;
   /** The loop events offered to this actor (it waits in the ready set after a change); undefined: none. */
   readonly kinds: readonly LoopKind[] | undefined;
@@ -58,6 +59,13 @@ const LOOP_KINDS: Record<Side, Partial<Record<string, LoopKind[]>>> = {
   context: { lifecycle: ['prefill'], send: ['worker', 'poll'] },
   generation: { recv: ['pop', 'poll'], lifecycle: ['decodeStart', 'decodeDone'] },
 };
+// The loop sends a step's event straight to the actor it offers it to (loopStep): that must be the
+// wiring's loopTarget for the step, checked once here rather than trusted.
+for (const side of ['context', 'generation'] as const) {
+  for (const [role, kinds] of Object.entries(LOOP_KINDS[side])) {
+    for (const k of kinds ?? []) if (loopTarget(side, 'r', k).role !== role) throw new Error(`loop step '${k}' is offered to ${side} ${role} but the wiring targets ${loopTarget(side, 'r', k).role}`);
+  }
+}
 
 function withVariants(machines: Record<string, AnyStateMachine>, names: readonly string[]): Record<string, AnyStateMachine> {
   const out = { ...machines };
@@ -91,8 +99,8 @@ export abstract class ServerBase {
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
-  private ready = new Set<string>();
-  private readyNext = new Set<string>();
+  private ready = new Set<ActorInfo>();
+  private readyNext = new Set<ActorInfo>();
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -127,14 +135,15 @@ export abstract class ServerBase {
     const common = {
       machines,
       delays: config.delays,
-      route: (_h: unknown, actor: string, action: EmittedAction) => this.perform(this.wiring.action(this.addr(actor), action)),
+      // PureHost hands back the actor's ActorInfo (ownerOf below); live actors are looked up by name.
+      route: (_h: unknown, actor: string, action: EmittedAction, owner?: unknown) => this.perform(this.wiring.action(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), action)),
       onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(this.addr(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
       clock: platform.clock,
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true, ownerOf: (name) => this.infoOf(name) });
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
@@ -197,9 +206,9 @@ export abstract class ServerBase {
     this.ready = this.readyNext;
     this.readyNext = batch;
     let more = false;
-    for (const name of batch) {
-      const info = this.infoOf(name);
+    for (const info of batch) {
       const kinds = info.kinds;
+      const name = info.name;
       if (kinds === undefined) continue;
       const addr = info.addr as RequestAddress;
       for (const step of kinds) {
@@ -220,7 +229,9 @@ export abstract class ServerBase {
   /** Offer one loop event to the actor `name`; when the actor took it, the side's after-step work runs. */
   private loopStep(name: string, request: string, step: LoopKind): boolean {
     const before = this.changeMark(name);
-    this.perform(this.wiring.inbound({ kind: 'loop', request, step }));
+    // The wiring's translation of a loop stimulus, without building it: `name` is loopTarget's actor
+    // (the loop offers a step only to the role it targets), and the event is LOOP_EVENTS[step].
+    this.host.send(name, LOOP_EVENTS[step]);
     if (this.changeMark(name) === before) return false;
     this.afterLoop(request, step);
     return true;
@@ -290,7 +301,8 @@ export abstract class ServerBase {
     const name = this.key(at);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
     this.host.spawn(name, input);
-    this.ready.add(name);
+    const info = this.infoOf(name);
+    if (info.kinds !== undefined) this.ready.add(info);
     this.afterSpawn(at);
   }
 
@@ -355,7 +367,6 @@ export abstract class ServerBase {
   private forget(name: string): void {
     this.platform.defer(() => {
       this.host.remove(name);
-      this.ready.delete(name);
       this.dropInfo(name);
     });
   }
@@ -422,7 +433,7 @@ export abstract class ServerBase {
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = parseAddress(name);
-      i = { addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
+      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
       this.actorInfo.set(name, i);
     }
     this.lastName = name;
@@ -430,16 +441,20 @@ export abstract class ServerBase {
     return i;
   }
 
+  /** Forget an actor's record, and take it out of the ready set (a later actor of the same name gets a new one). */
   private dropInfo(name: string): void {
+    const info = this.actorInfo.get(name);
+    if (info === undefined) return;
+    this.ready.delete(info);
     this.actorInfo.delete(name);
     if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
 
   private onTransition(r: TransitionRecord): void {
-    const info = this.infoOf(r.actor);
+    const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
     const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
-    if (info.kinds !== undefined) this.ready.add(r.actor);
+    if (info.kinds !== undefined) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
