@@ -55,9 +55,9 @@ type ParamSource = { p: unknown; fn: boolean };
 /** One compiled action. */
 export type Op =
   | { k: 'assign'; assignment: unknown; params: ParamSource }
-  | { k: 'effect'; type: string; params: ParamSource; fixed: Effect | undefined }
-  | { k: 'arm'; id: string; event: unknown; delay: number | Fn; params: ParamSource; fixed: TimerOp | undefined }
-  | { k: 'cancel'; id: unknown; params: ParamSource; fixed: TimerOp | undefined }
+  | { k: 'effect'; type: string; params: ParamSource }
+  | { k: 'arm'; id: string; event: unknown; delay: number | Fn; params: ParamSource }
+  | { k: 'cancel'; id: unknown; params: ParamSource }
   /** Completion of a compound/parallel node: an `xstate.done.state.<id>` event on the internal queue. */
   | { k: 'doneEvent'; event: EventObject }
   /** The machine reached its top-level final state: status done, output computed from the context now. */
@@ -68,20 +68,7 @@ type Guard = { impl: Fn; params: ParamSource; inline: boolean } | null;
 const NO_SOURCE: ParamSource = { p: undefined, fn: false };
 /** Every op gets the same fields in the same order, so the hot loop over ops sees one object shape. */
 function op(o: Partial<Record<'type' | 'assignment' | 'id' | 'event' | 'delay' | 'params' | 'completionId', unknown>> & { k: Op['k'] }): Op {
-  const params = (o.params ?? NO_SOURCE) as ParamSource;
-  return { k: o.k, type: o.type ?? '', assignment: o.assignment, id: o.id, event: o.event, delay: o.delay, params, completionId: o.completionId ?? '', fixed: fixedOutput(o, params) } as unknown as Op;
-}
-
-/**
- * What an effect, arm or cancel op emits when nothing in it depends on the context or the event: built
- * once here and shared by every step (frozen: hosts and tools only read effects and timer operations).
- */
-function fixedOutput(o: Partial<Record<'type' | 'id' | 'event' | 'delay', unknown>> & { k: Op['k'] }, params: ParamSource): Effect | TimerOp | undefined {
-  if (params.fn) return undefined;
-  if (o.k === 'effect') return Object.freeze({ type: o.type as string, params: (params.p ?? NO_PARAMS) as Record<string, unknown> });
-  if (o.k === 'arm' && typeof o.event !== 'function' && typeof o.delay === 'number') return Object.freeze({ op: 'arm' as const, id: o.id as string, event: o.event as EventObject, delay: o.delay });
-  if (o.k === 'cancel' && typeof o.id === 'string') return Object.freeze({ op: 'cancel' as const, id: o.id });
-  return undefined;
+  return { k: o.k, type: o.type ?? '', assignment: o.assignment, id: o.id, event: o.event, delay: o.delay, params: o.params ?? NO_SOURCE, completionId: o.completionId ?? '' } as unknown as Op;
 }
 
 interface Transition {
@@ -713,12 +700,8 @@ class Run {
     for (const op of ops) {
       switch (op.k) {
         case 'effect': {
-          if (this.effects === EMPTY_EFFECTS) this.effects = [];
-          if (op.fixed !== undefined) {
-            this.effects.push(op.fixed);
-            break;
-          }
           const p = resolveParams(op.params, this.ctx, event);
+          if (this.effects === EMPTY_EFFECTS) this.effects = [];
           this.effects.push({ type: op.type, params: (p ?? NO_PARAMS) as Record<string, unknown> });
           break;
         }
@@ -745,11 +728,6 @@ class Run {
           break;
         }
         case 'arm': {
-          if (op.fixed !== undefined) {
-            if (this.timers === EMPTY_TIMERS) this.timers = [];
-            this.timers.push(op.fixed);
-            break;
-          }
           const params = resolveParams(op.params, this.ctx, event);
           const args = { context: this.ctx, event, self: this.cm.actorSelf, system: this.cm.actorSelf.system };
           const ev = typeof op.event === 'function' ? (op.event as Fn)(args as never, params as never) : op.event;
@@ -760,11 +738,6 @@ class Run {
           break;
         }
         case 'cancel': {
-          if (op.fixed !== undefined) {
-            if (this.timers === EMPTY_TIMERS) this.timers = [];
-            this.timers.push(op.fixed);
-            break;
-          }
           const params = resolveParams(op.params, this.ctx, event);
           const id = typeof op.id === 'function' ? (op.id as Fn)({ context: this.ctx, event, self: this.cm.actorSelf } as never, params as never) : op.id;
           if (this.timers === EMPTY_TIMERS) this.timers = [];
