@@ -35,6 +35,8 @@ export interface RequestEntry {
   transitions: number;
   corrupted: boolean;
   bytes: number;
+  /** Its actors' records (the automatic loop runs them right after a stimulus of this request). */
+  actors?: ActorInfo[];
   /** The request's actor names, built once (not once per delivery). */
   keys?: Partial<Record<RequestAddress['role'], string>>;
   handleKeys?: string[];
@@ -53,6 +55,33 @@ interface ActorInfo {
   /** Its request's entry, while the request is live (null for server actors). */
   entry: RequestEntry | null;
 }
+
+/** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
+const MAX_EAGER_ROUNDS = 64;
+
+/** The request a stimulus concerns, if one. */
+function requestOf(s: Stimulus): string | undefined {
+  switch (s.kind) {
+    case 'submit':
+    case 'cancel':
+    case 'sync':
+    case 'served':
+    case 'loop':
+      return s.request;
+    case 'control':
+      return s.msg.id;
+    case 'native':
+    case 'release':
+      return s.handle.request;
+    case 'quiesced':
+      return s.lease.request;
+    default:
+      return undefined;
+  }
+}
+
+/** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
+const LOOP_SLICE = 16;
 
 /** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
 const LOOP_KINDS: Record<Side, Partial<Record<string, LoopKind[]>>> = {
@@ -100,7 +129,8 @@ export abstract class ServerBase {
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
   private ready = new Set<ActorInfo>();
-  private readyNext = new Set<ActorInfo>();
+  /** The iteration in progress: actors still to be offered their loop events (the automatic loop runs it in slices). */
+  private batch = new Set<ActorInfo>();
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -160,8 +190,38 @@ export abstract class ServerBase {
 
   protected stimulus(s: Stimulus): void {
     this.perform(this.wiring.inbound(s));
+    if (this.config.loop !== 'manual') this.runRequest(requestOf(s));
     this.schedule();
   }
+
+  /**
+   * The automatic loop's first move after a stimulus: the actors of the request it concerns take their
+   * loop steps now, round after round (each actor one step per round), until none takes one. A request
+   * whose info just arrived creates, fills and posts its transfer at once, and one whose data just
+   * landed is served while the bytes are still in cache, as a hand-written callback would do; the rest
+   * wait for the loop. Only which ready actor goes first changes: every order is one the explorer
+   * and the simulator (which run the loop by hand) take too.
+   */
+  private runRequest(id: string | undefined): void {
+    if (id === undefined || this.inLoop) return;
+    const e = this.requests.get(id);
+    if (e === undefined || e.actors === undefined) return;
+    this.inLoop = true;
+    try {
+      for (let round = 0; round < MAX_EAGER_ROUNDS; round++) {
+        let took = false;
+        for (const info of e.actors) {
+          if (!this.ready.has(info)) continue;
+          this.ready.delete(info);
+          if (this.offer(info)) took = true;
+        }
+        if (!took) break;
+      }
+    } finally {
+      this.inLoop = false;
+    }
+  }
+  private inLoop = false;
 
   /**
    * Conformance only: deliver one stimulus exactly as the loop or a peer would (a path generated from
@@ -199,31 +259,42 @@ export abstract class ServerBase {
    * takes at most one loop step per iteration, so status polls interleave with worker steps as in the
    * real worker. Work is proportional to what changed, not to what is alive.
    */
-  protected iterate(): boolean {
-    if (this.ready.size === 0) return false;
-    // Two sets swapped per iteration: actors that change during this one wait in the other.
-    const batch = this.ready;
-    this.ready = this.readyNext;
-    this.readyNext = batch;
-    let more = false;
-    for (const info of batch) {
-      const kinds = info.kinds;
-      const name = info.name;
-      if (kinds === undefined) continue;
-      const addr = info.addr as RequestAddress;
-      for (const step of kinds) {
-        const snap = this.host.actor(name);
-        if (!snap || snap.status !== 'active') break;
-        // An event the actor's configuration has no transition for would change nothing: don't offer it.
-        if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
-        if (this.loopStep(name, addr.request, step)) {
-          more = true;
-          break;
-        }
-      }
+  protected iterate(limit = Infinity): boolean {
+    if (this.batch.size === 0) {
+      if (this.ready.size === 0) return false;
+      // Two sets swapped per iteration: actors that change during this one wait in the other.
+      const b = this.batch;
+      this.batch = this.ready;
+      this.ready = b;
     }
-    batch.clear();
-    return more || this.ready.size > 0;
+    let offered = 0;
+    this.inLoop = true;
+    try {
+      for (const info of this.batch) {
+        this.batch.delete(info);
+        this.offer(info);
+        if (++offered >= limit) break;
+      }
+    } finally {
+      this.inLoop = false;
+    }
+    return this.batch.size > 0 || this.ready.size > 0;
+  }
+
+  /** Offer an actor its loop events in order until it takes one; true when it took one. */
+  private offer(info: ActorInfo): boolean {
+    const kinds = info.kinds;
+    if (kinds === undefined) return false;
+    const name = info.name;
+    const addr = info.addr as RequestAddress;
+    for (const step of kinds) {
+      const snap = this.host.actor(name);
+      if (!snap || snap.status !== 'active') return false;
+      // An event the actor's configuration has no transition for would change nothing: don't offer it.
+      if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
+      if (this.loopStep(name, addr.request, step)) return true;
+    }
+    return false;
   }
 
   /** Offer one loop event to the actor `name`; when the actor took it, the side's after-step work runs. */
@@ -249,7 +320,11 @@ export abstract class ServerBase {
     this.platform.defer(() => {
       this.scheduled = false;
       if (this.closed) return;
-      if (this.iterate()) this.schedule();
+      // A slice of the iteration, then back to the event loop: completions and notifications that
+      // arrived meanwhile are taken between slices, so copies overlap the next fills and a request's
+      // data is served soon after it landed (a whole iteration at 128 requests in flight handled them
+      // in waves: every fill, then every copy, then every receipt, then every decode).
+      if (this.iterate(LOOP_SLICE)) this.schedule();
     });
   }
 
@@ -435,6 +510,7 @@ export abstract class ServerBase {
       const addr = parseAddress(name);
       i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
       this.actorInfo.set(name, i);
+      if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }
     this.lastName = name;
     this.lastInfo = i;
@@ -446,6 +522,7 @@ export abstract class ServerBase {
     const info = this.actorInfo.get(name);
     if (info === undefined) return;
     this.ready.delete(info);
+    this.batch.delete(info);
     this.actorInfo.delete(name);
     if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
