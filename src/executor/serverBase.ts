@@ -127,6 +127,7 @@ export abstract class ServerBase {
    */
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
+  private readonly keepTimeInState: boolean;
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
   private ready = new Set<ActorInfo>();
   /** The iteration in progress: actors still to be offered their loop events (the automatic loop runs it in slices). */
@@ -145,6 +146,7 @@ export abstract class ServerBase {
     readonly platform: Platform = nodePlatform,
   ) {
     this.side = config.role;
+    this.keepTimeInState = config.timeInState === true;
     this.agent = new Agent(config.name, {
       backend: config.backend,
       progress: config.progress,
@@ -539,12 +541,15 @@ export abstract class ServerBase {
     const key = r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to));
     const prevKey = info.key;
     if (prevKey === key && r.status === 'active' && this.trace === undefined) return;
-    const now = this.platform.clock.now();
+    // The clock is read only for the histograms and the trace, when someone keeps them.
+    const now = this.keepTimeInState || this.trace ? this.platform.clock.now() : 0;
     if (prevKey !== null && prevKey !== key) {
-      const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
-      let h = byKey.get(prevKey);
-      if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
-      h.record(now - info.at);
+      if (this.keepTimeInState) {
+        const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
+        let h = byKey.get(prevKey);
+        if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
+        h.record(now - info.at);
+      }
       if (info.entry !== null) info.entry.transitions++;
       if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prevKey} --${r.event.type}--> ${key}` });
     }
