@@ -259,7 +259,9 @@ export abstract class ServerBase {
    * One executor iteration: offer the loop's events (prefill done, a worker step, a status poll, a
    * worker pop, decoding) to the actors that changed since they were last offered them. Each actor
    * takes at most one loop step per iteration, so status polls interleave with worker steps as in the
-   * real worker. Work is proportional to what changed, not to what is alive.
+   * real worker. Work is proportional to what changed, not to what is alive. With a `limit`, only that
+   * many actors are offered and the rest of the iteration waits for the next call (the automatic loop
+   * yields to the event loop between slices); the manual loop takes whole iterations.
    */
   protected iterate(limit = Infinity): boolean {
     if (this.batch.size === 0) {
