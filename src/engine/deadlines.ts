@@ -8,9 +8,10 @@ import { MinHeap } from '../core/heap.js';
  * of it is cancelled, so memory stays proportional to the live deadlines. Ties fire in arming order.
  */
 export interface Deadline {
-  readonly due: number;
-  readonly seq: number;
-  fire: (() => void) | null;
+  due: number;
+  seq: number;
+  /** Called with the deadline itself (an owner keeps what it needs on it: no closure per deadline). */
+  fire: ((d: Deadline) => void) | null;
 }
 
 /** Node clamps longer timeouts to 1 ms; a far deadline is re-checked at this interval instead. */
@@ -37,8 +38,14 @@ export class Deadlines {
   }
 
   /** Fire `fn` after `delayMs` (an infinite delay never fires, but can still be cancelled). */
-  arm(delayMs: number, fn: () => void): Deadline {
-    const d: Deadline = { due: this.clock.now() + delayMs, seq: this.seq++, fire: fn };
+  arm(delayMs: number, fn: (d: Deadline) => void): Deadline {
+    return this.armAs({ due: 0, seq: 0, fire: fn }, delayMs);
+  }
+
+  /** Arm `d` (its `fire` set by the caller) after `delayMs`: a host arms its own timer records. */
+  armAs<D extends Deadline>(d: D, delayMs: number): D {
+    d.due = this.clock.now() + delayMs;
+    d.seq = this.seq++;
     if (!Number.isFinite(d.due) || this.closed) return d;
     this.heap.push(d);
     this.liveCount++;
@@ -87,7 +94,7 @@ export class Deadlines {
       if (fn === null) continue;
       d.fire = null;
       this.liveCount--;
-      fn();
+      fn(d);
     }
     if (this.timer === null) this.rearm();
   }

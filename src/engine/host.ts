@@ -18,6 +18,8 @@ export interface TransitionRecord {
   status: string;
   /** `to` as a string (state name, or JSON for nested values), precomputed per configuration where the host can. */
   toKey?: string;
+  /** What the host's owner attached to this actor at spawn (PureHost's `ownerOf`), so it needs no lookup by name. */
+  owner?: unknown;
 }
 
 /** What an executor needs of a host of lifecycle actors (ActorHost: live actors; PureHost: reducer mode). */

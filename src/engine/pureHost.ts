@@ -20,8 +20,14 @@ import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
  * inspected uses ActorHost.
  */
 export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 'inspect'> {
-  route(host: PureHost, actor: string, action: EmittedAction): void;
+  /** `owner` is what `ownerOf` returned for the actor at spawn (undefined without it). */
+  route(host: PureHost, actor: string, action: EmittedAction, owner?: unknown): void;
   onDone?(host: PureHost, actor: string, output: unknown): void;
+  /**
+   * Called once per spawned actor: what the owner keeps about it (the executor's per-actor record). It
+   * comes back with each of the actor's routed actions and transition records, with no lookup by name.
+   */
+  ownerOf?(name: string): unknown;
   /** How machines are stepped; default: compiled plans. */
   stepper?: Stepper;
   /** Time for deadlines; default: the process's real clock. */
@@ -39,19 +45,29 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
   inPlace?: boolean;
 }
 
-interface ArmedTimer {
+/** An armed machine deadline: the heap's entry and the actor's record of it in one object. */
+interface ArmedTimer extends Deadline {
   readonly id: string;
-  readonly deadline: Deadline;
+  readonly rec: ActorRecord;
+  readonly event: EventObject;
 }
 
 /** Cancel and remove the actor's timer `id`, if armed. */
 function disarm(deadlines: Deadlines, timers: ArmedTimer[], id: string): void {
   for (let i = 0; i < timers.length; i++) {
     if (timers[i]!.id !== id) continue;
-    deadlines.cancel(timers[i]!.deadline);
+    deadlines.cancel(timers[i]);
     timers.splice(i, 1);
     return;
   }
+}
+
+/** Drop a fired timer from its actor's list (the heap already let it go). */
+function forgetFired(t: ArmedTimer): void {
+  const list = t.rec.timers;
+  if (list === null) return;
+  const i = list.indexOf(t);
+  if (i >= 0) list.splice(i, 1);
 }
 
 interface ActorRecord {
@@ -64,6 +80,8 @@ interface ActorRecord {
   timers: ArmedTimer[] | null;
   /** Bumped whenever the snapshot changes (in place or replaced). */
   version: number;
+  /** The owner's record of this actor (PureHostOptions.ownerOf). */
+  readonly owner: unknown;
 }
 
 /**
@@ -181,7 +199,7 @@ export class PureHost implements LifecycleHost {
     const { machine, compiled } = this.machineFor(roleOf(name));
     const step = this.stepper.initial(machine, input);
     const snap = compiled !== null && this.opts.inPlace ? compiled.own(step.snap) : step.snap;
-    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0 };
+    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.opts.ownerOf?.(name) };
     this.actors.set(name, rec);
     if (this.opts.onTransition) this.observe(rec, { type: 'xstate.init' }, null, snap);
     this.apply(rec, step.effects, step.timers);
@@ -282,18 +300,13 @@ export class PureHost implements LifecycleHost {
       if (t.op === 'arm') {
         const timers = rec.timers ?? (rec.timers = []);
         disarm(this.deadlines, timers, t.id);
-        const event = t.event;
-        const id = t.id;
-        const deadline = this.deadlines.arm(t.delay, () => {
-          if (rec.timers) disarm(this.deadlines, rec.timers, id);
-          this.send(rec.name, event);
-        });
-        timers.push({ id, deadline });
+        const armed: ArmedTimer = { due: 0, seq: 0, fire: this.fireTimer, id: t.id, rec, event: t.event };
+        timers.push(this.deadlines.armAs(armed, t.delay));
       } else if (rec.timers) {
         disarm(this.deadlines, rec.timers, t.id);
       }
     }
-    for (const e of effects) this.opts.route(this, rec.name, e);
+    for (const e of effects) this.opts.route(this, rec.name, e, rec.owner);
     const next = rec.snap;
     if (next.status === 'done') {
       this.cancelAll(rec);
@@ -303,12 +316,19 @@ export class PureHost implements LifecycleHost {
 
   private cancelAll(rec: ActorRecord): void {
     if (!rec.timers) return;
-    for (const t of rec.timers) this.deadlines.cancel(t.deadline);
+    for (const t of rec.timers) this.deadlines.cancel(t);
     rec.timers = null;
   }
 
+  /** What a due deadline does: leave its actor's list, then deliver its event (one function for all). */
+  private readonly fireTimer = (d: Deadline): void => {
+    const t = d as ArmedTimer;
+    forgetFired(t);
+    this.send(t.rec.name, t.event);
+  };
+
   private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null, next: Snap): void {
-    const record: TransitionRecord = this.opts.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined };
+    const record: TransitionRecord = this.opts.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined, owner: undefined };
     record.actor = rec.name;
     record.machine = rec.machine.id;
     record.event = event;
@@ -316,9 +336,10 @@ export class PureHost implements LifecycleHost {
     record.to = next.value;
     record.status = next.status;
     record.toKey = rec.compiled ? rec.compiled.configOf(next).valueKey : undefined;
+    record.owner = rec.owner;
     this.opts.onTransition!(record);
   }
 
   /** The one record handed to onTransition when records are transient (`transientRecords`). */
-  private readonly scratch: TransitionRecord = { actor: '', machine: '', event: NO_EVENT, from: null, to: null, status: '', toKey: undefined };
+  private readonly scratch: TransitionRecord = { actor: '', machine: '', event: NO_EVENT, from: null, to: null, status: '', toKey: undefined, owner: undefined };
 }

@@ -64,6 +64,11 @@ export interface ServerConfig {
    * native layer in manual progress, a test can replay an explored ordering step by step.
    */
   loop?: 'auto' | 'manual';
+  /**
+   * Keep time-in-state histograms per machine and state (`stats().timeInState`, the burst report's
+   * table). Off by default: a clock read and a histogram entry per transition that nobody reads.
+   */
+  timeInState?: boolean;
 }
 
 /**

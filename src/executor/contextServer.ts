@@ -3,7 +3,6 @@ import type { InspectionEvent } from 'xstate';
 import type { Platform } from '../core/platform.js';
 import type { RemoteRef } from '../../machines/index.js';
 import type { Effect, LoopKind, RequestAddress } from '../core/wiring.js';
-import { addressKey } from '../core/wiring.js';
 import type { TransferHandle } from '../native/index.js';
 import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
@@ -104,7 +103,7 @@ export class ContextServer extends ServerBase {
    * tensor-parallel peer splits each KV block), so every handle carries part of every block.
    */
   private create(at: RequestAddress, remote: RemoteRef | null, index: number, of: number): void {
-    const key = addressKey(at);
+    const key = this.key(at);
     const lease = this.pool.lease(at.request);
     const spec = this.requests.get(at.request)?.spec;
     if (!remote || !lease || !spec || remote.blocks.length !== lease.blocks.length) {
@@ -126,11 +125,11 @@ export class ContextServer extends ServerBase {
 
   /** The native transfer behind a handle actor (conformance and the simulator read it; null before create). */
   nativeOf(handle: RequestAddress): TransferHandle | null {
-    return this.natives.get(addressKey(handle))?.handle ?? null;
+    return this.natives.get(this.key(handle))?.handle ?? null;
   }
 
   private post(at: RequestAddress): void {
-    const n = this.natives.get(addressKey(at));
+    const n = this.natives.get(this.key(at));
     if (!n?.handle) {
       this.stimulus({ kind: 'native', handle: at, status: 'ERROR' });
       return;
@@ -148,7 +147,7 @@ export class ContextServer extends ServerBase {
     // Fault 'fail': the backend fails the transfer right after post (an abort it reports as ERROR).
     if (this.faults.has(at.request, 'fail') && (this.config.semantics ?? this.agent.semantics).canAbortInFlight) h.abort();
     void h.whenTerminal().then((status) =>
-      this.complete({ kind: 'native', key: addressKey(at), status }, () => {
+      this.complete({ kind: 'native', key: this.key(at), status }, () => {
         if (status === 'DONE') {
           const e = this.requests.get(at.request);
           if (e) e.bytes += h.totalBytes;
@@ -159,15 +158,15 @@ export class ContextServer extends ServerBase {
   }
 
   private abort(at: RequestAddress): void {
-    const n = this.natives.get(addressKey(at));
+    const n = this.natives.get(this.key(at));
     // Without abort the handle is only no longer wanted: polling goes on to a terminal status.
     if (!n?.handle || !n.posted || n.handle.released || !(this.config.semantics ?? this.agent.semantics).canAbortInFlight) return;
     const res = n.handle.abort();
-    if (res.aborted) void n.handle.whenQuiesced().then(() => this.complete({ kind: 'abort', key: addressKey(at) }, () => this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' })));
+    if (res.aborted) void n.handle.whenQuiesced().then(() => this.complete({ kind: 'abort', key: this.key(at) }, () => this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' })));
   }
 
   private release(at: RequestAddress): void {
-    const key = addressKey(at);
+    const key = this.key(at);
     const n = this.natives.get(key);
     if (!n?.handle) {
       this.natives.delete(key);
@@ -186,7 +185,7 @@ export class ContextServer extends ServerBase {
   private whenQuiesced(request: string, lease: RequestAddress): void {
     const waits: Promise<void>[] = [];
     for (const n of this.natives.values()) if (n.request === request && n.handle) waits.push(n.handle.whenQuiesced());
-    void Promise.all(waits).then(() => this.complete({ kind: 'quiesced', key: addressKey(lease) }, () => this.stimulus({ kind: 'quiesced', lease })));
+    void Promise.all(waits).then(() => this.complete({ kind: 'quiesced', key: this.key(lease) }, () => this.stimulus({ kind: 'quiesced', lease })));
   }
 
   override close(): void {

@@ -252,7 +252,8 @@ export async function runBurst(o: BurstOptions): Promise<BurstReport> {
   const delays = burstDelays(o.kvTransferTimeoutMs);
   // Room for every request in flight plus a quarter for quarantined leases.
   const poolBlocks = Math.ceil(o.blocksPerRequest * o.concurrency * 1.25) + o.blocksPerRequest;
-  const base = { blockBytes: o.blockBytes, poolBlocks, backend: o.backend, progress: 'thread' as const, recvSlots: o.recvSlots, delays };
+  // The burst report prints time in state: the servers keep it.
+  const base = { blockBytes: o.blockBytes, poolBlocks, backend: o.backend, progress: 'thread' as const, recvSlots: o.recvSlots, delays, timeInState: true };
   const random = rng(o.seed);
   const reports = new Map<string, { context?: RequestReport; generation?: RequestReport }>();
   const submittedAt = new Map<string, number>();

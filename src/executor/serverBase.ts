@@ -35,12 +35,15 @@ export interface RequestEntry {
   transitions: number;
   corrupted: boolean;
   bytes: number;
+  /** Its actors' records (the automatic loop runs them right after a stimulus of this request). */
+  actors?: ActorInfo[];
   /** The request's actor names, built once (not once per delivery). */
   keys?: Partial<Record<RequestAddress['role'], string>>;
   handleKeys?: string[];
 }
 
 interface ActorInfo {
+  readonly name: string;
   readonly addr: Address;
   /** The loop events offered to this actor (it waits in the ready set after a change); undefined: none. */
   readonly kinds: readonly LoopKind[] | undefined;
@@ -53,11 +56,45 @@ interface ActorInfo {
   entry: RequestEntry | null;
 }
 
+/** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
+const MAX_EAGER_ROUNDS = 64;
+
+/** The request a stimulus concerns, if one. */
+function requestOf(s: Stimulus): string | undefined {
+  switch (s.kind) {
+    case 'submit':
+    case 'cancel':
+    case 'sync':
+    case 'served':
+    case 'loop':
+      return s.request;
+    case 'control':
+      return s.msg.id;
+    case 'native':
+    case 'release':
+      return s.handle.request;
+    case 'quiesced':
+      return s.lease.request;
+    default:
+      return undefined;
+  }
+}
+
+/** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
+const LOOP_SLICE = 16;
+
 /** Loop events the executor offers to each role after it changed: the machine takes or ignores them. */
 const LOOP_KINDS: Record<Side, Partial<Record<string, LoopKind[]>>> = {
   context: { lifecycle: ['prefill'], send: ['worker', 'poll'] },
   generation: { recv: ['pop', 'poll'], lifecycle: ['decodeStart', 'decodeDone'] },
 };
+// The loop sends a step's event straight to the actor it offers it to (loopStep): that must be the
+// wiring's loopTarget for the step, checked once here rather than trusted.
+for (const side of ['context', 'generation'] as const) {
+  for (const [role, kinds] of Object.entries(LOOP_KINDS[side])) {
+    for (const k of kinds ?? []) if (loopTarget(side, 'r', k).role !== role) throw new Error(`loop step '${k}' is offered to ${side} ${role} but the wiring targets ${loopTarget(side, 'r', k).role}`);
+  }
+}
 
 function withVariants(machines: Record<string, AnyStateMachine>, names: readonly string[]): Record<string, AnyStateMachine> {
   const out = { ...machines };
@@ -90,9 +127,11 @@ export abstract class ServerBase {
    */
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
+  private readonly keepTimeInState: boolean;
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
-  private ready = new Set<string>();
-  private readyNext = new Set<string>();
+  private ready = new Set<ActorInfo>();
+  /** The iteration in progress: actors still to be offered their loop events (the automatic loop runs it in slices). */
+  private batch = new Set<ActorInfo>();
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -107,6 +146,7 @@ export abstract class ServerBase {
     readonly platform: Platform = nodePlatform,
   ) {
     this.side = config.role;
+    this.keepTimeInState = config.timeInState === true;
     this.agent = new Agent(config.name, {
       backend: config.backend,
       progress: config.progress,
@@ -127,14 +167,15 @@ export abstract class ServerBase {
     const common = {
       machines,
       delays: config.delays,
-      route: (_h: unknown, actor: string, action: EmittedAction) => this.perform(this.wiring.action(this.addr(actor), action)),
+      // PureHost hands back the actor's ActorInfo (ownerOf below); live actors are looked up by name.
+      route: (_h: unknown, actor: string, action: EmittedAction, owner?: unknown) => this.perform(this.wiring.action(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), action)),
       onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(this.addr(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
       clock: platform.clock,
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true, ownerOf: (name) => this.infoOf(name) });
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
@@ -151,8 +192,38 @@ export abstract class ServerBase {
 
   protected stimulus(s: Stimulus): void {
     this.perform(this.wiring.inbound(s));
+    if (this.config.loop !== 'manual') this.runRequest(requestOf(s));
     this.schedule();
   }
+
+  /**
+   * The automatic loop's first move after a stimulus: the actors of the request it concerns take their
+   * loop steps now, round after round (each actor one step per round), until none takes one. A request
+   * whose info just arrived creates, fills and posts its transfer at once, and one whose data just
+   * landed is served while the bytes are still in cache, as a hand-written callback would do; the rest
+   * wait for the loop. Only which ready actor goes first changes: every order is one the explorer
+   * and the simulator (which run the loop by hand) take too.
+   */
+  private runRequest(id: string | undefined): void {
+    if (id === undefined || this.inLoop) return;
+    const e = this.requests.get(id);
+    if (e === undefined || e.actors === undefined) return;
+    this.inLoop = true;
+    try {
+      for (let round = 0; round < MAX_EAGER_ROUNDS; round++) {
+        let took = false;
+        for (const info of e.actors) {
+          if (!this.ready.has(info)) continue;
+          this.ready.delete(info);
+          if (this.offer(info)) took = true;
+        }
+        if (!took) break;
+      }
+    } finally {
+      this.inLoop = false;
+    }
+  }
+  private inLoop = false;
 
   /**
    * Conformance only: deliver one stimulus exactly as the loop or a peer would (a path generated from
@@ -188,39 +259,54 @@ export abstract class ServerBase {
    * One executor iteration: offer the loop's events (prefill done, a worker step, a status poll, a
    * worker pop, decoding) to the actors that changed since they were last offered them. Each actor
    * takes at most one loop step per iteration, so status polls interleave with worker steps as in the
-   * real worker. Work is proportional to what changed, not to what is alive.
+   * real worker. Work is proportional to what changed, not to what is alive. With a `limit`, only that
+   * many actors are offered and the rest of the iteration waits for the next call (the automatic loop
+   * yields to the event loop between slices); the manual loop takes whole iterations.
    */
-  protected iterate(): boolean {
-    if (this.ready.size === 0) return false;
-    // Two sets swapped per iteration: actors that change during this one wait in the other.
-    const batch = this.ready;
-    this.ready = this.readyNext;
-    this.readyNext = batch;
-    let more = false;
-    for (const name of batch) {
-      const info = this.infoOf(name);
-      const kinds = info.kinds;
-      if (kinds === undefined) continue;
-      const addr = info.addr as RequestAddress;
-      for (const step of kinds) {
-        const snap = this.host.actor(name);
-        if (!snap || snap.status !== 'active') break;
-        // An event the actor's configuration has no transition for would change nothing: don't offer it.
-        if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
-        if (this.loopStep(name, addr.request, step)) {
-          more = true;
-          break;
-        }
-      }
+  protected iterate(limit = Infinity): boolean {
+    if (this.batch.size === 0) {
+      if (this.ready.size === 0) return false;
+      // Two sets swapped per iteration: actors that change during this one wait in the other.
+      const b = this.batch;
+      this.batch = this.ready;
+      this.ready = b;
     }
-    batch.clear();
-    return more || this.ready.size > 0;
+    let offered = 0;
+    this.inLoop = true;
+    try {
+      for (const info of this.batch) {
+        this.batch.delete(info);
+        this.offer(info);
+        if (++offered >= limit) break;
+      }
+    } finally {
+      this.inLoop = false;
+    }
+    return this.batch.size > 0 || this.ready.size > 0;
+  }
+
+  /** Offer an actor its loop events in order until it takes one; true when it took one. */
+  private offer(info: ActorInfo): boolean {
+    const kinds = info.kinds;
+    if (kinds === undefined) return false;
+    const name = info.name;
+    const addr = info.addr as RequestAddress;
+    for (const step of kinds) {
+      const snap = this.host.actor(name);
+      if (!snap || snap.status !== 'active') return false;
+      // An event the actor's configuration has no transition for would change nothing: don't offer it.
+      if (this.host.accepts && !this.host.accepts(name, LOOP_EVENTS[step].type)) continue;
+      if (this.loopStep(name, addr.request, step)) return true;
+    }
+    return false;
   }
 
   /** Offer one loop event to the actor `name`; when the actor took it, the side's after-step work runs. */
   private loopStep(name: string, request: string, step: LoopKind): boolean {
     const before = this.changeMark(name);
-    this.perform(this.wiring.inbound({ kind: 'loop', request, step }));
+    // The wiring's translation of a loop stimulus, without building it: `name` is loopTarget's actor
+    // (the loop offers a step only to the role it targets), and the event is LOOP_EVENTS[step].
+    this.host.send(name, LOOP_EVENTS[step]);
     if (this.changeMark(name) === before) return false;
     this.afterLoop(request, step);
     return true;
@@ -238,7 +324,11 @@ export abstract class ServerBase {
     this.platform.defer(() => {
       this.scheduled = false;
       if (this.closed) return;
-      if (this.iterate()) this.schedule();
+      // A slice of the iteration, then back to the event loop: completions and notifications that
+      // arrived meanwhile are taken between slices, so copies overlap the next fills and a request's
+      // data is served soon after it landed (a whole iteration at 128 requests in flight handled them
+      // in waves: every fill, then every copy, then every receipt, then every decode).
+      if (this.iterate(LOOP_SLICE)) this.schedule();
     });
   }
 
@@ -290,7 +380,8 @@ export abstract class ServerBase {
     const name = this.key(at);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
     this.host.spawn(name, input);
-    this.ready.add(name);
+    const info = this.infoOf(name);
+    if (info.kinds !== undefined) this.ready.add(info);
     this.afterSpawn(at);
   }
 
@@ -355,7 +446,6 @@ export abstract class ServerBase {
   private forget(name: string): void {
     this.platform.defer(() => {
       this.host.remove(name);
-      this.ready.delete(name);
       this.dropInfo(name);
     });
   }
@@ -422,24 +512,30 @@ export abstract class ServerBase {
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = parseAddress(name);
-      i = { addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
+      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
       this.actorInfo.set(name, i);
+      if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }
     this.lastName = name;
     this.lastInfo = i;
     return i;
   }
 
+  /** Forget an actor's record, and take it out of the ready set (a later actor of the same name gets a new one). */
   private dropInfo(name: string): void {
+    const info = this.actorInfo.get(name);
+    if (info === undefined) return;
+    this.ready.delete(info);
+    this.batch.delete(info);
     this.actorInfo.delete(name);
     if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
 
   private onTransition(r: TransitionRecord): void {
-    const info = this.infoOf(r.actor);
+    const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
     const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
-    if (info.kinds !== undefined) this.ready.add(r.actor);
+    if (info.kinds !== undefined) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (r.event.type.startsWith('xstate.after')) this.schedule();
     this.metrics?.transition(r);
@@ -447,12 +543,15 @@ export abstract class ServerBase {
     const key = r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to));
     const prevKey = info.key;
     if (prevKey === key && r.status === 'active' && this.trace === undefined) return;
-    const now = this.platform.clock.now();
+    // The clock is read only for the histograms and the trace, when someone keeps them.
+    const now = this.keepTimeInState || this.trace ? this.platform.clock.now() : 0;
     if (prevKey !== null && prevKey !== key) {
-      const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
-      let h = byKey.get(prevKey);
-      if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
-      h.record(now - info.at);
+      if (this.keepTimeInState) {
+        const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
+        let h = byKey.get(prevKey);
+        if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
+        h.record(now - info.at);
+      }
       if (info.entry !== null) info.entry.transitions++;
       if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prevKey} --${r.event.type}--> ${key}` });
     }

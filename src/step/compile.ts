@@ -597,7 +597,10 @@ export class CompiledMachine {
 
 const NONE: Transition[] = [];
 
-/** What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations. */
+/**
+ * What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations.
+ * Valid until the next step of the same machine (the object is reused): read it, keep its lists.
+ */
 export interface InPlaceStep {
   readonly changed: boolean;
   readonly effects: readonly Effect[];
@@ -672,6 +675,7 @@ class Run {
   private cfg!: Config;
   private ctx: unknown;
 
+  private readonly inPlaceResult: { changed: boolean; effects: readonly Effect[]; timers: readonly TimerOp[] } = { changed: false, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
   private readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
 
   constructor(private readonly cm: CompiledMachine) {
@@ -798,7 +802,13 @@ class Run {
 
   /** stepInPlace's result: the new configuration, context, status and output written into `snap`. */
   writeInto(snap: Snap): InPlaceStep {
-    if (!this.changed) return this.effects === EMPTY_EFFECTS && this.timers === EMPTY_TIMERS ? UNCHANGED : { changed: false, effects: this.effects, timers: this.timers };
+    if (!this.changed && this.effects === EMPTY_EFFECTS && this.timers === EMPTY_TIMERS) return UNCHANGED;
+    // One result object per Run, refilled: the caller reads it before the next step (see InPlaceStep).
+    const out = this.inPlaceResult;
+    out.changed = this.changed;
+    out.effects = this.effects;
+    out.timers = this.timers;
+    if (!this.changed) return out;
     const s = snap as unknown as { _nodes: unknown; value: unknown; tags: unknown; context: unknown; status: string; output: unknown };
     s._nodes = this.cfg.nodes;
     s.value = this.cfg.value;
@@ -806,7 +816,7 @@ class Run {
     s.context = this.ctx;
     s.status = this.status;
     s.output = this.output;
-    return { changed: true, effects: this.effects, timers: this.timers };
+    return out;
   }
 
   result(prev: Snap | null): Step {

@@ -36,6 +36,8 @@ describe('burst with every fault', () => {
       expect(r.quarantine.entered).toBeGreaterThan(0);
       expect(r.quarantine.releasedByProof + r.quarantine.releasedByFence).toBe(r.quarantine.entered);
       expect(r.peerRestarts).toBe(1);
+      // The harness asks its servers for time in state (off by default in a server): the report has it.
+      expect(Object.keys(r.timeInStateMs).length).toBeGreaterThan(0);
       // One log line per state transition at most: no "Cannot cancel request" loop.
       expect(r.logLinesPerRequest.max).toBeLessThanOrEqual(r.transitionsPerRequest.max);
     });

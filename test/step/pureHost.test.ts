@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -54,6 +55,47 @@ describe('Deadlines (one clock timer per host)', () => {
     clock.advance(100);
     expect(fired).toEqual(['a1', 'a2', 'c']);
     expect(d.live).toBe(0);
+  });
+
+  it('fires exactly the deadlines not cancelled, in (due, arming) order, over random arm/cancel/advance sequences', () => {
+    // Cancel removes from the middle of the heap: the order must stay a heap's, and nothing cancelled may fire.
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('arm' as const), delay: fc.integer({ min: 0, max: 50 }) }),
+      fc.record({ k: fc.constant('cancel' as const), which: fc.nat() }),
+      fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 30 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const clock = new SimClock();
+        const d = new Deadlines(clock);
+        const fired: number[] = [];
+        const armed: { id: number; due: number; h: ReturnType<Deadlines['arm']> }[] = [];
+        const expected: number[] = [];
+        let next = 0;
+        let now = 0;
+        const due = (until: number) => {
+          // Reference: every armed deadline due by `until`, by (due, arming order).
+          armed.sort((a, b) => a.due - b.due || a.id - b.id);
+          while (armed.length > 0 && armed[0]!.due <= until) expected.push(armed.shift()!.id);
+        };
+        for (const o of ops) {
+          if (o.k === 'arm') {
+            const id = next++;
+            armed.push({ id, due: now + o.delay, h: d.arm(o.delay, () => fired.push(id)) });
+          } else if (o.k === 'cancel' && armed.length > 0) {
+            const [x] = armed.splice(o.which % armed.length, 1);
+            d.cancel(x!.h);
+          } else if (o.k === 'advance') {
+            now += o.ms;
+            due(now);
+            clock.advance(o.ms);
+          }
+          expect(d.live).toBe(armed.length);
+        }
+        expect(fired).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('keeps memory proportional to live deadlines when most are cancelled', () => {
