@@ -192,7 +192,9 @@ export abstract class ServerBase {
 
   protected stimulus(s: Stimulus): void {
     this.perform(this.wiring.inbound(s));
-    if (this.config.loop !== 'manual') this.runRequest(requestOf(s));
+    // Not from inside another effect: the host may be mid-step there, and a loop event sent then would
+    // only be queued, so the step's after-work (the served-bytes check) would not follow it.
+    if (this.config.loop !== 'manual' && this.performing === 0) this.runRequest(requestOf(s));
     this.schedule();
   }
 
@@ -334,7 +336,19 @@ export abstract class ServerBase {
 
   // ---- effects -------------------------------------------------------------------------------
 
+  /** Effects being performed (perform nests: an effect may deliver a stimulus). */
+  private performing = 0;
+
   protected perform(effects: Effect[]): void {
+    this.performing++;
+    try {
+      this.performEach(effects);
+    } finally {
+      this.performing--;
+    }
+  }
+
+  private performEach(effects: Effect[]): void {
     for (const e of effects) {
       switch (e.type) {
         case 'deliver':

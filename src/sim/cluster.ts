@@ -27,6 +27,12 @@ export interface SimShape {
   weights: Record<StepKind, number>;
   /** Regression variants swapped into both servers (canaries that must be caught). */
   variants: string[];
+  /**
+   * 'manual' (default): the executor loops run only when the scheduler steps them. 'auto': as in
+   * production, each server also runs its own loop (a request's loop steps right after its stimulus,
+   * slices of the rest deferred), and the scheduler's loop steps come on top.
+   */
+  loop?: 'manual' | 'auto';
 }
 
 export type StepKind = 'submit' | 'deliver' | 'loop' | 'native' | 'time';
@@ -95,7 +101,7 @@ export class SimCluster {
       poolBlocks: role === 'context' ? s.ctxPoolBlocks : s.genPoolBlocks,
       backend: 'shm',
       progress: 'manual',
-      loop: 'manual',
+      loop: s.loop ?? 'manual',
       chunkBytes: 4096,
       recvSlots: s.recvSlots,
       delays: burstDelays(s.kvTransferTimeoutMs),

@@ -63,6 +63,10 @@ export function shapeFor(seed: number, variants: string[] = []): SimShape {
     partitionRate: r.pick([0, 0.001]),
     weights: { submit: r.int(1, 5), deliver: r.int(1, 10), loop: r.int(1, 10), native: r.int(1, 10), time: r.int(1, 6) },
     variants,
+    // Drawn last, so a seed's other choices are what they were before the loop was a choice. A
+    // regression variant keeps the manual loop: a refused cancel re-sent every iteration would spin an
+    // automatic one (the explorer and the manual loop are where such a bug is caught).
+    loop: r.chance(0.5) && variants.length === 0 ? 'auto' : 'manual',
   };
 }
 

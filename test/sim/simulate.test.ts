@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import { runSimulate } from '../../src/commands/simulate.js';
-import { simulate } from '../../src/sim/vopr.js';
+import { shapeFor, simulate } from '../../src/sim/vopr.js';
 
 const cli = (args: string[]) => spawnSync(process.execPath, ['bin/xferstate.js', 'simulate', ...args], { encoding: 'utf8' });
 
@@ -20,6 +20,9 @@ describe('deterministic simulation of the real servers', () => {
   it('shipped servers: no violation over a range of seeds, and the runs really complete, cancel, fail and crash', async () => {
     const r = await runSimulate({ from: 1, to: 24, steps: 2000, variants: [], checkDeterminism: false });
     expect(r.violations).toEqual([]);
+    // The range runs the servers' own (automatic) loop on some seeds and only the scheduler's on others.
+    const loops = new Set(Array.from({ length: 24 }, (_, i) => shapeFor(i + 1).loop));
+    expect([...loops].sort()).toEqual(['auto', 'manual']);
     const totals = { completed: 0, cancelled: 0, failed: 0, crashes: 0 };
     for (let seed = 1; seed <= 6; seed++) {
       const one = await simulate({ seed, steps: 2000 });
