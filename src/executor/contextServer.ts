@@ -3,6 +3,7 @@ import type { InspectionEvent } from 'xstate';
 import type { Platform } from '../core/platform.js';
 import type { RemoteRef } from '../../machines/index.js';
 import type { Effect, LoopKind, RequestAddress } from '../core/wiring.js';
+import { XferError } from '../native/index.js';
 import type { TransferHandle } from '../native/index.js';
 import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
@@ -113,14 +114,27 @@ export class ContextServer extends ServerBase {
     }
     const bb = this.pool.blockBytes;
     const slice = sliceOf(bb, index, of);
-    const handle = this.agent.createTransfer({
+    let handle: TransferHandle;
+    try {
+      handle = this.createNative(lease.blocks, remote, slice, at.request, index, of);
+    } catch (err) {
+      // The peer's agent is gone: there is nothing to write into, and the handle's post fails at once.
+      if (!(err instanceof XferError) || err.code !== 'PEER_GONE') throw err;
+      this.natives.set(key, { request: at.request, handle: null, posted: false, kv: null });
+      return;
+    }
+    this.natives.set(key, { request: at.request, handle, posted: false, kv: { blocks: lease.blocks, number: spec.number, epoch: remote.epoch, ...slice } });
+  }
+
+  private createNative(blocks: readonly number[], remote: RemoteRef, slice: { offset: number; length: number }, request: string, index: number, of: number): TransferHandle {
+    const bb = this.pool.blockBytes;
+    return this.agent.createTransfer({
       op: 'WRITE',
-      local: lease.blocks.map((b) => ({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length })),
+      local: blocks.map((b) => ({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length })),
       remote: remote.blocks.map((b) => ({ regionId: remote.region, offset: b * bb + slice.offset, length: slice.length })),
       remoteAgent: this.remoteAgent,
-      notification: new TextEncoder().encode(JSON.stringify({ id: at.request, index, of })),
+      notification: new TextEncoder().encode(JSON.stringify({ id: request, index, of })),
     });
-    this.natives.set(key, { request: at.request, handle, posted: false, kv: { blocks: lease.blocks, number: spec.number, epoch: remote.epoch, ...slice } });
   }
 
   /** The native transfer behind a handle actor (conformance and the simulator read it; null before create). */
@@ -142,7 +156,15 @@ export class ContextServer extends ServerBase {
     const kv = n.kv;
     if (kv) kv.blocks.forEach((b, i) => this.pool.fillRange(b, kv.offset, kv.length, kv.number, kv.epoch, i));
     const h = n.handle;
-    h.post();
+    try {
+      h.post();
+    } catch (err) {
+      // The peer's agent is gone (its process died after asking): nothing was posted, so nothing can
+      // write; the transfer failed, as a backend reports a transfer to a dead peer. Anything else is a bug.
+      if (!(err instanceof XferError) || err.code !== 'PEER_GONE') throw err;
+      this.stimulus({ kind: 'native', handle: at, status: 'ERROR' });
+      return;
+    }
     n.posted = true;
     // Fault 'fail': the backend fails the transfer right after post (an abort it reports as ERROR).
     if (this.faults.has(at.request, 'fail') && (this.config.semantics ?? this.agent.semantics).canAbortInFlight) h.abort();
