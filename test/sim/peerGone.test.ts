@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../../src/sim/cluster.js';
 import type { SimShape } from '../../src/sim/cluster.js';
-import { NO_FAULTS } from '../../src/sim/network.js';
 import { Rng } from '../../src/sim/rng.js';
+import { oneRequestShape, settle } from './oneRequest.js';
 
 /**
  * The generation process dies after asking for a request and before the context server reads the
@@ -11,28 +11,7 @@ import { Rng } from '../../src/sim/rng.js';
  * read and its transfer posted in the same turn, before the socket's close). Real servers, one process,
  * manual progress and loops, virtual time.
  */
-const shape: SimShape = {
-  requests: 1,
-  blocksPerRequest: 1,
-  blockBytes: 4096,
-  ctxPoolBlocks: 1,
-  genPoolBlocks: 1,
-  recvSlots: 1,
-  kvTransferTimeoutMs: 1000,
-  links: NO_FAULTS,
-  cancelRate: 0,
-  crashRate: 0,
-  partitionRate: 0,
-  weights: { submit: 1, deliver: 1, loop: 1, native: 1, time: 1 },
-  variants: [],
-};
-
-const settle = async (c: SimCluster): Promise<void> => {
-  for (let i = 0; i < 4; i++) {
-    await null;
-    c.runDeferred();
-  }
-};
+const shape: SimShape = oneRequestShape({ blocksPerRequest: 1 });
 
 describe('a transfer to a peer process that is gone', () => {
   for (const loop of ['manual', 'auto'] as const) {

@@ -4,8 +4,8 @@ import type { RequestReport } from '../../src/executor/config.js';
 import { completedWithCorruptedBlocks } from '../../src/sim/checkers.js';
 import { SimCluster } from '../../src/sim/cluster.js';
 import type { SimShape } from '../../src/sim/cluster.js';
-import { NO_FAULTS } from '../../src/sim/network.js';
 import { Rng } from '../../src/sim/rng.js';
+import { oneRequestShape, settle } from './oneRequest.js';
 
 /**
  * The served-bytes verdict is the lifecycle's: the generation server checks the blocks it serves when
@@ -13,28 +13,7 @@ import { Rng } from '../../src/sim/rng.js';
  * Driven on the real servers (SimCluster: one process, manual progress, virtual clock), with the
  * corruption made by hand between receipt and decoding (a late write that the receipt check missed).
  */
-const shape: SimShape = {
-  requests: 1,
-  blocksPerRequest: 2,
-  blockBytes: 4096,
-  ctxPoolBlocks: 2,
-  genPoolBlocks: 2,
-  recvSlots: 1,
-  kvTransferTimeoutMs: 1000,
-  links: NO_FAULTS,
-  cancelRate: 0,
-  crashRate: 0,
-  partitionRate: 0,
-  weights: { submit: 1, deliver: 1, loop: 1, native: 1, time: 1 },
-  variants: [],
-};
-
-const settle = async (c: SimCluster): Promise<void> => {
-  for (let i = 0; i < 4; i++) {
-    await null;
-    c.runDeferred();
-  }
-};
+const shape: SimShape = oneRequestShape({ blocksPerRequest: 2 });
 
 /** Run one request through both servers; `beforeDecode` runs once the KV cache arrived, just before decoding starts. */
 async function runOne(beforeDecode: (c: SimCluster) => void): Promise<{ report: RequestReport; cluster: SimCluster; reachedDecode: boolean }> {
