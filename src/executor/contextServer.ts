@@ -11,6 +11,9 @@ import type { ControlLink, ControlMessage } from './control.js';
 import { ServerBase } from './serverBase.js';
 import { sliceOf } from './pattern.js';
 
+/** The native layer refused because the peer's agent is gone (its process died): not a bug of ours. */
+const peerGone = (err: unknown): boolean => err instanceof XferError && err.code === 'PEER_GONE';
+
 /** One native transfer of one handle actor. */
 interface NativeTransfer {
   request: string;
@@ -119,7 +122,7 @@ export class ContextServer extends ServerBase {
       handle = this.createNative(lease.blocks, remote, slice, at.request, index, of);
     } catch (err) {
       // The peer's agent is gone: there is nothing to write into, and the handle's post fails at once.
-      if (!(err instanceof XferError) || err.code !== 'PEER_GONE') throw err;
+      if (!peerGone(err)) throw err;
       this.natives.set(key, { request: at.request, handle: null, posted: false, kv: null });
       return;
     }
@@ -161,7 +164,7 @@ export class ContextServer extends ServerBase {
     } catch (err) {
       // The peer's agent is gone (its process died after asking): nothing was posted, so nothing can
       // write; the transfer failed, as a backend reports a transfer to a dead peer. Anything else is a bug.
-      if (!(err instanceof XferError) || err.code !== 'PEER_GONE') throw err;
+      if (!peerGone(err)) throw err;
       this.stimulus({ kind: 'native', handle: at, status: 'ERROR' });
       return;
     }
