@@ -18,6 +18,11 @@ export interface BlockLeaseContext {
   epoch: number;
   /** The evidence the last release carried. */
   proof: QuiescenceProof | null;
+  /**
+   * The owner request's verified sync notification arrived while the lease was exposed (before its
+   * release): its sender's transfers are terminal, so a release without proof of its own is not quarantined.
+   */
+  synced: boolean;
 }
 
 export type BlockLeaseEvent =
@@ -74,12 +79,16 @@ export const blockLeaseMachine = setup({
     returnBlocks: (_: unknown, _params: { leaseId: string }) => {},
     /** Engine: the blocks leave the pool for good; the pool reports itself unhealthy (L5). */
     retireBlocks: (_: unknown, _params: { leaseId: string }) => {},
-    bumpEpoch: assign(({ context }) => ({ epoch: context.epoch + 1, proof: null })),
+    bumpEpoch: assign(({ context }) => ({ epoch: context.epoch + 1, proof: null, synced: false })),
+    noteSync: assign({ synced: true }),
     recordProof: assign((_, params: { proof: QuiescenceProof | null }) => ({ proof: params.proof })),
   },
   guards: {
     /** S5: reuse of advertised memory needs positive evidence that no write can still arrive. */
     hasQuiescenceProof: (_, params: { proof: QuiescenceProof | null }) => params.proof !== null,
+    /** The sync notification verified every block of this allocation (ok): no stale or foreign bytes. */
+    syncOk: (_, params: { ok: boolean }) => params.ok,
+    sawSync: ({ context }) => context.synced,
   },
   delays: {
     quarantineMaxAge: DEFAULT_DELAYS.quarantineMaxAge,
@@ -87,7 +96,7 @@ export const blockLeaseMachine = setup({
   },
 }).createMachine({
   id: 'blockLease',
-  context: ({ input }) => ({ leaseId: input?.leaseId ?? 'lease', epoch: 0, proof: null }),
+  context: ({ input }) => ({ leaseId: input?.leaseId ?? 'lease', epoch: 0, proof: null, synced: false }),
   initial: 'free',
   states: {
     free: {
@@ -106,12 +115,16 @@ export const blockLeaseMachine = setup({
       meta: { localProgress: ['RELEASE'], description: 'advertised to a remote writer / used by a transfer' } satisfies StateMeta,
       on: {
         EXPOSE: {},
+        // The same late proof a quarantined lease takes, come before the release: remembered, not dropped
+        // (the owner may have given up waiting, e.g. a user cancel, just before the notification came).
+        SYNC_VERIFIED: { guard: { type: 'syncOk', params: ({ event }) => ({ ok: event.ok }) }, actions: 'noteSync' },
         RELEASE: [
           {
             guard: { type: 'hasQuiescenceProof', params: ({ event }) => ({ proof: event.proof }) },
             target: 'free',
             actions: [{ type: 'recordProof', params: ({ event }) => ({ proof: event.proof }) }, { type: 'returnBlocks', params: leaseIdOf }],
           },
+          { guard: 'sawSync', target: 'free', actions: [{ type: 'recordProof', params: { proof: 'terminalAndSync' } }, { type: 'returnBlocks', params: leaseIdOf }] },
           { target: 'quarantined', actions: { type: 'quarantineEntered', params: ({ context }) => ({ leaseId: context.leaseId }) } },
         ],
       },
@@ -154,5 +167,5 @@ export const blockLeaseIgnores: IgnorePolicy<BlockLeaseEvent['type']> = {
   QUIESCENCE_PROOF: { where: 'elsewhere', why: 'proof matters only to a lease waiting for it' },
   FENCE_CONFIRMED: { where: 'elsewhere', why: 'a fence confirmation matters only while fencing' },
   PEER_NOT_READY: { where: 'elsewhere', why: 'late proof matters only to a quarantined or fencing lease' },
-  SYNC_VERIFIED: { where: 'elsewhere', why: 'late proof matters only to a quarantined or fencing lease' },
+  SYNC_VERIFIED: { where: 'elsewhere', why: 'proof matters only to an exposed lease (remembered for its release) or a quarantined or fencing one' },
 };

@@ -57,6 +57,11 @@ export type ContextSendEvent =
   | { type: 'TRANSFERS_SETTLED'; outcome: 'succeeded' | 'failed' | 'cancelled' | 'timedOut'; quiesced: boolean; index?: number }
   /** The generation peer fenced the request (its blocks will be reused once we acknowledge). */
   | { type: 'FENCE' }
+  /**
+   * The generation peer cancelled the request before asking for it (it never sent, and never will send,
+   * a request info): nothing will be written, so there is nothing to wait for.
+   */
+  | { type: 'PEER_CANCEL' }
   /** The sender worker thread takes its next step. */
   | { type: 'WORKER_STEP' }
   /** The status checker polls this request's future. */
@@ -127,7 +132,7 @@ export const contextSendMachine = setup({
     /** Step 5: fulfil the moved-out promise — a value, or an explicit request-attributed error. */
     publishOutcome: assign(({ context }) => ({ promise: context.outcome === 'succeeded' ? 'value' : 'error' }) as const),
     /** Engine: the not-ready signal (only when the peer asked and no data will follow). */
-    signalPeer: (_: unknown, _params: { requestId: string; notReady: boolean }) => {},
+    signalPeer: (_: unknown, _params: { requestId: string; notReady: boolean; stopped?: boolean }) => {},
   },
   guards: {
     futureReady: ({ context }) => context.promise !== 'pending',
@@ -185,6 +190,8 @@ export const contextSendMachine = setup({
               ],
             },
             CANCEL: { target: 'cancelMarked', actions: 'markCancelled' },
+            // The peer will never ask: resolve now rather than at kvTransferTimeout.
+            PEER_CANCEL: { target: 'unwinding', actions: { type: 'decide', params: { outcome: 'cancelled' } } },
             // Fenced before any transfer: the transfer becomes impossible, and nothing was ever created.
             FENCE: { target: 'unwinding', actions: ['markFenced', { type: 'decide', params: { outcome: 'cancelled' } }, { type: 'ackFence', params: reqIdOf }] },
           },
@@ -196,6 +203,8 @@ export const contextSendMachine = setup({
             REQUEST_INFO: { target: 'unwinding', actions: ['notePeerAsked', { type: 'decide', params: { outcome: 'cancelled' } }] },
             CANCEL: {},
             FENCE: { target: 'unwinding', actions: ['markFenced', { type: 'decide', params: { outcome: 'cancelled' } }, { type: 'ackFence', params: reqIdOf }] },
+            // The peer will never ask: resolve now rather than at cancelResolveTimeout.
+            PEER_CANCEL: { target: 'unwinding', actions: { type: 'decide', params: { outcome: 'cancelled' } } },
           },
           // TensorRT-LLM left this as a TODO: a peer that never asks must not keep the entry forever.
           after: { cancelResolveTimeout: { target: 'unwinding', actions: { type: 'decide', params: { outcome: 'cancelled' } } } },
@@ -259,14 +268,21 @@ export const contextSendMachine = setup({
           on: { CANCEL: {} },
           states: {
             signal: {
-              meta: { ...worker, description: 'send not-ready to the peer if it asked and no transfer was ever started' },
+              meta: { ...worker, description: 'tell the peer if it asked and no data will come: not-ready (no transfer was ever started) or stopped (every handle quiescent)' },
               on: {
                 WORKER_STEP: {
                   target: 'moveOut',
                   actions: [
                     {
                       type: 'signalPeer',
-                      params: ({ context }) => ({ requestId: context.requestId, notReady: context.peerAsked && context.outcome !== 'succeeded' && context.handlesQuiesced === null }),
+                      params: ({ context }) => ({
+                        requestId: context.requestId,
+                        notReady: context.peerAsked && context.outcome !== 'succeeded' && context.handlesQuiesced === null,
+                        // Stopped before the data was complete, every handle proven quiescent: the peer is
+                        // told (control message `stopped`), or it would wait out its transfer deadline. A
+                        // fenced request was already answered by the fence acknowledgement.
+                        stopped: context.peerAsked && context.outcome !== 'succeeded' && context.handlesQuiesced === true && !context.fenced,
+                      }),
                     },
                     'recordSignal',
                   ],
@@ -320,6 +336,7 @@ export const contextSendIgnores: IgnorePolicy<ContextSendEvent['type']> = {
   CANCEL: { where: ['sender.finished', 'future'], why: 'a cancel after the outcome is published changes nothing (the published error or value stands)' },
   TRANSFERS_SETTLED: { where: 'elsewhere', why: 'handles exist only while sending or cancelling' },
   FENCE: { where: ['future'], why: 'handled everywhere: before a transfer it makes the transfer impossible; after, it is acknowledged from the handles’ proof' },
+  PEER_CANCEL: { where: 'elsewhere', why: 'the peer cancels only a request it never asked for, so it finds it queued or cancel-marked; elsewhere (a duplicate, or after a fence) it is already unwinding' },
   WORKER_STEP: { where: 'elsewhere', why: 'the worker has a step to take only while unwinding' },
   STATUS_POLL: { where: 'elsewhere', why: 'the checker polls the future; only the future region answers, and only until observed' },
 };

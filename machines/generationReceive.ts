@@ -45,6 +45,11 @@ export type GenerationReceiveEvent =
    * byte is this request's data for this allocation. The machine decides what that proves.
    */
   | { type: 'SYNC_VERIFIED'; ok: boolean }
+  /**
+   * The sender stopped the request's transfer before its data was complete and every handle of it is
+   * quiescent (control message `stopped`): no data is coming, and no write can still land.
+   */
+  | { type: 'PEER_STOPPED' }
   | { type: 'CANCEL' }
   | { type: 'STATUS_POLL' };
 
@@ -72,6 +77,11 @@ export const generationReceiveMachine = setup({
     sendRequestInfo: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: give the slot back to the pool — reusable with proof, quarantined without. */
     releaseSlot: (_: unknown, _params: { requestId: string; proof: QuiescenceProof | null }) => {},
+    /**
+     * Engine: tell the context peer the request was cancelled here before its request info was sent: it
+     * will never be asked for, so the peer need not wait out its transfer deadline (control message `cancel`).
+     */
+    tellPeerCancelled: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: report the observed future to the executor (request state 12 or -1). */
     reportOutcome: (_: unknown, _params: { requestId: string; outcome: TransferOutcome; promise: PromiseState; result: TransferResult }) => {},
     markSlotRequested: assign({ slot: 'requested' as SlotState }),
@@ -112,7 +122,7 @@ export const generationReceiveMachine = setup({
           meta: { description: "in the receiver worker's queue" } satisfies StateMeta,
           on: {
             WORKER_POP: { target: 'awaitingSlot', actions: ['markSlotRequested', { type: 'requestSlot', params: ({ context }) => ({ requestId: context.requestId }) }] },
-            CANCEL: { target: 'done', actions: [finish('cancelled', 'neverExposed'), 'resolveQueuedCancel'] },
+            CANCEL: { target: 'done', actions: [finish('cancelled', 'neverExposed'), 'resolveQueuedCancel', { type: 'tellPeerCancelled', params: ({ context }) => ({ requestId: context.requestId }) }] },
           },
           after: { kvTransferTimeout: { target: 'done', actions: [finish('timedOut', 'neverExposed'), 'resolveQueuedCancel'] } },
         },
@@ -120,7 +130,14 @@ export const generationReceiveMachine = setup({
           meta: { description: 'owned by the worker; waiting for a receive slot' } satisfies StateMeta,
           on: {
             SLOT_GRANTED: { target: 'awaitingReady', actions: ['markSlotHeld', { type: 'sendRequestInfo', params: ({ context }) => ({ requestId: context.requestId }) }] },
-            CANCEL: { target: 'unwinding', actions: [finish('cancelled', 'neverExposed'), { type: 'withdrawSlotRequest', params: ({ context }) => ({ requestId: context.requestId }) }] },
+            CANCEL: {
+              target: 'unwinding',
+              actions: [
+                finish('cancelled', 'neverExposed'),
+                { type: 'withdrawSlotRequest', params: ({ context }) => ({ requestId: context.requestId }) },
+                { type: 'tellPeerCancelled', params: ({ context }) => ({ requestId: context.requestId }) },
+              ],
+            },
           },
           after: {
             kvTransferTimeout: { target: 'unwinding', actions: [finish('timedOut', 'neverExposed'), { type: 'withdrawSlotRequest', params: ({ context }) => ({ requestId: context.requestId }) }] },
@@ -149,6 +166,8 @@ export const generationReceiveMachine = setup({
               { guard: 'sawSync', target: 'unwinding', actions: finish('failed', 'terminalAndSync') },
               { target: 'unwinding', actions: finish('failed', null) },
             ],
+            // The sender stopped (it may overtake the ready signal): its handles are quiescent, a proof.
+            PEER_STOPPED: { target: 'unwinding', actions: finish('failed', 'peerFenced') },
             CANCEL: [
               { guard: 'sawSync', target: 'unwinding', actions: finish('cancelled', 'terminalAndSync') },
               { target: 'unwinding', actions: finish('cancelled', null) },
@@ -173,6 +192,8 @@ export const generationReceiveMachine = setup({
               { guard: { type: 'syncArrived', params: ({ event }) => ({ arrived: event.ok }) }, target: 'unwinding', actions: finish('succeeded', 'terminalAndSync') },
               { target: 'unwinding', actions: finish('failed', null) },
             ],
+            // No sync will come: the sender stopped, its handles quiescent (the fact a fence acknowledgement states).
+            PEER_STOPPED: { target: 'unwinding', actions: finish('failed', 'peerFenced') },
             CANCEL: { target: 'unwinding', actions: finish('cancelled', null) },
           },
           after: { kvTransferTimeout: { target: 'unwinding', actions: finish('timedOut', null) } },
@@ -229,6 +250,7 @@ export const generationReceiveIgnores: IgnorePolicy<GenerationReceiveEvent['type
   READY_WAIT_ENDED: { where: 'elsewhere', why: 'only a pending ready-signal wait can end' },
   SYNC_VERIFIED: { where: 'elsewhere', why: 'a notification after the worker decided is proof for the quarantined lease, delivered to the lease' },
   SYNC_WAIT_ENDED: { where: 'elsewhere', why: 'a notification is awaited (or remembered) only while receiving or awaiting the ready signal; a late one is proof for the quarantined slot, handled by the pool' },
+  PEER_STOPPED: { where: 'elsewhere', why: 'a stopped sender matters only while the worker waits for data; once it decided, its proof (or quarantine) stands' },
   CANCEL: { where: ['worker.unwinding', 'worker.done', 'future'], why: 'a cancel after the worker decided the outcome changes nothing' },
   STATUS_POLL: { where: 'elsewhere', why: 'only the future region answers the checker, and only until observed' },
 };

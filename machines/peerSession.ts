@@ -29,6 +29,8 @@ export interface PeerSessionContext {
   early: ReadonlyArray<{ request: string; remote: RemoteRef | null }>;
   /** Requests the peer fenced before they started here. */
   fenced: readonly string[];
+  /** Requests the peer cancelled (never asking for them) before they started here. */
+  abandoned: readonly string[];
   /** Finished requests, oldest first, with whether their handles were proven quiescent. */
   finished: ReadonlyArray<{ request: string; quiesced: boolean }>;
 }
@@ -38,6 +40,8 @@ export type PeerSessionEvent =
   | { type: 'INFO'; request: string; remote?: RemoteRef | null }
   /** Control message: the peer fences a request (it wants to reuse that request's blocks). */
   | { type: 'FENCE'; request: string }
+  /** Control message: the peer cancelled a request before asking for it; it will never ask. */
+  | { type: 'PEER_CANCEL'; request: string }
   /** This server started the request's contextSend. */
   | { type: 'REQUEST_STARTED'; request: string }
   /** The request's contextSend finished; `quiesced`: every handle proved quiescence (or none existed). */
@@ -67,6 +71,8 @@ export const peerSessionMachine = setup({
     forwardFence: (_: unknown, _params: { request: string }) => {},
     /** Engine: send fenceAck for the request. */
     ackFence: (_: unknown, _params: { request: string }) => {},
+    /** Engine: deliver PEER_CANCEL to the request's contextSend (it resolves the request as cancelled). */
+    forwardCancel: (_: unknown, _params: { request: string }) => {},
     /** Engine: answer a request info with not-ready: no data will follow (the request finished here). */
     answerNotReady: (_: unknown, _params: { request: string }) => {},
     keepEarly: assign(({ context, event }) => {
@@ -79,6 +85,7 @@ export const peerSessionMachine = setup({
       return earlyOf(context.early, r) ? { early: context.early.filter((x) => x.request !== r) } : {};
     }),
     tombstone: assign(({ context, event }) => ({ fenced: has(context.fenced, req({ event })) ? context.fenced : [...context.fenced, req({ event })] })),
+    abandon: assign(({ context, event }) => ({ abandoned: has(context.abandoned, req({ event })) ? context.abandoned : [...context.abandoned, req({ event })] })),
     activate: assign(({ context, event }) => ({ active: [...context.active, req({ event })] })),
     retire: assign(({ context, event }) => {
       const r = req({ event });
@@ -90,7 +97,7 @@ export const peerSessionMachine = setup({
         if (i < 0) break;
         finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
       }
-      return { active: context.active.filter((a) => a !== r), fenced: context.fenced.filter((f) => f !== r), finished };
+      return { active: context.active.filter((a) => a !== r), fenced: context.fenced.filter((f) => f !== r), abandoned: context.abandoned.filter((f) => f !== r), finished };
     }),
     forgetEarly: assign({ early: [] }),
     retireUnstarted: assign(({ context, event }) => {
@@ -101,19 +108,20 @@ export const peerSessionMachine = setup({
         if (i < 0) break;
         finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
       }
-      return { fenced: context.fenced.filter((f) => f !== r), finished };
+      return { fenced: context.fenced.filter((f) => f !== r), abandoned: context.abandoned.filter((f) => f !== r), finished };
     }),
   },
   guards: {
     isActive: ({ context, event }) => has(context.active, req({ event })),
     isFenced: ({ context, event }) => has(context.fenced, req({ event })),
+    isAbandoned: ({ context, event }) => has(context.abandoned, req({ event })),
     isFinished: ({ context, event }) => context.finished.some((f) => f.request === req({ event })),
     finishedQuiesced: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && f.quiesced),
     hasEarly: ({ context, event }) => earlyOf(context.early, req({ event })) !== undefined,
   },
 }).createMachine({
   id: 'peerSession',
-  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: [], early: [], fenced: [], finished: [] }),
+  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: [], early: [], fenced: [], abandoned: [], finished: [] }),
   initial: 'open',
   states: {
     open: {
@@ -135,8 +143,15 @@ export const peerSessionMachine = setup({
           // Not started: it never will start a transfer. Drop its info, remember the fence, acknowledge.
           { actions: ['dropEarly', 'tombstone', { type: 'ackFence', params: ({ event }) => ({ request: event.request }) }] },
         ],
+        // The peer cancelled before asking: the request is resolved now (its contextSend, or when it starts).
+        PEER_CANCEL: [
+          { guard: 'isActive', actions: { type: 'forwardCancel', params: ({ event }) => ({ request: event.request }) } },
+          { guard: 'isFinished', actions: [] },
+          { actions: 'abandon' },
+        ],
         REQUEST_STARTED: [
           { guard: 'isFenced', actions: ['activate', { type: 'forwardFence', params: ({ event }) => ({ request: event.request }) }] },
+          { guard: 'isAbandoned', actions: ['activate', { type: 'forwardCancel', params: ({ event }) => ({ request: event.request }) }] },
           {
             guard: 'hasEarly',
             actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: earlyOf(context.early, event.request)?.remote ?? null }) }, 'dropEarly'],
@@ -160,6 +175,7 @@ export const peerSessionMachine = setup({
 export const peerSessionIgnores: IgnorePolicy<PeerSessionEvent['type']> = {
   INFO: { where: [], why: 'handled everywhere' },
   FENCE: { where: [], why: 'handled everywhere' },
+  PEER_CANCEL: { where: [], why: 'handled everywhere' },
   REQUEST_STARTED: { where: [], why: 'handled everywhere' },
   REQUEST_FINISHED: { where: [], why: 'handled everywhere' },
   REQUEST_ENDED: { where: [], why: 'handled everywhere' },

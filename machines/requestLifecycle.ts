@@ -121,6 +121,11 @@ export const requestLifecycleMachine = setup({
     startContextSend: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: requestAndReceiveAsync — start the generationReceive actor for the request. */
     startGenerationReceive: (_: unknown, _params: { requestId: string }) => {},
+    /**
+     * Engine (generation role): tell the context peer the request was cancelled before this side ever
+     * asked for it, so the peer need not wait out its transfer deadline (control message `cancel`).
+     */
+    tellPeerCancelled: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: forward a cancel (user or deadline) to the transfer side. */
     cancelSide: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: free the request's KV blocks — reusable with proof, quarantined without. Runs exactly once. */
@@ -186,7 +191,11 @@ export const requestLifecycleMachine = setup({
       meta: { description: 'waiting to be scheduled (8)' } satisfies StateMeta,
       on: {
         SCHEDULED: { target: 'DISAGG_GENERATION_TRANS_IN_PROGRESS', actions: { type: 'startGenerationReceive', params: reqId } },
-        CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const })] },
+        // Never asked for: the context peer is told, or it would wait out its transfer deadline.
+        CANCEL: {
+          target: 'DISAGG_TRANS_ERROR',
+          actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const }), { type: 'tellPeerCancelled', params: reqId }],
+        },
       },
       after: {
         kvTransferTimeout: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'timedOut' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const })] },

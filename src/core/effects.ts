@@ -57,7 +57,15 @@ export type PeerMessage =
   | { t: 'info'; id: string; remote: RemoteRef }
   | { t: 'ready'; id: string; ready: boolean }
   | { t: 'fence'; id: string }
-  | { t: 'fenceAck'; id: string };
+  | { t: 'fenceAck'; id: string }
+  /** Generation → context: the request was cancelled before its info was sent; it will never be asked for. */
+  | { t: 'cancel'; id: string }
+  /**
+   * Context → generation: the request's transfer stopped before its data was complete (cancel, timeout,
+   * transfer error) and every handle of it is quiescent: nothing more will be written (a fence
+   * acknowledgement's fact, unasked).
+   */
+  | { t: 'stopped'; id: string };
 
 /** What a server does. Everything a machine decides reaches the world through one of these. */
 export type Effect =

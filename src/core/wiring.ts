@@ -167,7 +167,8 @@ function contextTable(o: WiringOptions): Record<string, ActionWiring> {
     'lease/fencePeer': (f, p) => [{ type: 'native.whenQuiesced', request: reqOf(f, p), lease: at.req(side, 'lease', reqOf(f, p)) }],
     // contextSend
     'send/sendReadySignal': (f, p) => [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: true } }],
-    'send/signalPeer': (f, p) => (p.notReady === true ? [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: false } }] : []),
+    'send/signalPeer': (f, p) =>
+      p.notReady === true ? [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: false } }] : p.stopped === true ? [{ type: 'control.send', msg: { t: 'stopped', id: reqOf(f, p) } }] : [],
     'send/startTransfers': (f, p) => {
       const r = reqOf(f, p);
       const n = Number(p.handles);
@@ -190,6 +191,7 @@ function contextTable(o: WiringOptions): Record<string, ActionWiring> {
     'session/forwardInfo': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'REQUEST_INFO', remote: (p.remote ?? undefined) as RemoteRef | undefined })],
     'session/forwardFence': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'FENCE' })],
     'session/ackFence': (_f, p) => [{ type: 'control.send', msg: { t: 'fenceAck', id: String(p.request) } }],
+    'session/forwardCancel': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'PEER_CANCEL' })],
     'session/answerNotReady': (_f, p) => [{ type: 'control.send', msg: { t: 'ready', id: String(p.request), ready: false } }],
   };
 }
@@ -210,11 +212,13 @@ function generationTable(): Record<string, ActionWiring> {
     'slots/grant': (_f, p) => [deliver(at.req(side, 'recv', String(p.request)), { type: 'SLOT_GRANTED' })],
     'lifecycle/startGenerationReceive': (f, p) => [deliver(at.req(side, 'lease', reqOf(f, p)), { type: 'EXPOSE' }), { type: 'spawn', at: at.req(side, 'recv', reqOf(f, p)), input: { requestId: reqOf(f, p) } }],
     'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'recv', reqOf(f, p)), { type: 'CANCEL' })],
+    'lifecycle/tellPeerCancelled': (f, p) => [{ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }],
     'lease/fencePeer': (f, p) => [deliver(at.server(side, 'fences'), { type: 'FENCE_REQUEST', request: reqOf(f, p) })],
     // generationReceive
     'recv/requestSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WANT', request: reqOf(f, p), need: 1 })],
     'recv/withdrawSlotRequest': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WITHDRAW', request: reqOf(f, p) })],
     'recv/releaseSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'RETURN', request: reqOf(f, p) })],
+    'recv/tellPeerCancelled': (f, p) => [{ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }],
     'recv/sendRequestInfo': (f, p) => [{ type: 'control.sendInfo', request: reqOf(f, p) }],
     'recv/reportOutcome': (f, p) => [deliver(at.req(side, 'lifecycle', reqOf(f, p)), resultEvent(side, p.result as TransferResult))],
     // Regression variants only: the refused cancel is logged (and counted).
@@ -355,6 +359,7 @@ function controlEvents(side: Side, m: PeerMessage): Effect[] {
   if (side === 'context') {
     if (m.t === 'info') return [deliver(at.server(side, 'session'), { type: 'INFO', request: m.id, remote: m.remote })];
     if (m.t === 'fence') return [deliver(at.server(side, 'session'), { type: 'FENCE', request: m.id })];
+    if (m.t === 'cancel') return [deliver(at.server(side, 'session'), { type: 'PEER_CANCEL', request: m.id })];
     return [];
   }
   if (m.t === 'ready') {
@@ -364,5 +369,6 @@ function controlEvents(side: Side, m: PeerMessage): Effect[] {
     return out;
   }
   if (m.t === 'fenceAck') return [deliver(at.server(side, 'fences'), { type: 'FENCE_ACK', request: m.id })];
+  if (m.t === 'stopped') return [deliver(at.req(side, 'recv', m.id), { type: 'PEER_STOPPED' })];
   return [];
 }

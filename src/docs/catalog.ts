@@ -58,6 +58,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     CANCEL: "requestLifecycle's `cancelSide` (user cancel or executor timeout; TRT-LLM `CacheSender::cancelRequest`); explorer: routed from `cancelSide`",
     TRANSFERS_SETTLED: "the wiring, when one of the request's N transfer handles finishes (the handle's output: outcome, quiesced, index); explorer: on the handle's final state",
     FENCE: "peerSession's `forwardFence`: the generation peer fenced the request (before it started, or while it sends); composed explorer: `net gen→ctx: deliver fence(r)`",
+    PEER_CANCEL: "peerSession's `forwardCancel`: the generation peer cancelled the request before asking for it (control message `cancel`); composed explorer: `net gen→ctx: deliver cancel(r)`",
     WORKER_STEP: 'the sender worker thread (`response()`) taking its next unwinding step; explorer: `sender worker: next step`',
     STATUS_POLL: 'the status checker on the executor thread (`checkContextTransferStatus`); explorer: `checker: poll sender future (STATUS_POLL)`',
   },
@@ -67,6 +68,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     READY_SIGNAL: "the context peer's ReadySignalInfo (ready or not-ready); explorer: `peer <r>: ready signal (data follows)` / `not-ready signal (no data will be written)`",
     READY_WAIT_ENDED: "the worker's own ready-signal wait ending without a signal (terminate flag or wait bound); explorer: `worker <r>: ready-signal wait ends, nothing arrived`",
     SYNC_WAIT_ENDED: "the worker's sync-notification wait ending: `arrived: true` from the peer's sync notification, `false` when it ended without one; explorer: `peer <r>: sync notification` / `worker <r>: sync wait ends, nothing arrived`",
+    PEER_STOPPED: "the context peer's `stopped` control message (contextSend's `signalPeer` after a transfer stopped short with every handle quiescent); composed explorer: `net ctx→gen: deliver stopped(r)`",
     CANCEL: "requestLifecycle's `cancelSide` (user cancel or executor timeout; TRT-LLM `CacheReceiver::cancelRequest`); explorer: routed from `cancelSide`",
     SYNC_VERIFIED: 'the wiring, when the sync notification arrived and the server checked the blocks it names (`ok`); composed explorer: `notif: sync of r arrives`',
     STATUS_POLL: 'the status checker on the executor thread (`checkGenTransferStatus`); explorer: `checker: poll <r> receive future`',
@@ -96,6 +98,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
   peerSession: {
     INFO: "the generation peer's request info (control message `info`); composed explorer: `net gen→ctx: deliver info(r@epoch)`",
     FENCE: "the generation peer's fence (control message `fence`), sent by its fenceClient; composed explorer: `net gen→ctx: deliver fence(r)`",
+    PEER_CANCEL: "the generation peer's cancel of a request it never asked for (control message `cancel`, from generationReceive's or requestLifecycle's `tellPeerCancelled`); composed explorer: `net gen→ctx: deliver cancel(r)`",
     REQUEST_STARTED: "the wiring, when requestLifecycle's `startContextSend` spawned the request's contextSend",
     REQUEST_FINISHED: "the wiring, when the request's contextSend reached its final state (its output's `quiesced`)",
     REQUEST_ENDED: "the wiring, for requestLifecycle's `requestFinished` on the context side",
