@@ -1,9 +1,11 @@
 import type { Choice } from './composed.js';
 
 /**
- * M11, no deadline needed when nothing goes wrong: in a prompt run with no fault at all (no cancel,
- * transfer error, duplicate, reordering, loss or death; every step of the network, the backend and the
- * executors' loops taken before any deadline is due), no deadline fires. Every deadline is a timeout
+ * M11, no deadline needed when nothing goes wrong: in a prompt run whose only faults, if any, are user
+ * cancels (no transfer error, duplicate, reordering, loss or death; every step of the network, the
+ * backend and the executors' loops taken before any deadline is due), no deadline fires. A cancel is a
+ * user's decision, not a failure: each side can tell the other what it decided (a not-ready, a peer
+ * cancel, the data and its sync notification, a fence answered at once), so nothing needs to time out. Every deadline is a timeout
  * that a user waits out: a fault-free run that needs one has kept a request, a lease or a message
  * waiting for something that was never going to come — resources held for the whole timeout (a lease
  * left in quarantine and fenced, a request kept until its transfer timeout), never harm to a byte, so
@@ -14,6 +16,12 @@ import type { Choice } from './composed.js';
  * step that fires the deadline.
  */
 export function neededDeadline(faults: string, c: Pick<Choice, 'label'>): string | null {
-  if (faults !== '' || !c.label.startsWith('deadline ')) return null;
-  return `with no fault and a prompt network a deadline fires: '${c.label.slice('deadline '.length)}' (nothing else could happen)`;
+  if (!c.label.startsWith('deadline ') || !onlyCancels(faults)) return null;
+  const how = faults === '' ? 'with no fault' : `with only user cancels (${faults})`;
+  return `${how} and a prompt network a deadline fires: '${c.label.slice('deadline '.length)}' (nothing else could happen)`;
+}
+
+/** A fault history (faultRecord's records, comma-separated) of user cancels only, or of none. */
+function onlyCancels(faults: string): boolean {
+  return faults === '' || faults.split(',').every((f) => f.startsWith('cancel '));
 }
