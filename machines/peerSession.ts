@@ -151,11 +151,11 @@ export const peerSessionMachine = setup({
         ],
         REQUEST_STARTED: [
           { guard: 'isFenced', actions: ['activate', { type: 'forwardFence', params: ({ event }) => ({ request: event.request }) }] },
-          { guard: 'isAbandoned', actions: ['activate', { type: 'forwardCancel', params: ({ event }) => ({ request: event.request }) }] },
           {
             guard: 'hasEarly',
             actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: earlyOf(context.early, event.request)?.remote ?? null }) }, 'dropEarly'],
           },
+          { guard: 'isAbandoned', actions: ['activate', { type: 'forwardCancel', params: ({ event }) => ({ request: event.request }) }] },
           { actions: 'activate' },
         ],
         REQUEST_FINISHED: { actions: 'retire' },

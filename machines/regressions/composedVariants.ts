@@ -76,7 +76,7 @@ export const staleReferenceMachine = patchStates(peerSessionMachine, 'peerSessio
       const info = on(node).INFO as Node[];
       const started = on(node).REQUEST_STARTED as Node[];
       // Late infos are not checked against the fence, and a stored info wins over the tombstone.
-      return { ...node, on: { ...on(node), INFO: info.slice(1), REQUEST_STARTED: [started[1], started[0], started[2]] } };
+      return { ...node, on: { ...on(node), INFO: info.slice(1), REQUEST_STARTED: [started[1], started[0], ...started.slice(2)] } };
     },
   },
 ]);

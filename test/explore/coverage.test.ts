@@ -34,7 +34,7 @@ const UNEXERCISED: Record<string, Record<string, string>> = {
 };
 
 /** Events of the whole protocol: only the composed world (both sides) sends them (test/explore/composed.test.ts). */
-const COMPOSED_ONLY = [' FENCE', ' SYNC_VERIFIED', ' PEER_NOT_READY', ' SERVED_VERIFIED'];
+const COMPOSED_ONLY = [' FENCE', ' SYNC_VERIFIED', ' PEER_NOT_READY', ' SERVED_VERIFIED', ' PEER_STOPPED', ' PEER_CANCEL'];
 const oneSided = (pairs: string[]) => pairs.filter((p) => !COMPOSED_ONLY.some((e) => p.endsWith(e)));
 
 describe('coverage of the production machines by the shipped one-sided scenarios', () => {
