@@ -156,9 +156,12 @@ describe('burst --trace and check-trace', () => {
     const request = recs[entered]!.actor!.split('.')[0]!;
     const freed = freedAfter(entered)!;
     expect(freed).toBeGreaterThan(entered);
-    // Move the release to right after the receiver entered 'receiving': same records, other order.
-    const [moved] = recs.splice(freed, 1);
-    recs.splice(entered + 1, 0, moved!);
+    // Move the release to right after the receiver entered 'receiving': same records, other order. The
+    // lease's records before it (e.g. the sync notification it remembers while exposed) move with it.
+    const leaseRecs = gen.filter((i) => i > entered && i <= freed && recs[i]!.actor === `${request}.lease`);
+    const moved = leaseRecs.map((i) => recs[i]!);
+    for (const i of [...leaseRecs].reverse()) recs.splice(i, 1);
+    recs.splice(entered + 1, 0, ...moved);
     const r = checkTraceText(forge(recs));
     expect(r.violations).toEqual([]);
     expect(r.problems.map((p) => p.kind)).toEqual(['order']);
