@@ -36,8 +36,11 @@ describe('M10: a user cancel is reported as a cancel', { timeout: 300_000 }, () 
     expect(wrongOutcome(world, all('cancelled', 'failed'), ['cancel context r1'])).toEqual([]);
     expect(wrongOutcome(world, all('completed', 'completed'), ['cancel context r1'])).toEqual([]);
     expect(wrongOutcome(world, all('failed', 'cancelled'), ['cancel context r1'])).toEqual(['r1 was cancelled by its user on the context side and ended failed there']);
-    // Another request's outcome is not judged (the shipped machines can fail it after a cancel: see cancelledOutcome.ts).
-    expect(wrongOutcome(world, ends({ 'context:r1': 'cancelled', 'generation:r1': 'cancelled', 'context:r2': 'failed', 'generation:r2': 'completed' }), ['cancel generation r1'])).toEqual([]);
+    // A request no user cancelled must complete on both sides: a cancel of one request fails no other.
+    expect(wrongOutcome(world, ends({ 'context:r1': 'cancelled', 'generation:r1': 'cancelled', 'context:r2': 'failed', 'generation:r2': 'completed' }), ['cancel generation r1'])).toEqual([
+      'r2 was cancelled by no user and ended failed on the context side',
+    ]);
+    expect(wrongOutcome(world, ends({ 'context:r1': 'failed', 'generation:r1': 'cancelled', 'context:r2': 'completed', 'generation:r2': 'completed' }), ['cancel generation r1'])).toEqual([]);
     // Another fault on the run, or none: not this check's to judge.
     expect(wrongOutcome(world, all('failed', 'failed'), ['cancel context r1', 'other'])).toEqual([]);
     expect(wrongOutcome(world, all('failed', 'failed'), [])).toEqual([]);
