@@ -56,17 +56,22 @@ function addFault(faults: string, f: string): string {
  * answering a poll with the same nothing would never let a prompt run end or a deadline fire, and the
  * end checks (M7, M10, M13) and M11 would never see that run.
  */
-function promptSteps(world: ComposedWorld, s: ComposedState): Array<{ c: Choice; n: ComposedState }> {
+function promptSteps(world: ComposedWorld, s: ComposedState, here: string): Array<{ c: Choice; n: ComposedState; key: string }> {
   const cs = world.choices(s).filter((c) => !LOSSY_FAULT.test(c.label));
-  const here = stateKey(s);
-  const now: Array<{ c: Choice; n: ComposedState }> = [];
+  const now: Array<{ c: Choice; n: ComposedState; key: string }> = [];
   for (const c of cs) {
     if (c.label.startsWith('deadline ')) continue;
     const n = world.apply(s, c).next;
-    if (n.violation || stateKey(n) !== here) now.push({ c, n });
+    const key = stateKey(n);
+    if (n.violation || key !== here) now.push({ c, n, key });
   }
   if (now.length > 0) return now;
-  return cs.filter((c) => c.label.startsWith('deadline ')).map((c) => ({ c, n: world.apply(s, c).next }));
+  return cs
+    .filter((c) => c.label.startsWith('deadline '))
+    .map((c) => {
+      const n = world.apply(s, c).next;
+      return { c, n, key: stateKey(n) };
+    });
 }
 
 /** What is wrong with a world where a prompt run ended (no step left), or []. */
@@ -94,8 +99,8 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
   const s0 = world.initial();
   // A world is seen once per fault history (the set of faults taken so far, as faultRecord writes them):
   // the end checks differ. M7 needs only whether there was one; M10 which cancels, if only cancels.
-  const keyOf = (s: ComposedState, faults: string) => `${faults}|${stateKey(s)}`;
-  const keys = new Map<string, number>([[keyOf(s0, ''), 0]]);
+  const keyOf = (stateKeyOfS: string, faults: string) => `${faults}|${stateKeyOfS}`;
+  const keys = new Map<string, number>([[keyOf(stateKey(s0), ''), 0]]);
   const parent: number[] = [-1];
   const label: string[] = [''];
   const pathTo = (n: number, last?: string): string[] => {
@@ -103,12 +108,12 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
     for (let i = n; parent[i]! >= 0; i = parent[i]!) out.push(label[i]!);
     return out.reverse();
   };
-  const stack: Array<[ComposedState, number, string]> = [[s0, 0, '']];
+  const stack: Array<[ComposedState, number, string, string]> = [[s0, 0, '', stateKey(s0)]];
   let truncated = false;
   while (stack.length > 0) {
     {
-      const [s, id, faults] = stack.pop()!;
-      const cs = promptSteps(world, s);
+      const [s, id, faults, here] = stack.pop()!;
+      const cs = promptSteps(world, s, here);
       if (cs.length === 0) {
         const faulted = faults !== '';
         const problems = spuriousEnd(world, s, faulted);
@@ -123,7 +128,7 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         if (ignored.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M13', message: `with a prompt network (faults: ${faults}), the run ends with: ${ignored.join('; ')}`, path: pathTo(id) } };
         continue;
       }
-      for (const { c, n } of cs) {
+      for (const { c, n, key } of cs) {
         // M11 (src/explore/promptDeadline.ts): a fault-free prompt run never waits out a deadline.
         const waited = neededDeadline(faults, c);
         if (waited) return { states: keys.size, truncated, violation: { invariant: 'M11', message: waited, path: pathTo(id, c.label) } };
@@ -140,7 +145,7 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         let f = BENIGN_FAULT.test(c.label) ? addFault(faults, faultRecord(c.label)) : faults;
         const early = earlyCancelRecord(s, c.label);
         if (early) f = addFault(f, early);
-        const k = keyOf(n, f);
+        const k = keyOf(key, f);
         if (keys.has(k)) continue;
         if (keys.size >= maxStates) {
           truncated = true;
@@ -149,7 +154,7 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         keys.set(k, keys.size);
         parent.push(id);
         label.push(c.label);
-        stack.push([n, keys.size - 1, f]);
+        stack.push([n, keys.size - 1, f, key]);
       }
     }
   }
