@@ -121,8 +121,9 @@ export function checkPromptRun(world: ComposedWorld, maxStates = 50_000): Prompt
         if (problems.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M7', message: `${how} and a prompt network, the run ends with: ${problems.join('; ')}`, path: pathTo(id) } };
         // M10 (src/explore/cancelledOutcome.ts): after user cancels alone, the right outcome.
         const all = faulted ? faults.split(',') : [];
-        const wrong = wrongOutcome(world, s, all.filter((f) => !f.startsWith('early ')));
-        if (wrong.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M10', message: `with only user cancels (${faults}) and a prompt network, the run ends with: ${wrong.join('; ')}`, path: pathTo(id) } };
+        const cancels = all.filter((f) => !f.startsWith('early '));
+        const wrong = wrongOutcome(world, s, cancels);
+        if (wrong.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M10', message: `with only user cancels (${cancels.join(',')}) and a prompt network, the run ends with: ${wrong.join('; ')}`, path: pathTo(id) } };
         // M13 (src/explore/cancelHonoured.ts): a cancel made before any transfer existed is not ignored.
         const ignored = earlyCancelIgnored(s, all);
         if (ignored.length > 0) return { states: keys.size, truncated, violation: { invariant: 'M13', message: `with a prompt network (faults: ${faults}), the run ends with: ${ignored.join('; ')}`, path: pathTo(id) } };
