@@ -5,7 +5,7 @@ import type { Bounds } from '../explore/composed.js';
 import type { InvariantKind } from '../explore/invariantCatalog.js';
 import { allMutants, productionMachines, spread } from './catalog.js';
 import type { Baseline, Caps, ScenarioOutcome } from './explore.js';
-import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, scenarioSetup } from './explore.js';
+import { computeBaseline, exploreMutant, machineIdsOf, promptKill, mutationScenarios, scenarioSetup } from './explore.js';
 import type { Mutant } from './operators.js';
 import { SURVIVOR_REASONS } from './survivors.js';
 
@@ -107,7 +107,17 @@ export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
     if (r.kind === 'killed' || r.kind === 'crash') break;
     // Not thorough: a complete footing where the mutant is clean and observably different already makes
     // it a survivor; the other footings could only turn that into a kill (the score is then a lower bound).
-    if (!task.thorough && b.decides && r.kind === 'clean' && !r.truncated && !r.same && !r.bisimilar) break;
+    if (!task.thorough && b.decides && r.kind === 'clean' && !r.truncated && !r.same && !r.bisimilar) {
+      // Before stopping: the prompt runs of every place not explored (seconds each) may still kill it.
+      for (const later of task.baselines.slice(task.baselines.indexOf(b) + 1)) {
+        const k = promptKill(mutant, later);
+        if (k) {
+          out.push(k);
+          break;
+        }
+      }
+      break;
+    }
   }
   return out;
 }
