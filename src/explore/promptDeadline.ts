@@ -17,11 +17,14 @@ import type { Choice } from './composed.js';
  */
 export function neededDeadline(faults: string, c: Pick<Choice, 'label'>): string | null {
   if (!c.label.startsWith('deadline ') || !onlyCancels(faults)) return null;
-  const how = faults === '' ? 'with no fault' : `with only user cancels (${faults})`;
+  const how = faults === '' ? 'with no fault' : `with only user cancels (${faults.split(',').filter((f) => f.startsWith('cancel ')).join(',')})`;
   return `${how} and a prompt network a deadline fires: '${c.label.slice('deadline '.length)}' (nothing else could happen)`;
 }
 
-/** A fault history (faultRecord's records, comma-separated) of user cancels only, or of none. */
+/**
+ * A fault history (comma-separated records: faultRecord's `cancel <side> <r>`, and M13's `early <side> <r>`
+ * beside a cancel made before any transfer existed) of user cancels only, or of none.
+ */
 function onlyCancels(faults: string): boolean {
-  return faults === '' || faults.split(',').every((f) => f.startsWith('cancel '));
+  return faults === '' || faults.split(',').every((f) => f.startsWith('cancel ') || f.startsWith('early '));
 }
