@@ -11,6 +11,7 @@ import { causeMismatch } from './failureCause.js';
 import { notReadyAfterWrite } from './signalContract.js';
 import { untrueTransferFailure } from './failureTruth.js';
 import { unsettledFutures } from './futureSettled.js';
+import { cancelNotAsked } from './cancelReachesBackend.js';
 
 /**
  * Breadth-first exploration of the composed world. States are identified by a compact key; a world
@@ -231,6 +232,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         // M23 (src/explore/failureTruth.ts): a transfer failure reported names a transfer that existed.
         const untrue = untrueTransferFailure(s, next);
         if (untrue) keep({ invariant: 'M23', kind: 'consequence', message: untrue, path: [...pathTo(id), c.label] });
+        // M24 (src/explore/cancelReachesBackend.ts): a cancel sent to the transfer side reaches every posted transfer.
+        const unasked = cancelNotAsked(next);
+        if (unasked) keep({ invariant: 'M24', kind: 'consequence', message: unasked, path: [...pathTo(id), c.label] });
         if (next.violation) {
           hooks.onEdge?.(id, c.label, `!${next.violation.id}`);
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });

@@ -32,6 +32,7 @@ export const INVARIANTS: readonly InvariantInfo[] = [
   { id: 'M21', kind: 'consequence', scope: 'composed', description: 'not-ready means nothing was written: the context side sends a request’s not-ready signal only when no native transfer of that request was ever created (the generation side frees its blocks on it)' },
   { id: 'M22', kind: 'consequence', scope: 'composed', description: 'every future settles: at rest, every sender, receiver and transfer handle of a request has finished (none is left holding a future nothing will fulfil)' },
   { id: 'M23', kind: 'consequence', scope: 'composed', description: 'a transfer failure names a transfer: the context side reports a request failed with reason transferFailed only when a native transfer of it was created' },
+  { id: 'M24', kind: 'consequence', scope: 'composed', description: 'a cancel reaches the backend: once the context side sent a request’s cancel to its transfer side, every native transfer of it still posted has been asked to stop' },
   { id: 'L2', kind: 'consequence', scope: 'composed', description: 'from every reachable world the executors’ own steps (deadlines, loop steps) settle every request, whatever the peer, network or user do' },
   { id: 'S3', kind: 'design-rule', scope: 'composed', description: 'a future is observed only once the worker holds nothing of the request (the contextSend/generationReceive flags)' },
   { id: 'S8', kind: 'design-rule', scope: 'composed', description: 'terminal request states are absorbing (the requestLifecycle state names)' },

@@ -8,4 +8,6 @@
  * side's source lease, a cancelled request reported failed, fences not confirmed after a death) were
  * removed: M9, M10 and M11 kill those mutants now (docs/invariants.md, "Mutation score").
  */
-export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {};
+import { CONTEXT_SEND_NOTES } from './survivorsContextSend.js';
+
+export const SURVIVOR_REASONS: Readonly<Record<string, string>> = { ...CONTEXT_SEND_NOTES };

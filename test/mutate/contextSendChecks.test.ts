@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ComposedConfig, ComposedState } from '../../src/explore/composed.js';
 import type { ComposedResult } from '../../src/explore/composedExplorer.js';
 import { exploreComposed, replayComposed } from '../../src/explore/composedExplorer.js';
+import { cancelNotAsked } from '../../src/explore/cancelReachesBackend.js';
 import { untrueTransferFailure } from '../../src/explore/failureTruth.js';
 import { unsettledFutures } from '../../src/explore/futureSettled.js';
 import { INVARIANTS } from '../../src/explore/invariantCatalog.js';
@@ -11,8 +12,8 @@ import { scenarioSetup, withMachine } from '../../src/mutate/explore.js';
 
 /**
  * The checks added for contextSend's survivors (sixth session): M21 (not-ready means nothing was
- * written), M22 (every future settles), M23 (a transfer failure names a transfer) and the composed S3
- * (design rule). The smallest footing, explored completely as the mutation runner does: the shipped
+ * written), M22 (every future settles), M23 (a transfer failure names a transfer), M24 (a cancel
+ * reaches the backend) and the composed S3 (design rule). The smallest footing, explored completely as the mutation runner does: the shipped
  * machines pass; each named mutant is caught there, and its path replays on the mutant and, clean, on
  * the original.
  */
@@ -50,15 +51,15 @@ function caught(name: string, invariant: string, judge?: Judge, judgesOriginal =
   return v!;
 }
 
-const state = (p: Partial<ComposedState>): ComposedState => ({ toGen: [], nat: {}, reports: {}, actors: {}, dead: { context: false, generation: false }, ...p }) as unknown as ComposedState;
+const state = (p: Partial<ComposedState>): ComposedState => ({ toGen: [], nat: {}, reports: {}, cancelsSent: {}, actors: {}, dead: { context: false, generation: false }, ...p }) as unknown as ComposedState;
 
-describe('contextSend survivors: M21, M22, M23 and the composed S3', { timeout: 600_000 }, () => {
+describe('contextSend survivors: M21-M24 and the composed S3', { timeout: 600_000 }, () => {
   it('are in the catalog with their kinds', () => {
-    for (const id of ['M21', 'M22', 'M23']) expect(INVARIANTS.find((i) => i.id === id)).toMatchObject({ kind: 'consequence', scope: 'composed' });
+    for (const id of ['M21', 'M22', 'M23', 'M24']) expect(INVARIANTS.find((i) => i.id === id)).toMatchObject({ kind: 'consequence', scope: 'composed' });
     expect(INVARIANTS.find((i) => i.id === 'S3')).toMatchObject({ kind: 'design-rule', scope: 'composed' });
   });
 
-  it('M21 and M23 judge the step that sends or reports; M22 what is still running', () => {
+  it('M21 and M23 judge the step that sends or reports; M22 what is still running; M24 what a cancel left posted', () => {
     const xfer = { 'c:r1#0.handle': {} } as unknown as ComposedState['nat'];
     const nr = { t: 'ready', id: 'r1', ready: false } as const;
     expect(notReadyAfterWrite(state({}), state({ toGen: [nr] }))).toBeNull();
@@ -69,15 +70,19 @@ describe('contextSend survivors: M21, M22, M23 and the composed S3', { timeout: 
     expect(untrueTransferFailure(state({}), state({ reports: failed }))).toMatch(/no native transfer of r1 was ever created/);
     expect(untrueTransferFailure(state({}), state({ reports: failed, nat: xfer }))).toBeNull();
     expect(untrueTransferFailure(state({}), state({ reports: { 'generation:r1': { n: 1, outcome: 'failed', reason: 'transferFailed' } } }))).toBeNull();
+    const posted = (abortWanted: boolean) => ({ 'c:r1#0.handle': { phase: 'posted', released: false, abortWanted } }) as unknown as ComposedState['nat'];
+    expect(cancelNotAsked(state({ cancelsSent: { 'context:r1': 1 }, nat: posted(false) }))).toMatch(/never asked to stop/);
+    expect(cancelNotAsked(state({ cancelsSent: { 'context:r1': 1 }, nat: posted(true) }))).toBeNull();
+    expect(cancelNotAsked(state({ cancelsSent: { 'generation:r1': 1 }, nat: posted(false) }))).toBeNull();
     const running = { 'c:r1.send': { status: 'active', value: { sender: 'finished', future: 'pending' } } } as unknown as ComposedState['actors'];
     expect(unsettledFutures(state({ actors: running }))).toEqual(['c:r1.send never finished ({"sender":"finished","future":"pending"})']);
     expect(unsettledFutures(state({ actors: running, dead: { context: false, generation: true } }))).toEqual([]);
   });
 
-  it('the shipped machines pass all four on the complete footing', () => {
+  it('the shipped machines pass all five on the complete footing', () => {
     const r = explore(footing.cfg);
     expect(r.truncated).toBe(false);
-    expect(r.violations.filter((v) => ['M21', 'M22', 'M23', 'S3'].includes(v.invariant))).toEqual([]);
+    expect(r.violations.filter((v) => ['M21', 'M22', 'M23', 'M24', 'S3'].includes(v.invariant))).toEqual([]);
   });
 
   it('M21 catches a settle dropped on the last failed handle (not-ready after the write was posted)', () => {
@@ -93,6 +98,11 @@ describe('contextSend survivors: M21, M22, M23 and the composed S3', { timeout: 
   it('M23 catches a fence of a queued request left undecided (reported as a failed transfer that never existed)', () => {
     const v = caught('contextSend: drop action decide in sender.queued FENCE', 'M23', untrueTransferFailure);
     expect(v.message).toBe("context:r1 reported failed with reason 'transferFailed', but no native transfer of r1 was ever created");
+  });
+
+  it('M24 catches a cancel that never asks the posted transfer to stop', () => {
+    const v = caught('contextSend: drop action cancelTransfers in sender.sending CANCEL', 'M24', (_, after) => cancelNotAsked(after));
+    expect(v.message).toMatch(/^context:r1 was cancelled, but its native transfer c:r1#0\.handle is still posted and was never asked to stop$/);
   });
 
   it('S3 catches a response never moved out of the ready map', () => {
