@@ -42,14 +42,23 @@ export const MUTATION_FOOTINGS: readonly MutationFooting[] = [
   { name: 'footing/reorder-shm', description: 'one control message delivered ahead of an older one; shm', backend: 'shm', bounds: { ...one, reorder: 1 }, maxStates: CAP, decides: true },
 ];
 
-/** Footings, then the shipped composed scenarios (kills only), by name. */
-export function mutationTargets(): MutationFooting[] {
-  const shipped = Object.values(COMPOSED_SCENARIOS).map((s): MutationFooting => ({ name: s.name, description: s.description, backend: s.backend, bounds: s.bounds, maxStates: s.maxStates, decides: false }));
-  return [...MUTATION_FOOTINGS, ...shipped];
+/** Suffix of a shipped scenario explored at its `--deep` bounds (kills only). */
+export const DEEP_BOUNDS = '+deep';
+
+/**
+ * Footings, then the shipped composed scenarios (kills only), by name; with `deepBounds`, also each
+ * shipped scenario at its `explore --deep` bounds (duplicates, losses, cancels and a peer death on top
+ * of two requests × two handles), at the shipped budget: kills only, like the shipped scenarios.
+ */
+export function mutationTargets(opts: { deepBounds?: boolean } = {}): MutationFooting[] {
+  const scenarios = Object.values(COMPOSED_SCENARIOS);
+  const shipped = scenarios.map((s): MutationFooting => ({ name: s.name, description: s.description, backend: s.backend, bounds: s.bounds, maxStates: s.maxStates, decides: false }));
+  const deep = scenarios.map((s): MutationFooting => ({ name: `${s.name}${DEEP_BOUNDS}`, description: `${s.description}; at its --deep bounds`, backend: s.backend, bounds: s.deepBounds, maxStates: s.maxStates, decides: false }));
+  return [...MUTATION_FOOTINGS, ...shipped, ...(opts.deepBounds ? deep : [])];
 }
 
 export function mutationTarget(name: string): MutationFooting {
-  const t = mutationTargets().find((x) => x.name === name);
+  const t = mutationTargets({ deepBounds: true }).find((x) => x.name === name);
   if (!t) throw new Error(`unknown mutation footing or scenario '${name}'`);
   return t;
 }
