@@ -106,7 +106,7 @@ export function register(program: Command): void {
     .option('--thorough', 'explore a surviving mutant on every footing and scenario, looking for a kill (default: stop at the first complete footing where it differs observably)')
     .option('--walks <n>', 'random walks past the state budget in the shipped scenarios (default 0: breadth-first only; footings are complete)')
     .option('--shipped-states <n>', 'state budget of the kill search in the shipped scenarios (default and least: their shipped budget, 6000); can kill an undecided mutant, never make one equivalent')
-    .option('--deep-bounds', 'also search each shipped scenario at its explore --deep bounds (duplicates, losses, a peer death) for kills, at the same budget')
+    .option('--deep-bounds', 'also search for kills (never deciding equivalence) each shipped scenario at its explore --deep bounds (duplicates, losses, a peer death), and one request with a cancel and a duplicate, at the shipped budget')
     .action(async (opts: MutateCliOptions) => {
       const report = await runMutate({
         machine: opts.machine,

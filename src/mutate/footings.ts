@@ -42,6 +42,16 @@ export const MUTATION_FOOTINGS: readonly MutationFooting[] = [
   { name: 'footing/reorder-shm', description: 'one control message delivered ahead of an older one; shm', backend: 'shm', bounds: { ...one, reorder: 1 }, maxStates: CAP, decides: true },
 ];
 
+/**
+ * Kill-only places with two faults on the smallest world (too large to explore completely unreduced,
+ * so never footings): a duplicate and a cancel together reach what neither footing does alone, e.g. a
+ * duplicated request info arriving after the request ended on the context side (sixth session: a
+ * mutant that forgets the ended request keeps that info for ever, M4 in 6 steps).
+ */
+const TWO_FAULTS: readonly MutationFooting[] = [
+  { name: 'kill/cancel-duplicate-shm', description: 'one request, one handle, one user cancel and one duplicated message; shm; kills only', backend: 'shm', bounds: { ...one, cancels: 1, duplicates: 1 }, maxStates: 6_000, decides: false },
+];
+
 /** Suffix of a shipped scenario explored at its `--deep` bounds (kills only). */
 export const DEEP_BOUNDS = '+deep';
 
@@ -54,7 +64,7 @@ export function mutationTargets(opts: { deepBounds?: boolean } = {}): MutationFo
   const scenarios = Object.values(COMPOSED_SCENARIOS);
   const shipped = scenarios.map((s): MutationFooting => ({ name: s.name, description: s.description, backend: s.backend, bounds: s.bounds, maxStates: s.maxStates, decides: false }));
   const deep = scenarios.map((s): MutationFooting => ({ name: `${s.name}${DEEP_BOUNDS}`, description: `${s.description}; at its --deep bounds`, backend: s.backend, bounds: s.deepBounds, maxStates: s.maxStates, decides: false }));
-  return [...MUTATION_FOOTINGS, ...shipped, ...(opts.deepBounds ? deep : [])];
+  return [...MUTATION_FOOTINGS, ...shipped, ...(opts.deepBounds ? [...deep, ...TWO_FAULTS] : [])];
 }
 
 export function mutationTarget(name: string): MutationFooting {

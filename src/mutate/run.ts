@@ -47,7 +47,7 @@ export interface MutateOptions {
    * search can make a mutant killed but never equivalent.
    */
   shippedStates?: number;
-  /** Also search each shipped scenario at its `--deep` bounds for kills (src/mutate/footings.ts). */
+  /** Also search for kills each shipped scenario at its `--deep` bounds, and the two-fault places (src/mutate/footings.ts). */
   deepBounds?: boolean;
   /** Per scenario: a mutant is abandoned (undecided) after this long (default 10 minutes: a backstop, the state cap bounds a footing). */
   maxMsPerScenario?: number;

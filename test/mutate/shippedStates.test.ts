@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { allMutants, productionMachines } from '../../src/mutate/catalog.js';
 import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
-import { computeBaseline, exploreMutant, scenarioSetup } from '../../src/mutate/explore.js';
+import { ComposedWorld } from '../../src/explore/composed.js';
+import { computeBaseline, exploreMutant, scenarioSetup, withMachine } from '../../src/mutate/explore.js';
 import { COMPOSED_SCENARIOS } from '../../src/explore/composedCatalog.js';
 import { DEEP_BOUNDS, MUTATION_FOOTINGS, mutationTarget, mutationTargets } from '../../src/mutate/footings.js';
+import { replayComposed } from '../../src/explore/composedExplorer.js';
 import { classify, runMutantTask, runMutate } from '../../src/mutate/run.js';
 
 /**
@@ -86,5 +88,27 @@ describe('deeper kill search in the shipped scenarios', { timeout: 300_000 }, ()
     expect(out[0]).toMatchObject({ kind: 'clean', same: false, bisimilar: false, truncated: false });
     expect(out[1]).toMatchObject({ kind: 'killed', invariant: 'M4', invariantKind: 'consequence' });
     expect(classify(byName(name), out, [shm, later, base], 0)).toMatchObject({ verdict: 'killed', why: expect.stringMatching(/^M4 \(consequence\) in composed\/handles/) });
+  });
+
+  it('the kill-only place with a cancel and a duplicate kills a session that forgets an ended request (M7/M4: the info is kept for ever), and the path replays', () => {
+    const place = 'kill/cancel-duplicate-shm';
+    expect(mutationTargets().map((t) => t.name)).not.toContain(place);
+    expect(mutationTargets({ deepBounds: true }).find((t) => t.name === place)).toMatchObject({ decides: false });
+    const b = computeBaseline(place);
+    expect(b).toMatchObject({ decides: false, violations: [] });
+    const m = byName('peerSession: drop action retireUnstarted in open REQUEST_ENDED[2]');
+    const r = exploreMutant(m.build(), b, caps);
+    // M7 (its prompt search runs first) or M4: either way, the run ends with the info kept.
+    expect(r).toMatchObject({ kind: 'killed', invariant: expect.stringMatching(/^M[47]$/), invariantKind: 'consequence' });
+    if (r.kind !== 'killed') return;
+    expect(r.message).toMatch(/peerSession keeps early info for r1/);
+    expect(r.path).toContain('user: cancel r1 on the context side');
+    // The path replays with the mutant to a world at rest that keeps the info, and not with the original.
+    const cfg = scenarioSetup(place).cfg;
+    const mutated = replayComposed(withMachine(cfg, m.build()), r.path);
+    expect(mutated.stuckAt).toBeNull();
+    expect(new ComposedWorld(withMachine(cfg, m.build())).restProblems(mutated.state, true)).toContain('peerSession keeps early info for r1');
+    const original = replayComposed(cfg, r.path);
+    expect(original.stuckAt === null ? new ComposedWorld(cfg).restProblems(original.state, true) : []).not.toContain('peerSession keeps early info for r1');
   });
 });
