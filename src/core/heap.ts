@@ -1,8 +1,14 @@
 /** A binary min-heap ordered by `less` (the timer heaps of the hosts and of the simulator's clock). */
 export class MinHeap<T> {
-  items: T[] = [];
+  items: T[];
 
-  constructor(private readonly less: (a: T, b: T) => boolean) {}
+  constructor(private readonly less: (a: T, b: T) => boolean) {
+    // Started as an array of objects (a hole-free one-element literal, then emptied): an empty literal
+    // starts as small integers, and the first push into a new heap deoptimized the callers' optimized code.
+    const items: unknown[] = [null];
+    items.length = 0;
+    this.items = items as T[];
+  }
 
   get size(): number {
     return this.items.length;

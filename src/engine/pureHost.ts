@@ -110,8 +110,10 @@ const NO_EVENT: EventObject = { type: '' };
 export class PureHost implements LifecycleHost {
   private readonly actors = new Map<string, ActorRecord>();
   private readonly machines = new Map<string, { machine: AnyStateMachine; compiled: CompiledMachine | null }>();
-  private readonly queueActor: string[] = [];
-  private readonly queueEvent: EventObject[] = [];
+  // One spare slot each from the start: an empty literal starts as an array of small integers, and its
+  // first store of a string or object then deoptimized code already optimized for the arrays of another host.
+  private readonly queueActor: string[] = [''];
+  private readonly queueEvent: EventObject[] = [NO_EVENT];
   private head = 0;
   private tail = 0;
   private draining = false;
@@ -119,8 +121,23 @@ export class PureHost implements LifecycleHost {
   readonly stepper: Stepper;
   readonly clock: Clock;
   readonly env: Env;
+  // The options the hot paths read, copied into fields of this class: the options object's shape varies
+  // with its caller (which optional members it has, spread order), and code optimized for one shape was
+  // thrown away (a deopt, then a recompile of the inlined loop) each time a host with another was made.
+  private readonly inPlace: boolean;
+  private readonly transientRecords: boolean;
+  private readonly route: PureHostOptions['route'];
+  private readonly onDone: PureHostOptions['onDone'] | null;
+  private readonly onTransition: PureHostOptions['onTransition'] | null;
+  private readonly ownerOf: PureHostOptions['ownerOf'] | null;
 
   constructor(private readonly opts: PureHostOptions) {
+    this.inPlace = opts.inPlace === true;
+    this.transientRecords = opts.transientRecords === true;
+    this.route = opts.route;
+    this.onDone = opts.onDone ?? null;
+    this.onTransition = opts.onTransition ?? null;
+    this.ownerOf = opts.ownerOf ?? null;
     this.env = { ...(opts.initialEnv ?? {}) };
     this.stepper = opts.stepper ?? defaultStepper;
     this.clock = opts.clock ?? realClock;
@@ -198,10 +215,10 @@ export class PureHost implements LifecycleHost {
     if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
     const { machine, compiled } = this.machineFor(roleOf(name));
     const step = this.stepper.initial(machine, input);
-    const snap = compiled !== null && this.opts.inPlace ? compiled.own(step.snap) : step.snap;
-    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.opts.ownerOf?.(name) };
+    const snap = compiled !== null && this.inPlace ? compiled.own(step.snap) : step.snap;
+    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name) };
     this.actors.set(name, rec);
-    if (this.opts.onTransition) this.observe(rec, { type: 'xstate.init' }, null, snap);
+    if (this.onTransition !== null) this.observe(rec, { type: 'xstate.init' }, null, snap);
     this.apply(rec, step.effects, step.timers);
     this.drain();
   }
@@ -267,7 +284,7 @@ export class PureHost implements LifecycleHost {
         let changed: boolean;
         let effects: readonly EmittedAction[];
         let timers: readonly TimerOp[];
-        if (rec.compiled !== null && this.opts.inPlace) {
+        if (rec.compiled !== null && this.inPlace) {
           ({ changed, effects, timers } = rec.compiled.stepInPlace(rec.snap, event));
         } else {
           const prev = rec.snap;
@@ -278,7 +295,7 @@ export class PureHost implements LifecycleHost {
         }
         if (changed) {
           rec.version++;
-          if (this.opts.onTransition) this.observe(rec, event, from, rec.snap);
+          if (this.onTransition !== null) this.observe(rec, event, from, rec.snap);
         }
         this.apply(rec, effects, timers);
       }
@@ -306,11 +323,11 @@ export class PureHost implements LifecycleHost {
         disarm(this.deadlines, rec.timers, t.id);
       }
     }
-    for (const e of effects) this.opts.route(this, rec.name, e, rec.owner);
+    for (const e of effects) this.route(this, rec.name, e, rec.owner);
     const next = rec.snap;
     if (next.status === 'done') {
       this.cancelAll(rec);
-      this.opts.onDone?.(this, rec.name, next.output);
+      this.onDone?.(this, rec.name, next.output);
     }
   }
 
@@ -328,7 +345,7 @@ export class PureHost implements LifecycleHost {
   };
 
   private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null, next: Snap): void {
-    const record: TransitionRecord = this.opts.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined, owner: undefined };
+    const record: TransitionRecord = this.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined, owner: undefined };
     record.actor = rec.name;
     record.machine = rec.machine.id;
     record.event = event;
@@ -337,7 +354,7 @@ export class PureHost implements LifecycleHost {
     record.status = next.status;
     record.toKey = rec.compiled ? rec.compiled.configOf(next).valueKey : undefined;
     record.owner = rec.owner;
-    this.opts.onTransition!(record);
+    this.onTransition!(record);
   }
 
   /** The one record handed to onTransition when records are transient (`transientRecords`). */
