@@ -4,6 +4,8 @@ import type { ComposedConfig, ComposedState } from '../explore/composed.js';
 import { machinesWith } from '../explore/composedCatalog.js';
 import type { ComposedViolation, ExploreHooks, ExploreOptions } from '../explore/composedExplorer.js';
 import { exploreComposed } from '../explore/composedExplorer.js';
+import { ComposedWorld } from '../explore/composed.js';
+import { checkPromptRun } from '../explore/promptRun.js';
 import type { InvariantKind } from '../explore/invariantCatalog.js';
 import { invariantKind } from '../explore/invariantCatalog.js';
 import { statesWithoutDeadline } from '../explore/liveness.js';
@@ -280,5 +282,28 @@ export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'sce
     if (err instanceof Stop) return { scenario: base.scenario, ...err.outcome, states, ms: elapsed() };
     const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
     return { scenario: base.scenario, kind: 'crash', message, states, ms: elapsed() };
+  }
+}
+
+/**
+ * A kill search on one place by its prompt runs alone (M7, M8, M10–M13: src/explore/promptRun.ts), for a
+ * mutant that is already a survivor and would not be explored there (not thorough). The prompt search is
+ * the first thing the full exploration of that place runs (exploreComposed, with the same budget), so a
+ * kill found here is one the full exploration would report first, at a few seconds' cost instead of a
+ * whole footing. It only ever finds kills: no answer here says nothing, and never makes a mutant equivalent.
+ * Null when the mutant takes every step of the original there alike (same prompt runs) or nothing broke.
+ */
+export function promptKill(mutant: AnyStateMachine, base: Pick<Baseline, 'scenario' | 'violations' | 'walks' | 'steps'>, promptMaxStates = 10_000): ScenarioOutcome | null {
+  const t0 = performance.now();
+  if (firstDifference(mutant, base.steps) === null) return null;
+  const setup = scenarioSetup(base.scenario, { walks: base.walks });
+  try {
+    const r = checkPromptRun(new ComposedWorld(withMachine(setup.cfg, guarded(mutant))), promptMaxStates);
+    if (!r.violation || base.violations.includes(r.violation.invariant)) return null;
+    const v = r.violation;
+    return { scenario: base.scenario, kind: 'killed', invariant: v.invariant, invariantKind: invariantKind(v.invariant), message: `${v.message} (prompt runs only)`, path: v.path, states: r.states, ms: Math.round(performance.now() - t0) };
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    return { scenario: base.scenario, kind: 'crash', message, states: 0, ms: Math.round(performance.now() - t0) };
   }
 }

@@ -5,7 +5,7 @@ import type { Bounds } from '../explore/composed.js';
 import type { InvariantKind } from '../explore/invariantCatalog.js';
 import { allMutants, productionMachines, spread } from './catalog.js';
 import type { Baseline, Caps, ScenarioOutcome } from './explore.js';
-import { computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, scenarioSetup } from './explore.js';
+import { computeBaseline, exploreMutant, machineIdsOf, promptKill, mutationScenarios, scenarioSetup } from './explore.js';
 import { mutationTargets } from './footings.js';
 import type { Mutant } from './operators.js';
 import { SURVIVOR_REASONS } from './survivors.js';
@@ -110,18 +110,29 @@ export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
   const m = mutantByName(task.name, task.allTargets);
   const mutant = m.build();
   const out: ScenarioOutcome[] = [];
-  let survives = false;
   for (const b of task.baselines) {
-    // Not thorough: a complete footing where the mutant is clean and observably different already makes
-    // it a survivor; the other footings could only turn that into a kill, and are skipped (the score is
-    // then a lower bound). The shipped scenarios are still searched: at their budget they cost seconds,
-    // and they reach what no footing does (two requests, block reuse, two handles), where such a mutant
-    // is often killed (sixth session: 3 of 12 survivors read).
-    if (survives && b.decides) continue;
     const r = exploreMutant(mutant, b, task.caps);
     out.push(r);
     if (r.kind === 'killed' || r.kind === 'crash') break;
-    if (!task.thorough && b.decides && r.kind === 'clean' && !r.truncated && !r.same && !r.bisimilar) survives = true;
+    // Not thorough: a complete footing where the mutant is clean and observably different already makes
+    // it a survivor; the other footings could only turn that into a kill, and are explored only through
+    // their prompt runs (seconds each). The shipped scenarios are still searched in full: at their budget
+    // they cost seconds, and they reach what no footing does (two requests, block reuse, two handles),
+    // where such a mutant is often killed (sixth session: 3 of 12 survivors read). The score stays a
+    // lower bound.
+    if (!task.thorough && b.decides && r.kind === 'clean' && !r.truncated && !r.same && !r.bisimilar) {
+      const rest = task.baselines.slice(task.baselines.indexOf(b) + 1);
+      for (const later of rest.filter((x) => x.decides)) {
+        const k = promptKill(mutant, later);
+        if (k) return [...out, k];
+      }
+      for (const later of rest.filter((x) => !x.decides)) {
+        const k = exploreMutant(mutant, later, task.caps);
+        out.push(k);
+        if (k.kind === 'killed' || k.kind === 'crash') break;
+      }
+      break;
+    }
   }
   return out;
 }

@@ -17,6 +17,20 @@ const LEASE_FIELDS =
   "hidden context only: blockLease's `epoch` and `proof` are diagnostics (shown by inspect); no guard, action or delay of the lease reads them (RELEASE's guard reads the event's proof), the composed world keeps its own allocation epoch (allocSeq) and the executor's pool chooses the epoch it stamps into blocks";
 
 export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {
+  // requestLifecycle and generationReceive (sixth session; docs/invariants.md, "Survivors of requestLifecycle and generationReceive").
+  'generationReceive: drop action assign in worker.unwinding always':
+    "equal behaviour: `slot` is read only by releaseSlot's params, computed in the same transition before the assign; after unwinding the worker is final and nothing reads it. Only the hidden context (so the state key, so where a truncated search is cut) differs",
+  'requestLifecycle: drop deadline quiescenceTimeout in DISAGG_TRANS_ERROR.awaitingQuiescence':
+    'a backstop against a transfer side that never finishes; every side machine ends by its own deadlines (L1 on its definition, L2 on the composed graph), so in the model the mutant only loses the early fail-closed paths (a lease quarantined while its side still works). Not weaker here; it matters against a broken side, which the model does not have',
+  'requestLifecycle: retarget DISAGG_TRANS_ERROR.awaitingQuiescence after quiescenceTimeout failedClosed → awaitingQuiescence':
+    'the same as dropping quiescenceTimeout (the deadline re-arms and the request keeps waiting for its side, which always ends in the model)',
+  'requestLifecycle: retarget DISAGG_GENERATION_TRANS_IN_PROGRESS RECV_COMPLETE DISAGG_GENERATION_TRANS_COMPLETE → GENERATION_IN_PROGRESS':
+    'skips DECODE_START, where the server verifies the served blocks: defence in depth. While M1 holds (no foreign byte lands) the sync verification already proved the bytes, so the served check cannot fail on these machines and the outcomes are the same',
+  'requestLifecycle: drop action cancelSide in DISAGG_CONTEXT_TRANS_IN_PROGRESS CANCEL':
+    "the model never offers the user's cancel here: the world offers a cancel only where the lifecycle can(CANCEL), and xstate's can() is false for a transition with neither target nor actions. A world that offers every cancel would see it ignored",
+  'requestLifecycle: drop action cancelSide in DISAGG_GENERATION_TRANS_IN_PROGRESS CANCEL':
+    "the model never offers the user's cancel here: the world offers a cancel only where the lifecycle can(CANCEL), and xstate's can() is false for a transition with neither target nor actions",
+  // peerSession, blockLease, transferHandle, fenceClient (sixth session; docs/invariants.md, "Survivors of peerSession, blockLease, ...").
   'blockLease: drop action bumpEpoch in free ALLOCATE': LEASE_FIELDS,
   'blockLease: drop action recordProof in allocated RELEASE': LEASE_FIELDS,
   'blockLease: drop action recordProof in exposed RELEASE[0]': LEASE_FIELDS,
