@@ -15,6 +15,8 @@ interface MutateCliOptions {
   allTargets?: boolean;
   progress?: boolean;
   walks?: string;
+  shippedStates?: string;
+  deepBounds?: boolean;
   thorough?: boolean;
 }
 
@@ -103,6 +105,8 @@ export function register(program: Command): void {
     .option('--progress', 'print one line per mutant to stderr as it finishes')
     .option('--thorough', 'explore a surviving mutant on every footing and scenario, looking for a kill (default: stop at the first complete footing where it differs observably)')
     .option('--walks <n>', 'random walks past the state budget in the shipped scenarios (default 0: breadth-first only; footings are complete)')
+    .option('--shipped-states <n>', 'state budget of the kill search in the shipped scenarios (default and least: their shipped budget, 6000); can kill an undecided mutant, never make one equivalent')
+    .option('--deep-bounds', 'also search for kills (never deciding equivalence) each shipped scenario at its explore --deep bounds (duplicates, losses, a peer death), and one request with a cancel and a duplicate, at the shipped budget')
     .action(async (opts: MutateCliOptions) => {
       const report = await runMutate({
         machine: opts.machine,
@@ -112,6 +116,8 @@ export function register(program: Command): void {
         workers: positiveInt('--workers', opts.workers, true),
         allTargets: opts.allTargets,
         walks: positiveInt('--walks', opts.walks, true),
+        shippedStates: positiveInt('--shipped-states', opts.shippedStates),
+        deepBounds: opts.deepBounds,
         thorough: opts.thorough,
         onResult: opts.progress ? (x, done, total) => console.error(`[${done}/${total}] ${x.verdict.padEnd(14)} ${String(x.ms).padStart(6)} ms  ${x.mutant}`) : undefined,
       });

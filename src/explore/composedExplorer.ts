@@ -8,6 +8,10 @@ import { checkPromptRun } from './promptRun.js';
 import { falseSuccess } from './reportedSuccess.js';
 import { needlessRetirement } from './needlessRetirement.js';
 import { causeMismatch } from './failureCause.js';
+import { notReadyAfterWrite } from './signalContract.js';
+import { untrueTransferFailure } from './failureTruth.js';
+import { unsettledFutures } from './futureSettled.js';
+import { cancelNotAsked } from './cancelReachesBackend.js';
 
 /**
  * Breadth-first exploration of the composed world. States are identified by a compact key; a world
@@ -94,10 +98,19 @@ const topLevel = (s: AnyMachineSnapshot): string => (typeof s.value === 'string'
 const servedCorruption = (from: string, to: AnyMachineSnapshot): boolean =>
   from === 'GENERATION_IN_PROGRESS' && topLevel(to) === 'DISAGG_TRANS_ERROR' && (to.context as { errorReason?: string }).errorReason === 'corrupted';
 
-/** Design rules (flags and state names, documented in docs/invariants.md), checked on every edge. */
+/** Design rules (flags and state names, documented in docs/invariants.md), checked on every edge: S3 and S8. */
 function designRules(before: ComposedState, after: ComposedState): { id: string; message: string } | null {
   for (const [k, a] of Object.entries(after.actors)) {
     const role = k.slice(k.lastIndexOf('.') + 1);
+    // S3 (the catalog's composed design rule; the one-sided check of src/explore/invariants.ts): the
+    // step that lets the status checker observe a future finds the worker holding nothing of it.
+    if ((role === 'send' || role === 'recv') && a.matches({ future: 'observed' } as never) && !before.actors[k]?.matches({ future: 'observed' } as never)) {
+      const c = a.context as Record<string, unknown>;
+      if (role === 'send') {
+        const held = ['inReadyMap', 'cancelMarked', 'isCurrent', 'sessionOpen'].filter((f) => c[f] === true);
+        if (held.length > 0 || !a.matches({ sender: 'finished' } as never)) return { id: 'S3', message: `${k}: future observed while the sender still holds ${held.join(', ') || 'its worker step'}` };
+      } else if (!a.matches({ worker: 'done' } as never) || c.slot === 'held') return { id: 'S3', message: `${k}: future observed while the receiver still holds the request` };
+    }
     // S8: terminal request states are absorbing.
     if (role === 'lifecycle') {
       const prev = before.actors[k];
@@ -193,6 +206,9 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         }
       }
       let anyLocal = false;
+      // A local step that leads to another world (M22 reads the worlds with none: a status checker
+      // that polls a future for ever without reaping it never lets the world come to rest).
+      let anyLocalMoves = false;
       for (let ci = 0; ci < choices.length; ci++) {
         const c = choices[ci]!;
         const { next, transitions } = applied[ci] ?? world.apply(s, c);
@@ -210,9 +226,19 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
         // M12 (src/explore/failureCause.ts): an outcome reported on this step carries its cause.
         const uncaused = causeMismatch(s, next);
         if (uncaused) keep({ invariant: 'M12', kind: 'consequence', message: uncaused, path: [...pathTo(id), c.label] });
+        // M21 (src/explore/signalContract.ts): not-ready is sent only for a request that never had a transfer.
+        const falseNotReady = notReadyAfterWrite(s, next);
+        if (falseNotReady) keep({ invariant: 'M21', kind: 'consequence', message: falseNotReady, path: [...pathTo(id), c.label] });
+        // M23 (src/explore/failureTruth.ts): a transfer failure reported names a transfer that existed.
+        const untrue = untrueTransferFailure(s, next);
+        if (untrue) keep({ invariant: 'M23', kind: 'consequence', message: untrue, path: [...pathTo(id), c.label] });
+        // M24 (src/explore/cancelReachesBackend.ts): a cancel sent to the transfer side reaches every posted transfer.
+        const unasked = cancelNotAsked(next);
+        if (unasked) keep({ invariant: 'M24', kind: 'consequence', message: unasked, path: [...pathTo(id), c.label] });
         if (next.violation) {
           hooks.onEdge?.(id, c.label, `!${next.violation.id}`);
           keep({ invariant: next.violation.id, kind: kindOf(next.violation.id), message: next.violation.message, path: [...pathTo(id), c.label] });
+          if (c.local) anyLocalMoves = true;
           continue;
         }
         const k = keyOf(next);
@@ -222,6 +248,7 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
             truncated = true;
             cutDepth = Math.min(cutDepth, depth[id]!);
             hooks.onEdge?.(id, c.label, 'cut');
+            if (c.local) anyLocalMoves = true;
             continue;
           }
           to = keys.size;
@@ -235,10 +262,17 @@ export function exploreComposed(cfg: ComposedConfig, meta: { scenario: string; v
           hooks.onWorld?.(next, to);
         }
         hooks.onEdge?.(id, c.label, to);
+        if (c.local && to !== id) anyLocalMoves = true;
         if (c.local) {
           lFrom.push(id);
           lTo.push(to);
         }
+      }
+      // M22 (src/explore/futureSettled.ts): idle (no step of the executors' own leads anywhere else),
+      // every sender, receiver and handle has finished.
+      if (!anyLocalMoves) {
+        const unsettled = unsettledFutures(s);
+        if (unsettled.length > 0) keep({ invariant: 'M22', kind: 'consequence', message: `idle: ${unsettled.join('; ')}`, path: pathTo(id) });
       }
       // At rest (no step of the executors' own left): nothing held, every request has its outcome.
       if (!anyLocal) {

@@ -26,8 +26,8 @@ import { StepRecorder, firstDifference, guarded } from './steps.js';
  */
 
 /** Where mutants are explored: the complete footings, then the shipped composed scenarios. */
-export function mutationScenarios(): string[] {
-  return mutationTargets().map((t) => t.name);
+export function mutationScenarios(opts: { deepBounds?: boolean } = {}): string[] {
+  return mutationTargets(opts).map((t) => t.name);
 }
 
 /** How a footing or scenario is explored for mutation: bounds, budget, and the random walks past a cut budget. */
@@ -50,13 +50,28 @@ function exploreOptions(setup: ScenarioSetup, hooks: ExploreHooks): ExploreOptio
   return { maxStates: setup.maxStates, walks: setup.walks, walkLength: setup.walkLength, hooks, ...(setup.decides ? FULL_GRAPH : {}) };
 }
 
-/** The setup of a footing, or of a shipped composed scenario at its shipped bounds and budget. */
-export function scenarioSetup(name: string, opts: { walks?: number } = {}): ScenarioSetup {
+/** How far the kill search goes in the shipped scenarios (footings are complete and ignore both). */
+export interface SearchDepth {
+  walks?: number;
+  /**
+   * The shipped scenarios' state budget, for baseline and mutant alike; never below the shipped one
+   * (a smaller search could miss where a mutant differs and let it pass for equivalent).
+   */
+  shippedStates?: number;
+}
+
+/**
+ * The setup of a footing, or of a shipped composed scenario at its shipped bounds and budget (or the
+ * larger `shippedStates`: a deeper kill search). A deeper search decides nothing new about equivalence:
+ * a mutant is alike in a shipped scenario only if it is alike at the shipped budget too
+ * (Baseline.shallowSteps), so it can turn an undecided mutant into a kill, never into an equivalent.
+ */
+export function scenarioSetup(name: string, opts: SearchDepth = {}): ScenarioSetup {
   const t = mutationTarget(name);
   return {
     name,
     cfg: { bounds: t.bounds, backend: t.backend, genBlocks: 1, timedDeadlines: true, machines: machinesWith(null) },
-    maxStates: t.maxStates,
+    maxStates: t.decides ? t.maxStates : Math.max(t.maxStates, opts.shippedStates ?? 0),
     walks: opts.walks ?? 0,
     walkLength: 50,
     decides: t.decides,
@@ -138,17 +153,26 @@ export interface Baseline {
   violations: string[];
   waitsWithoutDeadline: string[];
   walks: number;
+  /** The state budget explored (the footing's cap, or the shipped scenario's budget: see scenarioSetup). */
+  maxStates: number;
   decides: boolean;
   /** Every machine step the exploration took (what a mutant is checked against before exploring). */
   steps: StepRecord;
+  /**
+   * A shipped scenario searched deeper than its shipped budget: the steps of the search at the shipped
+   * budget. A mutant counts as alike there only if it also takes every one of these alike, so a deeper
+   * search never calls a mutant alike that the shipped search would see differ.
+   */
+  shallowSteps?: StepRecord;
 }
 
-export function computeBaseline(name: string, opts: { walks?: number } = {}): Baseline {
+export function computeBaseline(name: string, opts: SearchDepth = {}): Baseline {
   const setup = scenarioSetup(name, opts);
   const t0 = performance.now();
   const d = new GraphDigest();
   const rec = new StepRecorder();
   const r = exploreComposed(rec.configOf(setup.cfg), { scenario: name, variant: 'shipped' }, exploreOptions(setup, d.hooks));
+  const shallow = setup.decides || setup.maxStates === mutationTarget(name).maxStates ? undefined : shallowSteps(name, opts.walks);
   return {
     scenario: name,
     machines: machineIdsOf(setup.cfg),
@@ -160,9 +184,19 @@ export function computeBaseline(name: string, opts: { walks?: number } = {}): Ba
     violations: [...new Set(r.violations.map((v) => v.invariant))],
     waitsWithoutDeadline: l1Findings(setup.cfg),
     walks: setup.walks,
+    maxStates: setup.maxStates,
     decides: setup.decides,
     steps: rec.record(),
+    ...(shallow ? { shallowSteps: shallow } : {}),
   };
+}
+
+/** The machine steps of a shipped scenario's search at its shipped budget (see Baseline.shallowSteps). */
+function shallowSteps(name: string, walks: number | undefined): StepRecord {
+  const setup = scenarioSetup(name, { walks });
+  const rec = new StepRecorder();
+  exploreComposed(rec.configOf(setup.cfg), { scenario: name, variant: 'shipped' }, exploreOptions(setup, {}));
+  return rec.record();
 }
 
 /** What a mutant did in one scenario. */
@@ -201,13 +235,13 @@ class Stop extends Error {
  * the first violation the original does not have. Clean: `same` when the graph digest equals the
  * original's (only a complete exploration makes that an equivalence).
  */
-export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated'>, caps: Caps): ScenarioOutcome {
+export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated'> & Partial<Pick<Baseline, 'maxStates' | 'shallowSteps'>>, caps: Caps): ScenarioOutcome {
   const t0 = performance.now();
   const known = new Set(base.violations);
   let states = 0;
   const elapsed = () => Math.round(performance.now() - t0);
   try {
-    const setup = scenarioSetup(base.scenario, { walks: base.walks });
+    const setup = scenarioSetup(base.scenario, { walks: base.walks, shippedStates: base.maxStates });
     // Guarded: a step that never ends (an eventless loop) throws, and counts as a crash, not a dead worker.
     const cfg = withMachine(setup.cfg, guarded(mutant));
     // L1 is a property of the definitions: a wait the mutant left unbounded is seen without exploring.
@@ -216,7 +250,9 @@ export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'sce
     if (newWait && !known.has('L1')) return { scenario: base.scenario, kind: 'killed', invariant: 'L1', invariantKind: invariantKind('L1'), message: `${newWait} waits with neither a deadline nor local progress`, path: [], states: 0, ms: elapsed() };
     // Every step the original took, taken alike: the same graph, no need to explore it.
     const differsAt = firstDifference(mutant, base.steps);
-    if (differsAt === null) return { scenario: base.scenario, kind: 'clean', same: true, truncated: base.truncated, states: base.states, edges: base.edges, ms: elapsed(), unexplored: true };
+    // Searched deeper than shipped: alike only if alike at the shipped budget too (Baseline.shallowSteps).
+    const alikeShallow = !base.shallowSteps || firstDifference(mutant, base.shallowSteps) === null;
+    if (differsAt === null) return { scenario: base.scenario, kind: 'clean', same: alikeShallow, truncated: base.truncated, states: base.states, edges: base.edges, ms: elapsed(), unexplored: true };
     const d = new GraphDigest();
     // On a footing the observed graph is kept in the same pass, for the bisimulation if the digest differs.
     const observer = setup.decides && caps.bisim !== false ? new GraphObserver(cfg, intern) : null;
@@ -240,7 +276,7 @@ export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'sce
       const b = orig !== null && !orig.truncated && bisimilar(orig, observer.graph(r.states, r.truncated));
       return { scenario: base.scenario, kind: 'clean', same: false, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt, bisimilar: b };
     }
-    const same = d.digest() === base.digest;
+    const same = d.digest() === base.digest && alikeShallow;
     return { scenario: base.scenario, kind: 'clean', same, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt };
   } catch (err) {
     if (err instanceof Stop) return { scenario: base.scenario, ...err.outcome, states, ms: elapsed() };

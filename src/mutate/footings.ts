@@ -42,14 +42,33 @@ export const MUTATION_FOOTINGS: readonly MutationFooting[] = [
   { name: 'footing/reorder-shm', description: 'one control message delivered ahead of an older one; shm', backend: 'shm', bounds: { ...one, reorder: 1 }, maxStates: CAP, decides: true },
 ];
 
-/** Footings, then the shipped composed scenarios (kills only), by name. */
-export function mutationTargets(): MutationFooting[] {
-  const shipped = Object.values(COMPOSED_SCENARIOS).map((s): MutationFooting => ({ name: s.name, description: s.description, backend: s.backend, bounds: s.bounds, maxStates: s.maxStates, decides: false }));
-  return [...MUTATION_FOOTINGS, ...shipped];
+/**
+ * Kill-only places with two faults on the smallest world (too large to explore completely unreduced,
+ * so never footings): a duplicate and a cancel together reach what neither footing does alone, e.g. a
+ * duplicated request info arriving after the request ended on the context side (sixth session: a
+ * mutant that forgets the ended request keeps that info for ever, M4 in 6 steps).
+ */
+const TWO_FAULTS: readonly MutationFooting[] = [
+  { name: 'kill/cancel-duplicate-shm', description: 'one request, one handle, one user cancel and one duplicated message; shm; kills only', backend: 'shm', bounds: { ...one, cancels: 1, duplicates: 1 }, maxStates: 6_000, decides: false },
+];
+
+/** Suffix of a shipped scenario explored at its `--deep` bounds (kills only). */
+export const DEEP_BOUNDS = '+deep';
+
+/**
+ * Footings, then the shipped composed scenarios (kills only), by name; with `deepBounds`, also each
+ * shipped scenario at its `explore --deep` bounds (duplicates, losses, cancels and a peer death on top
+ * of two requests × two handles), at the shipped budget: kills only, like the shipped scenarios.
+ */
+export function mutationTargets(opts: { deepBounds?: boolean } = {}): MutationFooting[] {
+  const scenarios = Object.values(COMPOSED_SCENARIOS);
+  const shipped = scenarios.map((s): MutationFooting => ({ name: s.name, description: s.description, backend: s.backend, bounds: s.bounds, maxStates: s.maxStates, decides: false }));
+  const deep = scenarios.map((s): MutationFooting => ({ name: `${s.name}${DEEP_BOUNDS}`, description: `${s.description}; at its --deep bounds`, backend: s.backend, bounds: s.deepBounds, maxStates: s.maxStates, decides: false }));
+  return [...MUTATION_FOOTINGS, ...shipped, ...(opts.deepBounds ? [...deep, ...TWO_FAULTS] : [])];
 }
 
 export function mutationTarget(name: string): MutationFooting {
-  const t = mutationTargets().find((x) => x.name === name);
+  const t = mutationTargets({ deepBounds: true }).find((x) => x.name === name);
   if (!t) throw new Error(`unknown mutation footing or scenario '${name}'`);
   return t;
 }

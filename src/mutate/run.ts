@@ -6,6 +6,7 @@ import type { InvariantKind } from '../explore/invariantCatalog.js';
 import { allMutants, productionMachines, spread } from './catalog.js';
 import type { Baseline, Caps, ScenarioOutcome } from './explore.js';
 import { computeBaseline, exploreMutant, machineIdsOf, promptKill, mutationScenarios, scenarioSetup } from './explore.js';
+import { mutationTargets } from './footings.js';
 import type { Mutant } from './operators.js';
 import { SURVIVOR_REASONS } from './survivors.js';
 
@@ -40,6 +41,14 @@ export interface MutateOptions {
   workers?: number;
   /** Random walks past the state budget in the (truncated) shipped scenarios (default 0: breadth-first only). */
   walks?: number;
+  /**
+   * The shipped scenarios' state budget for the kill search (default: their shipped budget, 6,000; a
+   * smaller one is refused). Footings are complete and unaffected; see scenarioSetup for why a deeper
+   * search can make a mutant killed but never equivalent.
+   */
+  shippedStates?: number;
+  /** Also search for kills each shipped scenario at its `--deep` bounds, and the two-fault places (src/mutate/footings.ts). */
+  deepBounds?: boolean;
   /** Per scenario: a mutant is abandoned (undecided) after this long (default 10 minutes: a backstop, the state cap bounds a footing). */
   maxMsPerScenario?: number;
   allTargets?: boolean;
@@ -55,7 +64,7 @@ export interface MutateOptions {
 }
 
 export interface MutateReport {
-  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations' | 'truncated' | 'walks' | 'decides'> & { bounds: Bounds; backend: string; complete: boolean }>;
+  scenarios: Array<Pick<Baseline, 'scenario' | 'machines' | 'states' | 'edges' | 'ms' | 'violations' | 'truncated' | 'walks' | 'maxStates' | 'decides'> & { bounds: Bounds; backend: string; complete: boolean }>;
   mutants: number;
   killed: number;
   killedCrash: number;
@@ -79,7 +88,7 @@ export const SCORE_THRESHOLD = 0.9;
 export interface MutantTask {
   name: string;
   allTargets: boolean;
-  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'steps' | 'states' | 'edges' | 'truncated' | 'decides'>>;
+  baselines: Array<Pick<Baseline, 'scenario' | 'violations' | 'waitsWithoutDeadline' | 'digest' | 'walks' | 'maxStates' | 'steps' | 'shallowSteps' | 'states' | 'edges' | 'truncated' | 'decides'>>;
   caps: Caps;
   /** Explore every footing and scenario even after the mutant is known to survive (looking for a kill). */
   thorough: boolean;
@@ -106,15 +115,21 @@ export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
     out.push(r);
     if (r.kind === 'killed' || r.kind === 'crash') break;
     // Not thorough: a complete footing where the mutant is clean and observably different already makes
-    // it a survivor; the other footings could only turn that into a kill (the score is then a lower bound).
+    // it a survivor; the other footings could only turn that into a kill, and are explored only through
+    // their prompt runs (seconds each). The shipped scenarios are still searched in full: at their budget
+    // they cost seconds, and they reach what no footing does (two requests, block reuse, two handles),
+    // where such a mutant is often killed (sixth session: 3 of 12 survivors read). The score stays a
+    // lower bound.
     if (!task.thorough && b.decides && r.kind === 'clean' && !r.truncated && !r.same && !r.bisimilar) {
-      // Before stopping: the prompt runs of every place not explored (seconds each) may still kill it.
-      for (const later of task.baselines.slice(task.baselines.indexOf(b) + 1)) {
+      const rest = task.baselines.slice(task.baselines.indexOf(b) + 1);
+      for (const later of rest.filter((x) => x.decides)) {
         const k = promptKill(mutant, later);
-        if (k) {
-          out.push(k);
-          break;
-        }
+        if (k) return [...out, k];
+      }
+      for (const later of rest.filter((x) => !x.decides)) {
+        const k = exploreMutant(mutant, later, task.caps);
+        out.push(k);
+        if (k.kind === 'killed' || k.kind === 'crash') break;
       }
       break;
     }
@@ -125,11 +140,11 @@ export function runMutantTask(task: MutantTask): ScenarioOutcome[] {
 /** Heap of one worker thread: a mutant whose worlds grow without bound is stopped here, not the machine. */
 const WORKER_HEAP_MB = 1536;
 
-type Job = { kind: 'baseline'; scenario: string; walks?: number } | { kind: 'mutant'; task: MutantTask };
+type Job = { kind: 'baseline'; scenario: string; walks?: number; shippedStates?: number } | { kind: 'mutant'; task: MutantTask };
 type JobResult = Baseline | ScenarioOutcome[];
 
 export function runJob(job: Job): JobResult {
-  return job.kind === 'baseline' ? computeBaseline(job.scenario, { walks: job.walks }) : runMutantTask(job.task);
+  return job.kind === 'baseline' ? computeBaseline(job.scenario, { walks: job.walks, shippedStates: job.shippedStates }) : runMutantTask(job.task);
 }
 
 /** The compiled worker next to this file; absent when running from TypeScript sources (tests). */
@@ -146,7 +161,9 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
 
   // Only machines that an explored scenario runs can be mutated meaningfully; the others are reported.
   if (opts.walks !== undefined && (!Number.isInteger(opts.walks) || opts.walks < 0)) throw new UsageError('--walks must be a non-negative integer');
-  const explored = new Set(mutationScenarios().flatMap((s) => machineIdsOf(scenarioSetup(s).cfg)));
+  const shippedBudget = Math.max(...mutationTargets().filter((t) => !t.decides).map((t) => t.maxStates));
+  if (opts.shippedStates !== undefined && (!Number.isInteger(opts.shippedStates) || opts.shippedStates < shippedBudget)) throw new UsageError(`--shipped-states must be an integer of at least ${shippedBudget} (the shipped budget): a smaller search could miss where a mutant differs`);
+  const explored = new Set(mutationScenarios({ deepBounds: opts.deepBounds }).flatMap((s) => machineIdsOf(scenarioSetup(s).cfg)));
   if (opts.machine && !explored.has(opts.machine)) throw new UsageError(`no explored scenario runs machine '${opts.machine}'; explored: ${[...explored].sort().join(', ')}`);
   const everything = allMutants({ machine: opts.machine, allTargets: opts.allTargets });
   const unexplored = [...new Set(everything.filter((m) => !explored.has(m.machineId)).map((m) => m.machineId))].map((machine) => ({
@@ -168,8 +185,8 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
   try {
     // Only scenarios that run a mutated machine need a baseline.
     const wanted = new Set(mutants.map((m) => m.machineId));
-    const scenarioNames = mutationScenarios().filter((s) => machineIdsOf(scenarioSetup(s).cfg).some((id) => wanted.has(id)));
-    const baselines = (await Promise.all(scenarioNames.map((s) => pool.run({ kind: 'baseline', scenario: s, walks: opts.walks })))) as Baseline[];
+    const scenarioNames = mutationScenarios({ deepBounds: opts.deepBounds }).filter((s) => machineIdsOf(scenarioSetup(s).cfg).some((id) => wanted.has(id)));
+    const baselines = (await Promise.all(scenarioNames.map((s) => pool.run({ kind: 'baseline', scenario: s, walks: opts.walks, shippedStates: opts.shippedStates })))) as Baseline[];
     // Footings first (they decide), smallest first: most kills show up in the cheapest one.
     baselines.sort((a, b) => Number(b.decides) - Number(a.decides) || a.states - b.states || a.scenario.localeCompare(b.scenario));
 
@@ -189,7 +206,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
         const task: MutantTask = {
           name: m.name,
           allTargets: opts.allTargets ?? false,
-          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated, decides }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks, steps, states, edges, truncated, decides })),
+          baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks, maxStates, steps, shallowSteps, states, edges, truncated, decides }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks, maxStates, steps, shallowSteps, states, edges, truncated, decides })),
           caps,
           thorough: opts.thorough ?? false,
         };
@@ -214,9 +231,9 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
     const equivalent = count('equivalent');
     const denominator = ran.length - equivalent;
     return {
-      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations, truncated, walks, decides }) => {
+      scenarios: baselines.map(({ scenario, machines, states, edges, ms, violations, truncated, walks, maxStates, decides }) => {
         const cfg = scenarioSetup(scenario).cfg;
-        return { scenario, machines, states, edges, ms, violations, truncated, complete: !truncated, decides, walks, bounds: cfg.bounds, backend: cfg.backend };
+        return { scenario, machines, states, edges, ms, violations, truncated, complete: !truncated, decides, walks, maxStates, bounds: cfg.bounds, backend: cfg.backend };
       }),
       mutants: ran.length,
       killed,

@@ -13,6 +13,7 @@ describe('xferstate mutate (CLI input)', () => {
     [['mutate', '--budget-ms', '-5'], /--budget-ms must be a non-negative integer/],
     [['mutate', '--workers', '1.5'], /--workers must be a non-negative integer/],
     [['mutate', '--walks', '-1'], /--walks must be a non-negative integer/],
+    [['mutate', '--shipped-states', '100'], /--shipped-states must be an integer of at least 6000/],
   ] as const)('bad input %j is one clear line and exit 2', (args, message) => {
     const r = run(...args);
     expect(r.status).toBe(2);
