@@ -52,7 +52,9 @@ export const COMPOSED_PLAN: Record<string, { scenarios: string[]; expect: string
   ackWithUnresolvedError: { scenarios: ['composed/handles'], expect: ['M1'] },
   staleReference: { scenarios: ['composed/reuse'], expect: ['M1'] },
   refusedCancelLoop: { scenarios: ['composed/handles'], expect: ['M5'] },
-  notReadyAfterWrite: { scenarios: ['composed/handles'], expect: ['M1'] },
+  // M21 states the contract this variant breaks (a not-ready after a write is a false proof). Its M1 (the
+  // freed block written) is reached only by random walks, about 0.2 % of them, so it is not the expectation.
+  notReadyAfterWrite: { scenarios: ['composed/handles'], expect: ['M21'] },
   // Reported as found (see docs/invariants.md): whatever the explorer finds is the answer.
   trtllmV3: { scenarios: ['composed/handles'], expect: [] },
 };
