@@ -31,8 +31,11 @@ export interface PeerSessionContext {
   fenced: readonly string[];
   /** Requests the peer cancelled (never asking for them) before they started here. */
   abandoned: readonly string[];
-  /** Finished requests, oldest first, with whether their handles were proven quiescent. */
-  finished: ReadonlyArray<{ request: string; quiesced: boolean }>;
+  /**
+   * Finished requests, oldest first, with whether their handles were proven quiescent and whether any
+   * transfer of theirs was created (`wrote`: then the peer had its ready signal, and not-ready would be false).
+   */
+  finished: ReadonlyArray<{ request: string; quiesced: boolean; wrote: boolean }>;
 }
 
 export type PeerSessionEvent =
@@ -44,8 +47,11 @@ export type PeerSessionEvent =
   | { type: 'PEER_CANCEL'; request: string }
   /** This server started the request's contextSend. */
   | { type: 'REQUEST_STARTED'; request: string }
-  /** The request's contextSend finished; `quiesced`: every handle proved quiescence (or none existed). */
-  | { type: 'REQUEST_FINISHED'; request: string; quiesced: boolean }
+  /**
+   * The request's contextSend finished; `quiesced`: every handle proved quiescence (or none existed);
+   * `wrote`: a transfer was created (absent: taken as true, so not-ready is never claimed without knowing).
+   */
+  | { type: 'REQUEST_FINISHED'; request: string; quiesced: boolean; wrote?: boolean }
   /**
    * The request finished here (its lifecycle reported). If it never started sending, nothing of it can
    * write: its early info is answered not-ready and dropped, and it is remembered as finished, quiesced.
@@ -90,8 +96,9 @@ export const peerSessionMachine = setup({
     retire: assign(({ context, event }) => {
       const r = req({ event });
       const quiesced = (event as { quiesced?: boolean }).quiesced === true;
+      const wrote = (event as { wrote?: boolean }).wrote !== false;
       // Bounded memory: the oldest quiesced record goes first; an unproven one is kept (a fence of it must never be acknowledged).
-      let finished = [...context.finished.filter((f) => f.request !== r), { request: r, quiesced }];
+      let finished = [...context.finished.filter((f) => f.request !== r), { request: r, quiesced, wrote }];
       while (finished.length > context.remember) {
         const i = finished.findIndex((f) => f.quiesced);
         if (i < 0) break;
@@ -102,7 +109,7 @@ export const peerSessionMachine = setup({
     forgetEarly: assign({ early: [] }),
     retireUnstarted: assign(({ context, event }) => {
       const r = req({ event });
-      let finished = [...context.finished, { request: r, quiesced: true }];
+      let finished = [...context.finished, { request: r, quiesced: true, wrote: false }];
       while (finished.length > context.remember) {
         const i = finished.findIndex((f) => f.quiesced);
         if (i < 0) break;
@@ -117,6 +124,7 @@ export const peerSessionMachine = setup({
     isAbandoned: ({ context, event }) => has(context.abandoned, req({ event })),
     isFinished: ({ context, event }) => context.finished.some((f) => f.request === req({ event })),
     finishedQuiesced: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && f.quiesced),
+    finishedUnwritten: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && !f.wrote),
     hasEarly: ({ context, event }) => earlyOf(context.early, req({ event })) !== undefined,
   },
 }).createMachine({
@@ -130,8 +138,11 @@ export const peerSessionMachine = setup({
         INFO: [
           { guard: 'isFenced', actions: [] },
           { guard: 'isActive', actions: { type: 'forwardInfo', params: ({ event }) => ({ request: event.request, remote: event.remote ?? null }) } },
-          // Finished here: nothing will be sent — say so, the peer frees its slot on not-ready.
-          { guard: 'isFinished', actions: { type: 'answerNotReady', params: ({ event }) => ({ request: event.request }) } },
+          // Finished here without a transfer: nothing will be sent — say so, the peer frees its slot on not-ready.
+          { guard: 'finishedUnwritten', actions: { type: 'answerNotReady', params: ({ event }) => ({ request: event.request }) } },
+          // Finished after creating a transfer: this info is a duplicate, the peer had its ready signal.
+          // Not-ready now would be a false proof (M21: the peer frees blocks a write targeted).
+          { guard: 'isFinished', actions: [] },
           // Not arrived yet (or forgotten): keep it for when the request starts.
           { actions: 'keepEarly' },
         ],

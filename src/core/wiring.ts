@@ -288,7 +288,7 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
           const s = output as ContextSendOutput;
           return [
             deliver(at.req(side, 'lifecycle', r), { type: 'SIDE_QUIESCENT', proof: s.proof !== null, how: s.proof }),
-            deliver(at.server(side, 'session'), { type: 'REQUEST_FINISHED', request: r, quiesced: s.quiesced }),
+            deliver(at.server(side, 'session'), { type: 'REQUEST_FINISHED', request: r, quiesced: s.quiesced, wrote: s.proof !== 'neverExposed' }),
           ];
         }
         case 'recv': {
