@@ -36,6 +36,7 @@ const finished = new Map(); // `${request}.${side}` → the lifecycle's requestF
 
 // ---- the context side: lifecycle (context role) + contextSend + transferHandle + blockLease ----
 const earlyInfo = new Set();
+const earlyCancel = new Set(); // peer cancels that came before their request started sending here
 const ctx = new EngineHost({
   machines: { lifecycle: requestLifecycleMachine, send: contextSendMachine, handle: transferHandleMachine, lease: blockLeaseMachine },
   delays: contextDelays(deadlines),
@@ -44,6 +45,7 @@ const ctx = new EngineHost({
       startContextSend: ({ requestId }, { host }) => {
         host.spawn({ request: requestId, role: 'send' }, { requestId });
         if (earlyInfo.delete(requestId)) host.send({ request: requestId, role: 'send' }, { type: 'REQUEST_INFO' });
+        if (earlyCancel.delete(requestId)) host.send({ request: requestId, role: 'send' }, { type: 'PEER_CANCEL' });
       },
       startGenerationReceive: noEngineWork,
       cancelSide: ({ requestId }, { host }) => host.send({ request: requestId, role: 'send' }, { type: 'CANCEL' }),
@@ -51,6 +53,7 @@ const ctx = new EngineHost({
       freeResources: (p, { host }) => host.send({ request: p.requestId, role: 'lease' }, leaseRelease(p)),
       requestFinished: (p) => finished.set(`${p.requestId}.context`, p),
       respondError: noEngineWork,
+      tellPeerCancelled: noEngineWork, // asked only by the generation role's lifecycle
     },
     send: {
       sendReadySignal: ({ requestId }) => toGeneration.push({ t: 'ready', id: requestId, ready: true }),
@@ -107,11 +110,14 @@ const gen = new EngineHost({
       freeResources: (p, { host }) => host.send({ request: p.requestId, role: 'lease' }, leaseRelease(p)),
       requestFinished: (p) => finished.set(`${p.requestId}.generation`, p),
       respondError: noEngineWork,
+      // A cancel before the request info was sent: tell the context side, which resolves it at once.
+      tellPeerCancelled: ({ requestId }) => toContext.push({ t: 'cancel', id: requestId }),
     },
     recv: {
       requestSlot: ({ requestId }, { host }) => host.send({ request: requestId, role: 'recv' }, { type: 'SLOT_GRANTED' }), // unbounded slots here
       withdrawSlotRequest: noEngineWork,
       sendRequestInfo: ({ requestId }) => toContext.push({ t: 'info', id: requestId }),
+      tellPeerCancelled: ({ requestId }) => toContext.push({ t: 'cancel', id: requestId }),
       releaseSlot: noEngineWork, // unbounded slots: nothing to hand back
       reportOutcome: (p, { host }) => host.send({ request: p.requestId, role: 'lifecycle' }, outcomeEvent('generation', p)),
     },
@@ -134,6 +140,12 @@ function iterate() {
   let work = false;
   for (const m of toContext.splice(0)) {
     work = true;
+    if (m.t === 'cancel') {
+      // The peer will never ask for this request: its sender resolves it as cancelled.
+      if (ctx.has({ request: m.id, role: 'send' })) ctx.send({ request: m.id, role: 'send' }, { type: 'PEER_CANCEL' });
+      else earlyCancel.add(m.id);
+      continue;
+    }
     if (ctx.has({ request: m.id, role: 'send' })) ctx.send({ request: m.id, role: 'send' }, { type: 'REQUEST_INFO' });
     else earlyInfo.add(m.id);
   }

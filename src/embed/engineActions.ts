@@ -8,10 +8,10 @@ import type { AnyStateMachine } from 'xstate';
 export const ENGINE_ACTIONS = {
   transferHandle: ['postTransfer', 'abortTransfer', 'releaseHandle'],
   contextSend: ['sendReadySignal', 'startTransfers', 'cancelTransfers', 'reportOutcome', 'signalPeer', 'ackFence'],
-  generationReceive: ['requestSlot', 'withdrawSlotRequest', 'sendRequestInfo', 'releaseSlot', 'reportOutcome'],
-  requestLifecycle: ['startContextSend', 'startGenerationReceive', 'cancelSide', 'freeResources', 'requestFinished', 'respondError'],
+  generationReceive: ['requestSlot', 'withdrawSlotRequest', 'sendRequestInfo', 'releaseSlot', 'reportOutcome', 'tellPeerCancelled'],
+  requestLifecycle: ['startContextSend', 'startGenerationReceive', 'cancelSide', 'freeResources', 'requestFinished', 'respondError', 'tellPeerCancelled'],
   blockLease: ['quarantineEntered', 'quarantineReleased', 'fencePeer', 'retireBlocks', 'returnBlocks'],
-  peerSession: ['forwardInfo', 'forwardFence', 'ackFence', 'answerNotReady'],
+  peerSession: ['forwardInfo', 'forwardFence', 'forwardCancel', 'ackFence', 'answerNotReady'],
   admission: ['grant'],
   fenceClient: ['sendFence', 'confirmFence'],
 } as const;

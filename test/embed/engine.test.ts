@@ -91,7 +91,7 @@ describe('wiring', () => {
     const finished: unknown[] = [];
     const host = new EngineHost({
       machines: { lifecycle: requestLifecycleMachine },
-      actions: { lifecycle: { startContextSend: noop, startGenerationReceive: noop, cancelSide: noop, freeResources: noop, requestFinished: (p) => finished.push(p), respondError: noop } },
+      actions: { lifecycle: { startContextSend: noop, startGenerationReceive: noop, cancelSide: noop, freeResources: noop, requestFinished: (p) => finished.push(p), respondError: noop, tellPeerCancelled: noop } },
     });
     host.spawn('r1.lifecycle', { requestId: 'r1', role: 'context' });
     host.send('r1.lifecycle', { type: 'CONTEXT_DONE' });
