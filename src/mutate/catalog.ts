@@ -34,6 +34,13 @@ export function allMutants(opts: MutantOptions & { machine?: string } = {}): Mut
   return out;
 }
 
+/** The mutant of that exact name (tests and tools that re-run one); throws when there is none. */
+export function mutantNamed(name: string): Mutant {
+  const m = allMutants().find((x) => x.name === name);
+  if (!m) throw new Error(`no mutant ${name}`);
+  return m;
+}
+
 /** `n` mutants spread evenly over the list (deterministic), for `--limit`. */
 export function spread<T>(list: readonly T[], n: number): T[] {
   if (n >= list.length) return [...list];

@@ -4,7 +4,7 @@ import { ComposedWorld } from '../../src/explore/composed.js';
 import { exploreComposed, replayComposed } from '../../src/explore/composedExplorer.js';
 import { FULL_GRAPH, Interner, bisimilar, observedGraph, observedLabel } from '../../src/mutate/bisim.js';
 import type { ObservedGraph } from '../../src/mutate/bisim.js';
-import { allMutants, productionMachines } from '../../src/mutate/catalog.js';
+import { productionMachines, mutantNamed } from '../../src/mutate/catalog.js';
 import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
 import { GraphDigest, computeBaseline, exploreMutant, scenarioSetup, withMachine } from '../../src/mutate/explore.js';
 import { MUTATION_FOOTINGS, mutationTargets } from '../../src/mutate/footings.js';
@@ -18,11 +18,7 @@ import { pureTransition } from '../../src/explore/world.js';
  * Only the smallest footing is explored here (one request, one handle, no fault: ~17,000 worlds).
  */
 const footing = 'footing/1x1-shm';
-const byName = (name: string) => {
-  const m = allMutants().find((x) => x.name === name);
-  if (!m) throw new Error(`no mutant ${name}`);
-  return m;
-};
+const byName = mutantNamed;
 const caps = { maxMs: 600_000 };
 
 describe('mutation footings', { timeout: 600_000 }, () => {

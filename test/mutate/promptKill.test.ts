@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { requestLifecycleMachine } from '../../machines/index.js';
 import { replayComposed } from '../../src/explore/composedExplorer.js';
-import { allMutants } from '../../src/mutate/catalog.js';
+import { mutantNamed } from '../../src/mutate/catalog.js';
 import { computeBaseline, promptKill, scenarioSetup, withMachine } from '../../src/mutate/explore.js';
 import { classify, runMutantTask } from '../../src/mutate/run.js';
 
@@ -9,11 +9,7 @@ import { classify, runMutantTask } from '../../src/mutate/run.js';
  * A survivor is not explored past the first complete footing where it differs observably (not
  * thorough); the prompt runs of the places left are still searched for a kill (seconds each).
  */
-const byName = (name: string) => {
-  const m = allMutants().find((x) => x.name === name);
-  if (!m) throw new Error(`no mutant ${name}`);
-  return m;
-};
+const byName = mutantNamed;
 // A cancelled request reported failed: different on footing/1x1-shm (a deadline's cancel, no user), caught by M10 on footing/cancel-shm.
 const LATE = 'generationReceive: drop action finish in worker.awaitingReady CANCEL[0]';
 

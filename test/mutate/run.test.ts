@@ -1,7 +1,7 @@
 import { createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { exploreComposed } from '../../src/explore/composedExplorer.js';
-import { allMutants, productionMachines } from '../../src/mutate/catalog.js';
+import { allMutants, productionMachines, mutantNamed } from '../../src/mutate/catalog.js';
 import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
 import { GraphDigest, computeBaseline, exploreMutant, machineIdsOf, mutationScenarios, scenarioSetup, withMachine } from '../../src/mutate/explore.js';
 import { classify, sampleOrder } from '../../src/mutate/run.js';
@@ -10,11 +10,7 @@ import { SURVIVOR_REASONS } from '../../src/mutate/survivors.js';
 /** A shipped composed scenario (cut at its budget: kills only), breadth-first only to keep the tests quick. */
 const scenario = 'composed/handles';
 const caps = { maxMs: 300_000 };
-const byName = (name: string) => {
-  const m = allMutants().find((x) => x.name === name);
-  if (!m) throw new Error(`no mutant ${name}`);
-  return m;
-};
+const byName = mutantNamed;
 /** A graph digest of the first `max` worlds of `scenario` with these machines. */
 const digestOf = (machines: ReturnType<typeof scenarioSetup>['cfg'], max: number) => {
   const d = new GraphDigest();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allMutants, productionMachines } from '../../src/mutate/catalog.js';
+import { productionMachines, mutantNamed } from '../../src/mutate/catalog.js';
 import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
 import { ComposedWorld } from '../../src/explore/composed.js';
 import { computeBaseline, exploreMutant, scenarioSetup, withMachine } from '../../src/mutate/explore.js';
@@ -15,11 +15,7 @@ import { classify, runMutantTask, runMutate } from '../../src/mutate/run.js';
  */
 const scenario = 'composed/handles';
 const caps = { maxMs: 300_000 };
-const byName = (name: string) => {
-  const m = allMutants().find((x) => x.name === name);
-  if (!m) throw new Error(`no mutant ${name}`);
-  return m;
-};
+const byName = mutantNamed;
 const footing = MUTATION_FOOTINGS[0]!.name;
 
 describe('deeper kill search in the shipped scenarios', { timeout: 300_000 }, () => {
