@@ -440,11 +440,13 @@ export class ComposedWorld {
       for (const [side, st, key, ev] of loops) {
         if (alive(side) && can(key, ev)) out.push({ label: `${side === 'context' ? 'ctx' : 'gen'} loop ${r}: ${st.step}`, local: true, request: r, apply: st.step === 'decodeStart' ? (d) => d.decodeStart(r) : (d) => d.stimulus(side, st) });
       }
-      // User cancels (env), bounded.
+      // User cancels (env), bounded: wherever a real user could cancel, i.e. the request is live on a
+      // live side (its lifecycle active, no outcome reported there yet), whatever the lifecycle's
+      // can(CANCEL) says. xstate's can() is false for an unhandled event and for a transition with
+      // neither target nor actions, so asking it would hide a lifecycle that ignores a cancel.
       if (s.budget.cancels > 0) {
         for (const side of ['context', 'generation'] as const) {
-          const key = `${side === 'context' ? 'c' : 'g'}:${r}.lifecycle`;
-          if (alive(side) && can(key, { type: 'CANCEL' })) {
+          if (alive(side) && this.cancellable(s, side, r)) {
             out.push({
               label: `user: cancel ${r} on the ${side} side`,
               local: false,
@@ -568,6 +570,12 @@ export class ComposedWorld {
       out.push({ label: `deadline ${t.key}: ${timerLabel(t.id)}`, local: true, request: 'request' in a ? a.request : undefined, apply: (d) => d.fire(t.key, t.id) });
     }
     return out;
+  }
+
+  /** Whether a user of `side` could still cancel `request`: its lifecycle lives and has reported nothing there. */
+  cancellable(s: ComposedState, side: Side, request: string): boolean {
+    const lc = s.actors[`${side === 'context' ? 'c' : 'g'}:${request}.lifecycle`];
+    return lc !== undefined && lc.status === 'active' && s.reports[`${side}:${request}`] === undefined;
   }
 
   /** Whether any transfer of `request` can still write (posted, not terminal). */
