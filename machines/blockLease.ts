@@ -62,6 +62,14 @@ const lateProof = (proof: QuiescenceProof) =>
   }) as const;
 const leaseIdOf = ({ context }: { context: BlockLeaseContext }) => ({ leaseId: context.leaseId });
 
+/**
+ * A lease that leaves `fencing` without the confirmation (late proof, or the fence timed out) withdraws
+ * its fence: otherwise the fence client keeps the request pending for the life of the peer when the
+ * fence or its acknowledgement was lost (M4, nothing held at rest).
+ */
+const withdrawFence = { type: 'withdrawFence', params: leaseIdOf } as const;
+const thenWithdraw = <T extends { actions: readonly unknown[] }>(t: T) => ({ ...t, actions: [...t.actions, withdrawFence] }) as const;
+
 export const blockLeaseMachine = setup({
   types: {
     input: {} as BlockLeaseInput,
@@ -79,6 +87,8 @@ export const blockLeaseMachine = setup({
     returnBlocks: (_: unknown, _params: { leaseId: string }) => {},
     /** Engine: the blocks leave the pool for good; the pool reports itself unhealthy (L5). */
     retireBlocks: (_: unknown, _params: { leaseId: string }) => {},
+    /** Engine: the lease no longer waits for the fence it asked for (the peer's answer, if any, confirms nothing). */
+    withdrawFence: (_: unknown, _params: { leaseId: string }) => {},
     bumpEpoch: assign(({ context }) => ({ epoch: context.epoch + 1, proof: null, synced: false })),
     noteSync: assign({ synced: true }),
     recordProof: assign((_, params: { proof: QuiescenceProof | null }) => ({ proof: params.proof })),
@@ -141,9 +151,9 @@ export const blockLeaseMachine = setup({
     fencing: {
       meta: { description: 'the pool asked the peer to fence; waiting for its confirmation' } satisfies StateMeta,
       on: {
-        QUIESCENCE_PROOF: releasedByProof,
-        PEER_NOT_READY: lateProof('notReadyBeforeWrite'),
-        SYNC_VERIFIED: lateProof('terminalAndSync'),
+        QUIESCENCE_PROOF: thenWithdraw(releasedByProof),
+        PEER_NOT_READY: thenWithdraw(lateProof('notReadyBeforeWrite')),
+        SYNC_VERIFIED: thenWithdraw(lateProof('terminalAndSync')),
         FENCE_CONFIRMED: {
           target: 'free',
           actions: [
@@ -153,7 +163,7 @@ export const blockLeaseMachine = setup({
           ],
         },
       },
-      after: { fenceTimeout: { target: 'retired', actions: { type: 'retireBlocks', params: ({ context }) => ({ leaseId: context.leaseId }) } } },
+      after: { fenceTimeout: { target: 'retired', actions: [{ type: 'retireBlocks', params: ({ context }) => ({ leaseId: context.leaseId }) }, withdrawFence] } },
     },
     /** Fail closed: the blocks leave the pool; the pool is unhealthy and the process should restart. */
     retired: { type: 'final', meta: { description: 'blocks left the pool for good (fail closed, counted)' } },

@@ -17,6 +17,8 @@ export type FenceClientEvent =
   | { type: 'FENCE_REQUEST'; request: string }
   /** Control message: the peer acknowledged a fence. */
   | { type: 'FENCE_ACK'; request: string }
+  /** The lease stopped waiting for its fence (late proof, or the fence timed out): forget it. */
+  | { type: 'FENCE_WITHDRAWN'; request: string }
   /** The peer's connection closed (process gone). */
   | { type: 'PEER_GONE' }
   /**
@@ -60,6 +62,8 @@ export const fenceClientMachine = setup({
         ],
         // A duplicate or unsolicited ack confirms nothing.
         FENCE_ACK: { guard: 'isPending', actions: ['dropPending', { type: 'confirmFence', params: ({ event }) => ({ request: event.request }) }] },
+        // Nobody waits for this fence any more; a late ack of it then confirms nothing.
+        FENCE_WITHDRAWN: { guard: 'isPending', actions: 'dropPending' },
         PEER_GONE: { actions: 'markGone' },
         PEER_CONNECTED: { actions: 'markAlive' },
       },
@@ -70,6 +74,7 @@ export const fenceClientMachine = setup({
 export const fenceClientIgnores: IgnorePolicy<FenceClientEvent['type']> = {
   FENCE_REQUEST: { where: [], why: 'handled everywhere' },
   FENCE_ACK: { where: 'elsewhere', why: 'an ack for a fence not pending (duplicate, late) confirms nothing' },
+  FENCE_WITHDRAWN: { where: 'elsewhere', why: 'a fence not pending (acknowledged already) has nothing to forget' },
   PEER_GONE: { where: [], why: 'handled everywhere' },
   PEER_CONNECTED: { where: [], why: 'handled everywhere' },
 };

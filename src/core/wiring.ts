@@ -165,6 +165,9 @@ function contextTable(o: WiringOptions): Record<string, ActionWiring> {
     ],
     'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'send', reqOf(f, p)), { type: 'CANCEL' })],
     'lease/fencePeer': (f, p) => [{ type: 'native.whenQuiesced', request: reqOf(f, p), lease: at.req(side, 'lease', reqOf(f, p)) }],
+    // The source lease's fence is the agent's own quiescence wait: a late answer to a lease that left
+    // fencing is ignored by it, and nothing else is held.
+    'lease/withdrawFence': () => [],
     // contextSend
     'send/sendReadySignal': (f, p) => [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: true } }],
     'send/signalPeer': (f, p) =>
@@ -214,6 +217,7 @@ function generationTable(): Record<string, ActionWiring> {
     'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'recv', reqOf(f, p)), { type: 'CANCEL' })],
     'lifecycle/tellPeerCancelled': (f, p) => [{ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }],
     'lease/fencePeer': (f, p) => [deliver(at.server(side, 'fences'), { type: 'FENCE_REQUEST', request: reqOf(f, p) })],
+    'lease/withdrawFence': (f, p) => [deliver(at.server(side, 'fences'), { type: 'FENCE_WITHDRAWN', request: reqOf(f, p) })],
     // generationReceive
     'recv/requestSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WANT', request: reqOf(f, p), need: 1 })],
     'recv/withdrawSlotRequest': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WITHDRAW', request: reqOf(f, p) })],

@@ -107,6 +107,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
   fenceClient: {
     FENCE_REQUEST: "blockLease's `fencePeer` on the generation side (a quarantined lease aged out)",
     FENCE_ACK: "the context peer's fence acknowledgement (control message `fenceAck`); composed explorer: `net ctx→gen: deliver fenceAck(r)`",
+    FENCE_WITHDRAWN: "blockLease's `withdrawFence` on the generation side (the lease left fencing by late proof or its fence timeout)",
     PEER_GONE: 'the control connection closing; composed explorer: `context process dies`',
     PEER_CONNECTED: 'a (new) context peer connecting, e.g. after a restart: the peer is alive again',
   },

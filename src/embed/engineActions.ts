@@ -10,7 +10,7 @@ export const ENGINE_ACTIONS = {
   contextSend: ['sendReadySignal', 'startTransfers', 'cancelTransfers', 'reportOutcome', 'signalPeer', 'ackFence'],
   generationReceive: ['requestSlot', 'withdrawSlotRequest', 'sendRequestInfo', 'releaseSlot', 'reportOutcome', 'tellPeerCancelled'],
   requestLifecycle: ['startContextSend', 'startGenerationReceive', 'cancelSide', 'freeResources', 'requestFinished', 'respondError', 'tellPeerCancelled'],
-  blockLease: ['quarantineEntered', 'quarantineReleased', 'fencePeer', 'retireBlocks', 'returnBlocks'],
+  blockLease: ['quarantineEntered', 'quarantineReleased', 'fencePeer', 'retireBlocks', 'returnBlocks', 'withdrawFence'],
   peerSession: ['forwardInfo', 'forwardFence', 'forwardCancel', 'ackFence', 'answerNotReady'],
   admission: ['grant'],
   fenceClient: ['sendFence', 'confirmFence'],

@@ -606,6 +606,10 @@ export class ComposedWorld {
     if (slots && !s.dead.generation && holdersOf(slots).length > 0) p.push(`receive slot still held by ${holdersOf(slots).join(',')}`);
     const session = s.actors['c:@server.session'];
     if (session && !s.dead.context && (session.context.early as readonly unknown[]).length > 0) p.push(`peerSession keeps early info for ${(session.context.early as ReadonlyArray<{ request: string }>).map((e) => e.request).join(',')}`);
+    // A fence the generation side still waits on at rest can never be answered usefully (no lease is
+    // fencing at rest): an entry held for the life of the peer, one per fenced request.
+    const fences = s.actors['g:@server.fences'];
+    if (fences && !s.dead.generation && (fences.context.pending as readonly string[]).length > 0) p.push(`fence client keeps a pending fence for ${(fences.context.pending as readonly string[]).join(',')}`);
     for (const [k, x] of Object.entries(s.nat)) if (!s.dead.context && !x.released) p.push(`native transfer ${k} never released`);
     return p;
   }
