@@ -8,7 +8,7 @@ const own = process.argv[2] ? null : await startInspector({ port: 0 });
 const producer = await connectInspector(process.argv[2] ?? own.wsUrl);
 const host = new EngineHost({
   machines: { lease: blockLeaseMachine },
-  actions: { lease: { quarantineEntered() {}, quarantineReleased() {}, fencePeer() {}, retireBlocks() {}, returnBlocks() {} } },
+  actions: { lease: { quarantineEntered() {}, quarantineReleased() {}, fencePeer() {}, retireBlocks() {}, returnBlocks() {}, withdrawFence() {} } },
   inspect: producer.inspect, // each actor is named by its id, `r1.lease`; session ids carry producer.producerId
 });
 host.spawn('r1.lease', { leaseId: 'r1' });

@@ -15,6 +15,7 @@ const host = new EngineHost({
       fencePeer: (_p, { host, actor }) => setImmediate(() => host.send(actor, { type: 'FENCE_CONFIRMED' })),
       retireBlocks: (p) => metrics.leaseAction('generation', { type: 'retireBlocks', params: p }),
       returnBlocks() {}, // the blocks are back in the pool: give them to your allocator
+      withdrawFence() {}, // fencePeer is answered at once here: nothing to forget
     },
   },
 });

@@ -86,6 +86,7 @@ const ctx = new EngineHost({
       fencePeer: (_p, { host, actor }) => host.send(actor, { type: 'FENCE_CONFIRMED' }), // our own transfer is the only writer
       retireBlocks: noEngineWork,
       returnBlocks: noEngineWork, // the blocks are free again: a real engine hands them to its allocator
+      withdrawFence: noEngineWork, // the fence is answered at once: nothing pending to forget
     },
   },
   onDone: {
@@ -128,6 +129,8 @@ const gen = new EngineHost({
       fencePeer: (_p, { host, actor }) => setImmediate(() => host.send(actor, { type: 'FENCE_CONFIRMED' })),
       retireBlocks: noEngineWork,
       returnBlocks: noEngineWork,
+      // A real engine forgets the fence it still waits on (a late acknowledgement then confirms nothing).
+      withdrawFence: noEngineWork,
     },
   },
   onDone: {

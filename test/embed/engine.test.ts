@@ -67,7 +67,7 @@ describe('EngineHost', () => {
   it('applies deadlines per role: the same delay name in two machines bounds two different things', () => {
     const host = new EngineHost({
       machines: { handle: transferHandleMachine, lease: blockLeaseMachine },
-      actions: { handle: handleActions, lease: { quarantineEntered: noop, quarantineReleased: noop, fencePeer: noop, retireBlocks: noop, returnBlocks: noop } },
+      actions: { handle: handleActions, lease: { quarantineEntered: noop, quarantineReleased: noop, fencePeer: noop, retireBlocks: noop, returnBlocks: noop, withdrawFence: noop } },
       delays: { handle: { kvTransferTimeout: 1 } },
     });
     // The handle's own deadline is 1 ms; the lifecycle default (60 s) is untouched for other roles.

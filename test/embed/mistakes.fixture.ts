@@ -5,7 +5,7 @@ import { ActorHost, blockLeaseMachine, EngineHost, generationReceiveMachine, pro
 
 const machines = { handle: transferHandleMachine, lease: blockLeaseMachine, recv: generationReceiveMachine };
 const handleActions = { postTransfer: () => {}, abortTransfer: () => {}, releaseHandle: () => {} };
-const leaseActions = { quarantineEntered: () => {}, quarantineReleased: () => {}, fencePeer: () => {}, retireBlocks: () => {}, returnBlocks: () => {} };
+const leaseActions = { quarantineEntered: () => {}, quarantineReleased: () => {}, fencePeer: () => {}, retireBlocks: () => {}, returnBlocks: () => {}, withdrawFence: () => {} };
 const recvActions = { requestSlot: () => {}, withdrawSlotRequest: () => {}, sendRequestInfo: () => {}, releaseSlot: () => {}, reportOutcome: () => {}, tellPeerCancelled: () => {} };
 
 // Correct use: every engine action, each with its own params; Stately's own inspector observer.

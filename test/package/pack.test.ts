@@ -76,7 +76,7 @@ import type { Inspector } from 'xferstate/inspect';
 import { XferMetrics } from 'xferstate/metrics';
 const host = new EngineHost({
   machines: { handle: transferHandleMachine, lease: blockLeaseMachine },
-  actions: { handle: { postTransfer() {}, abortTransfer() {}, releaseHandle() {} }, lease: { quarantineEntered() {}, quarantineReleased() {}, fencePeer() {}, retireBlocks() {}, returnBlocks() {} } },
+  actions: { handle: { postTransfer() {}, abortTransfer() {}, releaseHandle() {} }, lease: { quarantineEntered() {}, quarantineReleased() {}, fencePeer() {}, retireBlocks() {}, returnBlocks() {}, withdrawFence() {} } },
 });
 host.send('r1.handle', { type: 'POST' });
 // @ts-expect-error a lease does not take POST
