@@ -163,9 +163,10 @@ export function trackedMachine(m: AnyStateMachine, reads: FieldReads): AnyStateM
     return v;
   };
   const withView = (args: unknown): unknown => {
-    if (!isPlain(args) || !('context' in args)) return args;
-    const ctx = args.context;
-    return typeof ctx === 'object' && ctx !== null ? { ...args, context: viewOf(ctx) } : args;
+    if (typeof args !== 'object' || args === null || !('context' in args)) return args;
+    const ctx = (args as { context: unknown }).context;
+    if (typeof ctx !== 'object' || ctx === null) return args;
+    return Object.assign(Object.create(Object.getPrototypeOf(args) as object | null) as object, args, { context: viewOf(ctx) });
   };
   const fn = (f: Fn): Fn =>
     function (this: unknown, args: unknown, ...rest: unknown[]) {

@@ -4,6 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { pureInitialTransition, pureTransition } from '../../src/explore/world.js';
 import { OutsideReads, newReads, trackedMachine } from '../../src/mutate/reads.js';
 import { StepRecorder, alikeModuloWriteOnly, firstDifference } from '../../src/mutate/steps.js';
+import { mutantNamed } from '../../src/mutate/catalog.js';
+import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
+import { computeBaseline, exploreMutant } from '../../src/mutate/explore.js';
+import { classify } from '../../src/mutate/run.js';
 
 /**
  * The step check modulo write-only context (src/mutate/steps.ts alikeModuloWriteOnly) and the read
@@ -158,5 +162,40 @@ describe('equivalence modulo write-only context', () => {
     expect(o2.data().m).toEqual({ fields: [], all: false });
     expect(c2.a).toBe(1);
     expect(o2.data().m).toEqual({ fields: ['a'], all: false });
+  });
+});
+
+describe('modulo write-only context in a shipped scenario (composed/handles)', { timeout: 600_000 }, () => {
+  const scenario = 'composed/handles';
+  const base: Baseline = computeBaseline(scenario);
+  const footing = 'footing/1x1-shm';
+  const sameFooting: ScenarioOutcome = { scenario: footing, kind: 'clean', same: true, truncated: false, states: 10, edges: 20, ms: 0 };
+  const bases = [
+    { scenario: footing, truncated: false, decides: true },
+    { scenario, truncated: true, decides: false },
+  ];
+
+  it('the composed world reads what it is known to read (admission holders, stored early info), and no field of blockLease', () => {
+    expect(base.steps.outside?.admission?.fields).toContain('holders');
+    expect(base.steps.outside?.peerSession?.fields).toContain('early');
+    expect(base.steps.outside?.blockLease).toEqual({ fields: [], all: false });
+  });
+
+  it('a lease that stops bumping its epoch is alike modulo blockLease.epoch, explored clean, and equivalent by this rule', () => {
+    const m = mutantNamed('blockLease: drop action bumpEpoch in free ALLOCATE');
+    expect(firstDifference(m.build(), base.steps)).not.toBeNull();
+    const r = exploreMutant(m.build(), base, { maxMs: 600_000 });
+    expect(r).toMatchObject({ kind: 'clean', same: false, writeOnly: ['blockLease.epoch'] });
+    const v = classify(m, [sameFooting, r], bases, 0);
+    expect(v).toMatchObject({ verdict: 'equivalent', writeOnly: ['blockLease.epoch'] });
+    expect(v.why).toMatch(/alike modulo write-only context: blockLease\.epoch/);
+  });
+
+  it('a mutant whose difference a guard reads stays undecided, and says why', () => {
+    const m = mutantNamed(READ_MUTANT);
+    const r = exploreMutant(m.build(), base, { maxMs: 600_000 });
+    expect(r).toMatchObject({ kind: 'clean', same: false, notWriteOnly: expect.stringMatching(/read/) });
+    expect(r).not.toHaveProperty('writeOnly');
+    expect(classify(m, [sameFooting, r], bases, 0)).toMatchObject({ verdict: 'survived', why: expect.stringMatching(/^undecided: .*differs only in composed\/handles/) });
   });
 });
