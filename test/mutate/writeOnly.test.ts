@@ -165,6 +165,9 @@ describe('equivalence modulo write-only context', () => {
   });
 });
 
+/** Differs in composed/handles only in the count of settled handles, which a guard of contextSend reads. */
+const READ_MUTANT = 'contextSend: drop action countSettled in sender.sending TRANSFERS_SETTLED[1]';
+
 describe('modulo write-only context in a shipped scenario (composed/handles)', { timeout: 600_000 }, () => {
   const scenario = 'composed/handles';
   const base: Baseline = computeBaseline(scenario);
