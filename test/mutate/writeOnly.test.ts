@@ -1,4 +1,4 @@
-import { assign, createMachine, setup } from 'xstate';
+import { assign, createMachine, raise, setup } from 'xstate';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { pureInitialTransition, pureTransition } from '../../src/explore/world.js';
@@ -140,6 +140,16 @@ describe('equivalence modulo write-only context', () => {
     config.context = { count: 0, log: 0, tag: '', hidden: 5, copy: 0, p: 0 };
     const mutant = createMachine(config as never, toy.implementations as never) as unknown as AnyStateMachine;
     expect(alikeModuloWriteOnly(mutant, rec)).toEqual({ alike: false, why: "toy.hidden differs and the mutant's own steps read it" });
+  });
+
+  it('a machine with a built-in action the copy cannot watch (raise) counts every field as read', () => {
+    const m = createMachine({ id: 'r', context: { a: 1 }, on: { GO: { actions: raise({ type: 'NEXT' }) } } }) as unknown as AnyStateMachine;
+    const reads = newReads();
+    trackedMachine(m, reads);
+    expect(reads.all).toBe(true);
+    const plain = newReads();
+    trackedMachine(toy as unknown as AnyStateMachine, plain);
+    expect(plain.all).toBe(false);
   });
 
   it('JSON serialisation counts as a copy only in the explorer’s keying functions', () => {
