@@ -98,6 +98,30 @@ describe('Deadlines (one clock timer per host)', () => {
     );
   });
 
+  it('arms one deadline object again and again: after a cancel, after it fired, and while it is armed', () => {
+    const clock = new SimClock();
+    const d = new Deadlines(clock);
+    const fired: number[] = [];
+    const fire = () => fired.push(clock.now());
+    const other = d.arm(25, () => fired.push(-1));
+    const x = d.arm(10, fire);
+    d.cancel(x);
+    d.armAs(x, 20, fire); // after a cancel
+    d.armAs(x, 30, fire); // while armed: replaces the earlier due time, fires once
+    expect(d.live).toBe(2);
+    expect(d.entries).toBe(2);
+    clock.advance(25);
+    expect(fired).toEqual([-1]);
+    clock.advance(5);
+    expect(fired).toEqual([-1, 30]);
+    d.armAs(x, 5, fire); // after it fired
+    clock.advance(10);
+    expect(fired).toEqual([-1, 30, 35]);
+    d.cancel(other); // fired already: nothing to cancel
+    expect(d.live).toBe(0);
+    expect(d.entries).toBe(0);
+  });
+
   it('keeps memory proportional to live deadlines when most are cancelled', () => {
     const clock = new SimClock();
     const d = new Deadlines(clock);
