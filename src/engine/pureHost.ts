@@ -204,8 +204,9 @@ export class PureHost implements LifecycleHost {
   spawn(name: string, input: unknown): void {
     if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
     const { machine, compiled } = this.machineFor(roleOf(name));
-    const step = this.stepper.initial(machine, input);
-    const snap = compiled !== null && this.inPlace ? compiled.own(step.snap) : step.snap;
+    const owned = compiled !== null && this.inPlace;
+    const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
+    const snap = step.snap;
     const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name) };
     this.actors.set(name, rec);
     if (this.onTransition !== null) this.observe(rec, { type: 'xstate.init' }, null, snap);
