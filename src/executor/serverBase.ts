@@ -15,6 +15,7 @@ import type { ChildMessage, RequestSpec, ServerConfig, ServerStats } from './con
 import { FaultPoints } from './faults.js';
 import { Histogram } from './histogram.js';
 import { BlockPool } from './pool.js';
+import { ReadyQueue } from './readyQueue.js';
 import { outcomeLabel, XferMetrics } from '../metrics/index.js';
 
 /**
@@ -54,6 +55,9 @@ interface ActorInfo {
   byKey: Map<string, Histogram> | null;
   /** Its request's entry, while the request is live (null for server actors). */
   entry: RequestEntry | null;
+  /** Membership in the loop's two queues (ReadyQueue's tokens). */
+  q0: number;
+  q1: number;
 }
 
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
@@ -129,9 +133,9 @@ export abstract class ServerBase {
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   private readonly keepTimeInState: boolean;
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
-  private ready = new Set<ActorInfo>();
+  private ready = new ReadyQueue<ActorInfo>(0);
   /** The iteration in progress: actors still to be offered their loop events (the automatic loop runs it in slices). */
-  private batch = new Set<ActorInfo>();
+  private batch = new ReadyQueue<ActorInfo>(1);
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -215,8 +219,7 @@ export abstract class ServerBase {
       for (let round = 0; round < MAX_EAGER_ROUNDS; round++) {
         let took = false;
         for (const info of e.actors) {
-          if (!this.ready.has(info)) continue;
-          this.ready.delete(info);
+          if (!this.ready.delete(info)) continue;
           if (this.offer(info)) took = true;
         }
         if (!took) break;
@@ -276,8 +279,7 @@ export abstract class ServerBase {
     let offered = 0;
     this.inLoop = true;
     try {
-      for (const info of this.batch) {
-        this.batch.delete(info);
+      for (let info = this.batch.shift(); info !== undefined; info = this.batch.shift()) {
         this.offer(info);
         if (++offered >= limit) break;
       }
@@ -526,7 +528,7 @@ export abstract class ServerBase {
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = parseAddress(name);
-      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
+      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0 };
       this.actorInfo.set(name, i);
       if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }
