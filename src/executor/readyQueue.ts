@@ -12,9 +12,11 @@ export interface Queued {
 }
 
 export class ReadyQueue<T extends Queued> {
-  private items: T[] = [];
-  private tokens: number[] = [];
+  // Slots are reused from one fill to the next (emptying the arrays made V8 grow them again, every time).
+  private items: (T | null)[] = [null];
+  private tokens: number[] = [0];
   private head = 0;
+  private tail = 0;
   private count = 0;
   private next = 1;
 
@@ -34,11 +36,17 @@ export class ReadyQueue<T extends Queued> {
     const t = this.next++;
     if (this.slot === 0) x.q0 = t;
     else x.q1 = t;
-    this.items.push(x);
-    this.tokens.push(t);
+    if (this.tail < this.items.length) {
+      this.items[this.tail] = x;
+      this.tokens[this.tail] = t;
+    } else {
+      this.items.push(x);
+      this.tokens.push(t);
+    }
+    this.tail++;
     this.count++;
     // Entries of removed actors wait to be skipped; compact when they are most of the array (memory bounded).
-    if (this.items.length > 64 && this.items.length - this.head > 4 * this.count) this.compact();
+    if (this.tail - this.head > 64 && this.tail - this.head > 4 * this.count) this.compact();
   }
 
   delete(x: T): boolean {
@@ -52,7 +60,7 @@ export class ReadyQueue<T extends Queued> {
 
   /** The first actor in the queue, taken out of it; undefined when empty. */
   shift(): T | undefined {
-    while (this.head < this.items.length) {
+    while (this.head < this.tail) {
       const x = this.items[this.head]!;
       const t = this.tokens[this.head]!;
       this.head++;
@@ -64,18 +72,18 @@ export class ReadyQueue<T extends Queued> {
   }
 
   private clear(): void {
-    // Setting an array's length is a runtime call: only when there is something to drop.
-    if (this.items.length !== 0) {
-      this.items.length = 0;
-      this.tokens.length = 0;
-    }
+    // The actors are not kept alive by their old slots.
+    for (let i = 0; i < this.tail; i++) this.items[i] = null;
     this.head = 0;
+    this.tail = 0;
   }
 
   private compact(): void {
-    const items: T[] = [];
-    const tokens: number[] = [];
-    for (let i = this.head; i < this.items.length; i++) {
+    const items: (T | null)[] = [null];
+    const tokens: number[] = [0];
+    items.length = 0;
+    tokens.length = 0;
+    for (let i = this.head; i < this.tail; i++) {
       const x = this.items[i]!;
       if ((this.slot === 0 ? x.q0 : x.q1) !== this.tokens[i]) continue;
       items.push(x);
@@ -84,5 +92,6 @@ export class ReadyQueue<T extends Queued> {
     this.items = items;
     this.tokens = tokens;
     this.head = 0;
+    this.tail = items.length;
   }
 }

@@ -40,6 +40,7 @@ describe('ReadyQueue (the executor loop ready and batch sets)', () => {
     }
     expect(q.size).toBe(1);
     expect((q as unknown as { items: unknown[] }).items.length).toBeLessThan(300);
+    expect((q as unknown as { tail: number }).tail).toBeLessThan(300);
     expect(q.shift()).toBe(keep);
   });
 });
