@@ -84,6 +84,9 @@ function requestOf(s: Stimulus): string | undefined {
   }
 }
 
+/** The request actors a report lets go once they are done (handles apart: they are indexed). */
+const REAPED_ROLES = ['lifecycle', 'send', 'recv'] as const;
+
 /** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
 const LOOP_SLICE = 16;
 
@@ -395,7 +398,15 @@ export abstract class ServerBase {
   private spawn(at: Address, input: unknown): void {
     const name = this.key(at);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
-    this.host.spawn(name, input);
+    // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
+    this.spawning = at;
+    this.spawningName = name;
+    try {
+      this.host.spawn(name, input);
+    } finally {
+      this.spawning = null;
+      this.spawningName = '';
+    }
     const info = this.infoOf(name);
     if (info.kinds !== undefined) this.ready.add(info);
     this.afterSpawn(at);
@@ -450,12 +461,12 @@ export abstract class ServerBase {
         endedAt: this.platform.clock.now(),
       },
     });
-    this.afterReport(id);
+    this.afterReport(id, e);
   }
 
   /** Drop the machines of a finished request once each is finished (a side still draining stays). */
-  private afterReport(id: string): void {
-    this.platform.defer(() => this.reap(id));
+  private afterReport(id: string, e: RequestEntry): void {
+    this.platform.defer(() => this.reap(id, e));
   }
 
   /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
@@ -466,9 +477,10 @@ export abstract class ServerBase {
     });
   }
 
-  protected reap(id: string): void {
-    for (const role of ['lifecycle', 'send', 'recv']) {
-      const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
+  /** `e`: the request's entry, whose actor names were built when they were spawned (none built again here). */
+  protected reap(id: string, e?: RequestEntry): void {
+    for (const role of REAPED_ROLES) {
+      const name = e?.keys?.[role] ?? addressKey({ side: this.side, role, request: id });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
         this.dropInfo(name);
@@ -476,7 +488,7 @@ export abstract class ServerBase {
     }
     const hs = this.config.handlesPerRequest ?? 1;
     for (let i = 0; i < hs; i++) {
-      const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
+      const name = e?.handleKeys?.[i] ?? addressKey({ side: this.side, role: 'handle', request: id, index: i });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
         this.dropInfo(name);
@@ -523,11 +535,15 @@ export abstract class ServerBase {
   private lastName = '';
   private lastInfo: ActorInfo | null = null;
 
+  /** The address of the actor being spawned (its record is made from it, not from a parse of its name). */
+  private spawning: Address | null = null;
+  private spawningName = '';
+
   private infoOf(name: string): ActorInfo {
     if (name === this.lastName) return this.lastInfo!;
     let i = this.actorInfo.get(name);
     if (i === undefined) {
-      const addr = parseAddress(name);
+      const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
       i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0 };
       this.actorInfo.set(name, i);
       if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
