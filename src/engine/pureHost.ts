@@ -192,6 +192,15 @@ export class PureHost implements LifecycleHost {
     return r.compiled ? r.compiled.accepts(r.snap, eventType) : r.snap.status === 'active';
   }
 
+  tryStep(name: string, event: EventObject): boolean {
+    const r = this.rec(name);
+    if (r === undefined || r.snap.status !== 'active') return false;
+    if (r.compiled !== null && !r.compiled.accepts(r.snap, event.type)) return false;
+    const before = r.version;
+    this.send(name, event);
+    return r.version !== before;
+  }
+
   done(name: string): boolean {
     return isFinished(this.rec(name)?.snap);
   }

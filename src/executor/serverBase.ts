@@ -298,6 +298,16 @@ export abstract class ServerBase {
     if (kinds === undefined) return false;
     const name = info.name;
     const addr = info.addr as RequestAddress;
+    const host = this.host;
+    if (host.tryStep !== undefined) {
+      // The same offer, with one lookup of the actor per event (PureHost).
+      for (const step of kinds) {
+        if (!host.tryStep(name, LOOP_EVENTS[step])) continue;
+        this.afterLoop(addr.request, step);
+        return true;
+      }
+      return false;
+    }
     for (const step of kinds) {
       const snap = this.host.actor(name);
       if (!snap || snap.status !== 'active') return false;

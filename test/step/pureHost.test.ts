@@ -166,6 +166,21 @@ function script(stepper: Stepper | undefined): { log: string[]; setCalls: number
 }
 
 describe('PureHost over a Stepper and a Clock', () => {
+  it('tryStep delivers only to an active actor that accepts the event, and says whether it changed', () => {
+    const sent: string[] = [];
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: (_h, actor, a) => sent.push(`${actor} ${a.type}`) });
+    const semantics = { canAbortInFlight: false, releaseInFlightQuiesces: false };
+    host.spawn('r1.handle', { handleId: 'h1', semantics });
+    expect(host.tryStep('r9.handle', { type: 'POST' })).toBe(false); // no such actor
+    const v = host.version('r1.handle');
+    expect(host.tryStep('r1.handle', { type: 'WORKER_POP' })).toBe(false); // no transition for it: not delivered
+    expect(host.version('r1.handle')).toBe(v);
+    expect(host.tryStep('r1.handle', { type: 'POST' })).toBe(true);
+    expect(sent).toEqual(['r1.handle postTransfer']);
+    expect(host.in('r1.handle', 'inProgress')).toBe(true);
+    host.stopAll();
+  });
+
   it('the compiled stepper (default) gives the same transitions, effects, deadlines and outputs as xstate', () => {
     const compiled = script(undefined);
     const oracle = script(xstateStepper);
