@@ -17,7 +17,8 @@ interface MutateCliOptions {
   walks?: string;
   shippedStates?: string;
   deepBounds?: boolean;
-  thorough?: boolean;
+  quick?: boolean;
+  only: string[];
 }
 
 function positiveInt(name: string, v: string | undefined, allowZero = false): number | undefined {
@@ -97,19 +98,21 @@ export function register(program: Command): void {
     .command('mutate')
     .description('mutate the production machines (drop/swap actions, retarget, drop guards and deadlines), explore each, report killed / equivalent / survived')
     .option('--machine <id>', 'only mutants of this machine (e.g. blockLease)')
+    .option('--only <name>', 'only this mutant, by its exact name as the report prints it (repeat for several)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--json', 'print JSON')
     .option('--limit <n>', 'only n mutants, spread evenly over the list')
     .option('--budget-ms <ms>', `start no new mutant after this many milliseconds (0 = no budget: every mutant); the rest are reported as not run`, String(DEFAULT_BUDGET_MS))
     .option('--workers <n>', 'worker threads (default: one per core)')
     .option('--all-targets', 'retarget each transition to every sibling state, not only the next one')
     .option('--progress', 'print one line per mutant to stderr as it finishes')
-    .option('--thorough', 'explore a surviving mutant on every footing and scenario, looking for a kill (default: stop at the first complete footing where it differs observably)')
+    .option('--quick', 'stop exploring a mutant at the first complete footing where it differs observably (then only the prompt runs of the footings left and the shipped scenarios are searched for a kill); default: every place, so the score is not a lower bound')
     .option('--walks <n>', 'random walks past the state budget in the shipped scenarios (default 0: breadth-first only; footings are complete)')
     .option('--shipped-states <n>', 'state budget of the kill search in the shipped scenarios (default and least: their shipped budget, 6000); can kill an undecided mutant, never make one equivalent')
     .option('--deep-bounds', 'also search for kills (never deciding equivalence) each shipped scenario at its explore --deep bounds (duplicates, losses, a peer death), and one request with a cancel and a duplicate, at the shipped budget')
     .action(async (opts: MutateCliOptions) => {
       const report = await runMutate({
         machine: opts.machine,
+        only: opts.only.length > 0 ? opts.only : undefined,
         limit: positiveInt('--limit', opts.limit),
         // 0 = no budget (the full run); the default keeps an interactive run to a few minutes on 2 cores.
         budgetMs: budgetOf(opts.budgetMs),
@@ -118,7 +121,7 @@ export function register(program: Command): void {
         walks: positiveInt('--walks', opts.walks, true),
         shippedStates: positiveInt('--shipped-states', opts.shippedStates),
         deepBounds: opts.deepBounds,
-        thorough: opts.thorough,
+        thorough: !opts.quick,
         onResult: opts.progress ? (x, done, total) => console.error(`[${done}/${total}] ${x.verdict.padEnd(14)} ${String(x.ms).padStart(6)} ms  ${x.mutant}`) : undefined,
       });
       if (opts.json) console.log(JSON.stringify(jsonReport(report)));

@@ -54,8 +54,11 @@ export interface MutateOptions {
   allTargets?: boolean;
   /**
    * Explore a mutant on every footing and shipped scenario until a kill, even once it is known to
-   * survive. Default false: stop at the first complete footing where it is clean and observably
-   * different (its verdict is then survived unless a later place kills it: a lower bound of the score).
+   * survive (default true). False (`--quick`): stop at the first complete footing where it is clean and
+   * observably different, and search the places left only through their prompt runs and the shipped
+   * scenarios (its verdict is then survived unless those kill it: a lower bound of the score). Only
+   * survivors cost more when thorough: a kill stops the search either way, and an equivalent mutant
+   * is explored everywhere either way.
    */
   thorough?: boolean;
   /** Only these mutants (by exact name); used by tests and to re-run one survivor. */
@@ -208,7 +211,7 @@ export async function runMutate(opts: MutateOptions = {}): Promise<MutateReport>
           allTargets: opts.allTargets ?? false,
           baselines: mine.map(({ scenario, violations, waitsWithoutDeadline, digest, walks, maxStates, steps, shallowSteps, states, edges, truncated, decides }) => ({ scenario, violations, waitsWithoutDeadline, digest, walks, maxStates, steps, shallowSteps, states, edges, truncated, decides })),
           caps,
-          thorough: opts.thorough ?? false,
+          thorough: opts.thorough ?? true,
         };
         const t1 = performance.now();
         let outcomes: ScenarioOutcome[];
