@@ -51,7 +51,7 @@ export function jsonReport(r: MutateReport): Record<string, unknown> {
     scenarios: r.scenarios,
     ms: r.ms,
     workers: r.workers,
-    results: r.results.map(({ mutant, machine, operator, verdict, kind, why, computed, ms, scenarios }) => ({ mutant, machine, operator, verdict, ...(kind ? { kind } : {}), why, computed, ms, scenarios })),
+    results: r.results.map(({ mutant, machine, operator, verdict, kind, why, computed, ms, scenarios, writeOnly }) => ({ mutant, machine, operator, verdict, ...(kind ? { kind } : {}), why, ...(writeOnly ? { writeOnly } : {}), computed, ms, scenarios })),
   };
 }
 

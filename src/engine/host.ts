@@ -34,6 +34,12 @@ export interface LifecycleHost extends WorldOps {
    * in place (identity then says nothing). Without it, a new snapshot object means a change.
    */
   version?(name: string): number;
+  /**
+   * Deliver `event` to the actor if it is active and may take it (`accepts`); true when its snapshot
+   * changed. The loop's offer in one lookup of the actor instead of four (snapshot, accepts, version
+   * before and after the send).
+   */
+  tryStep?(name: string, event: EventObject): boolean;
   names(): string[];
   has(name: string): boolean;
   remove(name: string): void;

@@ -45,29 +45,19 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
   inPlace?: boolean;
 }
 
-/** An armed machine deadline: the heap's entry and the actor's record of it in one object. */
-interface ArmedTimer extends Deadline {
+/**
+ * One of an actor's machine timers, by timer id: the heap's entry and the actor's record of it in one
+ * object, kept for the actor's life and armed again each time the machine arms that id (no object per arm).
+ */
+interface ActorTimer extends Deadline {
   readonly id: string;
   readonly rec: ActorRecord;
-  readonly event: EventObject;
+  event: EventObject;
 }
 
-/** Cancel and remove the actor's timer `id`, if armed. */
-function disarm(deadlines: Deadlines, timers: ArmedTimer[], id: string): void {
-  for (let i = 0; i < timers.length; i++) {
-    if (timers[i]!.id !== id) continue;
-    deadlines.cancel(timers[i]);
-    timers.splice(i, 1);
-    return;
-  }
-}
-
-/** Drop a fired timer from its actor's list (the heap already let it go). */
-function forgetFired(t: ArmedTimer): void {
-  const list = t.rec.timers;
-  if (list === null) return;
-  const i = list.indexOf(t);
-  if (i >= 0) list.splice(i, 1);
+function timerOf(timers: ActorTimer[], id: string): ActorTimer | undefined {
+  for (let i = 0; i < timers.length; i++) if (timers[i]!.id === id) return timers[i];
+  return undefined;
 }
 
 interface ActorRecord {
@@ -76,8 +66,8 @@ interface ActorRecord {
   /** Set when the stepper is compiled: O(1) state predicates per configuration. */
   readonly compiled: CompiledMachine | null;
   snap: Snap;
-  /** Armed deadlines with their timer ids (an actor has one or two at a time: a list, not a map). */
-  timers: ArmedTimer[] | null;
+  /** Its timers by id, armed or not (a machine has one to three timer ids: a list, not a map). */
+  timers: ActorTimer[] | null;
   /** Bumped whenever the snapshot changes (in place or replaced). */
   version: number;
   /** The owner's record of this actor (PureHostOptions.ownerOf). */
@@ -202,6 +192,15 @@ export class PureHost implements LifecycleHost {
     return r.compiled ? r.compiled.accepts(r.snap, eventType) : r.snap.status === 'active';
   }
 
+  tryStep(name: string, event: EventObject): boolean {
+    const r = this.rec(name);
+    if (r === undefined || r.snap.status !== 'active') return false;
+    if (r.compiled !== null && !r.compiled.accepts(r.snap, event.type)) return false;
+    const before = r.version;
+    this.send(name, event);
+    return r.version !== before;
+  }
+
   done(name: string): boolean {
     return isFinished(this.rec(name)?.snap);
   }
@@ -214,8 +213,9 @@ export class PureHost implements LifecycleHost {
   spawn(name: string, input: unknown): void {
     if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
     const { machine, compiled } = this.machineFor(roleOf(name));
-    const step = this.stepper.initial(machine, input);
-    const snap = compiled !== null && this.inPlace ? compiled.own(step.snap) : step.snap;
+    const owned = compiled !== null && this.inPlace;
+    const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
+    const snap = step.snap;
     const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name) };
     this.actors.set(name, rec);
     if (this.onTransition !== null) this.observe(rec, { type: 'xstate.init' }, null, snap);
@@ -313,14 +313,17 @@ export class PureHost implements LifecycleHost {
    * (only active actors are stepped, so a done snapshot here has just finished).
    */
   private apply(rec: ActorRecord, effects: readonly EmittedAction[], timers: readonly TimerOp[]): void {
+    let now = -1;
     for (const t of timers) {
       if (t.op === 'arm') {
-        const timers = rec.timers ?? (rec.timers = []);
-        disarm(this.deadlines, timers, t.id);
-        const armed: ArmedTimer = { due: 0, seq: 0, fire: this.fireTimer, id: t.id, rec, event: t.event };
-        timers.push(this.deadlines.armAs(armed, t.delay));
-      } else if (rec.timers) {
-        disarm(this.deadlines, rec.timers, t.id);
+        const list = rec.timers ?? (rec.timers = []);
+        let armed = timerOf(list, t.id);
+        if (armed === undefined) list.push((armed = { due: 0, seq: 0, fire: null, pos: -1, id: t.id, rec, event: t.event }));
+        armed.event = t.event;
+        if (now < 0) now = this.clock.now();
+        this.deadlines.armAs(armed, t.delay, this.fireTimer, now);
+      } else if (rec.timers !== null) {
+        this.deadlines.cancel(timerOf(rec.timers, t.id));
       }
     }
     for (const e of effects) this.route(this, rec.name, e, rec.owner);
@@ -337,10 +340,9 @@ export class PureHost implements LifecycleHost {
     rec.timers = null;
   }
 
-  /** What a due deadline does: leave its actor's list, then deliver its event (one function for all). */
+  /** What a due deadline does: deliver its event (one function for all). */
   private readonly fireTimer = (d: Deadline): void => {
-    const t = d as ArmedTimer;
-    forgetFired(t);
+    const t = d as ActorTimer;
     this.send(t.rec.name, t.event);
   };
 

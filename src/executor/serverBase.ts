@@ -15,6 +15,7 @@ import type { ChildMessage, RequestSpec, ServerConfig, ServerStats } from './con
 import { FaultPoints } from './faults.js';
 import { Histogram } from './histogram.js';
 import { BlockPool } from './pool.js';
+import { ReadyQueue } from './readyQueue.js';
 import { outcomeLabel, XferMetrics } from '../metrics/index.js';
 
 /**
@@ -54,6 +55,9 @@ interface ActorInfo {
   byKey: Map<string, Histogram> | null;
   /** Its request's entry, while the request is live (null for server actors). */
   entry: RequestEntry | null;
+  /** Membership in the loop's two queues (ReadyQueue's tokens). */
+  q0: number;
+  q1: number;
 }
 
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
@@ -79,6 +83,9 @@ function requestOf(s: Stimulus): string | undefined {
       return undefined;
   }
 }
+
+/** The request actors a report lets go once they are done (handles apart: they are indexed). */
+const REAPED_ROLES = ['lifecycle', 'send', 'recv'] as const;
 
 /** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
 const LOOP_SLICE = 16;
@@ -129,9 +136,9 @@ export abstract class ServerBase {
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   private readonly keepTimeInState: boolean;
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
-  private ready = new Set<ActorInfo>();
+  private ready = new ReadyQueue<ActorInfo>(0);
   /** The iteration in progress: actors still to be offered their loop events (the automatic loop runs it in slices). */
-  private batch = new Set<ActorInfo>();
+  private batch = new ReadyQueue<ActorInfo>(1);
   private readonly trace?: WriteStream;
   /** Prometheus metrics, when the server is asked to serve them (`metricsPort`). */
   readonly metrics?: XferMetrics;
@@ -215,8 +222,7 @@ export abstract class ServerBase {
       for (let round = 0; round < MAX_EAGER_ROUNDS; round++) {
         let took = false;
         for (const info of e.actors) {
-          if (!this.ready.has(info)) continue;
-          this.ready.delete(info);
+          if (!this.ready.delete(info)) continue;
           if (this.offer(info)) took = true;
         }
         if (!took) break;
@@ -276,8 +282,7 @@ export abstract class ServerBase {
     let offered = 0;
     this.inLoop = true;
     try {
-      for (const info of this.batch) {
-        this.batch.delete(info);
+      for (let info = this.batch.shift(); info !== undefined; info = this.batch.shift()) {
         this.offer(info);
         if (++offered >= limit) break;
       }
@@ -293,6 +298,16 @@ export abstract class ServerBase {
     if (kinds === undefined) return false;
     const name = info.name;
     const addr = info.addr as RequestAddress;
+    const host = this.host;
+    if (host.tryStep !== undefined) {
+      // The same offer, with one lookup of the actor per event (PureHost).
+      for (const step of kinds) {
+        if (!host.tryStep(name, LOOP_EVENTS[step])) continue;
+        this.afterLoop(addr.request, step);
+        return true;
+      }
+      return false;
+    }
     for (const step of kinds) {
       const snap = this.host.actor(name);
       if (!snap || snap.status !== 'active') return false;
@@ -393,7 +408,15 @@ export abstract class ServerBase {
   private spawn(at: Address, input: unknown): void {
     const name = this.key(at);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
-    this.host.spawn(name, input);
+    // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
+    this.spawning = at;
+    this.spawningName = name;
+    try {
+      this.host.spawn(name, input);
+    } finally {
+      this.spawning = null;
+      this.spawningName = '';
+    }
     const info = this.infoOf(name);
     if (info.kinds !== undefined) this.ready.add(info);
     this.afterSpawn(at);
@@ -448,12 +471,12 @@ export abstract class ServerBase {
         endedAt: this.platform.clock.now(),
       },
     });
-    this.afterReport(id);
+    this.afterReport(id, e);
   }
 
   /** Drop the machines of a finished request once each is finished (a side still draining stays). */
-  private afterReport(id: string): void {
-    this.platform.defer(() => this.reap(id));
+  private afterReport(id: string, e: RequestEntry): void {
+    this.platform.defer(() => this.reap(id, e));
   }
 
   /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
@@ -464,9 +487,10 @@ export abstract class ServerBase {
     });
   }
 
-  protected reap(id: string): void {
-    for (const role of ['lifecycle', 'send', 'recv']) {
-      const name = addressKey({ side: this.side, role: role as RequestAddress['role'], request: id });
+  /** `e`: the request's entry, whose actor names were built when they were spawned (none built again here). */
+  protected reap(id: string, e?: RequestEntry): void {
+    for (const role of REAPED_ROLES) {
+      const name = e?.keys?.[role] ?? addressKey({ side: this.side, role, request: id });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
         this.dropInfo(name);
@@ -474,7 +498,7 @@ export abstract class ServerBase {
     }
     const hs = this.config.handlesPerRequest ?? 1;
     for (let i = 0; i < hs; i++) {
-      const name = addressKey({ side: this.side, role: 'handle', request: id, index: i });
+      const name = e?.handleKeys?.[i] ?? addressKey({ side: this.side, role: 'handle', request: id, index: i });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
         this.dropInfo(name);
@@ -521,12 +545,16 @@ export abstract class ServerBase {
   private lastName = '';
   private lastInfo: ActorInfo | null = null;
 
+  /** The address of the actor being spawned (its record is made from it, not from a parse of its name). */
+  private spawning: Address | null = null;
+  private spawningName = '';
+
   private infoOf(name: string): ActorInfo {
     if (name === this.lastName) return this.lastInfo!;
     let i = this.actorInfo.get(name);
     if (i === undefined) {
-      const addr = parseAddress(name);
-      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null };
+      const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
+      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0 };
       this.actorInfo.set(name, i);
       if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }

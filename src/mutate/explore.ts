@@ -14,7 +14,7 @@ import { mutationTarget, mutationTargets } from './footings.js';
 import type { ObservedGraph } from './bisim.js';
 import { FULL_GRAPH, GraphObserver, Interner, bisimilar, observedGraph } from './bisim.js';
 import type { StepRecord } from './steps.js';
-import { StepRecorder, firstDifference, guarded } from './steps.js';
+import { StepRecorder, alikeModuloWriteOnly, firstDifference, guarded } from './steps.js';
 
 /**
  * Exploring one footing or composed scenario for the mutation runner (src/mutate/footings.ts): the
@@ -204,7 +204,7 @@ export type ScenarioOutcome =
   | { scenario: string; kind: 'killed'; invariant: string; invariantKind: InvariantKind; message: string; path: string[]; states: number; ms: number }
   | { scenario: string; kind: 'crash'; message: string; states: number; ms: number }
   | { scenario: string; kind: 'cap'; message: string; states: number; ms: number }
-  | { scenario: string; kind: 'clean'; /** Identical graph (by the step check, or by digest where no bisimulation is made). */ same: boolean; truncated: boolean; states: number; edges: number; ms: number; /** Decided by the step check, without exploring. */ unexplored?: boolean; /** The first step the mutant takes differently (when explored). */ differsAt?: string; /** For a complete, clean, different graph: whether it is bisimilar to the original's (src/mutate/bisim.ts). */ bisimilar?: boolean };
+  | { scenario: string; kind: 'clean'; /** Identical graph (by the step check, or by digest where no bisimulation is made). */ same: boolean; truncated: boolean; states: number; edges: number; ms: number; /** Decided by the step check, without exploring. */ unexplored?: boolean; /** The first step the mutant takes differently (when explored). */ differsAt?: string; /** For a complete, clean, different graph: whether it is bisimilar to the original's (src/mutate/bisim.ts). */ bisimilar?: boolean; /** A shipped scenario where the graph differs: the mutant answers every recorded call alike except in these context fields (machine.field), which nothing reads (src/mutate/steps.ts alikeModuloWriteOnly). */ writeOnly?: string[]; /** Where the step check modulo write-only context fails, why (for a reader of --json). */ notWriteOnly?: string };
 
 export interface Caps {
   /** Abandon a mutant's exploration of one scenario after this long (undecided); a backstop, not a verdict. */
@@ -252,7 +252,10 @@ export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'sce
     const differsAt = firstDifference(mutant, base.steps);
     // Searched deeper than shipped: alike only if alike at the shipped budget too (Baseline.shallowSteps).
     const alikeShallow = !base.shallowSteps || firstDifference(mutant, base.shallowSteps) === null;
-    if (differsAt === null) return { scenario: base.scenario, kind: 'clean', same: alikeShallow, truncated: base.truncated, states: base.states, edges: base.edges, ms: elapsed(), unexplored: true };
+    if (differsAt === null) {
+      const modulo = alikeShallow || setup.decides ? null : moduloWriteOnly(mutant, base);
+      return { scenario: base.scenario, kind: 'clean', same: alikeShallow, truncated: base.truncated, states: base.states, edges: base.edges, ms: elapsed(), unexplored: true, ...(modulo === null ? {} : modulo.alike ? { writeOnly: modulo.fields } : { notWriteOnly: modulo.why }) };
+    }
     const d = new GraphDigest();
     // On a footing the observed graph is kept in the same pass, for the bisimulation if the digest differs.
     const observer = setup.decides && caps.bisim !== false ? new GraphObserver(cfg, intern) : null;
@@ -277,12 +280,26 @@ export function exploreMutant(mutant: AnyStateMachine, base: Pick<Baseline, 'sce
       return { scenario: base.scenario, kind: 'clean', same: false, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt, bisimilar: b };
     }
     const same = d.digest() === base.digest && alikeShallow;
-    return { scenario: base.scenario, kind: 'clean', same, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt };
+    // A shipped scenario (truncated: no bisimulation): alike when every difference is a field nobody reads.
+    const modulo = same || setup.decides ? null : moduloWriteOnly(mutant, base);
+    return { scenario: base.scenario, kind: 'clean', same, truncated: r.truncated, states: r.states, edges: r.edges, ms: elapsed(), differsAt, ...(modulo === null ? {} : modulo.alike ? { writeOnly: modulo.fields } : { notWriteOnly: modulo.why }) };
   } catch (err) {
     if (err instanceof Stop) return { scenario: base.scenario, ...err.outcome, states, ms: elapsed() };
     const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
     return { scenario: base.scenario, kind: 'crash', message, states, ms: elapsed() };
   }
+}
+
+/**
+ * The step check modulo write-only context over the shipped search, and over its search at the shipped
+ * budget when it was searched deeper (Baseline.shallowSteps): the mutant is alike only if alike in both.
+ * The mutant's own search there has been explored already and found nothing the original does not have.
+ */
+function moduloWriteOnly(mutant: AnyStateMachine, base: Pick<Baseline, 'steps'> & Partial<Pick<Baseline, 'shallowSteps'>>): ReturnType<typeof alikeModuloWriteOnly> {
+  const deep = alikeModuloWriteOnly(mutant, base.steps);
+  if (!deep.alike || !base.shallowSteps) return deep;
+  const shallow = alikeModuloWriteOnly(mutant, base.shallowSteps);
+  return shallow.alike ? { alike: true, fields: [...new Set([...deep.fields, ...shallow.fields])].sort() } : shallow;
 }
 
 /**

@@ -26,6 +26,8 @@ export interface MutantResult {
   why: string;
   /** For a kill by a violation: what kind of claim caught it. */
   kind?: InvariantKind;
+  /** Equivalent only modulo these write-only context fields (machine.field) in the shipped scenarios. */
+  writeOnly?: string[];
   /** True when `why` was computed by the tool, false when it came from survivors.ts or is missing. */
   computed: boolean;
   scenarios: ScenarioOutcome[];
@@ -298,20 +300,24 @@ export function classify(m: Mutant, outcomes: ScenarioOutcome[], baselines: Arra
   }
   const missing = baselines.filter((b) => (b.decides ?? true) && !footings.some((o) => o.scenario === b.scenario));
   if (missing.length > 0) return { ...base, verdict: 'survived', why: withNote(`undecided: not explored in ${missing.map((b) => b.scenario).join(', ')}`), computed: true };
-  const shippedDiff = shipped.filter((o) => !o.same);
+  // Alike modulo write-only context (src/mutate/steps.ts alikeModuloWriteOnly) counts as alike.
+  const shippedDiff = shipped.filter((o) => !o.same && !o.writeOnly);
   if (shippedDiff.length > 0) {
-    const where = shippedDiff.map((o) => `${o.scenario}${o.truncated ? ` at ${o.states} worlds` : ''}`).join(', ');
+    const where = shippedDiff.map((o) => `${o.scenario}${o.truncated ? ` at ${o.states} worlds` : ''}${o.notWriteOnly ? ` (${o.notWriteOnly})` : ''}`).join(', ');
     return { ...base, verdict: 'survived', why: withNote(`undecided: identical to the original on every footing; differs only in ${where} (truncated), with no violation in the explored part`), computed: true };
   }
   if (footings.length === 0) return { ...base, verdict: 'survived', why: withNote('undecided: no complete footing runs it'), computed: true };
   const unexplored = clean.filter((o) => o.unexplored).length;
   const bisim = footings.filter((o) => !o.same).map((o) => o.scenario);
+  const writeOnly = [...new Set(shipped.flatMap((o) => (o.same ? [] : (o.writeOnly ?? []))))].sort();
+  const modulo = writeOnly.length > 0 ? ` (alike modulo write-only context: ${writeOnly.join(', ')})` : '';
   return {
     ...base,
     verdict: 'equivalent',
     why:
       `${bisim.length > 0 ? `bisimilar to the original's graph (observations of the consequence invariants) on ${bisim.join(', ')}, identical on the other footings` : 'identical graphs on every complete footing'}` +
-      ` and in the explored part of ${shipped.map((o) => o.scenario).join(', ') || 'no shipped scenario'}; ${unexplored} of ${clean.length} shown by the step check without exploring`,
+      ` and in the explored part of ${shipped.map((o) => o.scenario).join(', ') || 'no shipped scenario'}${modulo}; ${unexplored} of ${clean.length} shown by the step check without exploring`,
     computed: true,
+    ...(writeOnly.length > 0 ? { writeOnly } : {}),
   };
 }

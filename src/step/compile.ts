@@ -450,6 +450,18 @@ export class CompiledMachine {
   }
 
   initial(input: unknown): Step {
+    return this.start(input, false);
+  }
+
+  /**
+   * `initial`, for a host that steps in place: the snapshot comes with a context object of its own (what
+   * `own(initial(input).snap)` gives, without a second snapshot and a second copy of the context).
+   */
+  initialOwned(input: unknown): Step {
+    return this.start(input, true);
+  }
+
+  private start(input: unknown, owned: boolean): Step {
     const initEvent = { type: 'xstate.init', input } as EventObject;
     const ctxDef = this.machine.config.context as unknown;
     let ctx: unknown;
@@ -458,10 +470,13 @@ export class CompiledMachine {
     } catch (error) {
       return { snap: { ...this.snapshot(this.configFor([this.machine.root as unknown as XNode]), {}, 'error', undefined), error } as Snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
     }
-    const run = this.takeRun(this.initialCfg, ctx, true);
+    // A context made by the machine's context function (spread above) is new: assigns may write into it.
+    // A static context is the machine's own object and is copied on the first assign, or below.
+    const run = this.takeRun(this.initialCfg, ctx, true, typeof ctxDef === 'function');
     try {
       run.exec(this.initialOps, initEvent);
       run.macro(initEvent, true);
+      if (owned) run.ownContext();
       return run.result(null);
     } finally {
       this.spare = run;
@@ -682,6 +697,13 @@ class Run {
     this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
   }
 
+  /** Make the context the run's own object if no assign copied it yet (a snapshot for stepping in place). */
+  ownContext(): void {
+    if (this.ownCtx) return;
+    this.ctx = { ...(this.ctx as object) };
+    this.ownCtx = true;
+  }
+
   reset(cfg: Config, ctx: unknown, initial: boolean, ownCtx: boolean): void {
     this.cfg = cfg;
     this.ctx = ctx;
@@ -729,7 +751,9 @@ class Run {
         }
         case 'arm': {
           const params = resolveParams(op.params, this.ctx, event);
-          const args = { context: this.ctx, event, self: this.cm.actorSelf, system: this.cm.actorSelf.system };
+          // The arguments object only for an event or delay computed by a function (the executor's delays are numbers).
+          const computed = typeof op.event === 'function' || typeof op.delay === 'function';
+          const args = computed ? { context: this.ctx, event, self: this.cm.actorSelf, system: this.cm.actorSelf.system } : null;
           const ev = typeof op.event === 'function' ? (op.event as Fn)(args as never, params as never) : op.event;
           const delay = typeof op.delay === 'function' ? op.delay(args as never, params as never) : op.delay;
           if (typeof delay !== 'number') throw new Error(`compiled stepper: delay of timer '${op.id}' did not resolve to a number`);

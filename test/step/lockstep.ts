@@ -111,7 +111,14 @@ function checker(label: string, stepper: Stepper, maxMismatches: number) {
       if (seen.has(key)) return b.snap;
       seen.add(key);
       const [snap, actions] = initialWithActions(machine, input);
-      report(`${machine.id} start ${JSON.stringify(input)}`, diffSteps({ snap, ...splitActions(actions) }, b, false, false));
+      const lines = diffSteps({ snap, ...splitActions(actions) }, b, false, false);
+      // The executor starts its actors with initialOwned: the same start, with a context of the snapshot's own.
+      if (stepper instanceof CompiledStepper) {
+        const o = stepper.compile(machine).initialOwned(input);
+        for (const l of diffSteps(b, o, false, false)) lines.push(`owned: ${l.replace('xstate', 'initial')}`);
+        if (o.snap.context === (machine.config.context as unknown)) lines.push('owned: the snapshot shares the machine\'s static context object');
+      }
+      report(`${machine.id} start ${JSON.stringify(input)}`, lines);
       twin.set(keyOf(machine.id, b.snap), snap);
       return b.snap;
     }) as never;

@@ -98,6 +98,30 @@ describe('Deadlines (one clock timer per host)', () => {
     );
   });
 
+  it('arms one deadline object again and again: after a cancel, after it fired, and while it is armed', () => {
+    const clock = new SimClock();
+    const d = new Deadlines(clock);
+    const fired: number[] = [];
+    const fire = () => fired.push(clock.now());
+    const other = d.arm(25, () => fired.push(-1));
+    const x = d.arm(10, fire);
+    d.cancel(x);
+    d.armAs(x, 20, fire); // after a cancel
+    d.armAs(x, 30, fire); // while armed: replaces the earlier due time, fires once
+    expect(d.live).toBe(2);
+    expect(d.entries).toBe(2);
+    clock.advance(25);
+    expect(fired).toEqual([-1]);
+    clock.advance(5);
+    expect(fired).toEqual([-1, 30]);
+    d.armAs(x, 5, fire); // after it fired
+    clock.advance(10);
+    expect(fired).toEqual([-1, 30, 35]);
+    d.cancel(other); // fired already: nothing to cancel
+    expect(d.live).toBe(0);
+    expect(d.entries).toBe(0);
+  });
+
   it('keeps memory proportional to live deadlines when most are cancelled', () => {
     const clock = new SimClock();
     const d = new Deadlines(clock);
@@ -142,6 +166,21 @@ function script(stepper: Stepper | undefined): { log: string[]; setCalls: number
 }
 
 describe('PureHost over a Stepper and a Clock', () => {
+  it('tryStep delivers only to an active actor that accepts the event, and says whether it changed', () => {
+    const sent: string[] = [];
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: (_h, actor, a) => sent.push(`${actor} ${a.type}`) });
+    const semantics = { canAbortInFlight: false, releaseInFlightQuiesces: false };
+    host.spawn('r1.handle', { handleId: 'h1', semantics });
+    expect(host.tryStep('r9.handle', { type: 'POST' })).toBe(false); // no such actor
+    const v = host.version('r1.handle');
+    expect(host.tryStep('r1.handle', { type: 'WORKER_POP' })).toBe(false); // no transition for it: not delivered
+    expect(host.version('r1.handle')).toBe(v);
+    expect(host.tryStep('r1.handle', { type: 'POST' })).toBe(true);
+    expect(sent).toEqual(['r1.handle postTransfer']);
+    expect(host.in('r1.handle', 'inProgress')).toBe(true);
+    host.stopAll();
+  });
+
   it('the compiled stepper (default) gives the same transitions, effects, deadlines and outputs as xstate', () => {
     const compiled = script(undefined);
     const oracle = script(xstateStepper);
