@@ -27,15 +27,24 @@ export class ReadyQueue<T extends Queued> {
     return this.count;
   }
 
+  /** The actor's token for this queue (0: not in it). */
+  private tokenOf(x: T): number {
+    return this.slot === 0 ? x.q0 : x.q1;
+  }
+
+  private setToken(x: T, t: number): void {
+    if (this.slot === 0) x.q0 = t;
+    else x.q1 = t;
+  }
+
   has(x: T): boolean {
-    return (this.slot === 0 ? x.q0 : x.q1) !== 0;
+    return this.tokenOf(x) !== 0;
   }
 
   add(x: T): void {
     if (this.has(x)) return;
     const t = this.next++;
-    if (this.slot === 0) x.q0 = t;
-    else x.q1 = t;
+    this.setToken(x, t);
     if (this.tail < this.items.length) {
       this.items[this.tail] = x;
       this.tokens[this.tail] = t;
@@ -51,8 +60,7 @@ export class ReadyQueue<T extends Queued> {
 
   delete(x: T): boolean {
     if (!this.has(x)) return false;
-    if (this.slot === 0) x.q0 = 0;
-    else x.q1 = 0;
+    this.setToken(x, 0);
     this.count--;
     if (this.count === 0) this.clear();
     return true;
@@ -64,7 +72,7 @@ export class ReadyQueue<T extends Queued> {
       const x = this.items[this.head]!;
       const t = this.tokens[this.head]!;
       this.head++;
-      if ((this.slot === 0 ? x.q0 : x.q1) !== t) continue;
+      if (this.tokenOf(x) !== t) continue;
       this.delete(x);
       return x;
     }
@@ -79,13 +87,14 @@ export class ReadyQueue<T extends Queued> {
   }
 
   private compact(): void {
+    // Started with an element and emptied, so that V8 types the arrays as objects and numbers (see Deadlines' heap).
     const items: (T | null)[] = [null];
     const tokens: number[] = [0];
     items.length = 0;
     tokens.length = 0;
     for (let i = this.head; i < this.tail; i++) {
       const x = this.items[i]!;
-      if ((this.slot === 0 ? x.q0 : x.q1) !== this.tokens[i]) continue;
+      if (this.tokenOf(x) !== this.tokens[i]) continue;
       items.push(x);
       tokens.push(this.tokens[i]!);
     }
