@@ -8,22 +8,15 @@
  * side's source lease, a cancelled request reported failed, fences not confirmed after a death) were
  * removed: M9, M10 and M11 kill those mutants now (docs/invariants.md, "Mutation score").
  *
- * Hidden context only (sixth session): each of these is bisimilar to the original on every footing and
- * differs in the shipped scenarios only because their comparison is exact (a truncated graph cannot be
- * compared by bisimulation), where it writes a context field that no guard, action parameter, delay or
- * output of its machine reads, nor the composed world, nor the executor.
+ * The seventh session's full run removed the notes of mutants it killed or called equivalent (the
+ * blockLease `epoch`/`proof` ones are equivalent modulo write-only context: src/mutate/reads.ts).
  */
 import { CONTEXT_SEND_NOTES } from './survivorsContextSend.js';
-
-const LEASE_FIELDS =
-  "hidden context only: blockLease's `epoch` and `proof` are diagnostics (shown by inspect); no guard, action or delay of the lease reads them (RELEASE's guard reads the event's proof), the composed world keeps its own allocation epoch (allocSeq) and the executor's pool chooses the epoch it stamps into blocks";
 
 export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {
   // contextSend (sixth session; docs/invariants.md, "Survivors of contextSend, read (sixth session)").
   ...CONTEXT_SEND_NOTES,
   // requestLifecycle and generationReceive (sixth session; docs/invariants.md, "Survivors of requestLifecycle and generationReceive").
-  'generationReceive: drop action assign in worker.unwinding always':
-    "equal behaviour: `slot` is read only by releaseSlot's params, computed in the same transition before the assign; after unwinding the worker is final and nothing reads it. Only the hidden context (so the state key, so where a truncated search is cut) differs",
   'requestLifecycle: drop deadline quiescenceTimeout in DISAGG_TRANS_ERROR.awaitingQuiescence':
     'a backstop against a transfer side that never finishes; every side machine ends by its own deadlines (L1 on its definition, L2 on the composed graph), so in the model the mutant only loses the early fail-closed paths (a lease quarantined while its side still works). Not weaker here; it matters against a broken side, which the model does not have',
   'requestLifecycle: retarget DISAGG_TRANS_ERROR.awaitingQuiescence after quiescenceTimeout failedClosed → awaitingQuiescence':
@@ -52,11 +45,6 @@ export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {
   'blockLease: retarget free ALLOCATE allocated → exposed':
     "real, capacity only: a lease that was never handed to a transfer or advertised is treated as exposed, so a release without proof (the lifecycle's failedClosed after quiescenceTimeout, before its side reported) quarantines it, then fences it, instead of freeing it at once (neverExposed): blocks held for quarantineMaxAge plus a fence. No check asks that a quarantine has a cause; on the context side the ground truth exists (no native transfer of the request was ever created), on the generation side it needs a record of the infos sent. Not done",
   // peerSession, blockLease, transferHandle, fenceClient (sixth session; docs/invariants.md, "Survivors of peerSession, blockLease, ...").
-  'blockLease: drop action bumpEpoch in free ALLOCATE': LEASE_FIELDS,
-  'blockLease: drop action recordProof in allocated RELEASE': LEASE_FIELDS,
-  'blockLease: drop action recordProof in exposed RELEASE[0]': LEASE_FIELDS,
-  'blockLease: drop action recordProof in quarantined PEER_NOT_READY': LEASE_FIELDS,
-  'blockLease: drop action recordProof in fencing FENCE_CONFIRMED': LEASE_FIELDS,
   'transferHandle: drop action markWanted in inProgress CANCEL':
     "hidden context only: the handle's outcome stays null while draining instead of 'cancelled'; no guard reads it, and the output maps null to 'cancelled', so the owner is told the same",
   'transferHandle: drop action markTerminal in inProgress STATUS[1]':
@@ -65,6 +53,4 @@ export const SURVIVOR_REASONS: Readonly<Record<string, string>> = {
     'hidden context only: an active request that ends is recorded finished (quiesced) and untombstoned before its contextSend finishes; every branch that reads `finished` tests isActive first, REQUEST_FINISHED then overwrites the record, and a late info for it is forwarded to a contextSend already unwinding, which ignores REQUEST_INFO',
   'blockLease: retarget fencing after fenceTimeout retired → free':
     "lease state only: the retarget keeps the transition's retireBlocks action, so the blocks still leave the pool (the world's memory model marks the block retired, as the executor's pool would); only the lease machine rests in `free` instead of final `retired`, and a lease actor belongs to one request and is never allocated again. Searched for a kill from every world where it acted differently (random walks, sixth session): none",
-  'transferHandle: drop action abortTransfer in draining entry':
-    'equally safe, slower: on shm a cancelled transfer is not aborted and drains to its terminal status (as on UCX, where no abort exists); no byte lands anywhere it could not before (read from the machine and the world; not explored past footing/1x1-shm)',
 };
