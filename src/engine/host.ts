@@ -35,8 +35,8 @@ export interface LifecycleHost extends WorldOps {
    */
   version?(name: string): number;
   /**
-   * Deliver `event` to the actor if it is active and may take it (`accepts`); true when its snapshot
-   * changed. The loop's offer in one lookup of the actor instead of four (snapshot, accepts, version
+   * Deliver `event` to the actor if it is active and would take a transition (`accepts`, and where the
+   * step would run now, its guards: CompiledMachine.takes); true when its snapshot changed. The loop's offer in one lookup of the actor instead of four (snapshot, accepts, version
    * before and after the send).
    */
   tryStep?(name: string, event: EventObject): boolean;

@@ -195,7 +195,13 @@ export class PureHost implements LifecycleHost {
   tryStep(name: string, event: EventObject): boolean {
     const r = this.rec(name);
     if (r === undefined || r.snap.status !== 'active') return false;
-    if (r.compiled !== null && !r.compiled.accepts(r.snap, event.type)) return false;
+    if (r.compiled !== null) {
+      // With nothing queued the event is stepped now, on this snapshot: its guards decide here whether the
+      // step would change anything (an unchanged step with no effects is not taken at all). Behind queued
+      // events only the configuration's transitions can rule it out.
+      const idle = !this.draining && this.head === this.tail;
+      if (idle ? !r.compiled.takes(r.snap, event) : !r.compiled.accepts(r.snap, event.type)) return false;
+    }
     const before = r.version;
     this.send(name, event);
     return r.version !== before;

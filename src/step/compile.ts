@@ -54,7 +54,8 @@ type ParamSource = { p: unknown; fn: boolean };
 
 /** One compiled action. */
 export type Op =
-  | { k: 'assign'; assignment: unknown; params: ParamSource }
+  /** `keys`: an object-form assignment's property names, listed once (null for a function). */
+  | { k: 'assign'; assignment: unknown; params: ParamSource; keys: string[] | null }
   | { k: 'effect'; type: string; params: ParamSource }
   | { k: 'arm'; id: string; event: unknown; delay: number | Fn; params: ParamSource }
   | { k: 'cancel'; id: unknown; params: ParamSource }
@@ -67,8 +68,8 @@ type Guard = { impl: Fn; params: ParamSource; inline: boolean } | null;
 
 const NO_SOURCE: ParamSource = { p: undefined, fn: false };
 /** Every op gets the same fields in the same order, so the hot loop over ops sees one object shape. */
-function op(o: Partial<Record<'type' | 'assignment' | 'id' | 'event' | 'delay' | 'params' | 'completionId', unknown>> & { k: Op['k'] }): Op {
-  return { k: o.k, type: o.type ?? '', assignment: o.assignment, id: o.id, event: o.event, delay: o.delay, params: o.params ?? NO_SOURCE, completionId: o.completionId ?? '' } as unknown as Op;
+function op(o: Partial<Record<'type' | 'assignment' | 'id' | 'event' | 'delay' | 'params' | 'completionId' | 'keys', unknown>> & { k: Op['k'] }): Op {
+  return { k: o.k, type: o.type ?? '', assignment: o.assignment, id: o.id, event: o.event, delay: o.delay, params: o.params ?? NO_SOURCE, completionId: o.completionId ?? '', keys: o.keys ?? null } as unknown as Op;
 }
 
 interface Transition {
@@ -239,7 +240,7 @@ export class CompiledMachine {
     const b = impl as unknown as Record<string, unknown> & { type: string };
     switch (b.type) {
       case 'xstate.assign':
-        return op({ k: 'assign', assignment: b.assignment, params });
+        return op({ k: 'assign', assignment: b.assignment, params, keys: typeof b.assignment === 'function' ? null : Object.keys(b.assignment as object) });
       case 'xstate.raise': {
         if (b.delay === undefined) return this.refuse(`an immediate raise (${where})`);
         if (typeof b.event === 'string') return this.refuse(`raise of a string event (${where})`);
@@ -336,8 +337,17 @@ export class CompiledMachine {
   }
 
   private selector(cfg: Config, eventType: string): Selector | null {
-    let sel = cfg.selectors.get(eventType);
-    if (sel !== undefined) return sel;
+    const sel = cfg.selectors.get(eventType);
+    return sel !== undefined ? sel : this.buildSelector(cfg, eventType);
+  }
+
+  /**
+   * The selector, built on first use. Apart from the lookup above: the closures here capture this
+   * function's variables, and V8 allocates their context on every call of the function that declares
+   * them, early return or not (~100 bytes per lookup when this was one function).
+   */
+  private buildSelector(cfg: Config, eventType: string): Selector | null {
+    let sel: Selector | null;
     const set = new Set(cfg.nodes);
     const children = (n: XNode) => cfg.nodes.filter((c) => c.parent === n);
     const build = (n: XNode): Selector | null => {
@@ -537,6 +547,23 @@ export class CompiledMachine {
     return cfg.hasEventless || this.selector(cfg, eventType) !== null;
   }
 
+  /**
+   * Whether this event would take a transition now: `accepts`, with the candidate transitions' guards
+   * evaluated on the snapshot's context (xstate's guards are pure, so the step that follows on the same
+   * snapshot selects the same). False means `step` would return the snapshot unchanged with no effects and
+   * no timers; the executor's loop then skips the step (a status poll before the status changed). A
+   * configuration with eventless transitions, and an error event, always count as taken.
+   */
+  takes(snap: Snap, event: EventObject): boolean {
+    if (snap.status !== 'active') return false;
+    const cfg = this.configOf(snap);
+    if (cfg.hasEventless) return true;
+    const sel = this.selector(cfg, event.type);
+    if (sel === null) return event.type.startsWith('xstate.error.');
+    const found = sel.flat ? firstEnabled(sel, snap.context, event) : collectSelected(sel, snap.context, event);
+    return found !== null || event.type.startsWith('xstate.error.');
+  }
+
   /** Whether the snapshot's configuration matches a state value (xstate `matches`), answered once per configuration. */
   matches(snap: Snap, query: string | Record<string, unknown>): boolean {
     const cfg = this.configOf(snap);
@@ -558,9 +585,9 @@ export class CompiledMachine {
       const t = firstEnabled(sel, ctx, event);
       return t === null ? NONE : t.one;
     }
-    const out: Transition[] = [];
-    evalSelector(sel, ctx, event, out);
-    return out;
+    // Parallel regions: usually one of them has a transition for the event; a list only for two or more.
+    const found = collectSelected(sel, ctx, event);
+    return found === null ? NONE : found;
   }
 
   /** @internal */
@@ -661,15 +688,32 @@ function firstEnabled(sel: Selector, ctx: unknown, event: EventObject): Transiti
   return null;
 }
 
-function evalSelector(sel: Selector, ctx: unknown, event: EventObject, out: Transition[]): boolean {
+/**
+ * evalSelector without a list for the common outcome: the transitions found go to `selected` — null for
+ * none, a transition's shared `one` for exactly one, a list of its own only from the second on (the
+ * shared one-element list is never grown). Guards are pure, so no selection runs inside another.
+ */
+let selected: Transition[] | null = null;
+function collectSelected(sel: Selector, ctx: unknown, event: EventObject): Transition[] | null {
+  selected = null;
+  collect(sel, ctx, event);
+  const out = selected;
+  selected = null;
+  return out;
+}
+function collect(sel: Selector, ctx: unknown, event: EventObject): boolean {
   if (sel.parallel) {
     let any = false;
-    for (const k of sel.kids) if (evalSelector(k, ctx, event, out)) any = true;
+    for (const k of sel.kids) if (collect(k, ctx, event)) any = true;
     if (any) return true;
-  } else if (sel.kids.length === 1 && evalSelector(sel.kids[0]!, ctx, event, out)) return true;
+  } else if (sel.kids.length === 1 && collect(sel.kids[0]!, ctx, event)) return true;
   for (const t of sel.own) {
     if (t.guard === null || checkGuard(t.guard, ctx, event)) {
-      out.push(t);
+      if (selected === null) selected = t.one;
+      else {
+        if (selected === selected[0]!.one) selected = [selected[0]!];
+        selected.push(t);
+      }
       return true;
     }
   }
@@ -697,6 +741,16 @@ class Run {
     this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
   }
 
+  /** The context, copied before its first write in this run unless it is already the run's own. */
+  private ownContextNow(): void {
+    if (!this.ownCtx) {
+      this.ctx = { ...(this.ctx as object) };
+      this.ownCtx = true;
+    }
+  }
+  /** Scratch for the values of an object-form assign (one run computes one assign at a time). */
+  private readonly vals: unknown[] = [undefined];
+
   /** Make the context the run's own object if no assign copied it yet (a snapshot for stepping in place). */
   ownContext(): void {
     if (this.ownCtx) return;
@@ -723,8 +777,12 @@ class Run {
       switch (op.k) {
         case 'effect': {
           const p = resolveParams(op.params, this.ctx, event);
-          if (this.effects === EMPTY_EFFECTS) this.effects = [];
-          this.effects.push({ type: op.type, params: (p ?? NO_PARAMS) as Record<string, unknown> });
+          const e: Effect = { type: op.type, params: (p ?? NO_PARAMS) as Record<string, unknown> };
+          // Lists of one and two as literals, sized exactly: a push onto [] or [x] reserves 17 slots, and
+          // most steps emit one effect and make one or two timer operations.
+          if (this.effects === EMPTY_EFFECTS) this.effects = [e];
+          else if (this.effects.length === 1) this.effects = [this.effects[0]!, e];
+          else this.effects.push(e);
           break;
         }
         case 'assign': {
@@ -733,19 +791,27 @@ class Run {
           const args = this.assignArgs;
           args.context = this.ctx;
           args.event = event;
-          let partial: unknown;
-          if (typeof op.assignment === 'function') partial = (op.assignment as Fn)(args as never, params as never);
-          else {
+          if (typeof op.assignment === 'function') {
+            const partial = (op.assignment as Fn)(args as never, params as never);
+            this.ownContextNow();
+            Object.assign(this.ctx as object, partial);
+          } else {
+            // xstate's object form: every property computed from the context as it was, then all written.
+            // The keys were listed at compile time; the values wait in the run's scratch list, not in a new object.
             const a = op.assignment as Record<string, unknown>;
-            const out: Record<string, unknown> = {};
-            for (const key of Object.keys(a)) out[key] = typeof a[key] === 'function' ? (a[key] as Fn)(args as never, params as never) : a[key];
-            partial = out;
+            const keys = op.keys!;
+            const vals = this.vals;
+            for (let i = 0; i < keys.length; i++) {
+              const v = a[keys[i]!];
+              vals[i] = typeof v === 'function' ? (v as Fn)(args as never, params as never) : v;
+            }
+            this.ownContextNow();
+            const c = this.ctx as Record<string, unknown>;
+            for (let i = 0; i < keys.length; i++) {
+              c[keys[i]!] = vals[i];
+              vals[i] = undefined;
+            }
           }
-          if (!this.ownCtx) {
-            this.ctx = { ...(this.ctx as object) };
-            this.ownCtx = true;
-          }
-          Object.assign(this.ctx as object, partial);
           this.version++;
           break;
         }
@@ -757,15 +823,19 @@ class Run {
           const ev = typeof op.event === 'function' ? (op.event as Fn)(args as never, params as never) : op.event;
           const delay = typeof op.delay === 'function' ? op.delay(args as never, params as never) : op.delay;
           if (typeof delay !== 'number') throw new Error(`compiled stepper: delay of timer '${op.id}' did not resolve to a number`);
-          if (this.timers === EMPTY_TIMERS) this.timers = [];
-          this.timers.push({ op: 'arm', id: op.id, event: ev as EventObject, delay });
+          const t: TimerOp = { op: 'arm', id: op.id, event: ev as EventObject, delay };
+          if (this.timers === EMPTY_TIMERS) this.timers = [t];
+          else if (this.timers.length === 1) this.timers = [this.timers[0]!, t];
+          else this.timers.push(t);
           break;
         }
         case 'cancel': {
           const params = resolveParams(op.params, this.ctx, event);
           const id = typeof op.id === 'function' ? (op.id as Fn)({ context: this.ctx, event, self: this.cm.actorSelf } as never, params as never) : op.id;
-          if (this.timers === EMPTY_TIMERS) this.timers = [];
-          this.timers.push({ op: 'cancel', id: id as string });
+          const t: TimerOp = { op: 'cancel', id: id as string };
+          if (this.timers === EMPTY_TIMERS) this.timers = [t];
+          else if (this.timers.length === 1) this.timers = [this.timers[0]!, t];
+          else this.timers.push(t);
           break;
         }
         case 'doneEvent':

@@ -92,6 +92,11 @@ function checker(label: string, stepper: Stepper, maxMismatches: number) {
       const lines = diffSteps({ snap: next, ...splitActions(actions) }, b, next === from, b.snap === snap);
       // The executor skips loop events that `accepts` rules out: that must never skip a step xstate takes.
       if (stepper instanceof CompiledStepper && next !== from && !stepper.compile(machine).accepts(snap, event.type)) lines.push(`accepts(${event.type}) is false, but xstate changed the snapshot`);
+      // It also skips a step whose guards `takes` found closed: xstate must then change nothing and do nothing.
+      if (stepper instanceof CompiledStepper && !stepper.compile(machine).takes(snap, event)) {
+        const xs = splitActions(actions);
+        if (next !== from || xs.effects.length > 0 || xs.timers.length > 0) lines.push(`takes(${event.type}) is false, but xstate ${next !== from ? 'changed the snapshot' : 'emitted actions'}`);
+      }
       // The executor steps in place (stepInPlace on a snapshot of its own): the same step, written into the snapshot.
       if (stepper instanceof CompiledStepper) {
         const cm = stepper.compile(machine);

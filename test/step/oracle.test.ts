@@ -52,6 +52,15 @@ describe('canary: a broken compiled table is caught', () => {
     expect(r.mismatches.join('\n')).toMatch(/accepts\(POST\) is false, but xstate changed the snapshot/);
   });
 
+  it('a `takes` that finds a guard closed where xstate takes the transition (the loop would skip a real step)', () => {
+    const broken = new CompiledStepper();
+    const cm = broken.compile(transferHandleMachine);
+    const real = cm.takes.bind(cm);
+    cm.takes = (snap, event) => event.type !== 'STATUS' && real(snap, event);
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/takes\(STATUS\) is false, but xstate (changed the snapshot|emitted actions)/);
+  });
+
   it('an in-place step that leaves the old state value in the snapshot (the executor steps in place)', () => {
     const broken = new CompiledStepper();
     const cm = broken.compile(transferHandleMachine);

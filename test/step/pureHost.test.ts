@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { assign, setup } from 'xstate';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
 import type { Clock } from '../../src/core/clock.js';
 import { Deadlines } from '../../src/engine/deadlines.js';
 import { PureHost } from '../../src/engine/pureHost.js';
 import type { Stepper } from '../../src/step/stepper.js';
 import { xstateStepper } from '../../src/step/xstate.js';
+import { CompiledStepper } from '../../src/step/compiled.js';
 
 /** Virtual time: timers fire only when the test advances it, in due order. */
 class SimClock implements Clock {
@@ -178,6 +180,28 @@ describe('PureHost over a Stepper and a Clock', () => {
     expect(host.tryStep('r1.handle', { type: 'POST' })).toBe(true);
     expect(sent).toEqual(['r1.handle postTransfer']);
     expect(host.in('r1.handle', 'inProgress')).toBe(true);
+    host.stopAll();
+  });
+
+  it('tryStep does not step an actor whose guards are all closed for the event (the loop\'s idle polls)', () => {
+    const gate = setup({ types: { context: {} as { open: boolean }, events: {} as { type: 'POLL' } | { type: 'OPEN' } } }).createMachine({
+      id: 'gate',
+      context: { open: false },
+      initial: 'shut',
+      states: { shut: { on: { POLL: { guard: ({ context }) => context.open, target: 'passed' }, OPEN: { actions: assign({ open: true }) } } }, passed: {} },
+    });
+    const host = new PureHost({ machines: { gate }, clock: new SimClock(), inPlace: true, route: () => {} });
+    host.spawn('r1.gate', undefined);
+    const cm = (host.stepper as CompiledStepper).compile(gate as never);
+    let steps = 0;
+    const real = cm.stepInPlace.bind(cm);
+    cm.stepInPlace = (snap, event) => (steps++, real(snap, event));
+    expect(host.tryStep('r1.gate', { type: 'POLL' })).toBe(false);
+    expect(steps).toBe(0); // the guard is closed: no step at all
+    host.send('r1.gate', { type: 'OPEN' });
+    expect(host.tryStep('r1.gate', { type: 'POLL' })).toBe(true);
+    expect(steps).toBe(2);
+    expect(host.in('r1.gate', 'passed')).toBe(true);
     host.stopAll();
   });
 
