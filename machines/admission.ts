@@ -41,9 +41,21 @@ function holderIndex(holders: AdmissionContext['holders'], request: string): num
   return -1;
 }
 
-/** The holders without the one at `i` (the context stays immutable: the explorer keeps every snapshot it visits). */
-function without(holders: AdmissionContext['holders'], i: number): AdmissionContext['holders'] {
-  return holders.slice(0, i).concat(holders.slice(i + 1));
+/** Whether a request waits in the queue. */
+function queued(queue: AdmissionContext['queue'], request: string): boolean {
+  for (let i = 0; i < queue.length; i++) if (queue[i]!.request === request) return true;
+  return false;
+}
+
+/**
+ * The list without the entry at `i`, as a new array (the context stays immutable: the explorer keeps
+ * every snapshot it visits). One copy, where slice + concat made three arrays per return.
+ */
+function without<T>(list: readonly T[], i: number): T[] {
+  const out = list.slice();
+  out.copyWithin(i, i + 1);
+  out.pop();
+  return out;
 }
 
 export const admissionMachine = setup({
@@ -63,13 +75,13 @@ export const admissionMachine = setup({
     enqueue: assign(({ context, event }) => {
       const e = event as { request: string; need: number };
       // A request asks once; a repeated WANT while queued or holding changes nothing.
-      if (holderIndex(context.holders, e.request) >= 0 || context.queue.some((q) => q.request === e.request)) return {};
+      if (holderIndex(context.holders, e.request) >= 0 || queued(context.queue, e.request)) return {};
       return { queue: [...context.queue, { request: e.request, need: e.need }] };
     }),
     dequeue: assign(({ context, event }) => {
       const r = (event as { request: string }).request;
       // Most WITHDRAWs find nothing queued (the request was granted long ago): keep the same queue then.
-      return context.queue.some((q) => q.request === r) ? { queue: context.queue.filter((q) => q.request !== r) } : {};
+      return queued(context.queue, r) ? { queue: context.queue.filter((q) => q.request !== r) } : {};
     }),
     giveBack: assign(({ context, event }) => {
       const i = holderIndex(context.holders, (event as { request: string }).request);

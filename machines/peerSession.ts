@@ -60,8 +60,41 @@ export type PeerSessionEvent =
   /** The peer's connection closed: its early infos name blocks nobody waits for any more. */
   | { type: 'PEER_GONE' };
 
+// Plain loops, not find/some/filter with a closure: these run on every event of every request.
 const has = (list: readonly string[], r: string) => list.includes(r);
-const earlyOf = (early: PeerSessionContext['early'], r: string) => early.find((e) => e.request === r);
+function earlyOf(early: PeerSessionContext['early'], r: string): PeerSessionContext['early'][number] | undefined {
+  for (let i = 0; i < early.length; i++) if (early[i]!.request === r) return early[i];
+  return undefined;
+}
+/** Whether some finished record of `r` passes `test` (0: any, 1: quiesced, 2: not written). */
+function finishedWith(finished: PeerSessionContext['finished'], r: string, test: 0 | 1 | 2): boolean {
+  for (let i = 0; i < finished.length; i++) {
+    const f = finished[i]!;
+    if (f.request === r && (test === 0 || (test === 1 ? f.quiesced : !f.wrote))) return true;
+  }
+  return false;
+}
+/** The list without `r`: the same array when `r` is not in it (most requests were never fenced or abandoned). */
+function withoutItem(list: readonly string[], r: string): readonly string[] {
+  return list.includes(r) ? list.filter((x) => x !== r) : list;
+}
+/**
+ * The finished records with the new record last (`replace`: earlier records of its request left out), and
+ * the oldest quiesced records dropped while over `remember` (an unproven one is kept: a fence of it must
+ * never be acknowledged). One new array.
+ */
+function remembered(finished: PeerSessionContext['finished'], rec: PeerSessionContext['finished'][number], remember: number, replace: boolean): PeerSessionContext['finished'] {
+  const out: Array<PeerSessionContext['finished'][number]> = [];
+  for (let i = 0; i < finished.length; i++) if (!replace || finished[i]!.request !== rec.request) out.push(finished[i]!);
+  out.push(rec);
+  while (out.length > remember) {
+    let i = 0;
+    while (i < out.length && !out[i]!.quiesced) i++;
+    if (i === out.length) break;
+    out.splice(i, 1);
+  }
+  return out;
+}
 const req = ({ event }: { event: PeerSessionEvent }) => (event as { request: string }).request;
 
 export const peerSessionMachine = setup({
@@ -98,33 +131,23 @@ export const peerSessionMachine = setup({
       const quiesced = (event as { quiesced?: boolean }).quiesced === true;
       const wrote = (event as { wrote?: boolean }).wrote !== false;
       // Bounded memory: the oldest quiesced record goes first; an unproven one is kept (a fence of it must never be acknowledged).
-      let finished = [...context.finished.filter((f) => f.request !== r), { request: r, quiesced, wrote }];
-      while (finished.length > context.remember) {
-        const i = finished.findIndex((f) => f.quiesced);
-        if (i < 0) break;
-        finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
-      }
-      return { active: context.active.filter((a) => a !== r), fenced: context.fenced.filter((f) => f !== r), abandoned: context.abandoned.filter((f) => f !== r), finished };
+      const finished = remembered(context.finished, { request: r, quiesced, wrote }, context.remember, true);
+      return { active: withoutItem(context.active, r), fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
     }),
     forgetEarly: assign({ early: [] }),
     retireUnstarted: assign(({ context, event }) => {
       const r = req({ event });
-      let finished = [...context.finished, { request: r, quiesced: true, wrote: false }];
-      while (finished.length > context.remember) {
-        const i = finished.findIndex((f) => f.quiesced);
-        if (i < 0) break;
-        finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
-      }
-      return { fenced: context.fenced.filter((f) => f !== r), abandoned: context.abandoned.filter((f) => f !== r), finished };
+      const finished = remembered(context.finished, { request: r, quiesced: true, wrote: false }, context.remember, false);
+      return { fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
     }),
   },
   guards: {
     isActive: ({ context, event }) => has(context.active, req({ event })),
     isFenced: ({ context, event }) => has(context.fenced, req({ event })),
     isAbandoned: ({ context, event }) => has(context.abandoned, req({ event })),
-    isFinished: ({ context, event }) => context.finished.some((f) => f.request === req({ event })),
-    finishedQuiesced: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && f.quiesced),
-    finishedUnwritten: ({ context, event }) => context.finished.some((f) => f.request === req({ event }) && !f.wrote),
+    isFinished: ({ context, event }) => finishedWith(context.finished, req({ event }), 0),
+    finishedQuiesced: ({ context, event }) => finishedWith(context.finished, req({ event }), 1),
+    finishedUnwritten: ({ context, event }) => finishedWith(context.finished, req({ event }), 2),
     hasEarly: ({ context, event }) => earlyOf(context.early, req({ event })) !== undefined,
   },
 }).createMachine({
