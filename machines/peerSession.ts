@@ -84,9 +84,18 @@ function withoutItem(list: readonly string[], r: string): readonly string[] {
  * never be acknowledged). One new array.
  */
 function remembered(finished: PeerSessionContext['finished'], rec: PeerSessionContext['finished'][number], remember: number, replace: boolean): PeerSessionContext['finished'] {
-  const out: Array<PeerSessionContext['finished'][number]> = [];
-  for (let i = 0; i < finished.length; i++) if (!replace || finished[i]!.request !== rec.request) out.push(finished[i]!);
-  out.push(rec);
+  const kept = replace && finishedWith(finished, rec.request, 0) ? finished.filter((f) => f.request !== rec.request) : finished;
+  let q = 0;
+  while (q < kept.length && !kept[q]!.quiesced) q++;
+  // The steady state: the list is full and its oldest quiesced record makes room, in one exact copy
+  // (a push onto a full copy would reallocate it).
+  if (kept.length === remember && q < kept.length) {
+    const out = kept.slice();
+    for (let j = q; j < out.length - 1; j++) out[j] = out[j + 1]!;
+    out[out.length - 1] = rec;
+    return out;
+  }
+  const out = [...kept, rec];
   while (out.length > remember) {
     let i = 0;
     while (i < out.length && !out[i]!.quiesced) i++;
