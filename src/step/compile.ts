@@ -79,6 +79,12 @@ interface Transition {
   ops: Op[];
   /** `[this]`, made once: most steps take exactly one transition, and need no new array for it. */
   one: Transition[];
+  /**
+   * The plan of this transition alone from the configuration it was last taken in (a one-entry cache
+   * before the configuration's map: a transition is almost always taken from the same configuration).
+   */
+  lastCfg: Config | null;
+  lastPlan: Plan | null;
 }
 
 /** Transition selection for one (configuration, event type): xstate's transitionNode over the active tree. */
@@ -162,7 +168,7 @@ export class CompiledMachine {
     // The initial microstep: from [root], enter the initial configuration (xstate's initialMicrostep).
     const start = this.configFor([root]);
     const initialT: XTransition = { target: [...initialStateNodes(root)], source: root, reenter: true, actions: [], eventType: null };
-    const plan = this.buildPlan(start, [{ id: -1, def: initialT, guard: null, ops: [], one: [] }], true);
+    const plan = this.buildPlan(start, [{ id: -1, def: initialT, guard: null, ops: [], one: [], lastCfg: null, lastPlan: null }], true);
     this.initialCfg = plan.next;
     this.initialOps = plan.ops;
     this.eagerPlans = this.enumerate(opts.maxEagerPlans ?? 20_000);
@@ -195,7 +201,7 @@ export class CompiledMachine {
     let c = this.trans.get(t);
     if (c) return c;
     for (const target of t.target ?? []) if (target.type === 'history') this.refuse(`a transition to a history state (#${target.id})`);
-    c = { id: this.trans.size, def: t, guard: this.compileGuard(t.guard, `#${t.source.id} on '${t.eventType ?? 'always'}'`), ops: this.compileActions(t.actions, `#${t.source.id} on '${t.eventType}'`), one: [] };
+    c = { id: this.trans.size, def: t, guard: this.compileGuard(t.guard, `#${t.source.id} on '${t.eventType ?? 'always'}'`), ops: this.compileActions(t.actions, `#${t.source.id} on '${t.eventType}'`), one: [], lastCfg: null, lastPlan: null };
     c.one.push(c);
     this.trans.set(t, c);
     return c;
@@ -370,8 +376,14 @@ export class CompiledMachine {
   private planFor(cfg: Config, ts: Transition[]): Plan {
     if (ts.length === 1) {
       // The common case, without a key string per step (the same Plan object as under its key).
-      const byOne = cfg.planByTransition.get(ts[0]!);
-      if (byOne !== undefined) return byOne;
+      const t = ts[0]!;
+      if (t.lastCfg === cfg) return t.lastPlan!;
+      const byOne = cfg.planByTransition.get(t);
+      if (byOne !== undefined) {
+        t.lastCfg = cfg;
+        t.lastPlan = byOne;
+        return byOne;
+      }
     }
     const key = ts.length === 1 ? String(ts[0]!.id) : ts.map((t) => t.id).join(',');
     let plan = cfg.plans.get(key);
@@ -592,7 +604,8 @@ export class CompiledMachine {
 
   /** @internal */
   eventlessOf(cfg: Config, ctx: unknown, event: EventObject): Transition[] {
-    if (cfg.eventless.length === 0) return NONE;
+    // Most configurations have none: answered from the flag, without walking the per-node chains.
+    if (!cfg.hasEventless) return NONE;
     let out: Transition[] | null = null;
     for (const chain of cfg.eventless) {
       loop: for (const always of chain) {
