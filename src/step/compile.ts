@@ -570,10 +570,8 @@ export class CompiledMachine {
     if (snap.status !== 'active') return false;
     const cfg = this.configOf(snap);
     if (cfg.hasEventless) return true;
-    const sel = this.selector(cfg, event.type);
-    if (sel === null) return event.type.startsWith('xstate.error.');
-    const found = sel.flat ? firstEnabled(sel, snap.context, event) : collectSelected(sel, snap.context, event);
-    return found !== null || event.type.startsWith('xstate.error.');
+    // The step's own selection (macro's first move), without the step.
+    return this.select(cfg, event, snap.context).length > 0 || event.type.startsWith('xstate.error.');
   }
 
   /** Whether the snapshot's configuration matches a state value (xstate `matches`), answered once per configuration. */
@@ -754,17 +752,10 @@ class Run {
     this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
   }
 
-  /** The context, copied before its first write in this run unless it is already the run's own. */
-  private ownContextNow(): void {
-    if (!this.ownCtx) {
-      this.ctx = { ...(this.ctx as object) };
-      this.ownCtx = true;
-    }
-  }
   /** Scratch for the values of an object-form assign (one run computes one assign at a time). */
   private readonly vals: unknown[] = [undefined];
 
-  /** Make the context the run's own object if no assign copied it yet (a snapshot for stepping in place). */
+  /** Make the context the run's own object unless it already is (before an assign writes it, or for a snapshot stepped in place). */
   ownContext(): void {
     if (this.ownCtx) return;
     this.ctx = { ...(this.ctx as object) };
@@ -806,7 +797,7 @@ class Run {
           args.event = event;
           if (typeof op.assignment === 'function') {
             const partial = (op.assignment as Fn)(args as never, params as never);
-            this.ownContextNow();
+            this.ownContext();
             Object.assign(this.ctx as object, partial);
           } else {
             // xstate's object form: every property computed from the context as it was, then all written.
@@ -818,7 +809,7 @@ class Run {
               const v = a[keys[i]!];
               vals[i] = typeof v === 'function' ? (v as Fn)(args as never, params as never) : v;
             }
-            this.ownContextNow();
+            this.ownContext();
             const c = this.ctx as Record<string, unknown>;
             for (let i = 0; i < keys.length; i++) {
               c[keys[i]!] = vals[i];
