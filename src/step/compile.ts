@@ -104,6 +104,8 @@ export interface Plan {
 }
 
 export interface Config {
+  /** The compiled machine the configuration belongs to. */
+  readonly machine: CompiledMachine;
   readonly index: number;
   readonly nodes: XNode[];
   readonly key: string;
@@ -124,6 +126,9 @@ export interface Config {
   /** `matches()` answers per query, filled on first use: O(1) thereafter. */
   matchCache: Map<string, boolean>;
 }
+
+/** Where a configuration's node list keeps its Config (non-enumerable: snapshots compare as before). */
+const CONFIG = Symbol('xferstate.config');
 
 const EMPTY_EFFECTS: Effect[] = [];
 const EMPTY_TIMERS: TimerOp[] = [];
@@ -297,10 +302,13 @@ export class CompiledMachine {
   // ---------------------------------------------------------------- configurations
 
   /** The configuration of exactly these nodes in this order (xstate's `_nodes` order decides value key order). */
-  private configFor(nodes: XNode[]): Config {
-    const key = nodes.map((n) => n.id).join('|');
+  private configFor(given: XNode[]): Config {
+    const key = given.map((n) => n.id).join('|');
     let cfg = this.configs.get(key);
     if (cfg) return cfg;
+    // The configuration's own node list (never an array of xstate's), carrying its Config: configOf
+    // reads it back with one property load instead of a WeakMap lookup (about three per step).
+    const nodes = given.slice();
     const set = new Set(nodes);
     const root = this.machine.root as unknown as XNode;
     const eventless: Transition[][][] = [];
@@ -312,6 +320,7 @@ export class CompiledMachine {
     }
     const value = stateValue(root, nodes);
     cfg = {
+      machine: this,
       index: this.configs.size,
       nodes,
       key,
@@ -327,13 +336,17 @@ export class CompiledMachine {
       matchCache: new Map(),
     };
     this.configs.set(key, cfg);
-    this.byNodes.set(nodes, cfg);
+    Object.defineProperty(nodes, CONFIG, { value: cfg });
+    this.byNodes.set(given, cfg);
     return cfg;
   }
 
-  /** The configuration of a snapshot (one of ours: by identity; xstate's: by its nodes, once). */
+  /** The configuration of a snapshot (one of ours: from its node list; xstate's: by its nodes, once). */
   configOf(snap: Snap): Config {
-    const nodes = (snap as unknown as { _nodes: XNode[] })._nodes;
+    const nodes = (snap as unknown as { _nodes: XNode[] & { [CONFIG]?: Config } })._nodes;
+    const own = nodes[CONFIG];
+    // Another machine's configuration would be a compiler bug; the owner check costs one comparison.
+    if (own !== undefined && own.machine === this) return own;
     let cfg = this.byNodes.get(nodes);
     if (!cfg) {
       cfg = this.configFor(nodes);
@@ -343,9 +356,18 @@ export class CompiledMachine {
   }
 
   private selector(cfg: Config, eventType: string): Selector | null {
-    const sel = cfg.selectors.get(eventType);
-    return sel !== undefined ? sel : this.buildSelector(cfg, eventType);
+    // The same question comes twice in a row when the loop offers an event: takes(), then the step.
+    if (cfg === this.selCfg && eventType === this.selType) return this.selSel;
+    let sel = cfg.selectors.get(eventType);
+    if (sel === undefined) sel = this.buildSelector(cfg, eventType);
+    this.selCfg = cfg;
+    this.selType = eventType;
+    this.selSel = sel;
+    return sel;
   }
+  private selCfg: Config | null = null;
+  private selType = '';
+  private selSel: Selector | null = null;
 
   /**
    * The selector, built on first use. Apart from the lookup above: the closures here capture this
