@@ -69,6 +69,7 @@ export function formatReport(r: BurstReport): string {
   const mem = (m: BurstMemory['context']) => `${m.rssStartMB ?? '?'} → ${m.rssEndMB ?? '?'} MB`;
   lines.push(`memory (RSS)  context ${mem(r.memory.context)}, generation ${mem(r.memory.generation)} (from 10 % of requests to the end)`);
   if (Object.keys(r.faultsInjected).length) lines.push(`faults        ${Object.entries(r.faultsInjected).map(([k, v]) => `${k} ${v}`).join(', ')}${r.peerRestarts ? `; context server restarted ${r.peerRestarts}×` : ''}`);
+  if (Object.keys(r.faultsFired).length) lines.push(`faults fired  ${Object.entries(r.faultsFired).map(([k, v]) => `${k} ${v}`).join(', ')} (points that acted in the servers)`);
   lines.push('time in state p50 / p99 ms:');
   for (const [k, v] of Object.entries(r.timeInStateMs).sort()) lines.push(`  ${k.padEnd(72)} ${String(v.p50).padStart(9)} ${String(v.p99).padStart(9)}  (${v.count})`);
   return lines.join('\n');

@@ -137,6 +137,8 @@ export interface ServerStats {
   integrity?: { poisonBroken: number; receiptMismatches: number; servedMismatches: number };
   /** What the server holds at the end (bounded memory: no per-request table survives its report). */
   memory?: { liveRequests: number; actors: number; rssMB: number };
+  /** Times each seeded fault's point acted in this server (faults.ts). */
+  faultsFired?: Record<string, number>;
 }
 
 /** Server → harness. */

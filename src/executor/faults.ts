@@ -13,8 +13,22 @@ export class FaultPoints {
     private readonly faultsOf: (request: string) => readonly FaultName[],
   ) {}
 
+  /** Times each fault point answered yes (the server's stats carry it: a burst shows its faults acted). */
+  readonly fired: Partial<Record<FaultName, number>> = {};
+
+  /** Live requests that carry faults (the servers count them): with none, no fault point looks anything up. */
+  private withFaults = 0;
+
+  /** A request with these faults started (+1) or was reported (-1). */
+  track(faults: readonly FaultName[], delta: 1 | -1): void {
+    if (faults.length > 0) this.withFaults += delta;
+  }
+
   has(request: string, fault: FaultName): boolean {
+    if (this.withFaults === 0) return false;
     const f = this.faultsOf(request);
-    return f.length > 0 && f.includes(fault);
+    if (f.length === 0 || !f.includes(fault)) return false;
+    this.fired[fault] = (this.fired[fault] ?? 0) + 1;
+    return true;
   }
 }

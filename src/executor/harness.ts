@@ -50,6 +50,11 @@ export interface BurstReport {
   latencyMs: { p50: number; p99: number };
   wallMs: number;
   faultsInjected: Record<string, number>;
+  /**
+   * Times each fault's point acted in the servers (from their stats; a context server killed by
+   * peer-kill takes its counts with it). Injected says which requests carried a fault; fired, that it did something.
+   */
+  faultsFired: Record<string, number>;
   peerRestarts: number;
   serverCpuMs: { context: number; generation: number };
   /**
@@ -533,6 +538,8 @@ function summarize(
   for (const s of stats) for (const [k, [p50, p99, count]] of Object.entries(s.timeInState)) tis[`${s.role}/${k}`] = { p50, p99, count };
   const sum = (f: (s: ServerStats) => number) => stats.reduce((n, s) => n + f(s), 0);
   const cpu = (role: string) => Math.round(stats.filter((s) => s.role === role).reduce((n, s) => n + s.cpuUserMs + s.cpuSystemMs, 0));
+  const faultsFired: Record<string, number> = {};
+  for (const s of stats) for (const [f, n] of Object.entries(s.faultsFired ?? {})) faultsFired[f] = (faultsFired[f] ?? 0) + n;
   return {
     requests: o.requests,
     completed,
@@ -553,6 +560,7 @@ function summarize(
     latencyMs,
     wallMs: Math.round(wallMs),
     faultsInjected,
+    faultsFired,
     peerRestarts,
     serverCpuMs: { context: cpu('context'), generation: cpu('generation') },
     memory: { context: { rssStartMB: null, rssEndMB: null }, generation: { rssStartMB: null, rssEndMB: null } },

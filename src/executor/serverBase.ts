@@ -189,7 +189,10 @@ export abstract class ServerBase {
   // ---- stimuli -------------------------------------------------------------------------------
 
   submit(spec: RequestSpec): void {
+    const prior = this.requests.get(spec.id);
+    if (prior !== undefined) this.faults.track(prior.spec.faults, -1);
     this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, corrupted: false, bytes: 0 });
+    this.faults.track(spec.faults, 1);
     this.stimulus({ kind: 'submit', request: spec.id, blocks: spec.blocks });
   }
 
@@ -456,6 +459,7 @@ export abstract class ServerBase {
     const e = this.requests.get(id);
     if (!e) return;
     this.requests.delete(id);
+    this.faults.track(e.spec.faults, -1);
     this.counters.reported++;
     // The outcome is the lifecycle's (served bytes that failed verification already made it 'failed',
     // reason 'corrupted'); `corrupted` is what the server observed, reported beside it.
@@ -641,6 +645,7 @@ export abstract class ServerBase {
       cpuSystemMs: cpu.system / 1000,
       integrity: this.integrity(),
       memory: { liveRequests: this.requests.size, actors: this.host.names().length, rssMB: Math.round(process.memoryUsage().rss / 1048576) },
+      faultsFired: { ...this.faults.fired },
     };
   }
 

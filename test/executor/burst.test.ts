@@ -30,6 +30,12 @@ describe('burst with every fault', () => {
       expect(r.completed + r.cancelled + r.failed).toBe(requests);
       // The faults really happened and really had effects.
       expect(Object.keys(r.faultsInjected).length).toBeGreaterThanOrEqual(FAULTS.length - 2);
+      // ...and their points acted in the servers (a fault point that never answers yes would pass every
+      // check above: the harness's own peer-kill and cancels make cancelled, failed and quarantined requests).
+      const injected = Object.entries(r.faultsInjected).reduce((n, [f, k]) => n + (f === 'peer-kill' ? 0 : k), 0);
+      const fired = Object.values(r.faultsFired).reduce((n, k) => n + k, 0);
+      expect(Object.keys(r.faultsFired).length).toBeGreaterThanOrEqual(FAULTS.length - 3);
+      expect(fired).toBeGreaterThanOrEqual(injected / 2);
       expect(r.cancelled).toBeGreaterThan(0);
       expect(r.failed).toBeGreaterThan(0);
       expect(r.completed).toBeGreaterThan(0);
