@@ -116,6 +116,9 @@ export interface Config {
   /** Top-level final state reached (status done). */
   readonly final: boolean;
   selectors: Map<string, Selector | null>;
+  /** The first event types looked up (at most SCANNED_TYPES) and their selectors, scanned before the Map. */
+  readonly selTypes: string[];
+  readonly selSels: (Selector | null)[];
   /** Per atomic node (in `nodes` order): its chain of nodes (self, ancestors) that have `always` transitions. */
   eventless: Transition[][][];
   /** Some atomic node of the configuration (or an ancestor) has `always` transitions. */
@@ -126,6 +129,9 @@ export interface Config {
   /** `matches()` answers per query, filled on first use: O(1) thereafter. */
   matchCache: Map<string, boolean>;
 }
+
+/** Event types per configuration whose selectors are found by a scan rather than a Map lookup. */
+const SCANNED_TYPES = 12;
 
 /** Where a configuration's node list keeps its Config (non-enumerable: snapshots compare as before). */
 const CONFIG = Symbol('xferstate.config');
@@ -329,6 +335,8 @@ export class CompiledMachine {
       tags: new Set(nodes.flatMap((n) => n.tags)),
       final: isInFinalState(set, root),
       selectors: new Map(),
+      selTypes: [],
+      selSels: [],
       eventless,
       hasEventless: eventless.some((chain) => chain.length > 0),
       plans: new Map(),
@@ -358,8 +366,25 @@ export class CompiledMachine {
   private selector(cfg: Config, eventType: string): Selector | null {
     // The same question comes twice in a row when the loop offers an event: takes(), then the step.
     if (cfg === this.selCfg && eventType === this.selType) return this.selSel;
-    let sel = cfg.selectors.get(eventType);
-    if (sel === undefined) sel = this.buildSelector(cfg, eventType);
+    let sel: Selector | null | undefined;
+    // A configuration meets a handful of event types: a scan of their names (event types are mostly
+    // literals, so === is mostly a pointer comparison) is several times cheaper than a Map lookup,
+    // which was the largest single user of hash lookups in the executor.
+    const types = cfg.selTypes;
+    for (let i = 0; i < types.length; i++) {
+      if (types[i] === eventType) {
+        sel = cfg.selSels[i]!;
+        break;
+      }
+    }
+    if (sel === undefined) {
+      sel = cfg.selectors.get(eventType);
+      if (sel === undefined) sel = this.buildSelector(cfg, eventType);
+      if (types.length < SCANNED_TYPES) {
+        types.push(eventType);
+        cfg.selSels.push(sel);
+      }
+    }
     this.selCfg = cfg;
     this.selType = eventType;
     this.selSel = sel;
