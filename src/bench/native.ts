@@ -347,8 +347,8 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  // The cuda backend has its own bench (VRAM, baseline = contiguous D2D copy): src/bench/nativeCuda.ts.
-  if (requested.length === 1 && requested[0] === 'cuda') return (await import('./nativeCuda.js')).runCudaBench({ json });
+  // The cuda backend has its own bench (VRAM, baseline = contiguous D2D copy): src/bench/_nativeCuda.ts.
+  if (requested.length === 1 && requested[0] === 'cuda') return (await import('./_nativeCuda.js')).runCudaBench({ json });
   const known = ['shm', 'nixl', 'cuda'];
   for (const spec of requested) {
     const b = spec.split(':')[0]!;

@@ -13,17 +13,28 @@ export interface BenchModule {
 
 const benchDir = new URL('../bench/', import.meta.url);
 
+/** What a bench may be called on the command line. */
+export const BENCH_NAME = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * The bench a compiled file in src/bench is, or null: helpers of a bench start with `_` (a helper that
+ * was listed made `bench all` stop with a usage error before the benches after it).
+ */
+export function benchOfFile(file: string): string | null {
+  return file.endsWith('.js') && !file.startsWith('_') ? file.slice(0, -3) : null;
+}
+
 export function listBenches(): string[] {
   const dir = fileURLToPath(benchDir);
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.js') && !f.startsWith('_'))
-    .map((f) => f.slice(0, -3))
+    .map(benchOfFile)
+    .filter((n): n is string => n !== null)
     .sort();
 }
 
 export async function loadBench(name: string): Promise<BenchModule> {
-  if (!/^[a-z][a-z0-9-]*$/.test(name) || !listBenches().includes(name)) {
+  if (!BENCH_NAME.test(name) || !listBenches().includes(name)) {
     throw new UsageError(`unknown benchmark '${name}'; known: ${listBenches().join(', ')}`);
   }
   return (await import(new URL(`${name}.js`, benchDir).href)) as BenchModule;
