@@ -16,16 +16,20 @@ export class FaultPoints {
   /** Times each fault point answered yes (the server's stats carry it: a burst shows its faults acted). */
   readonly fired: Partial<Record<FaultName, number>> = {};
 
-  /** Live requests that carry faults (the servers count them): with none, no fault point looks anything up. */
-  private withFaults = 0;
+  /**
+   * Whether any request submitted to this server carried a fault: until one did, no fault point looks
+   * anything up (a server without faults, such as the bench's, pays nothing for them). A flag that only
+   * goes up, rather than a count of live faulty requests, so no pairing of start and end can undercount.
+   */
+  private armed = false;
 
-  /** A request with these faults started (+1) or was reported (-1). */
-  track(faults: readonly FaultName[], delta: 1 | -1): void {
-    if (faults.length > 0) this.withFaults += delta;
+  /** A request with these faults was submitted. */
+  submitted(faults: readonly FaultName[]): void {
+    if (faults.length > 0) this.armed = true;
   }
 
   has(request: string, fault: FaultName): boolean {
-    if (this.withFaults === 0) return false;
+    if (!this.armed) return false;
     const f = this.faultsOf(request);
     if (f.length === 0 || !f.includes(fault)) return false;
     this.fired[fault] = (this.fired[fault] ?? 0) + 1;

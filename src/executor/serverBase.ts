@@ -189,10 +189,8 @@ export abstract class ServerBase {
   // ---- stimuli -------------------------------------------------------------------------------
 
   submit(spec: RequestSpec): void {
-    const prior = this.requests.get(spec.id);
-    if (prior !== undefined) this.faults.track(prior.spec.faults, -1);
     this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, corrupted: false, bytes: 0 });
-    this.faults.track(spec.faults, 1);
+    this.faults.submitted(spec.faults);
     this.stimulus({ kind: 'submit', request: spec.id, blocks: spec.blocks });
   }
 
@@ -459,7 +457,6 @@ export abstract class ServerBase {
     const e = this.requests.get(id);
     if (!e) return;
     this.requests.delete(id);
-    this.faults.track(e.spec.faults, -1);
     this.counters.reported++;
     // The outcome is the lifecycle's (served bytes that failed verification already made it 'failed',
     // reason 'corrupted'); `corrupted` is what the server observed, reported beside it.

@@ -3,48 +3,51 @@ import type { FaultName } from '../../src/executor/config.js';
 import { FaultPoints } from '../../src/executor/faults.js';
 
 /**
- * FaultPoints skips its lookup while no live request carries faults. The count must follow the
- * requests exactly: a fault point that went quiet while a faulty request was still live would make a
- * burst's faults silently disappear.
+ * FaultPoints looks nothing up until a request with faults was submitted. Once one was, every fault
+ * point answers from the live request's faults, whatever else was submitted or finished; and each yes
+ * is counted (the burst report's `faultsFired`).
  */
 describe('FaultPoints', () => {
   const setup = () => {
     const live = new Map<string, readonly FaultName[]>();
     const points = new FaultPoints('generation', (id) => live.get(id) ?? []);
-    const start = (id: string, faults: FaultName[]) => {
+    const submit = (id: string, faults: FaultName[]) => {
       live.set(id, faults);
-      points.track(faults, 1);
+      points.submitted(faults);
     };
-    const end = (id: string) => {
-      points.track(live.get(id)!, -1);
-      live.delete(id);
-    };
-    return { points, start, end };
+    const end = (id: string) => live.delete(id);
+    return { points, submit, end };
   };
 
   it('answers for a faulty request among requests without faults, whatever the order they end in', () => {
-    const { points, start, end } = setup();
-    start('a', []);
-    start('b', ['notif-drop']);
-    start('c', []);
+    const { points, submit, end } = setup();
+    submit('a', []);
+    submit('b', ['notif-drop']);
+    submit('c', []);
     end('a');
     end('c');
     expect(points.has('b', 'notif-drop')).toBe(true);
     expect(points.has('b', 'stall')).toBe(false);
-    start('d', ['stall', 'fail']);
+    submit('d', ['stall', 'fail']);
     end('b');
     expect(points.has('b', 'notif-drop')).toBe(false);
     expect(points.has('d', 'fail')).toBe(true);
     end('d');
     expect(points.has('d', 'fail')).toBe(false);
+    submit('e', ['fail']);
+    expect(points.has('e', 'fail')).toBe(true);
+    expect(points.fired).toEqual({ 'notif-drop': 1, fail: 2 });
   });
 
-  it('a request without faults never counts', () => {
-    const { points, start } = setup();
-    start('a', []);
+  it('a request without faults never counts, and none is looked up before a faulty one came', () => {
+    const asked: string[] = [];
+    const points = new FaultPoints('context', (id) => (asked.push(id), id === 'b' ? ['stall'] : []));
+    points.submitted([]);
     expect(points.has('a', 'stall')).toBe(false);
-    start('b', ['stall']);
+    expect(asked).toEqual([]);
+    points.submitted(['stall']);
     expect(points.has('a', 'stall')).toBe(false);
     expect(points.has('b', 'stall')).toBe(true);
+    expect(asked).toEqual(['a', 'b']);
   });
 });
