@@ -1,5 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, StateMeta } from './common.js';
+import { without } from './common.js';
 
 /**
  * A counted resource handed out first come, first served: KV blocks on either side (admission) and
@@ -45,18 +46,6 @@ function holderIndex(holders: AdmissionContext['holders'], request: string): num
 function queued(queue: AdmissionContext['queue'], request: string): boolean {
   for (let i = 0; i < queue.length; i++) if (queue[i]!.request === request) return true;
   return false;
-}
-
-/**
- * The list without the entry at `i`, as a new array (the context stays immutable: the explorer keeps
- * every snapshot it visits). One copy, where slice + concat made three arrays per return.
- */
-function without<T>(list: readonly T[], i: number): T[] {
-  // A plain loop: copyWithin is a generic builtin here, ten times slower than the shift (measured).
-  const out = list.slice();
-  for (let j = i; j < out.length - 1; j++) out[j] = out[j + 1]!;
-  out.pop();
-  return out;
 }
 
 export const admissionMachine = setup({

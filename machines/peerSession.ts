@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, RemoteRef, StateMeta } from './common.js';
-import { FINISHED_MEMORY } from './common.js';
+import { FINISHED_MEMORY, without } from './common.js';
 
 /**
  * The context server's side of its session with the generation peer: what to do with a request info
@@ -87,12 +87,11 @@ function remembered(finished: PeerSessionContext['finished'], rec: PeerSessionCo
   const kept = replace && finishedWith(finished, rec.request, 0) ? finished.filter((f) => f.request !== rec.request) : finished;
   let q = 0;
   while (q < kept.length && !kept[q]!.quiesced) q++;
-  // The steady state: the list is full and its oldest quiesced record makes room, in one exact copy
-  // (a push onto a full copy would reallocate it).
+  // The steady state: the list is full and its oldest quiesced record makes room (the push refills the
+  // slot the removal freed: no reallocation).
   if (kept.length === remember && q < kept.length) {
-    const out = kept.slice();
-    for (let j = q; j < out.length - 1; j++) out[j] = out[j + 1]!;
-    out[out.length - 1] = rec;
+    const out = without(kept, q);
+    out.push(rec);
     return out;
   }
   const out = [...kept, rec];

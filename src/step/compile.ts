@@ -364,8 +364,6 @@ export class CompiledMachine {
   }
 
   private selector(cfg: Config, eventType: string): Selector | null {
-    // The same question comes twice in a row when the loop offers an event: takes(), then the step.
-    if (cfg === this.selCfg && eventType === this.selType) return this.selSel;
     let sel: Selector | null | undefined;
     // A configuration meets a handful of event types: a scan of their names (event types are mostly
     // literals, so === is mostly a pointer comparison) is several times cheaper than a Map lookup,
@@ -385,14 +383,8 @@ export class CompiledMachine {
         cfg.selSels.push(sel);
       }
     }
-    this.selCfg = cfg;
-    this.selType = eventType;
-    this.selSel = sel;
     return sel;
   }
-  private selCfg: Config | null = null;
-  private selType = '';
-  private selSel: Selector | null = null;
 
   /**
    * The selector, built on first use. Apart from the lookup above: the closures here capture this
