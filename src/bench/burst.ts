@@ -154,7 +154,8 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
   const src = new Agent(`base-ctx-${process.pid}`, {});
   const dst = new Agent(`base-gen-${process.pid}`, {});
   const B = o.blockBytes;
-  const srcPool = new BlockPool(src, B, o.concurrency * o.blocksPerRequest * 2);
+  // Pools as the servers make them (the sender's poison checked right before its fill).
+  const srcPool = new BlockPool(src, B, o.concurrency * o.blocksPerRequest * 2, { checkPoison: 'firstWrite' });
   const dstPool = new BlockPool(dst, B, o.concurrency * o.blocksPerRequest * 2);
   const remote = src.loadRemoteMetadata(dst.exportMetadata());
   const checker = new PatternChecker(B);
@@ -173,7 +174,7 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
         const n = Number(m.id.slice(1));
         const blocks = srcPool.allocate(m.id, o.blocksPerRequest)!;
         // The receiver's epoch for these blocks travels in its request info, as in the servers.
-        blocks.forEach((b, i) => fillBlock(srcPool.view(b), n, m.remote.epoch, i));
+        blocks.forEach((b, i) => srcPool.fillRange(b, 0, B, n, m.remote.epoch, i));
         const h = src.createTransfer({
           op: 'WRITE',
           local: blocks.map((b) => ({ region: srcPool.region, offset: b * B, length: B })),

@@ -8,15 +8,30 @@ import { fillBlock, isPoisoned, PatternChecker, patternWord, poisonBlock, POISON
  *
  * Integrity at run time (a late write cannot go unseen): every allocation gets an epoch chosen here,
  * by the blocks' owner, never taken from a peer's message; a freed block is poisoned, and the poison is
- * checked when the block is allocated again — a write that landed while it was free breaks it.
+ * checked before the block's next owner can hide it — a write that landed while it was free breaks it.
+ * When is set per pool (`PoolOptions.checkPoison`).
  */
+export interface PoolOptions {
+  /**
+   * When a block's poison is checked after it is allocated again:
+   * - 'allocate' (default): at once. A pool whose blocks a peer writes (the receiver's) needs this:
+   *   the peer's write would hide an earlier one.
+   * - 'firstWrite': right before this process first writes the block (fillRange), or when the lease
+   *   ends if it never wrote it. For a pool only this process writes (the sender's): the check then
+   *   also covers the time the block was held unwritten, and it reads the block just before the fill
+   *   rewrites it, so the fill finds it in cache. Checked at allocation, a request's source blocks
+   *   were cold again by the time its transfer was posted (it waits for the receiver's info).
+   */
+  checkPoison?: 'allocate' | 'firstWrite';
+}
+
 export interface PoolStats {
   totalBlocks: number;
   freeBlocks: number;
   /** Blocks held by a live lease (allocated, exposed, quarantined or fencing). */
   heldBlocks: number;
   retiredBlocks: number;
-  /** Blocks found written while free (their poison broken when allocated again): corruption. */
+  /** Blocks found written while free (their poison found broken): corruption. */
   poisonBroken: number;
 }
 
@@ -38,12 +53,17 @@ export class BlockPool {
   private allocations = 0;
   poisonBroken = 0;
 
+  /** With 'firstWrite': 1 for a held block whose poison is not checked yet. */
+  private readonly unchecked: Uint8Array | null;
+
   constructor(
     agent: Agent,
     readonly blockBytes: number,
     readonly totalBlocks: number,
+    options: PoolOptions = {},
   ) {
     this.region = agent.registerMemory(blockBytes * totalBlocks);
+    this.unchecked = options.checkPoison === 'firstWrite' ? new Uint8Array(totalBlocks) : null;
     for (let i = totalBlocks - 1; i >= 0; i--) {
       this.poison(i);
       this.free.push(i);
@@ -57,7 +77,8 @@ export class BlockPool {
     if (this.free.length < count) return null;
     const blocks = this.free.splice(this.free.length - count, count);
     for (const b of blocks) this.freeSet.delete(b);
-    for (const b of blocks) if (!this.poisoned(b)) this.poisonBroken++;
+    if (this.unchecked === null) for (const b of blocks) this.check(b);
+    else for (const b of blocks) this.unchecked[b] = 1;
     // Epochs are 16 bits in the pattern; 0 is skipped so a zeroed block never matches.
     this.allocations = (this.allocations % 0xfffe) + 1;
     this.held.set(leaseId, { blocks, number, epoch: this.allocations });
@@ -98,6 +119,10 @@ export class BlockPool {
    * [offset, offset + length) of it (multiples of 8: a handle's slice, or the whole block).
    */
   fillRange(block: number, offset: number, length: number, requestNumber: number, epoch: number, blockIndex: number): void {
+    if (this.unchecked !== null && this.unchecked[block] === 1) {
+      this.unchecked[block] = 0;
+      this.check(block);
+    }
     if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes + offset, length, patternWord(requestNumber, epoch, blockIndex));
     else fillBlock(this.view(block).subarray(offset, offset + length), requestNumber, epoch, blockIndex);
   }
@@ -115,6 +140,11 @@ export class BlockPool {
     else poisonBlock(this.view(block));
   }
 
+  /** A block found written while free counts as broken poison. */
+  private check(block: number): void {
+    if (!this.poisoned(block)) this.poisonBroken++;
+  }
+
   private poisoned(block: number): boolean {
     if (this.region.kind === 'device') return this.region.verifyPattern(block * this.blockBytes, this.blockBytes, POISON_WORD) === 0;
     return isPoisoned(this.view(block));
@@ -130,6 +160,11 @@ export class BlockPool {
     if (!lease) return;
     this.held.delete(leaseId);
     for (const b of lease.blocks) {
+      // Never written by this process: its poison is checked now, before poisoning again hides a write.
+      if (this.unchecked !== null && this.unchecked[b] === 1) {
+        this.unchecked[b] = 0;
+        this.check(b);
+      }
       this.poison(b);
       this.freeSet.add(b);
     }
@@ -142,7 +177,10 @@ export class BlockPool {
     if (!lease) return;
     this.held.delete(leaseId);
     this.retired += lease.blocks.length;
-    for (const b of lease.blocks) this.retiredSet.add(b);
+    for (const b of lease.blocks) {
+      this.retiredSet.add(b);
+      if (this.unchecked !== null) this.unchecked[b] = 0;
+    }
   }
 
   stats(): PoolStats {

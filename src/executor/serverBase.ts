@@ -160,7 +160,9 @@ export abstract class ServerBase {
       ...(config.copyThreads ? { copyThreads: config.copyThreads } : {}),
       ...(config.chunkBytes ? { chunkBytes: config.chunkBytes } : {}),
     });
-    this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks);
+    // The sender's blocks are written only here (the KV fill before each post): their poison is checked
+    // right before that fill. The receiver's are written by the peer: checked when allocated.
+    this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks, { checkPoison: config.role === 'context' ? 'firstWrite' : 'allocate' });
     this.wiring = wiringFor(this.side, { handles: config.handlesPerRequest ?? 1, semantics: config.semantics ?? this.agent.semantics });
     this.faults = new FaultPoints(this.side, (id) => this.requests.get(id)?.spec.faults ?? []);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
