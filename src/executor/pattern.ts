@@ -13,7 +13,7 @@ export function patternWord(requestNumber: number, epoch: number, blockIndex: nu
 
 /**
  * The word a freed block is filled with. Request number 0 is never issued, so no request's pattern
- * equals it: a block that does not hold it when it is allocated again was written while free.
+ * equals it: a block that does not hold it when it is used again was written while free.
  */
 export const POISON_WORD: Buffer = patternWord(0, 0xffff, 0xffff);
 
