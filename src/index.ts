@@ -39,7 +39,7 @@ export type { NativeHandleBinding } from './executor/nativeHandle.js';
 export { wiringFor, ROLE_MACHINES, addressKey, parseAddress } from './core/wiring.js';
 export type { Wiring, Stimulus, Effect, Address, PeerMessage } from './core/wiring.js';
 export { BlockPool } from './executor/pool.js';
-export type { PoolStats } from './executor/pool.js';
+export type { PoolOptions, PoolStats } from './executor/pool.js';
 export { fillBlock, PatternChecker, patternWord } from './executor/pattern.js';
 export { ContextServer } from './executor/contextServer.js';
 export { GenerationServer } from './executor/generationServer.js';
