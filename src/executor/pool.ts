@@ -119,10 +119,7 @@ export class BlockPool {
    * [offset, offset + length) of it (multiples of 8: a handle's slice, or the whole block).
    */
   fillRange(block: number, offset: number, length: number, requestNumber: number, epoch: number, blockIndex: number): void {
-    if (this.unchecked !== null && this.unchecked[block] === 1) {
-      this.unchecked[block] = 0;
-      this.check(block);
-    }
+    this.checkPending(block);
     if (this.region.kind === 'device') this.region.fillPattern(block * this.blockBytes + offset, length, patternWord(requestNumber, epoch, blockIndex));
     else fillBlock(this.view(block).subarray(offset, offset + length), requestNumber, epoch, blockIndex);
   }
@@ -145,6 +142,13 @@ export class BlockPool {
     if (!this.poisoned(block)) this.poisonBroken++;
   }
 
+  /** With 'firstWrite': the check a held block still owes, made once. */
+  private checkPending(block: number): void {
+    if (this.unchecked === null || this.unchecked[block] === 0) return;
+    this.unchecked[block] = 0;
+    this.check(block);
+  }
+
   private poisoned(block: number): boolean {
     if (this.region.kind === 'device') return this.region.verifyPattern(block * this.blockBytes, this.blockBytes, POISON_WORD) === 0;
     return isPoisoned(this.view(block));
@@ -161,10 +165,7 @@ export class BlockPool {
     this.held.delete(leaseId);
     for (const b of lease.blocks) {
       // Never written by this process: its poison is checked now, before poisoning again hides a write.
-      if (this.unchecked !== null && this.unchecked[b] === 1) {
-        this.unchecked[b] = 0;
-        this.check(b);
-      }
+      this.checkPending(b);
       this.poison(b);
       this.freeSet.add(b);
     }
