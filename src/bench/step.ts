@@ -1,10 +1,16 @@
 import type { AnyStateMachine, EventObject } from 'xstate';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
+import { burstDelays } from '../executor/config.js';
+import { PureHost } from '../engine/pureHost.js';
 import { CompiledStepper } from '../step/compiled.js';
 import type { Stepper } from '../step/stepper.js';
 import { xstateStepper } from '../step/xstate.js';
 
-export const description = 'one machine step: xstate transition() (the oracle) vs the compiled plans, on request lifecycles of three machines';
+export const description = 'one machine step: xstate transition() (the oracle) vs the compiled plans, on request lifecycles of three machines; and the same steps through the executor\'s host';
+
+/** The scripts' machines by the role names the host derives from actor names (`r1.handle`). */
+const ROLES: Record<string, AnyStateMachine> = { handle: transferHandleMachine, recv: generationReceiveMachine, send: contextSendMachine };
+const ROLE_OF = new Map<AnyStateMachine, string>(Object.entries(ROLES).map(([r, m]) => [m, r]));
 
 /** One request's worth of steps: an actor start and the events that take it to its final state. */
 const SCRIPTS: Array<{ machine: AnyStateMachine; input: unknown; events: EventObject[] }> = [
@@ -56,19 +62,58 @@ function measureInPlace(compiled: CompiledStepper, rounds: number): number {
   return ((performance.now() - t0) * 1000) / steps;
 }
 
+/**
+ * The same, through the executor's host as the servers configure it (PureHost: compiled, in place,
+ * transient records, an owner record per actor, deadlines armed on its heap), with a route and an
+ * observer that do nothing: what the host adds per step before any wiring or effect. Each actor is
+ * spawned by name, sent its events by name, and removed.
+ */
+function measureHost(rounds: number): number {
+  let routed = 0;
+  const host = new PureHost({
+    machines: ROLES,
+    delays: burstDelays(600_000),
+    route: () => void routed++,
+    onTransition: () => {},
+    transientRecords: true,
+    inPlace: true,
+    ownerOf: (name) => ({ name }),
+  });
+  let id = 0;
+  let steps = 0;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    for (const s of SCRIPTS) {
+      const name = `r${id++}.${ROLE_OF.get(s.machine)!}`;
+      host.spawn(name, s.input);
+      for (const e of s.events) host.send(name, e);
+      if (!host.done(name)) throw new Error(`bench step: ${s.machine.id} did not finish in the host`);
+      host.remove(name);
+      steps += s.events.length + 1;
+    }
+  }
+  const us = ((performance.now() - t0) * 1000) / steps;
+  host.stopAll();
+  if (routed === 0) throw new Error('bench step: the host routed no effect');
+  return us;
+}
+
 export async function runBench({ json }: { json: boolean; args: string[] }): Promise<number> {
   const compiled = new CompiledStepper();
   // Warm up, then alternate A B A B and keep the medians.
   measure(xstateStepper, 300);
   measure(compiled, 3000);
   measureInPlace(compiled, 3000);
+  measureHost(3000);
   const xs: number[] = [];
   const cs: number[] = [];
   const ps: number[] = [];
+  const hs: number[] = [];
   for (let i = 0; i < 3; i++) {
     xs.push(measure(xstateStepper, 1000));
     cs.push(measure(compiled, 10_000));
     ps.push(measureInPlace(compiled, 10_000));
+    hs.push(measureHost(10_000));
   }
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[1]!;
   const result = {
@@ -77,6 +122,8 @@ export async function runBench({ json }: { json: boolean; args: string[] }): Pro
     speedup: Number((med(xs) / med(cs)).toFixed(1)),
     inPlaceUsPerStep: Number(med(ps).toFixed(3)),
     inPlaceSpeedup: Number((med(cs) / med(ps)).toFixed(2)),
+    hostUsPerStep: Number(med(hs).toFixed(3)),
+    hostAddsUsPerStep: Number((med(hs) - med(ps)).toFixed(3)),
   };
   if (json) console.log(JSON.stringify(result));
   else {
@@ -85,6 +132,7 @@ export async function runBench({ json }: { json: boolean; args: string[] }): Pro
     console.log(`  compiled plans        ${result.compiledUsPerStep} µs`);
     console.log(`  speedup               ${result.speedup}×`);
     console.log(`  compiled, in place    ${result.inPlaceUsPerStep} µs   (${result.inPlaceSpeedup}× the compiled step: the executor's mode, no snapshot or context copy per step)`);
+    console.log(`  through the host      ${result.hostUsPerStep} µs   (PureHost as the servers run it, route and observer doing nothing: +${result.hostAddsUsPerStep} µs per step)`);
   }
   return 0;
 }
