@@ -8,23 +8,22 @@ import { xstateStepper } from '../step/xstate.js';
 
 export const description = 'one machine step: xstate transition() (the oracle) vs the compiled plans, on request lifecycles of three machines; and the same steps through the executor\'s host';
 
-/** The scripts' machines by the role names the host derives from actor names (`r1.handle`). */
-const ROLES: Record<string, AnyStateMachine> = { handle: transferHandleMachine, recv: generationReceiveMachine, send: contextSendMachine };
-const ROLE_OF = new Map<AnyStateMachine, string>(Object.entries(ROLES).map(([r, m]) => [m, r]));
-
 /** One request's worth of steps: an actor start and the events that take it to its final state. */
-const SCRIPTS: Array<{ machine: AnyStateMachine; input: unknown; events: EventObject[] }> = [
+const SCRIPTS: Array<{ role: string; machine: AnyStateMachine; input: unknown; events: EventObject[] }> = [
   {
+    role: 'handle',
     machine: transferHandleMachine,
     input: { handleId: 'h', semantics: { canAbortInFlight: false, releaseInFlightQuiesces: false } },
     events: [{ type: 'POST' }, { type: 'STATUS', status: 'DONE' } as EventObject, { type: 'RELEASE_RESULT', accepted: true, quiesced: true } as EventObject],
   },
   {
+    role: 'recv',
     machine: generationReceiveMachine,
     input: { requestId: 'r' },
     events: [{ type: 'WORKER_POP' }, { type: 'SLOT_GRANTED' }, { type: 'READY_SIGNAL', ready: true } as EventObject, { type: 'CANCEL_UNKNOWN' }, { type: 'SYNC_WAIT_ENDED', arrived: true } as EventObject, { type: 'STATUS_POLL' }],
   },
   {
+    role: 'send',
     machine: contextSendMachine,
     input: { requestId: 'r' },
     events: [{ type: 'REQUEST_INFO' }, { type: 'TRANSFERS_SETTLED', outcome: 'succeeded', quiesced: true } as EventObject, ...Array.from({ length: 5 }, () => ({ type: 'WORKER_STEP' })), { type: 'STATUS_POLL' }],
@@ -71,7 +70,8 @@ function measureInPlace(compiled: CompiledStepper, rounds: number): number {
 function measureHost(rounds: number): number {
   let routed = 0;
   const host = new PureHost({
-    machines: ROLES,
+    // The host finds an actor's machine by the role at the end of its name (`r1.handle`).
+    machines: Object.fromEntries(SCRIPTS.map((s) => [s.role, s.machine])),
     delays: burstDelays(600_000),
     route: () => void routed++,
     onTransition: () => {},
@@ -84,7 +84,7 @@ function measureHost(rounds: number): number {
   const t0 = performance.now();
   for (let r = 0; r < rounds; r++) {
     for (const s of SCRIPTS) {
-      const name = `r${id++}.${ROLE_OF.get(s.machine)!}`;
+      const name = `r${id++}.${s.role}`;
       host.spawn(name, s.input);
       for (const e of s.events) host.send(name, e);
       if (!host.done(name)) throw new Error(`bench step: ${s.machine.id} did not finish in the host`);
