@@ -6,7 +6,7 @@ import { CompiledStepper } from '../step/compiled.js';
 import type { Stepper } from '../step/stepper.js';
 import { xstateStepper } from '../step/xstate.js';
 
-export const description = 'one machine step: xstate transition() (the oracle) vs the compiled plans, on request lifecycles of three machines; and the same steps through the executor\'s host';
+export const description = 'one machine step: xstate transition() (the oracle) vs the compiled plans (generated code, and interpreted), on request lifecycles of three machines; and the same steps through the executor\'s host';
 
 /** One request's worth of steps: an actor start and the events that take it to its final state. */
 const SCRIPTS: Array<{ role: string; machine: AnyStateMachine; input: unknown; events: EventObject[] }> = [
@@ -100,18 +100,23 @@ function measureHost(rounds: number): number {
 
 export async function runBench({ json }: { json: boolean; args: string[] }): Promise<number> {
   const compiled = new CompiledStepper();
+  // The same plans run by the interpreter instead of generated code (the executor's mode before generation).
+  const interpreted = new CompiledStepper({ generate: false });
   // Warm up, then alternate A B A B and keep the medians.
   measure(xstateStepper, 300);
   measure(compiled, 3000);
+  measureInPlace(interpreted, 3000);
   measureInPlace(compiled, 3000);
   measureHost(3000);
   const xs: number[] = [];
   const cs: number[] = [];
+  const is: number[] = [];
   const ps: number[] = [];
   const hs: number[] = [];
   for (let i = 0; i < 3; i++) {
     xs.push(measure(xstateStepper, 1000));
     cs.push(measure(compiled, 10_000));
+    is.push(measureInPlace(interpreted, 10_000));
     ps.push(measureInPlace(compiled, 10_000));
     hs.push(measureHost(10_000));
   }
@@ -120,8 +125,10 @@ export async function runBench({ json }: { json: boolean; args: string[] }): Pro
     xstateUsPerStep: Number(med(xs).toFixed(3)),
     compiledUsPerStep: Number(med(cs).toFixed(3)),
     speedup: Number((med(xs) / med(cs)).toFixed(1)),
+    interpretedInPlaceUsPerStep: Number(med(is).toFixed(3)),
     inPlaceUsPerStep: Number(med(ps).toFixed(3)),
     inPlaceSpeedup: Number((med(cs) / med(ps)).toFixed(2)),
+    generatedSpeedup: Number((med(is) / med(ps)).toFixed(2)),
     hostUsPerStep: Number(med(hs).toFixed(3)),
     hostAddsUsPerStep: Number((med(hs) - med(ps)).toFixed(3)),
   };
@@ -131,7 +138,8 @@ export async function runBench({ json }: { json: boolean; args: string[] }): Pro
     console.log(`  xstate transition()   ${result.xstateUsPerStep} µs`);
     console.log(`  compiled plans        ${result.compiledUsPerStep} µs`);
     console.log(`  speedup               ${result.speedup}×`);
-    console.log(`  compiled, in place    ${result.inPlaceUsPerStep} µs   (${result.inPlaceSpeedup}× the compiled step: the executor's mode, no snapshot or context copy per step)`);
+    console.log(`  plans interpreted, in place  ${result.interpretedInPlaceUsPerStep} µs   (the executor's mode before generated code)`);
+    console.log(`  compiled, in place    ${result.inPlaceUsPerStep} µs   (${result.inPlaceSpeedup}× the compiled step: the executor's mode, generated code, no snapshot or context copy per step; ${result.generatedSpeedup}× the interpreted plans)`);
     console.log(`  through the host      ${result.hostUsPerStep} µs   (PureHost as the servers run it, route and observer doing nothing: +${result.hostAddsUsPerStep} µs per step)`);
   }
   return 0;

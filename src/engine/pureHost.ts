@@ -75,10 +75,21 @@ interface ActorRecord {
 }
 
 /**
- * The shared default stepper (its compiled machines are cached per machine object).
- * `XFERSTATE_STEPPER=xstate` steps with xstate itself instead, for A/B measurements and bisecting.
+ * The shared default stepper (its compiled machines are cached per machine object): plans run as
+ * generated code. For A/B measurements and bisecting, `XFERSTATE_STEPPER=plans` interprets the same
+ * plans instead, and `XFERSTATE_STEPPER=xstate` steps with xstate itself.
  */
-const defaultStepper: Stepper = process.env.XFERSTATE_STEPPER === 'xstate' ? xstateStepper : new CompiledStepper();
+function stepperFromEnv(): Stepper {
+  switch (process.env.XFERSTATE_STEPPER) {
+    case 'xstate':
+      return xstateStepper;
+    case 'plans':
+      return new CompiledStepper({ generate: false });
+    default:
+      return new CompiledStepper();
+  }
+}
+const defaultStepper: Stepper = stepperFromEnv();
 
 /**
  * One machine object per (machine, delays) in the process: hosts built with the same delays share it,

@@ -2,6 +2,8 @@ import { createEmptyActor } from 'xstate';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Effect, Snap, Step, TimerOp } from './stepper.js';
 import { NO_PARAMS } from './stepper.js';
+import type { GenHelpers, Generated, GenPlan, GenSource } from './generate.js';
+import { generate } from './generate.js';
 
 /**
  * The compiler: from a machine's state nodes (xstate v5's `machine.root`, read-only) it builds, for each
@@ -128,6 +130,8 @@ export interface Config {
   planByTransition: Map<Transition, Plan>;
   /** `matches()` answers per query, filled on first use: O(1) thereafter. */
   matchCache: Map<string, boolean>;
+  /** The configuration's generated step (generate.ts): undefined until its first step, null when generation is off. */
+  gen: Generated | null | undefined;
 }
 
 /** Event types per configuration whose selectors are found by a scan rather than a Map lookup. */
@@ -144,6 +148,20 @@ const isBuiltin = (x: unknown): x is { type: string; resolve: Fn } => typeof x =
 export interface CompileOptions {
   /** Stop enumerating plans ahead of time beyond this many; further plans are built on first use. */
   maxEagerPlans?: number;
+  /**
+   * Run each configuration's steps as code generated from its plans (generate.ts; default true). False
+   * interprets the plans: the two are compared with xstate alike, and `bench step` measures both.
+   */
+  generate?: boolean;
+  /** Tests only: rewrite a configuration's generated source before it is compiled (the canaries break it on purpose). */
+  rewriteGenerated?: (source: string) => string;
+}
+
+/** What generation covers (for tests and `bench step`): configurations generated, and what was left to the interpreter. */
+export interface GeneratedStats {
+  configs: number;
+  /** `<configuration value> <event type>` for each selection the generator left to the interpreter. */
+  fallbacks: string[];
 }
 
 export class CompiledMachine {
@@ -161,11 +179,17 @@ export class CompiledMachine {
   /** Plans built ahead of time at compile (the rest, if any, on first use). */
   readonly eagerPlans: number;
 
+  private readonly generateOn: boolean;
+  private readonly rewriteGenerated: ((source: string) => string) | undefined;
+  private readonly genStats: GeneratedStats = { configs: 0, fallbacks: [] };
+
   constructor(
     readonly machine: AnyStateMachine,
     opts: CompileOptions = {},
   ) {
     this.id = machine.id;
+    this.generateOn = opts.generate !== false;
+    this.rewriteGenerated = opts.rewriteGenerated;
     const root = machine.root as unknown as XNode;
     const walk = (n: XNode) => {
       this.nodeList.push(n);
@@ -342,6 +366,7 @@ export class CompiledMachine {
       plans: new Map(),
       planByTransition: new Map(),
       matchCache: new Map(),
+      gen: undefined,
     };
     this.configs.set(key, cfg);
     Object.defineProperty(nodes, CONFIG, { value: cfg });
@@ -484,6 +509,42 @@ export class CompiledMachine {
     const moved = !(nextNodes.length === cfg.nodes.length && cfg.nodes.every((n) => mut.has(n)));
     const next = moved ? this.configFor(nextNodes) : cfg;
     return { ops, next, moved };
+  }
+
+  // ---------------------------------------------------------------- generated code
+
+  /** @internal The configuration's generated step, made on its first use (null when generation is off). */
+  generatedFor(cfg: Config): Generated | null {
+    if (cfg.gen !== undefined) return cfg.gen;
+    if (!this.generateOn) return (cfg.gen = null);
+    const types = new Set<string>();
+    for (const n of cfg.nodes) for (const d of n.transitions.keys()) types.add(d);
+    const chains = cfg.eventless.filter((chain) => chain.length > 0);
+    const src: GenSource = {
+      machineId: this.id,
+      cfgIndex: cfg.index,
+      eventTypes: [...types],
+      selector: (type) => this.selector(cfg, type),
+      // Every op carries every field (op() above), so a Plan reads as the generator's structural view of one.
+      plan: (ts) => this.planFor(cfg, ts as Transition[]) as unknown as GenPlan,
+      eventlessChain: chains.length === 1 ? chains[0]!.flat() : null,
+      hasEventless: cfg.hasEventless,
+    };
+    const g = generate(src, GEN_HELPERS, this.rewriteGenerated);
+    this.genStats.configs++;
+    for (const f of g.fallbacks) this.genStats.fallbacks.push(`${cfg.valueKey} ${f}`);
+    return (cfg.gen = g);
+  }
+
+  /** Generate every configuration known now (the compiler enumerates them at load), and say what was covered. */
+  generateAll(): GeneratedStats {
+    for (const cfg of [...this.configs.values()]) this.generatedFor(cfg);
+    return this.generated;
+  }
+
+  /** What generation covered so far (configurations are generated on their first step). */
+  get generated(): GeneratedStats {
+    return { configs: this.genStats.configs, fallbacks: [...this.genStats.fallbacks] };
   }
 
   // ---------------------------------------------------------------- run time
@@ -719,6 +780,9 @@ function scopeOf(ctx: unknown, event: EventObject): typeof scope {
   return scope;
 }
 
+/** What generated code shares with the interpreter: the same scope object, and the same empty lists and params. */
+const GEN_HELPERS: GenHelpers = { scope, noParams: NO_PARAMS, emptyEffects: EMPTY_EFFECTS, emptyTimers: EMPTY_TIMERS };
+
 function resolveParams(src: ParamSource, ctx: unknown, event: EventObject): unknown {
   return src.fn ? (src.p as Fn)(scopeOf(ctx, event) as never) : src.p;
 }
@@ -770,7 +834,11 @@ function collect(sel: Selector, ctx: unknown, event: EventObject): boolean {
   return false;
 }
 
-/** One macrostep in progress: the configuration, context (copied on first assign), status and collected output. */
+/**
+ * One macrostep in progress: the configuration, context (copied on first assign), status and collected
+ * output. Generated code (generate.ts) reads and writes the fields it shares with `exec`: cfg, ctx,
+ * version, effects, timers, queue, assignArgs.
+ */
 class Run {
   private changed = false;
   private ownCtx = false;
@@ -778,14 +846,14 @@ class Run {
   output: unknown = undefined;
   effects: Effect[] = EMPTY_EFFECTS;
   timers: TimerOp[] = EMPTY_TIMERS;
-  private readonly queue: EventObject[] = [];
+  readonly queue: EventObject[] = [];
   /** Bumped whenever xstate would produce a new snapshot object. */
-  private version = 0;
-  private cfg!: Config;
-  private ctx: unknown;
+  version = 0;
+  cfg!: Config;
+  ctx: unknown;
 
   private readonly inPlaceResult: { changed: boolean; effects: readonly Effect[]; timers: readonly TimerOp[] } = { changed: false, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
-  private readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
+  readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
 
   constructor(private readonly cm: CompiledMachine) {
     this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
@@ -884,18 +952,47 @@ class Run {
         case 'doneEvent':
           this.queue.push(op.event);
           break;
-        case 'machineDone': {
-          this.status = 'done';
-          const rootOutput = (this.cm.machine.root as unknown as XNode).output;
-          if (rootOutput !== undefined) {
-            const doneEvent = { type: `xstate.done.state.${op.completionId}`, output: undefined };
-            this.output = typeof rootOutput === 'function' ? (rootOutput as Fn)({ context: this.ctx, event: doneEvent, self: this.cm.actorSelf } as never) : rootOutput;
-          }
-          this.version++;
+        case 'machineDone':
+          this.machineDone(op.completionId);
           break;
-        }
       }
     }
+  }
+
+  /** The machine reached its top-level final state: status done, output computed from the context now. */
+  machineDone(completionId: string): void {
+    this.status = 'done';
+    const rootOutput = (this.cm.machine.root as unknown as XNode).output;
+    if (rootOutput !== undefined) {
+      const doneEvent = { type: `xstate.done.state.${completionId}`, output: undefined };
+      this.output = typeof rootOutput === 'function' ? (rootOutput as Fn)({ context: this.ctx, event: doneEvent, self: this.cm.actorSelf } as never) : rootOutput;
+    }
+    this.version++;
+  }
+
+  /** The event's microstep from the current configuration: generated code, or the plans interpreted. True when a transition was selected. */
+  private microFor(ev: EventObject): boolean {
+    const cfg = this.cfg;
+    const g = cfg.gen === undefined ? this.cm.generatedFor(cfg) : cfg.gen;
+    return g === null ? this.microInterpreted(ev) : g.micro(this, ev);
+  }
+
+  /** The interpreter's microstep (also what generated code falls back to for a selection it does not generate). */
+  microInterpreted(ev: EventObject): boolean {
+    const ts = this.cm.select(this.cfg, ev, this.ctx);
+    this.micro(ts, ev);
+    return ts.length > 0;
+  }
+
+  /** The eventless microstep, if an eventless transition is enabled (only called for configurations that have some). */
+  private alwaysFor(ev: EventObject): boolean {
+    const cfg = this.cfg;
+    const g = cfg.gen === undefined ? this.cm.generatedFor(cfg) : cfg.gen;
+    if (g !== null && g.always !== null) return g.always(this, ev);
+    const ts = this.cm.eventlessOf(cfg, this.ctx, ev);
+    if (ts.length === 0) return false;
+    this.micro(ts, ev);
+    return true;
   }
 
   private micro(ts: Transition[], event: EventObject): void {
@@ -911,27 +1008,27 @@ class Run {
   /** xstate's macrostep: the event's microstep, then eventless transitions and internal (done) events until stable. */
   macro(event: EventObject, initial: boolean): void {
     const start = this.version;
-    if (!initial) {
-      const ts = this.cm.select(this.cfg, event, this.ctx);
-      if (ts.length === 0 && event.type.startsWith('xstate.error.')) {
-        this.status = 'error';
-        this.version++;
-        this.changed = true;
-        return;
-      }
-      this.micro(ts, event);
+    if (!initial && !this.microFor(event) && event.type.startsWith('xstate.error.')) {
+      // (Nothing was selected, so the microstep changed nothing before this.)
+      this.status = 'error';
+      this.version++;
+      this.changed = true;
+      return;
     }
     let next = event;
     let eventless = true;
     while (this.status === 'active') {
-      let enabled: Transition[] = eventless ? this.cm.eventlessOf(this.cfg, this.ctx, next) : NONE;
-      const before: number = enabled.length > 0 ? this.version : -1;
-      if (enabled.length === 0) {
+      // `before`: the version before an eventless microstep (-1 when the step came from the queue instead).
+      let before = -1;
+      if (eventless && this.cfg.hasEventless) {
+        before = this.version;
+        if (!this.alwaysFor(next)) before = -1;
+      }
+      if (before === -1) {
         if (this.queue.length === 0) break;
         next = this.queue.shift()!;
-        enabled = this.cm.select(this.cfg, next, this.ctx);
+        this.microFor(next);
       }
-      this.micro(enabled, next);
       eventless = this.version !== before;
     }
     if (this.version !== start) this.changed = true;

@@ -20,6 +20,16 @@ describe('compiler', () => {
     }
   });
 
+  it('generates code for every configuration of every production machine and variant, leaving no selection to the interpreter', () => {
+    const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
+    for (const m of [...all, ...machines.REGRESSION_VARIANTS.map((v) => v.machine)]) {
+      const c = compile(m);
+      const g = c.generateAll();
+      expect(g.configs, m.id).toBe(c.configurationCount);
+      expect(g.fallbacks, m.id).toEqual([]);
+    }
+  });
+
   const refused: Array<[string, () => AnyStateMachine, RegExp]> = [
     ['invoke', () => setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ initial: 'a', states: { a: { invoke: { src: 'p' } } } }), /invoke/],
     ['history states', () => createMachine({ initial: 'a', states: { a: {}, h: { type: 'history' } } }), /history state/],
@@ -63,18 +73,21 @@ describe('compiler', () => {
       },
       output: ({ context }) => ({ n: context.n }),
     });
-    const compiled = new CompiledStepper();
-    let a = xstateStepper.initial(m, undefined);
-    let b = compiled.initial(m, undefined);
-    expect(diffSteps(a, b, false, false)).toEqual([]);
-    for (const type of ['GO', 'AGAIN', 'AGAIN', 'NOPE', 'FINISH', 'GO'] as const) {
-      const na = xstateStepper.step(m, a.snap, { type } as never);
-      const nb = compiled.step(m, b.snap, { type } as never);
-      expect(diffSteps(na, nb, na.snap === a.snap, nb.snap === b.snap), type).toEqual([]);
-      a = na;
-      b = nb;
+    // Generated code (the default) and the plans interpreted.
+    for (const compiled of [new CompiledStepper(), new CompiledStepper({ generate: false })]) {
+      let a = xstateStepper.initial(m, undefined);
+      let b = compiled.initial(m, undefined);
+      expect(diffSteps(a, b, false, false)).toEqual([]);
+      for (const type of ['GO', 'AGAIN', 'AGAIN', 'NOPE', 'FINISH', 'GO'] as const) {
+        const na = xstateStepper.step(m, a.snap, { type } as never);
+        const nb = compiled.step(m, b.snap, { type } as never);
+        expect(diffSteps(na, nb, na.snap === a.snap, nb.snap === b.snap), type).toEqual([]);
+        a = na;
+        b = nb;
+      }
+      expect(b.snap.status).toBe('done');
+      expect(b.snap.output).toEqual({ n: 21 });
     }
-    expect(b.snap.status).toBe('done');
-    expect(b.snap.output).toEqual({ n: 21 });
+    expect(new CompiledStepper().compile(m).generateAll().fallbacks).toEqual([]);
   });
 });

@@ -75,6 +75,26 @@ describe('canary: a broken compiled table is caught', () => {
     expect(r.mismatches.join('\n')).toMatch(/in place: value: step "/);
   });
 
+  // The generated code is what the executor runs: breaking it (not the plans) must be caught too.
+  it('generated code whose guards are always open (a guarded transition taken regardless)', () => {
+    const broken = new CompiledStepper({ rewriteGenerated: (src) => src.replace(/if \((k\d+\(\()/g, 'if (true || $1') });
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.length).toBeGreaterThan(0);
+    expect(broken.compile(transferHandleMachine).generated.configs).toBeGreaterThan(0);
+  });
+
+  it('generated code that drops the first timer operation of a step', () => {
+    const broken = new CompiledStepper({ rewriteGenerated: (src) => src.replaceAll('run.timers = [x];', 'void x;') });
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/timers: xstate \[\{"op":"(arm|cancel)"/);
+  });
+
+  it('generated code that moves to the next configuration without counting the change', () => {
+    const broken = new CompiledStepper({ rewriteGenerated: (src) => src.replace(/(run\.cfg = k\d+;) run\.version\+\+;/g, '$1') });
+    const r = lockstep(combo, broken);
+    expect(r.mismatches.join('\n')).toMatch(/snapshot identity|in place/);
+  });
+
   it('the unbroken stepper passes the same combination', () => {
     expect(lockstep(combo, new CompiledStepper()).mismatches).toEqual([]);
   });
