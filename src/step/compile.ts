@@ -2,8 +2,8 @@ import { createEmptyActor } from 'xstate';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Effect, Snap, Step, TimerOp } from './stepper.js';
 import { NO_PARAMS } from './stepper.js';
-import type { GenHelpers, Generated, GenPlan, GenSource } from './generate.js';
-import { generate } from './generate.js';
+import type { GeneratedOps, GenHelpers, Generated, GenOp, GenPlan, GenSource } from './generate.js';
+import { generate, generateOps } from './generate.js';
 
 /**
  * The compiler: from a machine's state nodes (xstate v5's `machine.root`, read-only) it builds, for each
@@ -182,6 +182,8 @@ export class CompiledMachine {
   private readonly generateOn: boolean;
   private readonly rewriteGenerated: ((source: string) => string) | undefined;
   private readonly genStats: GeneratedStats = { configs: 0, fallbacks: [] };
+  /** The initial microstep's ops as generated code (undefined until the first start; null when generation is off). */
+  private initialGen: GeneratedOps | null | undefined = undefined;
 
   constructor(
     readonly machine: AnyStateMachine,
@@ -596,7 +598,9 @@ export class CompiledMachine {
     // A static context is the machine's own object and is copied on the first assign, or below.
     const run = this.takeRun(this.initialCfg, ctx, true, typeof ctxDef === 'function');
     try {
-      run.exec(this.initialOps, initEvent);
+      if (this.initialGen === undefined) this.initialGen = this.generateOn ? generateOps(this.id, this.initialOps as unknown as GenOp[], GEN_HELPERS, this.rewriteGenerated) : null;
+      if (this.initialGen === null) run.exec(this.initialOps, initEvent);
+      else this.initialGen(run, initEvent);
       run.macro(initEvent, true);
       if (owned) run.ownContext();
       return run.result(null);
@@ -671,7 +675,9 @@ export class CompiledMachine {
     const cfg = this.configOf(snap);
     if (cfg.hasEventless) return true;
     // The step's own selection (macro's first move), without the step.
-    return this.select(cfg, event, snap.context).length > 0 || event.type.startsWith('xstate.error.');
+    const g = cfg.gen === undefined ? this.generatedFor(cfg) : cfg.gen;
+    const some = g === null ? this.select(cfg, event, snap.context).length > 0 : g.takes(snap.context, event);
+    return some || event.type.startsWith('xstate.error.');
   }
 
   /** Whether the snapshot's configuration matches a state value (xstate `matches`), answered once per configuration. */

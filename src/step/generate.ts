@@ -73,9 +73,14 @@ export interface GenHelpers {
 
 /** A generated step function: runs the event's microstep on `run` and says whether a transition was selected. */
 export type GeneratedMicro = (run: unknown, ev: EventObject) => boolean;
+/** Generated selection alone: whether the event would select a transition on this context (nothing is run). */
+export type GeneratedTakes = (ctx: unknown, ev: EventObject) => boolean;
+/** Generated ops with no selection (a machine's initial microstep). */
+export type GeneratedOps = (run: unknown, ev: EventObject) => void;
 
 export interface Generated {
   micro: GeneratedMicro;
+  takes: GeneratedTakes;
   /** The eventless microstep (null: the configuration has no eventless transitions, or they are interpreted). */
   always: GeneratedMicro | null;
   /** Event types whose selection was left to the interpreter. */
@@ -91,6 +96,8 @@ const MAX_SELECTIONS = 64;
 class Emitter {
   readonly consts: unknown[] = [];
   private readonly index = new Map<unknown, number>();
+  /** Where the generated code finds the context: the run's (steps), or a parameter (selection alone). */
+  ctx = 'run.ctx';
   constructor(private readonly helpers: GenHelpers) {}
 
   /** A closure constant's name (one per distinct value). */
@@ -106,7 +113,7 @@ class Emitter {
 
   /** A `{ context, event }` argument filled now (the interpreter's scopeOf). */
   scope(): string {
-    return `(${this.k(this.helpers.scope)}.context = run.ctx, ${this.k(this.helpers.scope)}.event = ev, ${this.k(this.helpers.scope)})`;
+    return `(${this.k(this.helpers.scope)}.context = ${this.ctx}, ${this.k(this.helpers.scope)}.event = ev, ${this.k(this.helpers.scope)})`;
   }
 
   params(src: { p: unknown; fn: boolean }): string {
@@ -240,6 +247,30 @@ function flatCode(e: Emitter, src: GenSource, sel: GenSelector): string {
   return out.join('\n    ');
 }
 
+/** Whether a flat selector selects a transition: its guards in order, nothing run. */
+function flatTakesCode(e: Emitter, sel: GenSelector): string {
+  const out: string[] = [];
+  if (sel.kids.length === 1) out.push(flatTakesCode(e, sel.kids[0]!));
+  for (const t of sel.own) {
+    if (t.guard === null) {
+      out.push('return true;');
+      break;
+    }
+    out.push(`if (${e.guard(t.guard)}) return true;`);
+  }
+  return out.join(' ');
+}
+
+/** The body of a selection alone (`takes`): true when some transition is selected. */
+function takesCode(e: Emitter, sel: GenSelector): string {
+  if (sel.flat) return `${flatTakesCode(e, sel)} return false;`;
+  // (The mask is computed and not read: only whether something was selected matters here.)
+  const cands = candidates(sel);
+  const bit = new Map(cands.map((t, i) => [t, i] as const));
+  let n = 0;
+  return `let m = 0; let r = false; ${collectCode(e, sel, bit, 'r', () => `r${n++}`)} return r;`;
+}
+
 function selectionCode(e: Emitter, src: GenSource, sel: GenSelector): string | null {
   if (sel.flat) return `${flatCode(e, src, sel)}\n    return false;`;
   const cands = candidates(sel);
@@ -274,7 +305,18 @@ export function generate(src: GenSource, helpers: GenHelpers, rewrite?: (source:
       cases.push(`case ${JSON.stringify(type)}: return run.microInterpreted(ev);`);
     } else cases.push(`case ${JSON.stringify(type)}: {\n    ${code}\n  }`);
   }
-  const micro = `function micro_${src.cfgIndex}(run, ev) {\n  switch (ev.type) {\n  ${cases.join('\n  ')}\n  default: return false;\n  }\n}`;
+  // Function names carry the machine and configuration: profilers show them (perf's map has no sourceURL).
+  const name = `${src.machineId.replace(/\W/g, '_')}_config${src.cfgIndex}`;
+  const micro = `function ${name}_step(run, ev) {\n  switch (ev.type) {\n  ${cases.join('\n  ')}\n  default: return false;\n  }\n}`;
+  // The same selections again, for `takes`: guards only, on a context passed in.
+  e.ctx = 'ctx';
+  const takesCases: string[] = [];
+  for (const type of src.eventTypes) {
+    const sel = src.selector(type);
+    if (sel !== null) takesCases.push(`case ${JSON.stringify(type)}: { ${takesCode(e, sel)} }`);
+  }
+  const takes = `function ${name}_takes(ctx, ev) {\n  switch (ev.type) {\n  ${takesCases.join('\n  ')}\n  default: return false;\n  }\n}`;
+  e.ctx = 'run.ctx';
   let always = 'null';
   if (src.eventlessChain !== null) {
     const body: string[] = [];
@@ -286,11 +328,22 @@ export function generate(src: GenSource, helpers: GenHelpers, rewrite?: (source:
       }
       body.push(`if (${e.guard(t.guard)}) { ${plan} }`);
     }
-    always = `function always_${src.cfgIndex}(run, ev) {\n  ${body.join('\n  ')}\n  return false;\n}`;
+    always = `function ${name}_always(run, ev) {\n  ${body.join('\n  ')}\n  return false;\n}`;
   } else if (src.hasEventless) fallbacks.push('(eventless)');
   const decls = e.consts.map((_, i) => `const k${i} = K[${i}];`).join('\n');
-  let source = `'use strict';\n${decls}\nreturn { micro: ${micro},\nalways: ${always} };`;
+  // sourceURL: stack traces name the machine and configuration the code was made for.
+  let source = `'use strict';\n${decls}\nreturn { micro: ${micro},\ntakes: ${takes},\nalways: ${always} };\n//# sourceURL=xferstate-generated/${encodeURIComponent(src.machineId)}/config-${src.cfgIndex}.js`;
   if (rewrite) source = rewrite(source);
-  const made = new Function('K', source)(e.consts) as { micro: GeneratedMicro; always: GeneratedMicro | null };
-  return { micro: made.micro, always: made.always, fallbacks, source };
+  const made = new Function('K', source)(e.consts) as { micro: GeneratedMicro; takes: GeneratedTakes; always: GeneratedMicro | null };
+  return { micro: made.micro, takes: made.takes, always: made.always, fallbacks, source };
+}
+
+/** A straight-line function for ops run with no selection (the initial microstep's entry actions). */
+export function generateOps(machineId: string, ops: GenOp[], helpers: GenHelpers, rewrite?: (source: string) => string): GeneratedOps {
+  const e = new Emitter(helpers);
+  const body = e.plan({ ops, next: null, moved: false });
+  const decls = e.consts.map((_, i) => `const k${i} = K[${i}];`).join('\n');
+  let source = `'use strict';\n${decls}\nreturn function ${machineId.replace(/\W/g, '_')}_initial(run, ev) {\n      ${body}\n};\n//# sourceURL=xferstate-generated/${encodeURIComponent(machineId)}/initial.js`;
+  if (rewrite) source = rewrite(source);
+  return new Function('K', source)(e.consts) as GeneratedOps;
 }
