@@ -179,7 +179,7 @@ export class CompiledMachine {
   /** Plans built ahead of time at compile (the rest, if any, on first use). */
   readonly eagerPlans: number;
 
-  private readonly generateOn: boolean;
+  private generateOn: boolean;
   private readonly rewriteGenerated: ((source: string) => string) | undefined;
   private readonly genStats: GeneratedStats = { configs: 0, fallbacks: [] };
   /** The initial microstep's ops as generated code (undefined until the first start; null when generation is off). */
@@ -532,7 +532,15 @@ export class CompiledMachine {
       eventlessChain: chains.length === 1 ? chains[0]!.flat() : null,
       hasEventless: cfg.hasEventless,
     };
-    const g = generate(src, GEN_HELPERS, this.rewriteGenerated);
+    let g: Generated;
+    try {
+      g = generate(src, GEN_HELPERS, this.rewriteGenerated);
+    } catch (error) {
+      // A process that forbids code from strings (--disallow-code-generation-from-strings) interprets the plans.
+      if (!(error instanceof EvalError)) throw error;
+      this.generateOn = false;
+      return (cfg.gen = null);
+    }
     this.genStats.configs++;
     for (const f of g.fallbacks) this.genStats.fallbacks.push(`${cfg.valueKey} ${f}`);
     return (cfg.gen = g);
@@ -542,6 +550,16 @@ export class CompiledMachine {
   generateAll(): GeneratedStats {
     for (const cfg of [...this.configs.values()]) this.generatedFor(cfg);
     return this.generated;
+  }
+
+  private generateInitial(): GeneratedOps | null {
+    try {
+      return generateOps(this.id, this.initialOps as unknown as GenOp[], GEN_HELPERS, this.rewriteGenerated);
+    } catch (error) {
+      if (!(error instanceof EvalError)) throw error;
+      this.generateOn = false;
+      return null;
+    }
   }
 
   /** What generation covered so far (configurations are generated on their first step). */
@@ -598,7 +616,7 @@ export class CompiledMachine {
     // A static context is the machine's own object and is copied on the first assign, or below.
     const run = this.takeRun(this.initialCfg, ctx, true, typeof ctxDef === 'function');
     try {
-      if (this.initialGen === undefined) this.initialGen = this.generateOn ? generateOps(this.id, this.initialOps as unknown as GenOp[], GEN_HELPERS, this.rewriteGenerated) : null;
+      if (this.initialGen === undefined) this.initialGen = this.generateOn ? this.generateInitial() : null;
       if (this.initialGen === null) run.exec(this.initialOps, initEvent);
       else this.initialGen(run, initEvent);
       run.macro(initEvent, true);

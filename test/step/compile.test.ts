@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { assign, createMachine, emit, fromPromise, raise, setup, stateIn } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
@@ -28,6 +31,26 @@ describe('compiler', () => {
       expect(g.configs, m.id).toBe(c.configurationCount);
       expect(g.fallbacks, m.id).toEqual([]);
     }
+  });
+
+  it('interprets the plans in a process that forbids code generation from strings (same steps, nothing generated)', () => {
+    // A child process with the flag: generation must fall back, not fail the step.
+    const script = [
+      `const M = await import(${JSON.stringify(pathToFileURL(resolve('dist/machines/index.js')).href)});`,
+      `const { CompiledStepper } = await import(${JSON.stringify(pathToFileURL(resolve('dist/src/step/compiled.js')).href)});`,
+      'const cm = new CompiledStepper().compile(M.transferHandleMachine);',
+      "const snap = cm.own(cm.initial({ handleId: 'h', semantics: { canAbortInFlight: false, releaseInFlightQuiesces: false } }).snap);",
+      "for (const e of [{ type: 'POST' }, { type: 'STATUS', status: 'DONE' }, { type: 'RELEASE_RESULT', accepted: true, quiesced: true }]) cm.stepInPlace(snap, e);",
+      'console.log(JSON.stringify({ status: snap.status, output: snap.output, generated: cm.generated.configs }));',
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const r = JSON.parse(out) as { status: string; output: unknown; generated: number };
+    expect(r.status).toBe('done');
+    expect(r.generated).toBe(0);
+    const cm = compile(machines.transferHandleMachine);
+    const snap = cm.own(cm.initial({ handleId: 'h', semantics: { canAbortInFlight: false, releaseInFlightQuiesces: false } }).snap);
+    for (const e of [{ type: 'POST' }, { type: 'STATUS', status: 'DONE' }, { type: 'RELEASE_RESULT', accepted: true, quiesced: true }]) cm.stepInPlace(snap, e as never);
+    expect(r.output).toEqual(JSON.parse(JSON.stringify(snap.output)));
   });
 
   const refused: Array<[string, () => AnyStateMachine, RegExp]> = [
