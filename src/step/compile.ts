@@ -3,7 +3,7 @@ import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Effect, Snap, Step, TimerOp } from './stepper.js';
 import { NO_PARAMS } from './stepper.js';
 import type { GeneratedOps, GenHelpers, Generated, GenOp, GenPlan, GenSource } from './generate.js';
-import { generate, generateOps } from './generate.js';
+import { generate, generateOps, selections } from './generate.js';
 
 /**
  * The compiler: from a machine's state nodes (xstate v5's `machine.root`, read-only) it builds, for each
@@ -318,7 +318,7 @@ export class CompiledMachine {
       const options: Transition[][] = [];
       for (const ev of eventTypes) {
         const sel = this.selector(cfg, ev);
-        if (sel) options.push(...selectionsOf(sel));
+        if (sel) options.push(...selections<Transition, Selector>(sel));
       }
       options.push(...eventlessOptions(cfg));
       for (const ts of options) {
@@ -1244,20 +1244,6 @@ function stateValue(root: XNode, nodes: XNode[]): unknown {
     return v;
   };
   return fromAdj(root);
-}
-
-/** Every transition list a selector can produce (guards ignored): for enumerating plans ahead of time. */
-function selectionsOf(sel: Selector): Transition[][] {
-  const kidOptions: Transition[][] = [];
-  if (sel.parallel) {
-    let product: Transition[][] = [[]];
-    for (const k of sel.kids) {
-      const opts = [[], ...selectionsOf(k)];
-      product = product.flatMap((p) => opts.map((o) => [...p, ...o]));
-    }
-    kidOptions.push(...product.filter((p) => p.length > 0));
-  } else if (sel.kids.length === 1) kidOptions.push(...selectionsOf(sel.kids[0]!));
-  return [...kidOptions, ...sel.own.map((t) => [t])];
 }
 
 function eventlessOptions(cfg: Config): Transition[][] {

@@ -190,20 +190,20 @@ function candidates(sel: GenSelector, out: GenTransition[] = []): GenTransition[
 }
 
 /**
- * Every selection the selector can make (guards ignored), each in the order `collect` makes it: kids'
+ * Every selection a selector can make (guards ignored), each in the order `collect` makes it: kids'
  * selections first (a parallel node's regions each none or one of theirs), its own transition only when
- * no kid selected one.
+ * no kid selected one. The compiler enumerates its plans ahead of time with it too.
  */
-function selections(sel: GenSelector): GenTransition[][] {
-  let fromKids: GenTransition[][] = [];
+export function selections<T, S extends { own: T[]; kids: S[]; parallel: boolean }>(sel: S): T[][] {
+  let fromKids: T[][] = [];
   if (sel.parallel) {
-    let product: GenTransition[][] = [[]];
+    let product: T[][] = [[]];
     for (const k of sel.kids) {
-      const opts = [[], ...selections(k)];
+      const opts: T[][] = [[], ...selections<T, S>(k)];
       product = product.flatMap((p) => opts.map((o) => [...p, ...o]));
     }
     fromKids = product.filter((p) => p.length > 0);
-  } else if (sel.kids.length === 1) fromKids = selections(sel.kids[0]!);
+  } else if (sel.kids.length === 1) fromKids = selections<T, S>(sel.kids[0]!);
   return [...fromKids, ...sel.own.map((t) => [t])];
 }
 
@@ -275,7 +275,7 @@ function selectionCode(e: Emitter, src: GenSource, sel: GenSelector): string | n
   if (sel.flat) return `${flatCode(e, src, sel)}\n    return false;`;
   const cands = candidates(sel);
   if (cands.length > MAX_MASK_BITS) return null;
-  const sels = selections(sel);
+  const sels = selections<GenTransition, GenSelector>(sel);
   if (sels.length > MAX_SELECTIONS) return null;
   const bit = new Map(cands.map((t, i) => [t, i] as const));
   let n = 0;
