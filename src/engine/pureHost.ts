@@ -280,6 +280,9 @@ export class PureHost implements LifecycleHost {
       if (!base) throw new Error(`no machine for role '${role}'`);
       const machine = this.opts.delays ? withDelays(base, this.opts.delays) : base;
       const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
+      // Generate every configuration's code now too: the first requests do not pay for it, and a
+      // generator failure shows at construction (the compiler caches per machine: once per process).
+      compiled?.generateAll();
       m = { machine, compiled };
       this.machines.set(role, m);
     }
