@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assign, cancel, raise, setup } from 'xstate';
 import type { AnyStateMachine, EventObject } from 'xstate';
+import { rng as prng } from '../../src/executor/harness.js';
 import { UnsupportedMachineError } from '../../src/step/compile.js';
 import { CompiledStepper } from '../../src/step/compiled.js';
 import type { Snap, Step, Stepper } from '../../src/step/stepper.js';
@@ -14,18 +15,6 @@ import { diffSteps } from './lockstep.js';
  * several transitions selected at once — so a generator bug is found before a machine change reaches it.
  * Each machine and its events come from a seed (reported on a mismatch); everything is deterministic.
  */
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const EVENTS = ['A', 'B', 'C', 'D'] as const;
 type Ctx = { n: number; a: number; log: number };
