@@ -319,16 +319,9 @@ export function generate(src: GenSource, helpers: GenHelpers, rewrite?: (source:
   e.ctx = 'run.ctx';
   let always = 'null';
   if (src.eventlessChain !== null) {
-    const body: string[] = [];
-    for (const t of src.eventlessChain) {
-      const plan = `${e.plan(src.plan([t]))}\n    return true;`;
-      if (t.guard === null) {
-        body.push(`{ ${plan} }`);
-        break;
-      }
-      body.push(`if (${e.guard(t.guard)}) { ${plan} }`);
-    }
-    always = `function ${name}_always(run, ev) {\n  ${body.join('\n  ')}\n  return false;\n}`;
+    // One region's eventless transitions: the first enabled in order, as a flat selector of its own.
+    const chain: GenSelector = { own: src.eventlessChain, kids: [], parallel: false, flat: true };
+    always = `function ${name}_always(run, ev) {\n    ${flatCode(e, src, chain)}\n    return false;\n}`;
   } else if (src.hasEventless) fallbacks.push('(eventless)');
   const decls = e.consts.map((_, i) => `const k${i} = K[${i}];`).join('\n');
   // sourceURL: stack traces name the machine and configuration the code was made for.
