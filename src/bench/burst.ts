@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
@@ -14,18 +15,31 @@ import { fillBlock, PatternChecker } from '../executor/pattern.js';
 import { BlockPool } from '../executor/pool.js';
 import { Agent } from '../native/index.js';
 
-export const description = 'machines executor vs a plain-callback executor doing the same native calls, fill and verify: CPU per request, throughput (4 × 1 MiB), scaling to concurrency 4096';
+export const description = 'machines executor vs a plain-callback executor doing the same native calls, fill and verify: CPU per request, throughput (4 × 1 MiB), scaling to concurrency 4096, heap allocated per request';
 
 const SMALL = 4096;
 const OVERHEAD_ROUNDS = 5;
 const WARMUP_RUNS = 3;
 const THROUGHPUT_ROUNDS = 5;
+const ALLOCATION_ROUNDS = 2;
 /** Deadlines far beyond any run: the bench measures the engine, and a loaded machine must not turn into timeouts. */
 const BENCH_TIMEOUT_MS = 600_000;
 const MiB = 1024 * 1024;
 const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+};
+/**
+ * CPU time of the JS thread alone, in ms (Linux: the first field of /proc/thread-self/schedstat, in
+ * ns); null where it cannot be read. The rest of the process's CPU is native copy and progress threads,
+ * V8's GC and compiler helpers: splitting the two says whether a ratio comes from the JS thread.
+ */
+const jsThreadCpuMs = (): number | null => {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
 };
 
 /** A forced GC, so heap samples count live objects only (V8's flag, set at run time). */
@@ -45,6 +59,8 @@ export interface RunOptions {
 
 export interface RunResult {
   cpuPerRequestMs: number;
+  /** The JS thread's share of cpuPerRequestMs (null where the platform does not say). */
+  jsThreadCpuPerRequestMs: number | null;
   wallMs: number;
   /** Payload bytes delivered and verified. */
   bytes: number;
@@ -54,9 +70,10 @@ export interface RunResult {
   retainedBytesPerFinishedRequest: number | null;
 }
 
-function result(o: RunOptions, cpu: number, wallMs: number, heap: HeapSample | null): RunResult {
+function result(o: RunOptions, cpu: number, jsCpu: number | null, wallMs: number, heap: HeapSample | null): RunResult {
   return {
     cpuPerRequestMs: cpu / o.requests,
+    jsThreadCpuPerRequestMs: jsCpu === null ? null : jsCpu / o.requests,
     wallMs,
     bytes: o.requests * o.blocksPerRequest * o.blockBytes,
     requestsPerSecond: o.requests / (wallMs / 1000),
@@ -72,12 +89,13 @@ function result(o: RunOptions, cpu: number, wallMs: number, heap: HeapSample | n
  * what each finished request leaves behind; the full-window sample, less that, what an in-flight
  * request holds.
  */
-async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; wallMs: number; heap: HeapSample | null }> {
+async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; jsCpu: number | null; wallMs: number; heap: HeapSample | null }> {
   let full: { heap: number; finished: number } | null = null;
   const heapNow = () => (gc(), process.memoryUsage().heapUsed);
   const start = o.sampleHeap ? heapNow() : 0;
   const t0 = performance.now();
   const c0 = cpuMs();
+  const j0 = jsThreadCpuMs();
   let next = 0;
   while (finished() < o.requests) {
     while (next < o.requests && next - finished() < o.concurrency) submit(next++);
@@ -86,6 +104,8 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
     await waitForProgress();
   }
   const cpu = cpuMs() - c0;
+  const j1 = jsThreadCpuMs();
+  const jsCpu = j0 === null || j1 === null ? null : j1 - j0;
   const wallMs = performance.now() - t0;
   let heap: HeapSample | null = null;
   if (full) {
@@ -94,7 +114,7 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
     const perFinished = (heapNow() - start) / o.requests;
     heap = { perInFlight: (full.heap - start - full.finished * perFinished) / o.concurrency, perFinished };
   }
-  return { cpu, wallMs, heap };
+  return { cpu, jsCpu, wallMs, heap };
 }
 
 interface HeapSample {
@@ -136,7 +156,7 @@ export async function engineRun(o: RunOptions): Promise<RunResult> {
       () => completed,
       () => new Promise<void>((res) => (wake = res)),
     );
-    return result(o, r.cpu, r.wallMs, r.heap);
+    return result(o, r.cpu, r.jsCpu, r.wallMs, r.heap);
   } finally {
     ctx.close();
     gen.close();
@@ -220,7 +240,7 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
     );
     await Promise.all(releasing);
     if (corrupted > 0) throw new Error(`baseline: ${corrupted} corrupted blocks`);
-    return result(o, r.cpu, r.wallMs, r.heap);
+    return result(o, r.cpu, r.jsCpu, r.wallMs, r.heap);
   } finally {
     toCtx.close();
     server.close();
@@ -274,13 +294,53 @@ async function bounds(): Promise<{ rawGBps: number; fillGBps: number; verifyGBps
   }
 }
 
+export interface AllocationSample {
+  bytesPerRequest: number;
+  /** Where the bytes were allocated, by function (file:line), largest first. */
+  sites: Array<{ site: string; share: number }>;
+}
+
+/**
+ * Bytes allocated per request, from V8's sampling heap profiler with the objects that GC already
+ * collected kept in the profile: an estimate (one sample per ~4 KiB allocated, scaled by V8), over
+ * `rounds` runs after the warm-up. Allocation drives the GC work (scavenges on the JS thread, marking on
+ * helper threads) that counts in the CPU figures.
+ */
+export async function allocation(run: (o: RunOptions) => Promise<RunResult>, o: RunOptions, rounds: number): Promise<AllocationSample> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    for (let k = 0; k < rounds; k++) await run(o);
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    const bySite = new Map<string, number>();
+    let total = 0;
+    const stack = [profile.head];
+    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+      stack.push(...node.children);
+      if (node.selfSize === 0) continue;
+      total += node.selfSize;
+      const f = node.callFrame;
+      // Generated step code (step/generate.ts) carries no url here; the rest without one are builtins.
+      const where = f.url ? `${f.url.slice(f.url.lastIndexOf('/') + 1)}:${f.lineNumber + 1}` : /_config\d+_/.test(f.functionName) ? '(generated)' : '(builtin)';
+      const site = `${f.functionName || '(anonymous)'} ${where}`;
+      bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
+    }
+    const sites = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([site, bytes]) => ({ site, share: round(bytes / total) }));
+    return { bytesPerRequest: Math.round(total / (rounds * o.requests)), sites };
+  } finally {
+    await session.post('HeapProfiler.stopSampling').catch(() => undefined);
+    session.disconnect();
+  }
+}
+
 const round = (x: number, d = 3) => Number(x.toFixed(d));
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
 
 export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
   // `--only overhead,throughput,scaling` runs a subset (the JSON then lacks the others).
   const i = args.indexOf('--only');
-  const parts = ['overhead', 'throughput', 'scaling'];
+  const parts = ['overhead', 'throughput', 'scaling', 'allocation'];
   const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : parts);
   for (const p of only) if (!parts.includes(p)) throw new UsageError(`bench burst --only: unknown part '${p}'; known: ${parts.join(', ')}`);
   const small = (requests: number, concurrency: number, sampleHeap = false): RunOptions => ({ requests, concurrency, blockBytes: SMALL, blocksPerRequest: 1, sampleHeap });
@@ -302,15 +362,19 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
   if (only.has('overhead')) {
     // CPU per request lifecycle: tiny blocks so copies don't count; warm both paths, then alternate A B A B.
     await warm();
-    const base: number[] = [];
-    const eng: number[] = [];
+    const base: RunResult[] = [];
+    const eng: RunResult[] = [];
     // Five pairs: on a shared machine the baseline's own figure moves by half between runs.
     for (let k = 0; k < OVERHEAD_ROUNDS; k++) {
-      base.push((await callbacksRun(small(n, 64))).cpuPerRequestMs);
-      eng.push((await engineRun(small(n, 64))).cpuPerRequestMs);
+      base.push(await callbacksRun(small(n, 64)));
+      eng.push(await engineRun(small(n, 64)));
     }
-    result.cpuPerRequestMs = { engine: round(median(eng)), plainCallbacks: round(median(base)) };
-    result.engineOverheadRatio = round(median(eng) / median(base), 2);
+    const cpu = (rs: RunResult[]) => median(rs.map((r) => r.cpuPerRequestMs));
+    result.cpuPerRequestMs = { engine: round(cpu(eng)), plainCallbacks: round(cpu(base)) };
+    result.engineOverheadRatio = round(cpu(eng) / cpu(base), 2);
+    // The JS thread's part of each (median of the same runs); null where the platform does not say.
+    const js = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.jsThreadCpuPerRequestMs!))) : null);
+    result.jsThreadCpuPerRequestMs = { engine: js(eng), plainCallbacks: js(base) };
   }
   if (only.has('throughput')) {
     // Concurrency 128, 4 × 1 MiB per request, every byte filled and verified: same process, same work.
@@ -362,6 +426,13 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     }
     result.scaling = scaling;
   }
+  if (only.has('allocation')) {
+    await warm();
+    const o = small(n, 64);
+    const e = await allocation(engineRun, o, ALLOCATION_ROUNDS);
+    const c = await allocation(callbacksRun, o, ALLOCATION_ROUNDS);
+    result.allocation = { bytesPerRequest: { engine: e.bytesPerRequest, plainCallbacks: c.bytesPerRequest }, ratio: round(e.bytesPerRequest / c.bytesPerRequest, 2), engineSites: e.sites };
+  }
   if (json) {
     console.log(JSON.stringify(result));
     return 0;
@@ -372,6 +443,10 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     console.log(`  machines executor   ${cpu.engine} ms`);
     console.log(`  plain callbacks     ${cpu.plainCallbacks} ms   (same native calls and control messages, no machines)`);
     console.log(`  ratio               ${String(result.engineOverheadRatio)}×   (goal ≤ 1.5×)`);
+    const js = result.jsThreadCpuPerRequestMs as { engine: number | null; plainCallbacks: number | null };
+    if (js.engine !== null && js.plainCallbacks !== null) {
+      console.log(`  of which JS thread  ${js.engine} ms vs ${js.plainCallbacks} ms; other threads (native copy and progress, GC and compiler helpers) ${round(cpu.engine - js.engine)} ms vs ${round(cpu.plainCallbacks - js.plainCallbacks)} ms`);
+    }
   }
   const t = result.throughput as Record<string, number> | undefined;
   if (t) {
@@ -392,6 +467,14 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
         `  ${String(s.concurrency).padStart(11)} ${String(s.requestsPerSecond).padStart(8)} ${String(s.cpuPerRequestMs).padStart(11)} ${String(s.bytesPerInFlightRequest).padStart(12)} ${String(s.retainedBytesPerFinishedRequest).padStart(11)}   ${c.requestsPerSecond}, ${c.cpuPerRequestMs}, ${c.bytesPerInFlightRequest}, ${c.retainedBytesPerFinishedRequest}`,
       );
     }
+  }
+  const a = result.allocation as { bytesPerRequest: { engine: number; plainCallbacks: number }; ratio: number; engineSites: AllocationSample['sites'] } | undefined;
+  if (a) {
+    console.log(`heap allocated per request (4 KiB, 1 block, concurrency 64, ${ALLOCATION_ROUNDS} × ${n} requests, V8's sampling heap profiler, collected objects included):`);
+    console.log(`  machines executor   ${a.bytesPerRequest.engine} B`);
+    console.log(`  plain callbacks     ${a.bytesPerRequest.plainCallbacks} B`);
+    console.log(`  ratio               ${a.ratio}×`);
+    console.log(`  executor's largest sites: ${a.engineSites.map((x) => `${x.site} ${Math.round(x.share * 100)}%`).join(', ')}`);
   }
   return 0;
 }

@@ -1,0 +1,42 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { RunOptions, RunResult } from '../../src/bench/burst.js';
+import { allocation, engineRun } from '../../src/bench/burst.js';
+
+/**
+ * The burst bench's two diagnostic figures: the JS thread's share of the CPU per request, and the heap
+ * allocated per request. Each is checked against something known, so a figure that measured nothing
+ * (a zero, a constant, the whole process's CPU) would fail here.
+ */
+describe('bench burst: what the figures measure', () => {
+  it('the JS thread share is part of the CPU per request, and most of it for the executor (Linux)', async () => {
+    const r = await engineRun({ requests: 300, concurrency: 16, blockBytes: 4096, blocksPerRequest: 1 });
+    if (!existsSync('/proc/thread-self/schedstat')) {
+      expect(r.jsThreadCpuPerRequestMs).toBeNull();
+      return;
+    }
+    expect(r.jsThreadCpuPerRequestMs).toBeGreaterThan(0);
+    expect(r.jsThreadCpuPerRequestMs!).toBeLessThanOrEqual(r.cpuPerRequestMs);
+  }, 60_000);
+
+  it('heap allocated per request: a run that allocates a known amount reads about that amount', async () => {
+    const o: RunOptions = { requests: 2000, concurrency: 1, blockBytes: 4096, blocksPerRequest: 1 };
+    const keep: unknown[] = [];
+    // 2000 "requests" of 16 arrays of 256 small integers each (2 KiB of elements on the V8 heap; a typed
+    // array's elements would live outside it, and the profiler would rightly not count them): 32 KiB and a little.
+    const run = async (x: RunOptions): Promise<RunResult> => {
+      for (let i = 0; i < x.requests; i++) {
+        for (let j = 0; j < 16; j++) keep[(i * 16 + j) % 64] = new Array<number>(256).fill(i);
+        if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+      }
+      return { cpuPerRequestMs: 0, jsThreadCpuPerRequestMs: null, wallMs: 0, bytes: 0, requestsPerSecond: 0, bytesPerInFlightRequest: null, retainedBytesPerFinishedRequest: null };
+    };
+    const a = await allocation(run, o, 2);
+    const expected = 16 * 256 * 8;
+    expect(a.bytesPerRequest).toBeGreaterThan(expected * 0.8);
+    expect(a.bytesPerRequest).toBeLessThan(expected * 1.6);
+    expect(a.sites[0]!.site).toMatch(/burst\.test\.ts/);
+    const shares = a.sites.map((s) => s.share);
+    expect([...shares].sort((x, y) => y - x)).toEqual(shares);
+  }, 60_000);
+});
