@@ -309,10 +309,13 @@ export interface AllocationSample {
 export async function allocation(run: (o: RunOptions) => Promise<RunResult>, o: RunOptions, rounds: number): Promise<AllocationSample> {
   const session = new Session();
   session.connect();
+  let sampling = false;
   try {
     await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    sampling = true;
     for (let k = 0; k < rounds; k++) await run(o);
     const { profile } = await session.post('HeapProfiler.stopSampling');
+    sampling = false;
     const bySite = new Map<string, number>();
     let total = 0;
     const stack = [profile.head];
@@ -329,7 +332,8 @@ export async function allocation(run: (o: RunOptions) => Promise<RunResult>, o: 
     const sites = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([site, bytes]) => ({ site, share: round(bytes / total) }));
     return { bytesPerRequest: Math.round(total / (rounds * o.requests)), sites };
   } finally {
-    await session.post('HeapProfiler.stopSampling').catch(() => undefined);
+    // A run that threw leaves the profiler sampling: stop it before the session goes.
+    if (sampling) await session.post('HeapProfiler.stopSampling').catch(() => undefined);
     session.disconnect();
   }
 }
@@ -338,7 +342,7 @@ const round = (x: number, d = 3) => Number(x.toFixed(d));
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
 
 export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
-  // `--only overhead,throughput,scaling` runs a subset (the JSON then lacks the others).
+  // `--only overhead,throughput,scaling,allocation` runs a subset (the JSON then lacks the others).
   const i = args.indexOf('--only');
   const parts = ['overhead', 'throughput', 'scaling', 'allocation'];
   const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : parts);
