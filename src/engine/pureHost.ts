@@ -72,7 +72,15 @@ interface ActorRecord {
   version: number;
   /** The owner's record of this actor (PureHostOptions.ownerOf). */
   readonly owner: unknown;
+  /** False once removed: a reference kept past the actor's life then resolves by name again (sendRef). */
+  alive: boolean;
 }
+
+/**
+ * What `spawnRef` hands back: the host's own record of the actor, for an owner that addresses it by
+ * reference (`sendRef`, `tryStepRef`) instead of by name, with no lookup in the table of live actors.
+ */
+export type ActorRef = ActorRecord;
 
 /**
  * The shared default stepper (its compiled machines are cached per machine object): plans run as
@@ -115,6 +123,8 @@ export class PureHost implements LifecycleHost {
   // first store of a string or object then deoptimized code already optimized for the arrays of another host.
   private readonly queueActor: string[] = [''];
   private readonly queueEvent: EventObject[] = [NO_EVENT];
+  /** The actor's record where the sender had it (a reference); null: looked up by name when the event comes up. */
+  private readonly queueRec: (ActorRecord | null)[] = [null];
   private head = 0;
   private tail = 0;
   private draining = false;
@@ -205,7 +215,16 @@ export class PureHost implements LifecycleHost {
 
   tryStep(name: string, event: EventObject): boolean {
     const r = this.rec(name);
-    if (r === undefined || r.snap.status !== 'active') return false;
+    return r !== undefined && this.tryStepRec(r, event);
+  }
+
+  /** `tryStep` on an actor the caller holds a reference to (from `spawnRef`); false for one removed since. */
+  tryStepRef(ref: ActorRef, event: EventObject): boolean {
+    return ref.alive ? this.tryStepRec(ref, event) : this.tryStep(ref.name, event);
+  }
+
+  private tryStepRec(r: ActorRecord, event: EventObject): boolean {
+    if (r.snap.status !== 'active') return false;
     if (r.compiled !== null) {
       // With nothing queued the event is stepped now, on this snapshot: its guards decide here whether the
       // step would change anything (an unchanged step with no effects is not taken at all). Behind queued
@@ -214,7 +233,7 @@ export class PureHost implements LifecycleHost {
       if (idle ? !r.compiled.takes(r.snap, event) : !r.compiled.accepts(r.snap, event.type)) return false;
     }
     const before = r.version;
-    this.send(name, event);
+    this.enqueue(r.name, r, event);
     return r.version !== before;
   }
 
@@ -228,26 +247,62 @@ export class PureHost implements LifecycleHost {
   }
 
   spawn(name: string, input: unknown): void {
+    this.spawnRef(name, input);
+  }
+
+  /**
+   * `spawn`, handing back the actor's reference (for `sendRef` and `tryStepRef`). `role`: the name's role
+   * (`roleOf(name)`) where the caller has it, so the name is not parsed.
+   */
+  spawnRef(name: string, input: unknown, role: string = roleOf(name)): ActorRef {
     if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
-    const { machine, compiled } = this.machineFor(roleOf(name));
+    const { machine, compiled } = this.machineFor(role);
     const owned = compiled !== null && this.inPlace;
     const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
     const snap = step.snap;
-    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name) };
+    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true };
     this.actors.set(name, rec);
     if (this.onTransition !== null) this.observe(rec, { type: 'xstate.init' }, null, snap);
     this.apply(rec, step.effects, step.timers);
     this.drain();
+    return rec;
   }
 
   send(name: string, event: MachineEvent | EventObject): void {
+    this.enqueue(name, null, event);
+  }
+
+  /**
+   * `send` to an actor the caller holds a reference to: no lookup by name. A reference to an actor
+   * removed since resolves by name when the event comes up, as `send` would.
+   */
+  sendRef(ref: ActorRef, event: MachineEvent | EventObject): void {
+    this.enqueue(ref.name, ref.alive ? ref : null, event);
+  }
+
+  private enqueue(name: string, rec: ActorRecord | null, event: EventObject): void {
+    if (!this.draining) {
+      // Nothing is queued outside a drain: the event is stepped now, without a trip through the queue
+      // (whose slots are old objects: every store of a new event into them took V8's slow write barrier).
+      this.draining = true;
+      try {
+        const r = rec !== null ? rec : this.rec(name);
+        if (r !== undefined && r.snap.status === 'active') this.stepOne(r, event);
+        this.drainQueued();
+      } finally {
+        this.endDrain();
+      }
+      return;
+    }
     // Slots are reused from one drain to the next (truncating the arrays made V8 reallocate them).
     if (this.tail < this.queueActor.length) {
       this.queueActor[this.tail] = name;
       this.queueEvent[this.tail] = event;
+      this.queueRec[this.tail] = rec;
     } else {
       this.queueActor.push(name);
       this.queueEvent.push(event);
+      this.queueRec.push(rec);
     }
     this.tail++;
     this.drain();
@@ -261,12 +316,16 @@ export class PureHost implements LifecycleHost {
     const r = this.actors.get(name);
     if (!r) return;
     this.cancelAll(r);
+    r.alive = false;
     this.actors.delete(name);
     if (name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
   }
 
   stopAll(): void {
-    for (const r of this.actors.values()) this.cancelAll(r);
+    for (const r of this.actors.values()) {
+      this.cancelAll(r);
+      r.alive = false;
+    }
     this.actors.clear();
     this.lastName = '';
     this.lastRec = undefined;
@@ -293,39 +352,57 @@ export class PureHost implements LifecycleHost {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.head < this.tail) {
-        const actor = this.queueActor[this.head]!;
-        const event = this.queueEvent[this.head]!;
-        this.head++;
-        const rec = this.rec(actor);
-        if (!rec || rec.snap.status !== 'active') continue;
-        // In place, the snapshot object stays and a change shows in `changed`; otherwise a new object is a change.
-        const from = rec.snap.value;
-        let changed: boolean;
-        let effects: readonly EmittedAction[];
-        let timers: readonly TimerOp[];
-        if (rec.compiled !== null && this.inPlace) {
-          ({ changed, effects, timers } = rec.compiled.stepInPlace(rec.snap, event));
-        } else {
-          const prev = rec.snap;
-          const step = this.stepper.step(rec.machine, prev, event);
-          rec.snap = step.snap;
-          ({ effects, timers } = step);
-          changed = step.snap !== prev;
-        }
-        if (changed) {
-          rec.version++;
-          if (this.onTransition !== null) this.observe(rec, event, from, rec.snap);
-        }
-        this.apply(rec, effects, timers);
-      }
+      this.drainQueued();
     } finally {
-      // Events are not kept alive by their old slots past the next burst of sends.
-      for (let i = 0; i < this.tail; i++) this.queueEvent[i] = NO_EVENT;
-      this.head = 0;
-      this.tail = 0;
-      this.draining = false;
+      this.endDrain();
     }
+  }
+
+  /** Run the queued events in order (events their steps send are queued behind them). */
+  private drainQueued(): void {
+    while (this.head < this.tail) {
+      const actor = this.queueActor[this.head]!;
+      const event = this.queueEvent[this.head]!;
+      const held = this.queueRec[this.head] ?? null;
+      this.head++;
+      // A reference is the record a name lookup finds now, unless the actor was removed meanwhile.
+      const rec = held !== null && held.alive ? held : this.rec(actor);
+      if (rec !== undefined && rec.snap.status === 'active') this.stepOne(rec, event);
+    }
+  }
+
+  private endDrain(): void {
+    // Events are not kept alive by their old slots past the next burst of sends.
+    for (let i = 0; i < this.tail; i++) {
+      this.queueEvent[i] = NO_EVENT;
+      this.queueRec[i] = null;
+    }
+    this.head = 0;
+    this.tail = 0;
+    this.draining = false;
+  }
+
+  /** One event's step of an active actor, then its deadlines and effects (apply). */
+  private stepOne(rec: ActorRecord, event: EventObject): void {
+    // In place, the snapshot object stays and a change shows in `changed`; otherwise a new object is a change.
+    const from = rec.snap.value;
+    let changed: boolean;
+    let effects: readonly EmittedAction[];
+    let timers: readonly TimerOp[];
+    if (rec.compiled !== null && this.inPlace) {
+      ({ changed, effects, timers } = rec.compiled.stepInPlace(rec.snap, event));
+    } else {
+      const prev = rec.snap;
+      const step = this.stepper.step(rec.machine, prev, event);
+      rec.snap = step.snap;
+      ({ effects, timers } = step);
+      changed = step.snap !== prev;
+    }
+    if (changed) {
+      rec.version++;
+      if (this.onTransition !== null) this.observe(rec, event, from, rec.snap);
+    }
+    this.apply(rec, effects, timers);
   }
 
   /**
