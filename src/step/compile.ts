@@ -184,6 +184,12 @@ export class CompiledMachine {
   private readonly genStats: GeneratedStats = { configs: 0, fallbacks: [] };
   /** The initial microstep's ops as generated code (undefined until the first start; null when generation is off). */
   private initialGen: GeneratedOps | null | undefined = undefined;
+  /**
+   * A shallow copy of one of this machine's contexts: `{ ...o }` at a call site of this machine's own, so
+   * V8's clone cache there sees one shape (a site shared by every machine went megamorphic, and its slow
+   * path copied property by property: a sizeable share of a spawn).
+   */
+  readonly cloneContext: (o: object) => object = cloner();
 
   constructor(
     readonly machine: AnyStateMachine,
@@ -608,7 +614,7 @@ export class CompiledMachine {
     const ctxDef = this.machine.config.context as unknown;
     let ctx: unknown;
     try {
-      ctx = typeof ctxDef === 'function' ? { ...(ctxDef as Fn)({ input, self: this.self, spawn: noSpawn } as never) as object } : (ctxDef ?? {});
+      ctx = typeof ctxDef === 'function' ? this.cloneContext((ctxDef as Fn)({ input, self: this.self, spawn: noSpawn } as never) as object) : (ctxDef ?? {});
     } catch (error) {
       return { snap: { ...this.snapshot(this.configFor([this.machine.root as unknown as XNode]), {}, 'error', undefined), error } as Snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
     }
@@ -774,6 +780,20 @@ export class CompiledMachine {
 
 const NONE: Transition[] = [];
 
+/** A function `o => ({ ...o })` with a call site of its own (see CompiledMachine.cloneContext). */
+let cloners = 0;
+function cloner(): (o: object) => object {
+  try {
+    // A source of its own (the counter): V8 caches compiled code from strings by source, and one cached
+    // function shared between machines would share its clone cache too.
+    return new Function('o', `return { ...o }; // ${cloners++}`) as (o: object) => object;
+  } catch (error) {
+    // Code from strings is forbidden (--disallow-code-generation-from-strings): the shared site.
+    if (!(error instanceof EvalError)) throw error;
+    return (o) => ({ ...o });
+  }
+}
+
 /**
  * What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations.
  * Valid until the next step of the same machine (the object is reused): read it, keep its lists.
@@ -889,7 +909,7 @@ class Run {
   /** Make the context the run's own object unless it already is (before an assign writes it, or for a snapshot stepped in place). */
   ownContext(): void {
     if (this.ownCtx) return;
-    this.ctx = { ...(this.ctx as object) };
+    this.ctx = this.cm.cloneContext(this.ctx as object);
     this.ownCtx = true;
   }
 
