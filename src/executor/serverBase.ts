@@ -1,14 +1,15 @@
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
-import type { AnyMachineSnapshot, AnyStateMachine, InspectionEvent } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent } from 'xstate';
 import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
-import type { Address, Effect, LoopKind, RequestAddress, Side, Stimulus, Wiring } from '../core/wiring.js';
+import type { Address, Effect, LoopKind, RequestAddress, RequestRole, ServerRole, Side, Stimulus, Wiring } from '../core/wiring.js';
 import { addressKey, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost } from '../engine/pureHost.js';
+import type { ActorRef } from '../engine/pureHost.js';
 import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
 import type { ChildMessage, RequestSpec, ServerConfig, ServerStats } from './config.js';
@@ -41,6 +42,98 @@ export interface RequestEntry {
   /** The request's actor names, built once (not once per delivery). */
   keys?: Partial<Record<RequestAddress['role'], string>>;
   handleKeys?: string[];
+  /** Its live actors' records by role and by handle index: deliveries find their actor without a name. */
+  infos?: RoleInfos;
+  handleInfos?: (ActorInfo | undefined)[];
+}
+
+/**
+ * A request's actors by role, one field each. A record indexed by the role (`infos[role]`) was a keyed
+ * load with a different name each time, which V8 answers from its megamorphic cache; a switch on the
+ * role compares interned constants.
+ */
+class RoleInfos {
+  lifecycle: ActorInfo | undefined = undefined;
+  send: ActorInfo | undefined = undefined;
+  recv: ActorInfo | undefined = undefined;
+  lease: ActorInfo | undefined = undefined;
+
+  get(role: RequestRole): ActorInfo | undefined {
+    switch (role) {
+      case 'lifecycle':
+        return this.lifecycle;
+      case 'send':
+        return this.send;
+      case 'recv':
+        return this.recv;
+      case 'lease':
+        return this.lease;
+      default:
+        return undefined;
+    }
+  }
+
+  set(role: RequestRole, info: ActorInfo | undefined): void {
+    switch (role) {
+      case 'lifecycle':
+        this.lifecycle = info;
+        break;
+      case 'send':
+        this.send = info;
+        break;
+      case 'recv':
+        this.recv = info;
+        break;
+      case 'lease':
+        this.lease = info;
+        break;
+      default:
+        // A role without a field here (a handle, indexed apart): found by its name instead.
+        break;
+    }
+  }
+}
+
+/** The server's own actors by role (the same reason as RoleInfos). */
+class ServerInfos {
+  session: ActorInfo | undefined = undefined;
+  admission: ActorInfo | undefined = undefined;
+  slots: ActorInfo | undefined = undefined;
+  fences: ActorInfo | undefined = undefined;
+
+  get(role: ServerRole): ActorInfo | undefined {
+    switch (role) {
+      case 'session':
+        return this.session;
+      case 'admission':
+        return this.admission;
+      case 'slots':
+        return this.slots;
+      case 'fences':
+        return this.fences;
+      default:
+        return undefined;
+    }
+  }
+
+  set(role: ServerRole, info: ActorInfo | undefined): void {
+    switch (role) {
+      case 'session':
+        this.session = info;
+        break;
+      case 'admission':
+        this.admission = info;
+        break;
+      case 'slots':
+        this.slots = info;
+        break;
+      case 'fences':
+        this.fences = info;
+        break;
+      default:
+        break;
+    }
+  }
 }
 
 interface ActorInfo {
@@ -48,6 +141,8 @@ interface ActorInfo {
   readonly addr: Address;
   /** The loop events offered to this actor (it waits in the ready set after a change); undefined: none. */
   readonly kinds: readonly LoopKind[] | undefined;
+  /** The events of `kinds`, in the same order (`LOOP_EVENTS[kind]` looked up once per actor, not per offer). */
+  readonly loopEvents: readonly EventObject[] | undefined;
   /** The state it is in (null before its first record and after it finished), and since when. */
   key: string | null;
   at: number;
@@ -58,6 +153,8 @@ interface ActorInfo {
   /** Membership in the loop's two queues (ReadyQueue's tokens). */
   q0: number;
   q1: number;
+  /** The host's reference to the actor (PureHost's spawnRef): it is sent events with no lookup by name. Null with live actors. */
+  ref: ActorRef | null;
 }
 
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
@@ -84,6 +181,20 @@ function requestOf(s: Stimulus): string | undefined {
   }
 }
 
+/**
+ * V8's internalized copy of a string: the one string object of that content that property names use.
+ * Request ids are compared with each other all the time (the server-wide machines keep lists of them;
+ * maps are keyed by them); two internalized strings compare by pointer, two other strings of equal
+ * length character by character. Ids from JSON (control messages, notifications) arrive internalized
+ * already; a submitted id is made so here.
+ */
+function internalized(s: string): string {
+  const o: Record<string, 0> = {};
+  o[s] = 0;
+  for (const k in o) return k;
+  return s;
+}
+
 /** The request actors a report lets go once they are done (handles apart: they are indexed). */
 const REAPED_ROLES = ['lifecycle', 'send', 'recv'] as const;
 
@@ -94,6 +205,11 @@ const LOOP_SLICE = 16;
 const LOOP_KINDS: Record<Side, Partial<Record<string, LoopKind[]>>> = {
   context: { lifecycle: ['prefill'], send: ['worker', 'poll'] },
   generation: { recv: ['pop', 'poll'], lifecycle: ['decodeStart', 'decodeDone'] },
+};
+/** LOOP_KINDS' events, list for list. */
+const LOOP_EVENT_LISTS: Record<Side, Partial<Record<string, EventObject[]>>> = {
+  context: Object.fromEntries(Object.entries(LOOP_KINDS.context).map(([role, kinds]) => [role, kinds!.map((k) => LOOP_EVENTS[k])])),
+  generation: Object.fromEntries(Object.entries(LOOP_KINDS.generation).map(([role, kinds]) => [role, kinds!.map((k) => LOOP_EVENTS[k])])),
 };
 // The loop sends a step's event straight to the actor it offers it to (loopStep): that must be the
 // wiring's loopTarget for the step, checked once here rather than trusted.
@@ -118,6 +234,8 @@ export abstract class ServerBase {
   readonly agent: Agent;
   readonly pool: BlockPool;
   readonly host: LifecycleHost;
+  /** The host when it is a PureHost (the executor's default): actors are then addressed by reference. */
+  private readonly pure: PureHost | null;
   readonly wiring: Wiring;
   readonly side: Side;
   /** Requests submitted and not yet reported: the only per-request table, pruned on report. */
@@ -177,7 +295,10 @@ export abstract class ServerBase {
       machines,
       delays: config.delays,
       // PureHost hands back the actor's ActorInfo (ownerOf below); live actors are looked up by name.
-      route: (_h: unknown, actor: string, action: EmittedAction, owner?: unknown) => this.perform(this.wiring.action(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), action)),
+      route: (_h: unknown, actor: string, action: EmittedAction, owner?: unknown) => {
+        const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
+        this.perform(this.wiring.action(info.addr, action), info.entry);
+      },
       onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(this.addr(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
       clock: platform.clock,
@@ -185,12 +306,14 @@ export abstract class ServerBase {
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
     this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true, ownerOf: (name) => this.infoOf(name) });
+    this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
 
   // ---- stimuli -------------------------------------------------------------------------------
 
-  submit(spec: RequestSpec): void {
+  submit(given: RequestSpec): void {
+    const spec = { ...given, id: internalized(given.id) };
     this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, corrupted: false, bytes: 0 });
     this.faults.submitted(spec.faults);
     this.stimulus({ kind: 'submit', request: spec.id, blocks: spec.blocks });
@@ -201,7 +324,7 @@ export abstract class ServerBase {
   }
 
   protected stimulus(s: Stimulus): void {
-    this.perform(this.wiring.inbound(s));
+    this.perform(this.wiring.inbound(s), null);
     // Not from inside another effect: the host may be mid-step there, and a loop event sent then would
     // only be queued, so the step's after-work (the served-bytes check) would not follow it.
     if (this.config.loop !== 'manual' && this.performing === 0) this.runRequest(requestOf(s));
@@ -301,6 +424,18 @@ export abstract class ServerBase {
     if (kinds === undefined) return false;
     const name = info.name;
     const addr = info.addr as RequestAddress;
+    const ref = info.ref;
+    if (ref !== null) {
+      // By reference (PureHost): no lookup of the actor at all.
+      const pure = this.pure!;
+      const events = info.loopEvents!;
+      for (let i = 0; i < kinds.length; i++) {
+        if (!pure.tryStepRef(ref, events[i]!)) continue;
+        this.afterLoop(addr.request, kinds[i]!);
+        return true;
+      }
+      return false;
+    }
     const host = this.host;
     if (host.tryStep !== undefined) {
       // The same offer, with one lookup of the actor per event (PureHost).
@@ -363,21 +498,25 @@ export abstract class ServerBase {
   /** Effects being performed (perform nests: an effect may deliver a stimulus). */
   private performing = 0;
 
-  protected perform(effects: Effect[]): void {
+  /** `from`: the entry of the request whose actor made these effects, if one (its deliveries find their actors there). */
+  protected perform(effects: Effect[], from: RequestEntry | null = null): void {
     this.performing++;
     try {
-      this.performEach(effects);
+      this.performEach(effects, from);
     } finally {
       this.performing--;
     }
   }
 
-  private performEach(effects: Effect[]): void {
+  private performEach(effects: Effect[], from: RequestEntry | null): void {
     for (const e of effects) {
       switch (e.type) {
-        case 'deliver':
-          this.host.send(this.key(e.to), e.event);
+        case 'deliver': {
+          const info = this.infoAt(e.to, from);
+          if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, e.event);
+          else this.host.send(this.key(e.to), e.event);
           break;
+        }
         case 'spawn':
           this.spawn(e.at, e.input);
           break;
@@ -420,13 +559,17 @@ export abstract class ServerBase {
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
     this.spawning = at;
     this.spawningName = name;
+    let ref: ActorRef | null = null;
     try {
-      this.host.spawn(name, input);
+      if (this.pure !== null) ref = this.pure.spawnRef(name, input, at.role);
+      else this.host.spawn(name, input);
     } finally {
       this.spawning = null;
       this.spawningName = '';
     }
     const info = this.infoOf(name);
+    info.ref = ref;
+    this.link(info);
     if (info.kinds !== undefined) this.ready.add(info);
     this.afterSpawn(at);
   }
@@ -469,7 +612,7 @@ export abstract class ServerBase {
       report: {
         id,
         role: this.side,
-        finalState: this.finalState(id),
+        finalState: this.finalState(id, e),
         outcome,
         reason,
         corrupted,
@@ -516,8 +659,9 @@ export abstract class ServerBase {
   }
 
   /** The top-level state the request's lifecycle finished in. */
-  protected finalState(id: string): string {
-    const lc = this.host.actor(addressKey({ side: this.side, role: 'lifecycle', request: id }));
+  /** `e`: the request's entry, whose lifecycle name was built at its spawn. */
+  protected finalState(id: string, e?: RequestEntry): string {
+    const lc = this.host.actor(e?.keys?.lifecycle ?? addressKey({ side: this.side, role: 'lifecycle', request: id }));
     if (!lc) return 'unknown';
     return typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
   }
@@ -546,6 +690,38 @@ export abstract class ServerBase {
     return k;
   }
 
+  /** The live actor at an address, by its record; undefined when it has none (not spawned, or dropped). */
+  private infoAt(a: Address, from: RequestEntry | null): ActorInfo | undefined {
+    if (!('request' in a)) return this.serverInfos.get(a.role);
+    const e = from !== null && from.spec.id === a.request ? from : this.requests.get(a.request);
+    if (e === undefined) return undefined;
+    return a.index !== undefined ? e.handleInfos?.[a.index] : e.infos?.get(a.role);
+  }
+
+  /** Make a spawned actor's record findable by address (infoAt). */
+  private link(info: ActorInfo): void {
+    const a = info.addr;
+    if (!('request' in a)) this.serverInfos.set(a.role, info);
+    else if (info.entry !== null) {
+      if (a.index !== undefined) (info.entry.handleInfos ??= [])[a.index] = info;
+      else (info.entry.infos ??= new RoleInfos()).set(a.role, info);
+    }
+  }
+
+  private unlink(info: ActorInfo): void {
+    const a = info.addr;
+    if (!('request' in a)) {
+      if (this.serverInfos.get(a.role) === info) this.serverInfos.set(a.role, undefined);
+    } else if (info.entry !== null) {
+      if (a.index !== undefined) {
+        const hs = info.entry.handleInfos;
+        if (hs !== undefined && hs[a.index] === info) hs[a.index] = undefined;
+      } else if (info.entry.infos?.get(a.role) === info) info.entry.infos.set(a.role, undefined);
+    }
+  }
+
+  private readonly serverInfos = new ServerInfos();
+
   private addr(name: string): Address {
     return this.infoOf(name).addr;
   }
@@ -563,7 +739,8 @@ export abstract class ServerBase {
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
-      i = { name, addr, kinds: 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0 };
+      const kinds = 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined;
+      i = { name, addr, kinds, loopEvents: 'request' in addr ? LOOP_EVENT_LISTS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null };
       this.actorInfo.set(name, i);
       if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }
@@ -578,6 +755,7 @@ export abstract class ServerBase {
     if (info === undefined) return;
     this.ready.delete(info);
     this.batch.delete(info);
+    this.unlink(info);
     this.actorInfo.delete(name);
     if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
