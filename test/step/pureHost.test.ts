@@ -205,6 +205,45 @@ describe('PureHost over a Stepper and a Clock', () => {
     host.stopAll();
   });
 
+  it('reaches actors by reference exactly as by name, and a reference kept past remove resolves by name', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    const run = (byRef: boolean) => {
+      const log: string[] = [];
+      const host: PureHost = new PureHost({
+        machines: { handle: transferHandleMachine },
+        clock: new SimClock(),
+        inPlace: true,
+        // An effect that sends to another actor mid-step: that event waits behind the step, by name or by reference.
+        route: (h, actor, a) => {
+          log.push(`${actor} ${a.type}`);
+          if (a.type === 'postTransfer') h.send(actor === 'r1.handle' ? 'r2.handle' : 'r1.handle', { type: 'CANCEL' });
+        },
+        onTransition: (r) => log.push(`${r.actor}: ${JSON.stringify(r.from)} --${r.event.type}--> ${JSON.stringify(r.to)}`),
+      });
+      const a = host.spawnRef('r1.handle', { handleId: 'h1', semantics });
+      const b = host.spawnRef('r2.handle', { handleId: 'h2', semantics }, 'handle');
+      const send = (ref: typeof a, e: { type: string }) => (byRef ? host.sendRef(ref, e) : host.send(ref.name, e));
+      const tryStep = (ref: typeof a, e: { type: string }) => (byRef ? host.tryStepRef(ref, e) : host.tryStep(ref.name, e));
+      log.push(`try ${tryStep(a, { type: 'WORKER_POP' })}`);
+      send(a, { type: 'POST' });
+      log.push(`try ${tryStep(b, { type: 'POST' })}`);
+      send(b, { type: 'STATUS', status: 'DONE' } as never);
+      host.remove('r1.handle');
+      send(a, { type: 'POST' }); // removed: nothing happens
+      log.push(`try ${tryStep(a, { type: 'POST' })}`);
+      const a2 = host.spawnRef('r1.handle', { handleId: 'h1b', semantics });
+      send(a, { type: 'POST' }); // the old reference now names the new actor
+      log.push(`in ${host.in('r1.handle', 'inProgress')} ${a2 === a}`);
+      host.stopAll();
+      return log;
+    };
+    const byName = run(false);
+    expect(run(true)).toEqual(byName);
+    expect(byName).toContain('try false');
+    expect(byName).toContain('in true false');
+    expect(byName.filter((l) => l === 'r1.handle postTransfer')).toHaveLength(2);
+  });
+
   it('the compiled stepper (default) gives the same transitions, effects, deadlines and outputs as xstate', () => {
     const compiled = script(undefined);
     const oracle = script(xstateStepper);
