@@ -14,6 +14,7 @@ import { GenerationServer } from '../executor/generationServer.js';
 import { fillBlock, PatternChecker } from '../executor/pattern.js';
 import { BlockPool } from '../executor/pool.js';
 import { Agent } from '../native/index.js';
+import { callgrindAvailable, jsThreadInstructions } from './_instructions.js';
 
 export const description = 'machines executor vs a plain-callback executor doing the same native calls, fill and verify: CPU per request, throughput (4 × 1 MiB), scaling to concurrency 4096, heap allocated per request';
 
@@ -22,6 +23,8 @@ const OVERHEAD_ROUNDS = 5;
 const WARMUP_RUNS = 3;
 const THROUGHPUT_ROUNDS = 5;
 const ALLOCATION_ROUNDS = 2;
+/** Requests run before the instruction window: past the optimizing compiler's last wave (see `warm` in runBench). */
+const INSTRUCTIONS_WARM = 6000;
 /** Deadlines far beyond any run: the bench measures the engine, and a loaded machine must not turn into timeouts. */
 const BENCH_TIMEOUT_MS = 600_000;
 const MiB = 1024 * 1024;
@@ -55,6 +58,8 @@ export interface RunOptions {
   blocksPerRequest: number;
   /** Sample the heap once in steady state (concurrency requests in flight) for bytes per in-flight request. */
   sampleHeap?: boolean;
+  /** Called where the CPU measurement starts and ends (the instruction counter's markers: _instructions.ts). */
+  window?: { start(): void; end(): void };
 }
 
 export interface RunResult {
@@ -93,6 +98,7 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
   let full: { heap: number; finished: number } | null = null;
   const heapNow = () => (gc(), process.memoryUsage().heapUsed);
   const start = o.sampleHeap ? heapNow() : 0;
+  o.window?.start();
   const t0 = performance.now();
   const c0 = cpuMs();
   const j0 = jsThreadCpuMs();
@@ -107,6 +113,7 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
   const j1 = jsThreadCpuMs();
   const jsCpu = j0 === null || j1 === null ? null : j1 - j0;
   const wallMs = performance.now() - t0;
+  o.window?.end();
   let heap: HeapSample | null = null;
   if (full) {
     // Let cleanup queued behind the last completion run before the end sample.
@@ -342,10 +349,11 @@ const round = (x: number, d = 3) => Number(x.toFixed(d));
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
 
 export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
-  // `--only overhead,throughput,scaling,allocation` runs a subset (the JSON then lacks the others).
+  // `--only overhead,throughput,scaling,allocation,instructions` runs a subset (the JSON then lacks the
+  // others). `instructions` (valgrind, minutes) runs only when named.
   const i = args.indexOf('--only');
-  const parts = ['overhead', 'throughput', 'scaling', 'allocation'];
-  const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : parts);
+  const parts = ['overhead', 'throughput', 'scaling', 'allocation', 'instructions'];
+  const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : parts.filter((p) => p !== 'instructions'));
   for (const p of only) if (!parts.includes(p)) throw new UsageError(`bench burst --only: unknown part '${p}'; known: ${parts.join(', ')}`);
   const small = (requests: number, concurrency: number, sampleHeap = false): RunOptions => ({ requests, concurrency, blockBytes: SMALL, blocksPerRequest: 1, sampleHeap });
   const result: Record<string, unknown> = {};
@@ -437,6 +445,21 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     const c = await allocation(callbacksRun, o, ALLOCATION_ROUNDS);
     result.allocation = { bytesPerRequest: { engine: e.bytesPerRequest, plainCallbacks: c.bytesPerRequest }, ratio: round(e.bytesPerRequest / c.bytesPerRequest, 2), engineSites: e.sites };
   }
+  if (only.has('instructions')) {
+    if (!callgrindAvailable()) result.instructions = { skipped: 'valgrind is not installed' };
+    else {
+      // Both under callgrind at once (two processes; a count does not depend on what else runs).
+      const [e, c] = await Promise.all([jsThreadInstructions('engine', INSTRUCTIONS_WARM, n), jsThreadInstructions('callbacks', INSTRUCTIONS_WARM, n)]);
+      result.instructions = {
+        warmRequests: e.warmRequests,
+        requests: e.requests,
+        perRequest: { engine: Math.round(e.perRequest), plainCallbacks: Math.round(c.perRequest) },
+        ratio: round(e.perRequest / c.perRequest, 2),
+        compilerPerRequest: { engine: Math.round(e.compiler / e.requests), plainCallbacks: Math.round(c.compiler / c.requests) },
+        gcPerRequest: { engine: Math.round(e.gc / e.requests), plainCallbacks: Math.round(c.gc / c.requests) },
+      };
+    }
+  }
   if (json) {
     console.log(JSON.stringify(result));
     return 0;
@@ -479,6 +502,17 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     console.log(`  plain callbacks     ${a.bytesPerRequest.plainCallbacks} B`);
     console.log(`  ratio               ${a.ratio}×`);
     console.log(`  executor's largest sites: ${a.engineSites.map((x) => `${x.site} ${Math.round(x.share * 100)}%`).join(', ')}`);
+  }
+  const ins = result.instructions as
+    | { skipped: string }
+    | { warmRequests: number; requests: number; perRequest: { engine: number; plainCallbacks: number }; ratio: number; compilerPerRequest: { engine: number; plainCallbacks: number }; gcPerRequest: { engine: number; plainCallbacks: number } }
+    | undefined;
+  if (ins && 'skipped' in ins) console.log(`instructions: skipped, ${ins.skipped}`);
+  else if (ins) {
+    console.log(`JS-thread instructions per request (callgrind; 4 KiB, 1 block, concurrency 64; ${ins.requests} requests after ${ins.warmRequests} warm-up):`);
+    console.log(`  machines executor   ${ins.perRequest.engine}   (of which optimizing compiler ${ins.compilerPerRequest.engine}, GC ${ins.gcPerRequest.engine})`);
+    console.log(`  plain callbacks     ${ins.perRequest.plainCallbacks}   (of which optimizing compiler ${ins.compilerPerRequest.plainCallbacks}, GC ${ins.gcPerRequest.plainCallbacks})`);
+    console.log(`  ratio               ${ins.ratio}×   (instructions, not time: cache misses and system calls, the same in both, weigh more in time)`);
   }
   return 0;
 }
