@@ -40,25 +40,25 @@ export interface RequestEntry {
   /** Its actors' records (the automatic loop runs them right after a stimulus of this request). */
   actors?: ActorInfo[];
   /** The request's actor names, built once (not once per delivery). */
-  keys?: Partial<Record<RequestAddress['role'], string>>;
+  keys?: ByRole<string>;
   handleKeys?: string[];
   /** Its live actors' records by role and by handle index: deliveries find their actor without a name. */
-  infos?: RoleInfos;
+  infos?: ByRole<ActorInfo>;
   handleInfos?: (ActorInfo | undefined)[];
 }
 
 /**
- * A request's actors by role, one field each. A record indexed by the role (`infos[role]`) was a keyed
- * load with a different name each time, which V8 answers from its megamorphic cache; a switch on the
- * role compares interned constants.
+ * Something per request actor role, one field each (a request's actor names, its actors' records). A
+ * record indexed by the role (`keys[role]`) was a keyed load or store with a different name each time,
+ * which V8 answers from its megamorphic cache; a switch on the role compares interned constants.
  */
-class RoleInfos {
-  lifecycle: ActorInfo | undefined = undefined;
-  send: ActorInfo | undefined = undefined;
-  recv: ActorInfo | undefined = undefined;
-  lease: ActorInfo | undefined = undefined;
+class ByRole<T> {
+  lifecycle: T | undefined = undefined;
+  send: T | undefined = undefined;
+  recv: T | undefined = undefined;
+  lease: T | undefined = undefined;
 
-  get(role: RequestRole): ActorInfo | undefined {
+  get(role: RequestRole): T | undefined {
     switch (role) {
       case 'lifecycle':
         return this.lifecycle;
@@ -73,19 +73,19 @@ class RoleInfos {
     }
   }
 
-  set(role: RequestRole, info: ActorInfo | undefined): void {
+  set(role: RequestRole, value: T | undefined): void {
     switch (role) {
       case 'lifecycle':
-        this.lifecycle = info;
+        this.lifecycle = value;
         break;
       case 'send':
-        this.send = info;
+        this.send = value;
         break;
       case 'recv':
-        this.recv = info;
+        this.recv = value;
         break;
       case 'lease':
-        this.lease = info;
+        this.lease = value;
         break;
       default:
         // A role without a field here (a handle, indexed apart): found by its name instead.
@@ -94,7 +94,7 @@ class RoleInfos {
   }
 }
 
-/** The server's own actors by role (the same reason as RoleInfos). */
+/** The server's own actors by role (the same reason as ByRole). */
 class ServerInfos {
   session: ActorInfo | undefined = undefined;
   admission: ActorInfo | undefined = undefined;
@@ -642,7 +642,7 @@ export abstract class ServerBase {
   /** `e`: the request's entry, whose actor names were built when they were spawned (none built again here). */
   protected reap(id: string, e?: RequestEntry): void {
     for (const role of REAPED_ROLES) {
-      const name = e?.keys?.[role] ?? addressKey({ side: this.side, role, request: id });
+      const name = e?.keys?.get(role) ?? addressKey({ side: this.side, role, request: id });
       if (this.host.has(name) && this.host.done(name)) {
         this.host.remove(name);
         this.dropInfo(name);
@@ -679,8 +679,13 @@ export abstract class ServerBase {
       const hs = e.handleKeys ?? (e.handleKeys = []);
       return hs[a.index] ?? (hs[a.index] = addressKey(a));
     }
-    const keys = e.keys ?? (e.keys = {});
-    return keys[a.role] ?? (keys[a.role] = addressKey(a));
+    const keys = e.keys ?? (e.keys = new ByRole<string>());
+    const known = keys.get(a.role);
+    if (known !== undefined) return known;
+    const k = addressKey(a);
+    keys.set(a.role, k);
+    // A role ByRole has no field for is built each time (none is addressed without an index now).
+    return k;
   }
 
   private readonly serverKeys = new Map<string, string>();
@@ -704,7 +709,7 @@ export abstract class ServerBase {
     if (!('request' in a)) this.serverInfos.set(a.role, info);
     else if (info.entry !== null) {
       if (a.index !== undefined) (info.entry.handleInfos ??= [])[a.index] = info;
-      else (info.entry.infos ??= new RoleInfos()).set(a.role, info);
+      else (info.entry.infos ??= new ByRole<ActorInfo>()).set(a.role, info);
     }
   }
 
