@@ -4,7 +4,7 @@ import type { AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent 
 import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
-import type { Address, Effect, LoopKind, RequestAddress, RequestRole, ServerRole, Side, Stimulus, Wiring } from '../core/wiring.js';
+import type { Address, Effect, LoopKind, RequestAddress, RequestRole, Side, Stimulus, Wiring } from '../core/wiring.js';
 import { addressKey, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
@@ -94,47 +94,6 @@ class ByRole<T> {
   }
 }
 
-/** The server's own actors by role (the same reason as ByRole). */
-class ServerInfos {
-  session: ActorInfo | undefined = undefined;
-  admission: ActorInfo | undefined = undefined;
-  slots: ActorInfo | undefined = undefined;
-  fences: ActorInfo | undefined = undefined;
-
-  get(role: ServerRole): ActorInfo | undefined {
-    switch (role) {
-      case 'session':
-        return this.session;
-      case 'admission':
-        return this.admission;
-      case 'slots':
-        return this.slots;
-      case 'fences':
-        return this.fences;
-      default:
-        return undefined;
-    }
-  }
-
-  set(role: ServerRole, info: ActorInfo | undefined): void {
-    switch (role) {
-      case 'session':
-        this.session = info;
-        break;
-      case 'admission':
-        this.admission = info;
-        break;
-      case 'slots':
-        this.slots = info;
-        break;
-      case 'fences':
-        this.fences = info;
-        break;
-      default:
-        break;
-    }
-  }
-}
 
 interface ActorInfo {
   readonly name: string;
@@ -697,7 +656,7 @@ export abstract class ServerBase {
 
   /** The live actor at an address, by its record; undefined when it has none (not spawned, or dropped). */
   private infoAt(a: Address, from: RequestEntry | null): ActorInfo | undefined {
-    if (!('request' in a)) return this.serverInfos.get(a.role);
+    if (!('request' in a)) return this.serverInfo(a.role);
     const e = from !== null && from.spec.id === a.request ? from : this.requests.get(a.request);
     if (e === undefined) return undefined;
     return a.index !== undefined ? e.handleInfos?.[a.index] : e.infos?.get(a.role);
@@ -706,8 +665,11 @@ export abstract class ServerBase {
   /** Make a spawned actor's record findable by address (infoAt). */
   private link(info: ActorInfo): void {
     const a = info.addr;
-    if (!('request' in a)) this.serverInfos.set(a.role, info);
-    else if (info.entry !== null) {
+    if (!('request' in a)) {
+      const i = this.serverInfos.findIndex((x) => x.addr.role === a.role);
+      if (i >= 0) this.serverInfos[i] = info;
+      else this.serverInfos.push(info);
+    } else if (info.entry !== null) {
       if (a.index !== undefined) (info.entry.handleInfos ??= [])[a.index] = info;
       else (info.entry.infos ??= new ByRole<ActorInfo>()).set(a.role, info);
     }
@@ -716,7 +678,8 @@ export abstract class ServerBase {
   private unlink(info: ActorInfo): void {
     const a = info.addr;
     if (!('request' in a)) {
-      if (this.serverInfos.get(a.role) === info) this.serverInfos.set(a.role, undefined);
+      const i = this.serverInfos.indexOf(info);
+      if (i >= 0) this.serverInfos.splice(i, 1);
     } else if (info.entry !== null) {
       if (a.index !== undefined) {
         const hs = info.entry.handleInfos;
@@ -725,7 +688,13 @@ export abstract class ServerBase {
     }
   }
 
-  private readonly serverInfos = new ServerInfos();
+  /** The server's own actors (two or three): a scan comparing interned role names, no table. */
+  private readonly serverInfos: ActorInfo[] = [];
+  private serverInfo(role: string): ActorInfo | undefined {
+    const infos = this.serverInfos;
+    for (let i = 0; i < infos.length; i++) if (infos[i]!.addr.role === role) return infos[i];
+    return undefined;
+  }
 
   private addr(name: string): Address {
     return this.infoOf(name).addr;
