@@ -218,7 +218,7 @@ export class PureHost implements LifecycleHost {
     return r !== undefined && this.tryStepRec(r, event);
   }
 
-  /** `tryStep` on an actor the caller holds a reference to (from `spawnRef`); false for one removed since. */
+  /** `tryStep` on an actor the caller holds a reference to (from `spawnRef`); one removed since is looked up by name, as `tryStep` would. */
   tryStepRef(ref: ActorRef, event: EventObject): boolean {
     return ref.alive ? this.tryStepRec(ref, event) : this.tryStep(ref.name, event);
   }

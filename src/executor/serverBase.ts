@@ -94,7 +94,6 @@ class ByRole<T> {
   }
 }
 
-
 interface ActorInfo {
   readonly name: string;
   readonly addr: Address;
@@ -617,8 +616,7 @@ export abstract class ServerBase {
     }
   }
 
-  /** The top-level state the request's lifecycle finished in. */
-  /** `e`: the request's entry, whose lifecycle name was built at its spawn. */
+  /** The top-level state the request's lifecycle finished in (`e`: its entry, which kept the lifecycle's name). */
   protected finalState(id: string, e?: RequestEntry): string {
     const lc = this.host.actor(e?.keys?.lifecycle ?? addressKey({ side: this.side, role: 'lifecycle', request: id }));
     if (!lc) return 'unknown';
@@ -642,8 +640,8 @@ export abstract class ServerBase {
     const known = keys.get(a.role);
     if (known !== undefined) return known;
     const k = addressKey(a);
+    // (A role without a field in ByRole would get its name built again each time; none is addressed so.)
     keys.set(a.role, k);
-    // A role ByRole has no field for is built each time (none is addressed without an index now).
     return k;
   }
 
