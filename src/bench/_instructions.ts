@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from '../core/workerPool.js';
 import { promisify } from 'node:util';
 
 /**
@@ -90,11 +91,11 @@ export function parseCallgrind(text: string): { total: number; compiler: number;
 
 /** The compiled child: beside this module in dist/, or in dist/ when this module runs from source (tests). */
 function childEntry(): string {
-  const beside = fileURLToPath(new URL('./_instructionsChild.js', import.meta.url));
-  if (existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL('../../dist/src/bench/_instructionsChild.js', import.meta.url));
-  if (existsSync(built)) return built;
-  throw new Error(`the instruction counter's child is not built: run 'npm run build' (looked for ${beside} and ${built})`);
+  const beside = new URL('./_instructionsChild.js', import.meta.url);
+  const built = new URL('../../dist/src/bench/_instructionsChild.js', import.meta.url);
+  const entry = compiledEntry(beside, built);
+  if (entry === null) throw new Error(`the instruction counter's child is not built: run 'npm run build' (looked for ${fileURLToPath(beside)} and ${fileURLToPath(built)})`);
+  return entry;
 }
 
 /** Count the JS thread's instructions over `requests` requests of `mode`, after `warmRequests` (rounded up to runs of 2,000). */

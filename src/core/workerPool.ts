@@ -96,3 +96,12 @@ export class WorkerPool<J, R> {
 export function compiledWorker(file: URL, moduleUrl: string): URL | null {
   return moduleUrl.endsWith('.js') && existsSync(fileURLToPath(file)) ? file : null;
 }
+
+/**
+ * A compiled entry script: `beside` (next to the calling module in dist/), else `built` (the same file
+ * in dist/, for a module running from TypeScript sources in tests); null when neither exists.
+ */
+export function compiledEntry(beside: URL, built: URL): string | null {
+  for (const u of [beside, built]) if (existsSync(fileURLToPath(u))) return fileURLToPath(u);
+  return null;
+}

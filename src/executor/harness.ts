@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, readFileSync, appendFileSync, existsSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from '../core/workerPool.js';
 import { reapStaleSegments } from '../native/index.js';
 import type { ChildMessage, FaultName, ParentMessage, RequestReport, RequestSpec, ServerConfig, ServerStats } from './config.js';
 import { burstDelays, FAULTS } from './config.js';
@@ -80,11 +81,11 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 
 /** The compiled server entry: beside this module in dist/, or dist/ when this module runs from source (tests). */
 function serverEntry(): string {
-  const beside = fileURLToPath(new URL('./child.js', import.meta.url));
-  if (existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL('../../dist/src/executor/child.js', import.meta.url));
-  if (existsSync(built)) return built;
-  throw new OperationalError('serverStartFailed', `the server entry is not built: run 'npm run build' (looked for ${beside} and ${built})`);
+  const beside = new URL('./child.js', import.meta.url);
+  const built = new URL('../../dist/src/executor/child.js', import.meta.url);
+  const entry = compiledEntry(beside, built);
+  if (entry === null) throw new OperationalError('serverStartFailed', `the server entry is not built: run 'npm run build' (looked for ${fileURLToPath(beside)} and ${fileURLToPath(built)})`);
+  return entry;
 }
 
 type ServerRole = 'context' | 'generation';

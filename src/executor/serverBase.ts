@@ -165,10 +165,8 @@ const LOOP_KINDS: Record<Side, Partial<Record<string, LoopKind[]>>> = {
   generation: { recv: ['pop', 'poll'], lifecycle: ['decodeStart', 'decodeDone'] },
 };
 /** LOOP_KINDS' events, list for list. */
-const LOOP_EVENT_LISTS: Record<Side, Partial<Record<string, EventObject[]>>> = {
-  context: Object.fromEntries(Object.entries(LOOP_KINDS.context).map(([role, kinds]) => [role, kinds!.map((k) => LOOP_EVENTS[k])])),
-  generation: Object.fromEntries(Object.entries(LOOP_KINDS.generation).map(([role, kinds]) => [role, kinds!.map((k) => LOOP_EVENTS[k])])),
-};
+const eventsOf = (bySide: Partial<Record<string, LoopKind[]>>) => Object.fromEntries(Object.entries(bySide).map(([role, kinds]) => [role, kinds!.map((k) => LOOP_EVENTS[k])]));
+const LOOP_EVENT_LISTS: Record<Side, Partial<Record<string, EventObject[]>>> = { context: eventsOf(LOOP_KINDS.context), generation: eventsOf(LOOP_KINDS.generation) };
 // The loop sends a step's event straight to the actor it offers it to (loopStep): that must be the
 // wiring's loopTarget for the step, checked once here rather than trusted.
 for (const side of ['context', 'generation'] as const) {
@@ -384,7 +382,7 @@ export abstract class ServerBase {
     const addr = info.addr as RequestAddress;
     const ref = info.ref;
     if (ref !== null) {
-      // By reference (PureHost): no lookup of the actor at all.
+      // By reference (PureHost, which sets every actor's ref at its spawn): no lookup of the actor at all.
       const pure = this.pure!;
       const events = info.loopEvents!;
       for (let i = 0; i < kinds.length; i++) {
@@ -394,16 +392,7 @@ export abstract class ServerBase {
       }
       return false;
     }
-    const host = this.host;
-    if (host.tryStep !== undefined) {
-      // The same offer, with one lookup of the actor per event (PureHost).
-      for (const step of kinds) {
-        if (!host.tryStep(name, LOOP_EVENTS[step])) continue;
-        this.afterLoop(addr.request, step);
-        return true;
-      }
-      return false;
-    }
+    // Live actors (ActorHost): by name.
     for (const step of kinds) {
       const snap = this.host.actor(name);
       if (!snap || snap.status !== 'active') return false;
