@@ -242,6 +242,8 @@ export interface Wiring {
   start(capacity: { blocks: number; slots: number }): Effect[];
   /** What a named action of an actor does. Throws on an action the table does not know (the table is total). */
   action(from: Address, a: EmittedAction): Effect[];
+  /** `action` for the actors of one role: the role's table is found here, once, and each action is one lookup in it. */
+  actionsOf(role: string): (from: Address, a: EmittedAction) => Effect[];
   /** What an actor's final state (its output) does. */
   done(from: Address, output: unknown): Effect[];
   /** A stimulus from outside the machines, as events (and spawns). */
@@ -260,6 +262,14 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
     if (!m) byRole.set(role, (m = new Map()));
     m.set(type, w);
   }
+  const action = (from: Address, a: EmittedAction): Effect[] => {
+    const w = byRole.get(from.role)?.get(a.type);
+    if (w) return w(from, a.params);
+    const key = `${from.role}/${a.type}`;
+    if (NO_EFFECT.has(key)) return [];
+    throw new Error(`wiring(${side}): no entry for action ${key}`);
+  };
+  const actionsByRole = new Map<string, (from: Address, a: EmittedAction) => Effect[]>();
   return {
     side,
     start: ({ blocks, slots }) =>
@@ -273,12 +283,22 @@ export function wiringFor(side: Side, o: WiringOptions): Wiring {
             { type: 'spawn', at: at.server(side, 'admission'), input: { capacity: blocks } },
             { type: 'spawn', at: at.server(side, 'slots'), input: { capacity: slots } },
           ],
-    action(from, a) {
-      const w = byRole.get(from.role)?.get(a.type);
-      if (w) return w(from, a.params);
-      const key = `${from.role}/${a.type}`;
-      if (NO_EFFECT.has(key)) return [];
-      throw new Error(`wiring(${side}): no entry for action ${key}`);
+    action,
+    actionsOf(role) {
+      let f = actionsByRole.get(role);
+      if (f === undefined) {
+        const table = byRole.get(role);
+        // An action the role's table lacks goes the general way (a no-effect action, or the error).
+        f =
+          table === undefined
+            ? action
+            : (from, a) => {
+                const w = table.get(a.type);
+                return w !== undefined ? w(from, a.params) : action(from, a);
+              };
+        actionsByRole.set(role, f);
+      }
+      return f;
     },
     done(from, output) {
       if (!('request' in from)) return [];

@@ -43,6 +43,12 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
    * `actor()` then returns a live object. Ignored with the xstate stepper.
    */
   inPlace?: boolean;
+  /**
+   * A leaner observer than onTransition, for an owner that keeps its own per-actor record: called with the
+   * actor's reference (its `owner`, `snap`, `compiled`), the event and the value it left, and no record
+   * built or filled. Given, it replaces onTransition.
+   */
+  onChange?(ref: ActorRef, event: EventObject, from: Snap['value'] | null): void;
 }
 
 /**
@@ -71,9 +77,23 @@ interface ActorRecord {
   /** Bumped whenever the snapshot changes (in place or replaced). */
   version: number;
   /** The owner's record of this actor (PureHostOptions.ownerOf). */
-  readonly owner: unknown;
+  owner: unknown;
   /** False once removed: a reference kept past the actor's life then resolves by name again (sendRef). */
   alive: boolean;
+}
+
+/** What a removed actor's record holds instead of its last snapshot (see `release`). */
+const RELEASED: Snap = { status: 'stopped', value: null, context: null, output: undefined, error: undefined } as unknown as Snap;
+
+/**
+ * Let go of what a removed actor's record points to. An owner may keep the record (a reference past the
+ * actor's life resolves by name), and a record that lived long enough sits in V8's old generation, where
+ * every young object it points to is kept alive by each scavenge until a full collection: its snapshot,
+ * context and owner's record were copied, promoted, and grew the old space by kilobytes per request.
+ */
+function release(r: ActorRecord): void {
+  r.snap = RELEASED;
+  r.owner = undefined;
 }
 
 /**
@@ -115,6 +135,13 @@ function withDelays(base: AnyStateMachine, delays: Record<string, number>): AnyS
 }
 
 const NO_EVENT: EventObject = { type: '' };
+const INIT_EVENT: EventObject = { type: 'xstate.init' };
+
+/** What onTransition gets for a step an onChange observer saw (for an owner that wants a full record only at times). */
+export function transitionRecord(ref: ActorRef, event: EventObject, from: Snap['value'] | null): TransitionRecord {
+  const snap = ref.snap;
+  return { actor: ref.name, machine: ref.machine.id, event, from, to: snap.value, status: snap.status, toKey: ref.compiled ? ref.compiled.configOf(snap).valueKey : undefined, owner: ref.owner };
+}
 
 export class PureHost implements LifecycleHost {
   private readonly actors = new Map<string, ActorRecord>();
@@ -141,6 +168,7 @@ export class PureHost implements LifecycleHost {
   private readonly onDone: PureHostOptions['onDone'] | null;
   private readonly onTransition: PureHostOptions['onTransition'] | null;
   private readonly ownerOf: PureHostOptions['ownerOf'] | null;
+  private readonly onChange: NonNullable<PureHostOptions['onChange']> | null;
 
   constructor(private readonly opts: PureHostOptions) {
     this.inPlace = opts.inPlace === true;
@@ -149,6 +177,7 @@ export class PureHost implements LifecycleHost {
     this.onDone = opts.onDone ?? null;
     this.onTransition = opts.onTransition ?? null;
     this.ownerOf = opts.ownerOf ?? null;
+    this.onChange = opts.onChange ?? null;
     this.env = { ...(opts.initialEnv ?? {}) };
     this.stepper = opts.stepper ?? defaultStepper;
     this.clock = opts.clock ?? realClock;
@@ -262,7 +291,8 @@ export class PureHost implements LifecycleHost {
     const snap = step.snap;
     const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true };
     this.actors.set(name, rec);
-    if (this.onTransition !== null) this.observe(rec, { type: 'xstate.init' }, null, snap);
+    if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null);
+    else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null, snap);
     this.apply(rec, step.effects, step.timers);
     this.drain();
     return rec;
@@ -317,6 +347,7 @@ export class PureHost implements LifecycleHost {
     if (!r) return;
     this.cancelAll(r);
     r.alive = false;
+    release(r);
     this.actors.delete(name);
     if (name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
   }
@@ -325,6 +356,7 @@ export class PureHost implements LifecycleHost {
     for (const r of this.actors.values()) {
       this.cancelAll(r);
       r.alive = false;
+      release(r);
     }
     this.actors.clear();
     this.lastName = '';
@@ -400,7 +432,10 @@ export class PureHost implements LifecycleHost {
     }
     if (changed) {
       rec.version++;
-      if (this.onTransition !== null) this.observe(rec, event, from, rec.snap);
+      // No record is filled for onChange: the scratch record is an old object, and each of its pointer
+      // fields written with a new event or value took V8's slow write barrier.
+      if (this.onChange !== null) this.onChange(rec, event, from);
+      else if (this.onTransition !== null) this.observe(rec, event, from, rec.snap);
     }
     this.apply(rec, effects, timers);
   }

@@ -8,7 +8,7 @@ import type { Address, Effect, LoopKind, RequestAddress, RequestRole, Side, Stim
 import { addressKey, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
-import { PureHost } from '../engine/pureHost.js';
+import { PureHost, transitionRecord } from '../engine/pureHost.js';
 import type { ActorRef } from '../engine/pureHost.js';
 import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
@@ -113,6 +113,8 @@ interface ActorInfo {
   q1: number;
   /** The host's reference to the actor (PureHost's spawnRef): it is sent events with no lookup by name. Null with live actors. */
   ref: ActorRef | null;
+  /** The wiring's table for its role (`Wiring.actionsOf`): its actions are looked up there, not by role and type. */
+  readonly actions: (from: Address, a: EmittedAction) => Effect[];
 }
 
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
@@ -228,6 +230,7 @@ export abstract class ServerBase {
   ) {
     this.side = config.role;
     this.keepTimeInState = config.timeInState === true;
+    this.wantsRecords = config.metricsPort !== undefined || config.tracePath !== undefined || this.logTransitions;
     this.agent = new Agent(config.name, {
       backend: config.backend,
       progress: config.progress,
@@ -253,7 +256,7 @@ export abstract class ServerBase {
       // PureHost hands back the actor's ActorInfo (ownerOf below); live actors are looked up by name.
       route: (_h: unknown, actor: string, action: EmittedAction, owner?: unknown) => {
         const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
-        this.perform(this.wiring.action(info.addr, action), info.entry);
+        this.perform(info.actions(info.addr, action), info.entry);
       },
       onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(this.addr(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
@@ -261,7 +264,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true, ownerOf: (name) => this.infoOf(name) });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, transientRecords: true, inPlace: true, ownerOf: (name) => this.infoOf(name), onChange: this.onChange });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
@@ -701,7 +704,7 @@ export abstract class ServerBase {
     if (i === undefined) {
       const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
       const kinds = 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined;
-      i = { name, addr, kinds, loopEvents: 'request' in addr ? LOOP_EVENT_LISTS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null };
+      i = { name, addr, kinds, loopEvents: 'request' in addr ? LOOP_EVENT_LISTS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null, actions: this.wiring.actionsOf(addr.role) };
       this.actorInfo.set(name, i);
       if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }
@@ -718,42 +721,63 @@ export abstract class ServerBase {
     this.batch.delete(info);
     this.unlink(info);
     this.actorInfo.delete(name);
+    // A dropped record may still be held (a stale ready-queue slot, a deferred call): it lets go of its
+    // request and its actor, so a record that reached the old generation keeps no young objects alive.
+    info.entry = null;
+    info.ref = null;
     if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
 
   private onTransition(r: TransitionRecord): void {
     const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
+    // The compiled stepper hands the configuration's key precomputed; live actors need it built.
+    this.transitioned(info, r.machine, r.event, r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to)), r.status, r);
+  }
+
+  /**
+   * PureHost's observer (onChange): the actor's record is its owner, its key is its configuration's; a
+   * transition record is built only for whoever reads one (metrics, trace, transition log).
+   */
+  private readonly onChange = (ref: ActorRef, event: EventObject, from: unknown): void => {
+    const snap = ref.snap;
+    const key = ref.compiled !== null ? ref.compiled.configOf(snap).valueKey : typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
+    this.transitioned(ref.owner as ActorInfo, ref.machine.id, event, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null);
+  };
+
+  /** Metrics, a trace or the transition log read transition records; without them none is built. */
+  private readonly wantsRecords: boolean;
+
+  /** `r`: the transition's record, where one was built (always when `wantsRecords`). */
+  private transitioned(info: ActorInfo, machine: string, event: EventObject, key: string, status: string, r: TransitionRecord | null): void {
     const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
     if (info.kinds !== undefined) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
-    if (r.event.type.startsWith('xstate.after')) this.schedule();
-    this.metrics?.transition(r);
-    // The compiled stepper hands the configuration's key precomputed; live actors need it built.
-    const key = r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to));
+    if (event.type.startsWith('xstate.after')) this.schedule();
+    if (r !== null) this.metrics?.transition(r);
     const prevKey = info.key;
-    if (prevKey === key && r.status === 'active' && this.trace === undefined) return;
+    if (prevKey === key && status === 'active' && this.trace === undefined) return;
     // The clock is read only for the histograms and the trace, when someone keeps them.
     const now = this.keepTimeInState || this.trace ? this.platform.clock.now() : 0;
     if (prevKey !== null && prevKey !== key) {
       if (this.keepTimeInState) {
-        const byKey = info.byKey ?? (info.byKey = this.histogramsOf(r.machine));
+        const byKey = info.byKey ?? (info.byKey = this.histogramsOf(machine));
         let h = byKey.get(prevKey);
         if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
         h.record(now - info.at);
       }
       if (info.entry !== null) info.entry.transitions++;
-      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${r.actor.slice(2)}: ${prevKey} --${r.event.type}--> ${key}` });
+      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${info.name.slice(2)}: ${prevKey} --${event.type}--> ${key}` });
     }
-    if (r.status !== 'active') {
+    if (status !== 'active') {
       info.key = null;
       // A side that finished after its request was reported (it failed closed while draining): drop it now.
-      if ('request' in addr && !this.requests.has(addr.request)) this.forget(r.actor);
+      if ('request' in addr && !this.requests.has(addr.request)) this.forget(info.name);
     } else if (prevKey !== key) {
       info.key = key;
       info.at = now;
     }
-    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: r.actor.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+    if (this.trace && r !== null) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: info.name.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
   private histogramsOf(machine: string): Map<string, Histogram> {
