@@ -149,10 +149,12 @@ function requestOf(s: Stimulus): string | undefined {
  * already; a submitted id is made so here.
  */
 function internalized(s: string): string {
-  const o: Record<string, 0> = {};
+  // A null-prototype object keeps its properties in a dictionary: the key is internalized there without
+  // a hidden class. A plain `{}` made a new hidden class and a transition from the empty object's for
+  // every new id, and inserting it into that ever longer transition list cost more as the process ran.
+  const o: Record<string, 0> = Object.create(null) as Record<string, 0>;
   o[s] = 0;
-  for (const k in o) return k;
-  return s;
+  return Object.keys(o)[0] ?? s;
 }
 
 /** The request actors a report lets go once they are done (handles apart: they are indexed). */
