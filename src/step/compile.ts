@@ -813,19 +813,17 @@ function inertScopeFor(self: ReturnType<typeof createEmptyActor>) {
 }
 
 /**
- * The `{ context, event }` argument of guards and params functions: one object, refilled per call (a
- * guard or params function reads it and keeps nothing; they run many times per step, and a fresh
- * object each time was a large share of a step's allocation).
+ * The `{ context, event }` argument of guards and params functions: a new object per call. A module-wide
+ * object refilled per call made no garbage, but it lives in V8's old generation, and each store of a
+ * young context or event into it took the slow write barrier (a call into the remembered set); a small
+ * object that dies young costs less than those two stores.
  */
-const scope = { context: undefined as unknown, event: undefined as unknown as EventObject };
-function scopeOf(ctx: unknown, event: EventObject): typeof scope {
-  scope.context = ctx;
-  scope.event = event;
-  return scope;
+function scopeOf(ctx: unknown, event: EventObject): { context: unknown; event: EventObject } {
+  return { context: ctx, event };
 }
 
-/** What generated code shares with the interpreter: the same scope object, and the same empty lists and params. */
-const GEN_HELPERS: GenHelpers = { scope, noParams: NO_PARAMS, emptyEffects: EMPTY_EFFECTS, emptyTimers: EMPTY_TIMERS };
+/** What generated code shares with the interpreter: the same empty lists and params. */
+const GEN_HELPERS: GenHelpers = { noParams: NO_PARAMS, emptyEffects: EMPTY_EFFECTS, emptyTimers: EMPTY_TIMERS };
 
 function resolveParams(src: ParamSource, ctx: unknown, event: EventObject): unknown {
   return src.fn ? (src.p as Fn)(scopeOf(ctx, event) as never) : src.p;
@@ -897,6 +895,7 @@ class Run {
   ctx: unknown;
 
   private readonly inPlaceResult: { changed: boolean; effects: readonly Effect[]; timers: readonly TimerOp[] } = { changed: false, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
+  /** The assign arguments' constant members (`context` and `event` are set in each assign's own copy). */
   readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
 
   constructor(private readonly cm: CompiledMachine) {
@@ -942,10 +941,9 @@ class Run {
         }
         case 'assign': {
           const params = resolveParams(op.params, this.ctx, event);
-          // One arguments object per run, refilled (assign functions read it and keep nothing).
-          const args = this.assignArgs;
-          args.context = this.ctx;
-          args.event = event;
+          // A new arguments object per assign (see scopeOf): the run's constant members copied from its own.
+          const a0 = this.assignArgs;
+          const args = { context: this.ctx, event, spawn: a0.spawn, self: a0.self, system: a0.system };
           if (typeof op.assignment === 'function') {
             const partial = (op.assignment as Fn)(args as never, params as never);
             this.ownContext();

@@ -64,8 +64,7 @@ export interface GenSource {
 
 /** Helpers the generated code calls (compile.ts's, passed in: this module imports nothing at run time from it). */
 export interface GenHelpers {
-  /** The shared `{ context, event }` argument of guards and params functions. */
-  scope: { context: unknown; event: EventObject };
+  /** The params of an action that has none. */
   noParams: unknown;
   emptyEffects: unknown[];
   emptyTimers: unknown[];
@@ -111,9 +110,9 @@ class Emitter {
     return `k${i}`;
   }
 
-  /** A `{ context, event }` argument filled now (the interpreter's scopeOf). */
+  /** A new `{ context, event }` argument (the interpreter's scopeOf, which says why it is new each call). */
   scope(): string {
-    return `(${this.k(this.helpers.scope)}.context = ${this.ctx}, ${this.k(this.helpers.scope)}.event = ev, ${this.k(this.helpers.scope)})`;
+    return `{ context: ${this.ctx}, event: ev }`;
   }
 
   params(src: { p: unknown; fn: boolean }): string {
@@ -138,7 +137,7 @@ class Emitter {
         return this.push('effects', this.helpers.emptyEffects, `{ type: ${JSON.stringify(o.type)}, params: ${p} }`);
       }
       case 'assign': {
-        const lines = [`{ const params = ${this.params(o.params)}; const a = run.assignArgs; a.context = run.ctx; a.event = ev;`];
+        const lines = [`{ const params = ${this.params(o.params)}; const a0 = run.assignArgs; const a = { context: run.ctx, event: ev, spawn: a0.spawn, self: a0.self, system: a0.system };`]; // new per assign: see scopeOf
         if (typeof o.assignment === 'function') {
           lines.push(`const partial = ${this.k(o.assignment)}(a, params); run.ownContext(); Object.assign(run.ctx, partial);`);
         } else {

@@ -77,7 +77,7 @@ describe('canary: a broken compiled table is caught', () => {
 
   // The generated code is what the executor runs: breaking it (not the plans) must be caught too.
   it('generated code whose guards are always open (a guarded transition taken regardless)', () => {
-    const broken = new CompiledStepper({ rewriteGenerated: (src) => src.replace(/if \((k\d+\(\()/g, 'if (true || $1') });
+    const broken = new CompiledStepper({ rewriteGenerated: (src) => src.replace(/if \((k\d+\(\{)/g, 'if (true || $1') });
     const r = lockstep(combo, broken);
     expect(r.mismatches.length).toBeGreaterThan(0);
     expect(broken.compile(transferHandleMachine).generated.configs).toBeGreaterThan(0);
