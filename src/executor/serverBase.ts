@@ -117,6 +117,13 @@ interface ActorInfo {
   readonly actions: (from: Address, a: EmittedAction) => Effect[];
 }
 
+/** What the actors of one role share (ServerBase.roleFacts). */
+interface RoleFacts {
+  readonly kinds: readonly LoopKind[] | undefined;
+  readonly loopEvents: readonly EventObject[] | undefined;
+  readonly actions: (from: Address, a: EmittedAction) => Effect[];
+}
+
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
 const MAX_EAGER_ROUNDS = 64;
 
@@ -705,8 +712,8 @@ export abstract class ServerBase {
     let i = this.actorInfo.get(name);
     if (i === undefined) {
       const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
-      const kinds = 'request' in addr ? LOOP_KINDS[this.side][addr.role] : undefined;
-      i = { name, addr, kinds, loopEvents: 'request' in addr ? LOOP_EVENT_LISTS[this.side][addr.role] : undefined, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null, actions: this.wiring.actionsOf(addr.role) };
+      const f = this.roleFacts(addr.role, 'request' in addr);
+      i = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null, actions: f.actions };
       this.actorInfo.set(name, i);
       if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     }
@@ -714,6 +721,23 @@ export abstract class ServerBase {
     this.lastInfo = i;
     return i;
   }
+
+  /**
+   * What every actor of a role shares: its loop events and its wiring table, found once per role (a lookup
+   * of the side's tables by a role that changes from call to call went through V8's megamorphic cache).
+   * `inRequest`: the role is a request's (a server actor of the same name is offered no loop events).
+   */
+  private roleFacts(role: string, inRequest: boolean): RoleFacts {
+    const facts = inRequest ? this.requestRoles : this.serverRoles;
+    let f = facts.get(role);
+    if (f === undefined) {
+      f = { kinds: inRequest ? LOOP_KINDS[this.side][role] : undefined, loopEvents: inRequest ? LOOP_EVENT_LISTS[this.side][role] : undefined, actions: this.wiring.actionsOf(role) };
+      facts.set(role, f);
+    }
+    return f;
+  }
+  private readonly requestRoles = new Map<string, RoleFacts>();
+  private readonly serverRoles = new Map<string, RoleFacts>();
 
   /** Forget an actor's record, and take it out of the ready set (a later actor of the same name gets a new one). */
   private dropInfo(name: string): void {

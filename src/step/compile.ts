@@ -795,8 +795,8 @@ function cloner(): (o: object) => object {
 }
 
 /**
- * What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations.
- * Valid until the next step of the same machine (the object is reused): read it, keep its lists.
+ * What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations
+ * (a new object for each step that did something; a shared frozen one for a step that did nothing).
  */
 export interface InPlaceStep {
   readonly changed: boolean;
@@ -894,7 +894,6 @@ class Run {
   cfg!: Config;
   ctx: unknown;
 
-  private readonly inPlaceResult: { changed: boolean; effects: readonly Effect[]; timers: readonly TimerOp[] } = { changed: false, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
   /** The assign arguments' constant members (`context` and `event` are set in each assign's own copy). */
   readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
 
@@ -1079,11 +1078,8 @@ class Run {
   /** stepInPlace's result: the new configuration, context, status and output written into `snap`. */
   writeInto(snap: Snap): InPlaceStep {
     if (!this.changed && this.effects === EMPTY_EFFECTS && this.timers === EMPTY_TIMERS) return UNCHANGED;
-    // One result object per Run, refilled: the caller reads it before the next step (see InPlaceStep).
-    const out = this.inPlaceResult;
-    out.changed = this.changed;
-    out.effects = this.effects;
-    out.timers = this.timers;
+    // A new result object (see scopeOf: one refilled per Run took a slow write barrier per list stored).
+    const out: InPlaceStep = { changed: this.changed, effects: this.effects, timers: this.timers };
     if (!this.changed) return out;
     const s = snap as unknown as { _nodes: unknown; value: unknown; tags: unknown; context: unknown; status: string; output: unknown };
     s._nodes = this.cfg.nodes;
