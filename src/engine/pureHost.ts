@@ -22,7 +22,8 @@ import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
 export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 'inspect'> {
   /** `owner` is what `ownerOf` returned for the actor at spawn (undefined without it). */
   route(host: PureHost, actor: string, action: EmittedAction, owner?: unknown): void;
-  onDone?(host: PureHost, actor: string, output: unknown): void;
+  /** `owner`: as with `route`, what `ownerOf` returned for the actor. */
+  onDone?(host: PureHost, actor: string, output: unknown, owner?: unknown): void;
   /**
    * Called once per spawned actor: what the owner keeps about it (the executor's per-actor record). It
    * comes back with each of the actor's routed actions and transition records, with no lookup by name.
@@ -344,12 +345,25 @@ export class PureHost implements LifecycleHost {
 
   remove(name: string): void {
     const r = this.actors.get(name);
-    if (!r) return;
+    if (r !== undefined) this.removeRec(r);
+  }
+
+  /** `remove` of an actor the caller holds a reference to (from `spawnRef`); one removed already is left alone. */
+  removeRef(ref: ActorRef): void {
+    if (ref.alive) this.removeRec(ref);
+  }
+
+  /** `done` of an actor the caller holds a reference to: false once it was removed. */
+  doneRef(ref: ActorRef): boolean {
+    return ref.alive && isFinished(ref.snap);
+  }
+
+  private removeRec(r: ActorRecord): void {
     this.cancelAll(r);
     r.alive = false;
     release(r);
-    this.actors.delete(name);
-    if (name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
+    this.actors.delete(r.name);
+    if (r.name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
   }
 
   stopAll(): void {
@@ -462,7 +476,7 @@ export class PureHost implements LifecycleHost {
     const next = rec.snap;
     if (next.status === 'done') {
       this.cancelAll(rec);
-      this.onDone?.(this, rec.name, next.output);
+      this.onDone?.(this, rec.name, next.output, rec.owner);
     }
   }
 

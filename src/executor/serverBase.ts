@@ -267,7 +267,7 @@ export abstract class ServerBase {
         const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
         this.perform(info.actions(info.addr, action), info.entry);
       },
-      onDone: (_h: unknown, actor: string, output: unknown) => this.perform(this.wiring.done(this.addr(actor), output)),
+      onDone: (_h: unknown, actor: string, output: unknown, owner?: unknown) => this.perform(this.wiring.done(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output)),
       onTransition: (r: TransitionRecord) => this.onTransition(r),
       clock: platform.clock,
     };
@@ -490,14 +490,14 @@ export abstract class ServerBase {
           break;
         case 'pool.free':
           this.pool.giveBack(e.request);
-          this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
+          this.forgetLease(e.request, from);
           this.schedule();
           break;
         case 'pool.retire':
           this.metrics?.metric(this.side, 'leaseRetired');
           this.counters.retiredLeases++;
           this.pool.retire(e.request);
-          this.forget(addressKey({ side: this.side, role: 'lease', request: e.request }));
+          this.forgetLease(e.request, from);
           break;
         default:
           this.effect(e);
@@ -598,23 +598,48 @@ export abstract class ServerBase {
     });
   }
 
-  /** `e`: the request's entry, whose actor names were built when they were spawned (none built again here). */
+  /** `forget` of a request's lease, by its record where the host has references (no name built or looked up). */
+  private forgetLease(request: string, from: RequestEntry | null): void {
+    const info = this.infoAt({ side: this.side, role: 'lease', request }, from);
+    if (info === undefined || info.ref === null) return this.forget(addressKey({ side: this.side, role: 'lease', request }));
+    this.platform.defer(() => {
+      // Dropped meanwhile (its side finished after the report and was forgotten by name): nothing to do.
+      const ref = info.ref;
+      if (ref === null) return;
+      this.pure!.removeRef(ref);
+      this.drop(info);
+    });
+  }
+
+  /** `e`: the request's entry, whose actors' records and names were kept when they were spawned (none built again here). */
   protected reap(id: string, e?: RequestEntry): void {
     for (const role of REAPED_ROLES) {
-      const name = e?.keys?.get(role) ?? addressKey({ side: this.side, role, request: id });
-      if (this.host.has(name) && this.host.done(name)) {
-        this.host.remove(name);
-        this.dropInfo(name);
-      }
+      const info = e?.infos?.get(role);
+      if (info !== undefined && info.ref !== null) this.reapRef(info);
+      else this.reapNamed(e?.keys?.get(role) ?? addressKey({ side: this.side, role, request: id }));
     }
     const hs = this.config.handlesPerRequest ?? 1;
     for (let i = 0; i < hs; i++) {
-      const name = e?.handleKeys?.[i] ?? addressKey({ side: this.side, role: 'handle', request: id, index: i });
-      if (this.host.has(name) && this.host.done(name)) {
-        this.host.remove(name);
-        this.dropInfo(name);
-      }
+      const info = e?.handleInfos?.[i];
+      if (info !== undefined && info.ref !== null) this.reapRef(info);
+      else this.reapNamed(e?.handleKeys?.[i] ?? addressKey({ side: this.side, role: 'handle', request: id, index: i }));
     }
+  }
+
+  /** Drop the actor of this name if it exists and is finished. */
+  private reapNamed(name: string): void {
+    if (this.host.has(name) && this.host.done(name)) {
+      this.host.remove(name);
+      this.dropInfo(name);
+    }
+  }
+
+  /** `reapNamed` by the actor's record and reference (PureHost). */
+  private reapRef(info: ActorInfo): void {
+    const ref = info.ref!;
+    if (!this.pure!.doneRef(ref)) return;
+    this.pure!.removeRef(ref);
+    this.drop(info);
   }
 
   /** The top-level state the request's lifecycle finished in (`e`: its entry, which kept the lifecycle's name). */
@@ -742,16 +767,20 @@ export abstract class ServerBase {
   /** Forget an actor's record, and take it out of the ready set (a later actor of the same name gets a new one). */
   private dropInfo(name: string): void {
     const info = this.actorInfo.get(name);
-    if (info === undefined) return;
+    if (info !== undefined) this.drop(info);
+  }
+
+  /** `dropInfo` of a record in hand, which the caller knows is not dropped yet (it is in the table). */
+  private drop(info: ActorInfo): void {
     this.ready.delete(info);
     this.batch.delete(info);
     this.unlink(info);
-    this.actorInfo.delete(name);
+    this.actorInfo.delete(info.name);
+    if (info.name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
     // A dropped record may still be held (a stale ready-queue slot, a deferred call): it lets go of its
     // request and its actor, so a record that reached the old generation keeps no young objects alive.
     info.entry = null;
     info.ref = null;
-    if (name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
   }
 
   private onTransition(r: TransitionRecord): void {

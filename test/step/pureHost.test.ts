@@ -244,6 +244,32 @@ describe('PureHost over a Stepper and a Clock', () => {
     expect(byName.filter((l) => l === 'r1.handle postTransfer')).toHaveLength(2);
   });
 
+  it('removes by reference as by name: only the live actor it was spawned as, once; its deadlines end and its record lets go', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    const clock = new SimClock();
+    const seen: string[] = [];
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock, inPlace: true, route: () => {}, ownerOf: (n) => ({ n }), onChange: (ref, e) => seen.push(`${ref.name} ${e.type}`) });
+    const a = host.spawnRef('r1.handle', { handleId: 'h1', semantics });
+    host.sendRef(a, { type: 'POST' });
+    expect(host.armedDeadlines).toBeGreaterThan(0);
+    expect(host.doneRef(a)).toBe(false);
+    host.removeRef(a);
+    expect(host.has('r1.handle')).toBe(false);
+    expect(host.armedDeadlines).toBe(0);
+    expect(host.doneRef(a)).toBe(false);
+    expect(a.snap.status).toBe('stopped');
+    expect(a.owner).toBeUndefined();
+    // A new actor of the same name is not touched by the old reference's removal.
+    const b = host.spawnRef('r1.handle', { handleId: 'h1b', semantics });
+    host.removeRef(a);
+    expect(host.has('r1.handle')).toBe(true);
+    host.sendRef(b, { type: 'CANCEL' });
+    expect(host.doneRef(b)).toBe(host.done('r1.handle'));
+    expect(seen[0]).toBe('r1.handle xstate.init');
+    expect(seen).toContain('r1.handle POST');
+    host.stopAll();
+  });
+
   it('the compiled stepper (default) gives the same transitions, effects, deadlines and outputs as xstate', () => {
     const compiled = script(undefined);
     const oracle = script(xstateStepper);
