@@ -63,7 +63,7 @@ function measureInPlace(compiled: CompiledStepper, rounds: number): number {
 
 /**
  * The same, through the executor's host as the servers configure it (PureHost: compiled, in place,
- * transient records, an owner record per actor, deadlines armed on its heap), with a route and an
+ * an onChange observer, an owner record per actor, deadlines armed on its heap), with a route and an
  * observer that do nothing: what the host adds per step before any wiring or effect. Each actor is
  * spawned by name, sent its events by name, and removed.
  */
@@ -74,8 +74,7 @@ function measureHost(rounds: number): number {
     machines: Object.fromEntries(SCRIPTS.map((s) => [s.role, s.machine])),
     delays: burstDelays(600_000),
     route: () => void routed++,
-    onTransition: () => {},
-    transientRecords: true,
+    onChange: () => {},
     inPlace: true,
     ownerOf: (name) => ({ name }),
   });

@@ -34,8 +34,9 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
   /** Time for deadlines; default: the process's real clock. */
   clock?: Clock;
   /**
-   * onTransition's record is valid only during the call (one object is refilled for every transition):
-   * for observers that read it and keep nothing of it, such as the executor's.
+   * onTransition's record is valid only during the call (one object is refilled for every transition),
+   * for observers that read it and keep nothing of it. The refilled object is old, so each refill takes
+   * V8's slow write barrier; an owner with its own per-actor records does better with `onChange`.
    */
   transientRecords?: boolean;
   /**
@@ -293,7 +294,7 @@ export class PureHost implements LifecycleHost {
     const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true };
     this.actors.set(name, rec);
     if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null);
-    else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null, snap);
+    else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null);
     this.apply(rec, step.effects, step.timers);
     this.drain();
     return rec;
@@ -449,7 +450,7 @@ export class PureHost implements LifecycleHost {
       // No record is filled for onChange: the scratch record is an old object, and each of its pointer
       // fields written with a new event or value took V8's slow write barrier.
       if (this.onChange !== null) this.onChange(rec, event, from);
-      else if (this.onTransition !== null) this.observe(rec, event, from, rec.snap);
+      else if (this.onTransition !== null) this.observe(rec, event, from);
     }
     this.apply(rec, effects, timers);
   }
@@ -492,8 +493,10 @@ export class PureHost implements LifecycleHost {
     this.send(t.rec.name, t.event);
   };
 
-  private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null, next: Snap): void {
-    const record: TransitionRecord = this.transientRecords ? this.scratch : { actor: '', machine: '', event, from: null, to: null, status: '', toKey: undefined, owner: undefined };
+  private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null): void {
+    if (!this.transientRecords) return this.onTransition!(transitionRecord(rec, event, from));
+    const record = this.scratch;
+    const next = rec.snap;
     record.actor = rec.name;
     record.machine = rec.machine.id;
     record.event = event;

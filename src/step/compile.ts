@@ -879,7 +879,7 @@ function collect(sel: Selector, ctx: unknown, event: EventObject): boolean {
 /**
  * One macrostep in progress: the configuration, context (copied on first assign), status and collected
  * output. Generated code (generate.ts) reads and writes the fields it shares with `exec`: cfg, ctx,
- * version, effects, timers, queue, assignArgs.
+ * version, effects, timers, queue, assignConsts.
  */
 class Run {
   private changed = false;
@@ -894,11 +894,11 @@ class Run {
   cfg!: Config;
   ctx: unknown;
 
-  /** The assign arguments' constant members (`context` and `event` are set in each assign's own copy). */
-  readonly assignArgs: { context: unknown; event: EventObject; spawn: typeof noSpawn; self: unknown; system: unknown };
+  /** The assign arguments' constant members (each assign gets its own object with `context` and `event` beside them). */
+  readonly assignConsts: { spawn: typeof noSpawn; self: unknown; system: unknown };
 
   constructor(private readonly cm: CompiledMachine) {
-    this.assignArgs = { context: undefined, event: { type: '' }, spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
+    this.assignConsts = { spawn: noSpawn, self: cm.actorSelf, system: cm.actorSelf.system };
   }
 
   /** Scratch for the values of an object-form assign (one run computes one assign at a time). */
@@ -941,7 +941,7 @@ class Run {
         case 'assign': {
           const params = resolveParams(op.params, this.ctx, event);
           // A new arguments object per assign (see scopeOf): the run's constant members copied from its own.
-          const a0 = this.assignArgs;
+          const a0 = this.assignConsts;
           const args = { context: this.ctx, event, spawn: a0.spawn, self: a0.self, system: a0.system };
           if (typeof op.assignment === 'function') {
             const partial = (op.assignment as Fn)(args as never, params as never);

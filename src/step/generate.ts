@@ -137,7 +137,7 @@ class Emitter {
         return this.push('effects', this.helpers.emptyEffects, `{ type: ${JSON.stringify(o.type)}, params: ${p} }`);
       }
       case 'assign': {
-        const lines = [`{ const params = ${this.params(o.params)}; const a0 = run.assignArgs; const a = { context: run.ctx, event: ev, spawn: a0.spawn, self: a0.self, system: a0.system };`]; // new per assign: see scopeOf
+        const lines = [`{ const params = ${this.params(o.params)}; const a0 = run.assignConsts; const a = { context: run.ctx, event: ev, spawn: a0.spawn, self: a0.self, system: a0.system };`]; // new per assign: see scopeOf
         if (typeof o.assignment === 'function') {
           lines.push(`const partial = ${this.k(o.assignment)}(a, params); run.ownContext(); Object.assign(run.ctx, partial);`);
         } else {
