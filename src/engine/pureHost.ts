@@ -268,6 +268,11 @@ export class PureHost implements LifecycleHost {
     return r.version !== before;
   }
 
+  /** The reference of the live actor of this name (undefined: none). */
+  refOf(name: string): ActorRef | undefined {
+    return this.rec(name);
+  }
+
   done(name: string): boolean {
     return isFinished(this.rec(name)?.snap);
   }

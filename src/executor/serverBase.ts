@@ -214,8 +214,9 @@ export abstract class ServerBase {
   /** Time in state per machine and state key (two levels: no string built per transition). */
   private readonly timeInState = new Map<string, Map<string, Histogram>>();
   /**
-   * What the server keeps per live actor, found with one lookup per transition: its parsed address,
-   * whether the loop offers it events, and since when it is in which state (for time in state).
+   * The records of live actors by name, under ActorHost (its callbacks name the actor). Under PureHost the
+   * host keeps each record as its actor's owner and hands it back: no second table keyed by name to fill
+   * and empty per actor.
    */
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
@@ -273,7 +274,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: (name) => this.infoOf(name), onChange: this.onChange });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: (name) => (this.spawned = this.newInfo(name)), onChange: this.onChange });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
@@ -526,7 +527,9 @@ export abstract class ServerBase {
       this.spawning = null;
       this.spawningName = '';
     }
-    const info = this.infoOf(name);
+    // PureHost keeps the record as the actor's owner (no table of records by name here); live actors are looked up.
+    const info = ref !== null ? this.spawned! : this.infoOf(name);
+    this.spawned = null;
     info.ref = ref;
     this.link(info);
     if (info.kinds !== undefined) this.ready.add(info);
@@ -593,8 +596,9 @@ export abstract class ServerBase {
   /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
   private forget(name: string): void {
     this.platform.defer(() => {
+      const info = this.infoNamed(name);
       this.host.remove(name);
-      this.dropInfo(name);
+      if (info !== undefined) this.drop(info);
     });
   }
 
@@ -629,8 +633,9 @@ export abstract class ServerBase {
   /** Drop the actor of this name if it exists and is finished. */
   private reapNamed(name: string): void {
     if (this.host.has(name) && this.host.done(name)) {
+      const info = this.infoNamed(name);
       this.host.remove(name);
-      this.dropInfo(name);
+      if (info !== undefined) this.drop(info);
     }
   }
 
@@ -732,19 +737,32 @@ export abstract class ServerBase {
   private spawning: Address | null = null;
   private spawningName = '';
 
+  /** A live actor's record by name (ActorHost), made at its first mention. */
   private infoOf(name: string): ActorInfo {
     if (name === this.lastName) return this.lastInfo!;
     let i = this.actorInfo.get(name);
-    if (i === undefined) {
-      const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
-      const f = this.roleFacts(addr.role, 'request' in addr);
-      i = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null, actions: f.actions };
-      this.actorInfo.set(name, i);
-      if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
-    }
+    if (i === undefined) this.actorInfo.set(name, (i = this.newInfo(name)));
     this.lastName = name;
     this.lastInfo = i;
     return i;
+  }
+
+  /** The record of an actor being spawned (PureHost keeps it as the actor's owner; ActorHost's go in `actorInfo`). */
+  private newInfo(name: string): ActorInfo {
+    const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
+    const f = this.roleFacts(addr.role, 'request' in addr);
+    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null, actions: f.actions };
+    if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
+    return i;
+  }
+
+  /** The record PureHost's `ownerOf` made during the spawn in progress. */
+  private spawned: ActorInfo | null = null;
+
+  /** The record of the actor of this name, if it is live (read before the host removes it: PureHost then lets go of it). */
+  private infoNamed(name: string): ActorInfo | undefined {
+    if (this.pure !== null) return this.pure.refOf(name)?.owner as ActorInfo | undefined;
+    return this.actorInfo.get(name);
   }
 
   /**
@@ -764,18 +782,12 @@ export abstract class ServerBase {
   private readonly requestRoles = new Map<string, RoleFacts>();
   private readonly serverRoles = new Map<string, RoleFacts>();
 
-  /** Forget an actor's record, and take it out of the ready set (a later actor of the same name gets a new one). */
-  private dropInfo(name: string): void {
-    const info = this.actorInfo.get(name);
-    if (info !== undefined) this.drop(info);
-  }
-
-  /** `dropInfo` of a record in hand, which the caller knows is not dropped yet (it is in the table). */
+  /** Forget a live actor's record and take it out of the ready sets (the caller knows it is not dropped yet; a later actor of the same name gets a new one). */
   private drop(info: ActorInfo): void {
     this.ready.delete(info);
     this.batch.delete(info);
     this.unlink(info);
-    this.actorInfo.delete(info.name);
+    if (this.pure === null) this.actorInfo.delete(info.name);
     if (info.name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
     // A dropped record may still be held (a stale ready-queue slot, a deferred call): it lets go of its
     // request and its actor, so a record that reached the old generation keeps no young objects alive.
