@@ -48,9 +48,10 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
   /**
    * A leaner observer than onTransition, for an owner that keeps its own per-actor record: called with the
    * actor's reference (its `owner`, `snap`, `compiled`), the event and the value it left, and no record
-   * built or filled. Given, it replaces onTransition.
+   * built or filled. `byTimer`: the event is one of the actor's deadlines firing (its own timer, or `fire`),
+   * told without the observer reading the event's type. Given, it replaces onTransition.
    */
-  onChange?(ref: ActorRef, event: EventObject, from: Snap['value'] | null): void;
+  onChange?(ref: ActorRef, event: EventObject, from: Snap['value'] | null, byTimer: boolean): void;
 }
 
 /**
@@ -82,6 +83,8 @@ interface ActorRecord {
   owner: unknown;
   /** False once removed: a reference kept past the actor's life then resolves by name again (sendRef). */
   alive: boolean;
+  /** The event of a deadline of this actor that fired and was not stepped yet (onChange's `byTimer`). */
+  fired: EventObject | null;
 }
 
 /** What a removed actor's record holds instead of its last snapshot (see `release`). */
@@ -96,6 +99,7 @@ const RELEASED: Snap = { status: 'stopped', value: null, context: null, output: 
 function release(r: ActorRecord): void {
   r.snap = RELEASED;
   r.owner = undefined;
+  r.fired = null;
 }
 
 /**
@@ -157,6 +161,8 @@ export class PureHost implements LifecycleHost {
   private head = 0;
   private tail = 0;
   private draining = false;
+  /** The clock's time, read at the first deadline armed in the present run to completion (-1: not read yet). */
+  private drainNow = -1;
   private readonly deadlines: Deadlines;
   readonly stepper: Stepper;
   readonly clock: Clock;
@@ -296,9 +302,9 @@ export class PureHost implements LifecycleHost {
     const owned = compiled !== null && this.inPlace;
     const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
     const snap = step.snap;
-    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true };
+    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true, fired: null };
     this.actors.set(name, rec);
-    if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null);
+    if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null, false);
     else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null);
     this.apply(rec, step.effects, step.timers);
     this.drain();
@@ -346,7 +352,10 @@ export class PureHost implements LifecycleHost {
   }
 
   fire(name: string, timerId: string): void {
-    this.send(name, { type: timerId });
+    const event = { type: timerId };
+    const r = this.rec(name);
+    if (r !== undefined) r.fired = event;
+    this.enqueue(name, null, event);
   }
 
   remove(name: string): void {
@@ -424,6 +433,7 @@ export class PureHost implements LifecycleHost {
   }
 
   private endDrain(): void {
+    this.drainNow = -1;
     // Events are not kept alive by their old slots past the next burst of sends.
     for (let i = 0; i < this.tail; i++) {
       this.queueEvent[i] = NO_EVENT;
@@ -450,11 +460,14 @@ export class PureHost implements LifecycleHost {
       ({ effects, timers } = step);
       changed = step.snap !== prev;
     }
+    // A deadline's own event is known by identity: its firing left it on the record.
+    const byTimer = rec.fired === event;
+    if (byTimer) rec.fired = null;
     if (changed) {
       rec.version++;
       // No record is filled for onChange: the scratch record is an old object, and each of its pointer
       // fields written with a new event or value took V8's slow write barrier.
-      if (this.onChange !== null) this.onChange(rec, event, from);
+      if (this.onChange !== null) this.onChange(rec, event, from, byTimer);
       else if (this.onTransition !== null) this.observe(rec, event, from);
     }
     this.apply(rec, effects, timers);
@@ -465,15 +478,16 @@ export class PureHost implements LifecycleHost {
    * (only active actors are stepped, so a done snapshot here has just finished).
    */
   private apply(rec: ActorRecord, effects: readonly EmittedAction[], timers: readonly TimerOp[]): void {
-    let now = -1;
     for (const t of timers) {
       if (t.op === 'arm') {
         const list = rec.timers ?? (rec.timers = []);
         let armed = timerOf(list, t.id);
         if (armed === undefined) list.push((armed = { due: 0, seq: 0, fire: null, pos: -1, id: t.id, rec, event: t.event }));
         armed.event = t.event;
-        if (now < 0) now = this.clock.now();
-        this.deadlines.armAs(armed, t.delay, this.fireTimer, now);
+        // The clock is read once per run to completion (a runtime call each time): every deadline armed
+        // in it counts from the same instant, the one the stimulus was taken at, microseconds apart.
+        if (this.drainNow < 0) this.drainNow = this.clock.now();
+        this.deadlines.armAs(armed, t.delay, this.fireTimer, this.drainNow);
       } else if (rec.timers !== null) {
         this.deadlines.cancel(timerOf(rec.timers, t.id));
       }
@@ -495,6 +509,7 @@ export class PureHost implements LifecycleHost {
   /** What a due deadline does: deliver its event (one function for all). */
   private readonly fireTimer = (d: Deadline): void => {
     const t = d as ActorTimer;
+    if (t.rec.alive) t.rec.fired = t.event;
     this.send(t.rec.name, t.event);
   };
 

@@ -478,7 +478,7 @@ export abstract class ServerBase {
           break;
         }
         case 'spawn':
-          this.spawn(e.at, e.input);
+          this.spawn(e.at, e.input, from);
           break;
         case 'report':
           this.report(e.request, e.outcome, e.reason);
@@ -513,8 +513,9 @@ export abstract class ServerBase {
   protected afterLoop(_request: string, _step: LoopKind): void {}
   protected afterSpawn(_at: Address): void {}
 
-  private spawn(at: Address, input: unknown): void {
-    const name = this.key(at);
+  /** `from`: as with `perform`, the entry of the request whose actor asked for the spawn (its names are kept there). */
+  private spawn(at: Address, input: unknown, from: RequestEntry | null): void {
+    const name = this.key(at, from);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
     this.spawning = at;
@@ -659,9 +660,9 @@ export abstract class ServerBase {
    * server actor's once per server. (Building them per delivery was a sizeable share of the
    * executor's allocation.)
    */
-  protected key(a: Address): string {
+  protected key(a: Address, from: RequestEntry | null = null): string {
     if (!('request' in a)) return this.serverKeys.get(a.role) ?? this.cacheServerKey(a);
-    const e = this.requests.get(a.request);
+    const e = from !== null && from.spec.id === a.request ? from : this.requests.get(a.request);
     if (e === undefined) return addressKey(a);
     if (a.index !== undefined) {
       const hs = e.handleKeys ?? (e.handleKeys = []);
@@ -798,29 +799,33 @@ export abstract class ServerBase {
   private onTransition(r: TransitionRecord): void {
     const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
     // The compiled stepper hands the configuration's key precomputed; live actors need it built.
-    this.transitioned(info, r.machine, r.event, r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to)), r.status, r);
+    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to)), r.status, r);
   }
 
   /**
    * PureHost's observer (onChange): the actor's record is its owner, its key is its configuration's; a
    * transition record is built only for whoever reads one (metrics, trace, transition log).
    */
-  private readonly onChange = (ref: ActorRef, event: EventObject, from: unknown): void => {
+  private readonly onChange = (ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void => {
     const snap = ref.snap;
     const key = ref.compiled !== null ? ref.compiled.configOf(snap).valueKey : typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
-    this.transitioned(ref.owner as ActorInfo, ref.machine.id, event, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null);
+    this.transitioned(ref.owner as ActorInfo, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null);
   };
 
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
   private readonly wantsRecords: boolean;
 
-  /** `r`: the transition's record, where one was built (always when `wantsRecords`). */
-  private transitioned(info: ActorInfo, machine: string, event: EventObject, key: string, status: string, r: TransitionRecord | null): void {
+  /**
+   * `byTimer`: the event is a deadline's (told by the host: the event's type, read here from events of
+   * every shape, was a megamorphic load per transition). `r`: the transition's record, where one was
+   * built (always when `wantsRecords`).
+   */
+  private transitioned(info: ActorInfo, machine: string, event: EventObject, byTimer: boolean, key: string, status: string, r: TransitionRecord | null): void {
     const addr = info.addr;
     // Only actors the loop offers events to wait in the ready set.
     if (info.kinds !== undefined) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
-    if (event.type.startsWith('xstate.after')) this.schedule();
+    if (byTimer) this.schedule();
     if (r !== null) this.metrics?.transition(r);
     const prevKey = info.key;
     if (prevKey === key && status === 'active' && this.trace === undefined) return;

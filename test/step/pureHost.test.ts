@@ -270,6 +270,32 @@ describe('PureHost over a Stepper and a Clock', () => {
     host.stopAll();
   });
 
+  it("tells onChange which steps are a deadline's own event: its timer firing, or fire(), never an event sent by name", () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    const clock = new SimClock();
+    const seen: string[] = [];
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock, inPlace: true, route: () => {}, ownerOf: (n) => ({ n }), onChange: (ref, e, _from, byTimer) => seen.push(`${e.type.startsWith('xstate.after') ? 'deadline' : e.type} ${byTimer}`) });
+    const a = host.spawnRef('r1.handle', { handleId: 'h1', semantics });
+    host.sendRef(a, { type: 'POST' });
+    const armed = host.armedDeadlines;
+    expect(armed).toBeGreaterThan(0);
+    clock.advance(60_000);
+    expect(seen[0]).toBe('xstate.init false');
+    expect(seen[1]).toBe('POST false');
+    const fired = seen.filter((l) => l.startsWith('deadline'));
+    expect(fired.length).toBeGreaterThan(0);
+    expect(fired.every((l) => l === 'deadline true')).toBe(true);
+    expect(seen.filter((l) => !l.startsWith('deadline')).every((l) => l.endsWith('false'))).toBe(true);
+    // The same event type sent by name is not a deadline firing.
+    const b = host.spawnRef('r2.handle', { handleId: 'h2', semantics });
+    host.sendRef(b, { type: 'POST' });
+    const timerType = b.timers!.find((t) => t.pos >= 0)!.event.type;
+    seen.length = 0;
+    host.send('r2.handle', { type: timerType });
+    expect(seen).toEqual(['deadline false']);
+    host.stopAll();
+  });
+
   it('the compiled stepper (default) gives the same transitions, effects, deadlines and outputs as xstate', () => {
     const compiled = script(undefined);
     const oracle = script(xstateStepper);
