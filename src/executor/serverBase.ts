@@ -164,8 +164,13 @@ function internalized(s: string): string {
   return Object.keys(o)[0] ?? s;
 }
 
-/** The request actors a report lets go once they are done (handles apart: they are indexed). */
-const REAPED_ROLES = ['lifecycle', 'send', 'recv'] as const;
+/** The request actors a report lets go once they are done (handles apart: they are indexed), per side: the roles it has machines for. */
+const REAPED_ROLES: Record<Side, readonly ('lifecycle' | 'send' | 'recv')[]> = {
+  context: (['lifecycle', 'send', 'recv'] as const).filter((r) => ROLE_MACHINES.context[r] !== undefined),
+  generation: (['lifecycle', 'send', 'recv'] as const).filter((r) => ROLE_MACHINES.generation[r] !== undefined),
+};
+/** Whether a side has transfer handle actors. */
+const HAS_HANDLES: Record<Side, boolean> = { context: ROLE_MACHINES.context.handle !== undefined, generation: ROLE_MACHINES.generation.handle !== undefined };
 
 /** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
 const LOOP_SLICE = 16;
@@ -618,12 +623,13 @@ export abstract class ServerBase {
 
   /** `e`: the request's entry, whose actors' records and names were kept when they were spawned (none built again here). */
   protected reap(id: string, e?: RequestEntry): void {
-    for (const role of REAPED_ROLES) {
+    // Only the roles this side has: a name built and looked up for a role it never spawns found nothing, per request.
+    for (const role of REAPED_ROLES[this.side]) {
       const info = e?.infos?.get(role);
       if (info !== undefined && info.ref !== null) this.reapRef(info);
       else this.reapNamed(e?.keys?.get(role) ?? addressKey({ side: this.side, role, request: id }));
     }
-    const hs = this.config.handlesPerRequest ?? 1;
+    const hs = HAS_HANDLES[this.side] ? (this.config.handlesPerRequest ?? 1) : 0;
     for (let i = 0; i < hs; i++) {
       const info = e?.handleInfos?.[i];
       if (info !== undefined && info.ref !== null) this.reapRef(info);
@@ -650,7 +656,8 @@ export abstract class ServerBase {
 
   /** The top-level state the request's lifecycle finished in (`e`: its entry, which kept the lifecycle's name). */
   protected finalState(id: string, e?: RequestEntry): string {
-    const lc = this.host.actor(e?.keys?.lifecycle ?? addressKey({ side: this.side, role: 'lifecycle', request: id }));
+    const ref = e?.infos?.lifecycle?.ref;
+    const lc = ref != null && ref.alive ? ref.snap : this.host.actor(e?.keys?.lifecycle ?? addressKey({ side: this.side, role: 'lifecycle', request: id }));
     if (!lc) return 'unknown';
     return typeof lc.value === 'string' ? lc.value : Object.keys(lc.value as object)[0]!;
   }
