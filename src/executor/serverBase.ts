@@ -279,7 +279,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: (name) => (this.spawned = this.newInfo(name)), onChange: this.onChange });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: (name) => this.newInfo(name), onChange: this.onChange });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
@@ -533,9 +533,10 @@ export abstract class ServerBase {
       this.spawning = null;
       this.spawningName = '';
     }
-    // PureHost keeps the record as the actor's owner (no table of records by name here); live actors are looked up.
-    const info = ref !== null ? this.spawned! : this.infoOf(name);
-    this.spawned = null;
+    // PureHost keeps the record as the actor's owner (no table of records by name here; read from the
+    // reference, not from a field the spawn set: the actor's first step may have spawned others meanwhile).
+    // Live actors are looked up by name.
+    const info = ref !== null ? (ref.owner as ActorInfo) : this.infoOf(name);
     info.ref = ref;
     this.link(info);
     if (info.kinds !== undefined) this.ready.add(info);
@@ -763,9 +764,6 @@ export abstract class ServerBase {
     if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     return i;
   }
-
-  /** The record PureHost's `ownerOf` made during the spawn in progress. */
-  private spawned: ActorInfo | null = null;
 
   /** The record of the actor of this name, if it is live (read before the host removes it: PureHost then lets go of it). */
   private infoNamed(name: string): ActorInfo | undefined {
