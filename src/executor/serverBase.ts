@@ -793,7 +793,8 @@ export abstract class ServerBase {
     this.ready.delete(info);
     this.batch.delete(info);
     this.unlink(info);
-    if (this.pure === null) this.actorInfo.delete(info.name);
+    // Empty under PureHost (records live as the host's owners): no lookup then.
+    if (this.actorInfo.size !== 0) this.actorInfo.delete(info.name);
     if (info.name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
     // A dropped record may still be held (a stale ready-queue slot, a deferred call): it lets go of its
     // request and its actor, so a record that reached the old generation keeps no young objects alive.
