@@ -90,12 +90,19 @@ export function resultOf(promise: PromiseState, outcome: TransferOutcome | 'pend
 
 /**
  * The list without the entry at `i`, as a new array (contexts stay immutable: the explorer keeps every
- * snapshot it visits). One exact copy and a shift: slice + concat made three arrays, and copyWithin, a
- * generic builtin here, was ten times slower (measured).
+ * snapshot it visits). One copy of all but one end (a builtin's block copy), then the shorter side of
+ * `i` moved by one: the oldest entry, the one most often removed, costs no move at all (about a third of
+ * a copy-then-shift of 64 entries; slice + concat made three arrays, and copyWithin, a generic builtin
+ * here, was ten times slower: measured).
  */
 export function without<T>(list: readonly T[], i: number): T[] {
-  const out = list.slice();
-  for (let j = i; j < out.length - 1; j++) out[j] = out[j + 1]!;
-  out.pop();
+  const n = list.length;
+  if (i < n >> 1) {
+    const out = list.slice(1);
+    for (let j = 0; j < i; j++) out[j] = list[j]!;
+    return out;
+  }
+  const out = list.slice(0, n - 1);
+  for (let j = i; j < n - 1; j++) out[j] = list[j + 1]!;
   return out;
 }

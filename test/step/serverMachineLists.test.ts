@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { admissionMachine, peerSessionMachine } from '../../machines/index.js';
+import { admissionMachine, peerSessionMachine, without } from '../../machines/index.js';
 
 /**
  * The admission and peerSession machines keep lists in their contexts, and their assigns and guards
@@ -102,6 +102,21 @@ describe('server machines: list helpers rewritten as loops give what the old def
         expect(run(assignOf(adm, 'dequeue'), ctx, { type: 'WITHDRAW', request: r })).toEqual(reference.dequeue(ctx, r));
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('without: every index of every list, against filter; the list given is left as it was', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer(), { minLength: 1, maxLength: 80 }), (list) => {
+        const before = [...list];
+        for (let i = 0; i < list.length; i++) {
+          const out = without(list, i);
+          expect(out).toEqual(list.filter((_, k) => k !== i));
+          expect(out).not.toBe(list);
+        }
+        expect(list).toEqual(before);
+      }),
+      { numRuns: 500 },
     );
   });
 });
