@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, RemoteRef, StateMeta } from './common.js';
-import { FINISHED_MEMORY, without } from './common.js';
+import { FINISHED_MEMORY } from './common.js';
 
 /**
  * The context server's side of its session with the generation peer: what to do with a request info
@@ -87,11 +87,13 @@ function remembered(finished: PeerSessionContext['finished'], rec: PeerSessionCo
   const kept = replace && finishedWith(finished, rec.request, 0) ? finished.filter((f) => f.request !== rec.request) : finished;
   let q = 0;
   while (q < kept.length && !kept[q]!.quiesced) q++;
-  // The steady state: the list is full and its oldest quiesced record makes room (the push refills the
-  // slot the removal freed: no reallocation).
+  // The steady state: the list is full and its oldest quiesced record makes room. One copy of the same
+  // length, the records after it moved down by one, the new one in the last slot (no reallocation).
   if (kept.length === remember && q < kept.length) {
-    const out = without(kept, q);
-    out.push(rec);
+    const n = kept.length;
+    const out = kept.slice();
+    for (let j = q; j < n - 1; j++) out[j] = kept[j + 1]!;
+    out[n - 1] = rec;
     return out;
   }
   const out = [...kept, rec];
