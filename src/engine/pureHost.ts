@@ -34,12 +34,6 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
   /** Time for deadlines; default: the process's real clock. */
   clock?: Clock;
   /**
-   * onTransition's record is valid only during the call (one object is refilled for every transition),
-   * for observers that read it and keep nothing of it. The refilled object is old, so each refill takes
-   * V8's slow write barrier; an owner with its own per-actor records does better with `onChange`.
-   */
-  transientRecords?: boolean;
-  /**
    * Step compiled machines in place (CompiledMachine.stepInPlace): an actor's snapshot object and its
    * context are updated, not replaced. For an owner that reads snapshots and keeps none (the executor);
    * `actor()` then returns a live object. Ignored with the xstate stepper.
@@ -171,7 +165,6 @@ export class PureHost implements LifecycleHost {
   // with its caller (which optional members it has, spread order), and code optimized for one shape was
   // thrown away (a deopt, then a recompile of the inlined loop) each time a host with another was made.
   private readonly inPlace: boolean;
-  private readonly transientRecords: boolean;
   private readonly route: PureHostOptions['route'];
   private readonly onDone: PureHostOptions['onDone'] | null;
   private readonly onTransition: PureHostOptions['onTransition'] | null;
@@ -180,7 +173,6 @@ export class PureHost implements LifecycleHost {
 
   constructor(private readonly opts: PureHostOptions) {
     this.inPlace = opts.inPlace === true;
-    this.transientRecords = opts.transientRecords === true;
     this.route = opts.route;
     this.onDone = opts.onDone ?? null;
     this.onTransition = opts.onTransition ?? null;
@@ -514,20 +506,6 @@ export class PureHost implements LifecycleHost {
   };
 
   private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null): void {
-    if (!this.transientRecords) return this.onTransition!(transitionRecord(rec, event, from));
-    const record = this.scratch;
-    const next = rec.snap;
-    record.actor = rec.name;
-    record.machine = rec.machine.id;
-    record.event = event;
-    record.from = from;
-    record.to = next.value;
-    record.status = next.status;
-    record.toKey = rec.compiled ? rec.compiled.configOf(next).valueKey : undefined;
-    record.owner = rec.owner;
-    this.onTransition!(record);
+    this.onTransition!(transitionRecord(rec, event, from));
   }
-
-  /** The one record handed to onTransition when records are transient (`transientRecords`). */
-  private readonly scratch: TransitionRecord = { actor: '', machine: '', event: NO_EVENT, from: null, to: null, status: '', toKey: undefined, owner: undefined };
 }

@@ -165,12 +165,13 @@ function internalized(s: string): string {
 }
 
 /** The request actors a report lets go once they are done (handles apart: they are indexed), per side: the roles it has machines for. */
-const REAPED_ROLES: Record<Side, readonly ('lifecycle' | 'send' | 'recv')[]> = {
-  context: (['lifecycle', 'send', 'recv'] as const).filter((r) => ROLE_MACHINES.context[r] !== undefined),
-  generation: (['lifecycle', 'send', 'recv'] as const).filter((r) => ROLE_MACHINES.generation[r] !== undefined),
-};
+const reapedRoles = (side: Side) => (['lifecycle', 'send', 'recv'] as const).filter((r) => ROLE_MACHINES[side][r] !== undefined);
+const REAPED_ROLES: Record<Side, readonly ('lifecycle' | 'send' | 'recv')[]> = { context: reapedRoles('context'), generation: reapedRoles('generation') };
 /** Whether a side has transfer handle actors. */
 const HAS_HANDLES: Record<Side, boolean> = { context: ROLE_MACHINES.context.handle !== undefined, generation: ROLE_MACHINES.generation.handle !== undefined };
+
+/** A state value as a string: the state name when atomic at the top, else its JSON. */
+const valueKeyOf = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
 /** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
 const LOOP_SLICE = 16;
@@ -602,11 +603,20 @@ export abstract class ServerBase {
 
   /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
   private forget(name: string): void {
-    this.platform.defer(() => {
-      const info = this.infoNamed(name);
-      this.host.remove(name);
-      if (info !== undefined) this.drop(info);
-    });
+    this.platform.defer(() => this.removeNamed(name));
+  }
+
+  /** Remove the actor of this name and drop its record (read first: PureHost lets go of it at removal). */
+  private removeNamed(name: string): void {
+    const info = this.infoNamed(name);
+    this.host.remove(name);
+    if (info !== undefined) this.drop(info);
+  }
+
+  /** `removeNamed` by the actor's record and reference (PureHost): no name looked up. */
+  private removeByRef(info: ActorInfo, ref: ActorRef): void {
+    this.pure!.removeRef(ref);
+    this.drop(info);
   }
 
   /** `forget` of a request's lease, by its record where the host has references (no name built or looked up). */
@@ -615,10 +625,7 @@ export abstract class ServerBase {
     if (info === undefined || info.ref === null) return this.forget(addressKey({ side: this.side, role: 'lease', request }));
     this.platform.defer(() => {
       // Dropped meanwhile (its side finished after the report and was forgotten by name): nothing to do.
-      const ref = info.ref;
-      if (ref === null) return;
-      this.pure!.removeRef(ref);
-      this.drop(info);
+      if (info.ref !== null) this.removeByRef(info, info.ref);
     });
   }
 
@@ -640,19 +647,13 @@ export abstract class ServerBase {
 
   /** Drop the actor of this name if it exists and is finished. */
   private reapNamed(name: string): void {
-    if (this.host.has(name) && this.host.done(name)) {
-      const info = this.infoNamed(name);
-      this.host.remove(name);
-      if (info !== undefined) this.drop(info);
-    }
+    if (this.host.has(name) && this.host.done(name)) this.removeNamed(name);
   }
 
   /** `reapNamed` by the actor's record and reference (PureHost). */
   private reapRef(info: ActorInfo): void {
     const ref = info.ref!;
-    if (!this.pure!.doneRef(ref)) return;
-    this.pure!.removeRef(ref);
-    this.drop(info);
+    if (this.pure!.doneRef(ref)) this.removeByRef(info, ref);
   }
 
   /** The top-level state the request's lifecycle finished in (`e`: its entry, which kept the lifecycle's name). */
@@ -805,7 +806,7 @@ export abstract class ServerBase {
   private onTransition(r: TransitionRecord): void {
     const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
     // The compiled stepper hands the configuration's key precomputed; live actors need it built.
-    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? (typeof r.to === 'string' ? r.to : JSON.stringify(r.to)), r.status, r);
+    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? valueKeyOf(r.to), r.status, r);
   }
 
   /**
@@ -814,7 +815,7 @@ export abstract class ServerBase {
    */
   private readonly onChange = (ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void => {
     const snap = ref.snap;
-    const key = ref.compiled !== null ? ref.compiled.configOf(snap).valueKey : typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
+    const key = ref.compiled !== null ? ref.compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
     this.transitioned(ref.owner as ActorInfo, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null);
   };
 
