@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, StateMeta } from './common.js';
-import { without } from './common.js';
+import { RequestTable } from './common.js';
 
 /**
  * A counted resource handed out first come, first served: KV blocks on either side (admission) and
@@ -9,6 +9,7 @@ import { without } from './common.js';
  *
  * Holders are remembered, so a return is balanced by construction: a request returns what it holds,
  * once (a second return finds nothing and changes nothing — S9 without a counter anyone can reset).
+ * They are a table keyed by request, so a step costs the same with 16 or 4,096 requests holding.
  */
 export interface AdmissionInput {
   /** Units the resource has (blocks in the pool, receive slots). */
@@ -19,11 +20,8 @@ export interface AdmissionContext {
   free: number;
   /** Waiting requests in arrival order, with the units each needs. */
   queue: ReadonlyArray<{ request: string; need: number }>;
-  /**
-   * What each holding request holds, in grant order. An array, not a record keyed by request: records
-   * with many dynamic keys fall into V8's dictionary mode, where every copy costs tens of microseconds.
-   */
-  holders: ReadonlyArray<{ request: string; need: number }>;
+  /** What each holding request holds (a persistent table: one step touches one entry, not all of them). */
+  holders: RequestTable<number>;
 }
 
 export type AdmissionEvent =
@@ -35,12 +33,6 @@ export type AdmissionEvent =
   | { type: 'RETURN'; request: string }
   /** Units leave the resource for good (retired blocks): the holder's units are not returned. */
   | { type: 'RETIRE'; request: string };
-
-/** Where a request is among the holders (-1: it holds nothing). */
-function holderIndex(holders: AdmissionContext['holders'], request: string): number {
-  for (let i = 0; i < holders.length; i++) if (holders[i]!.request === request) return i;
-  return -1;
-}
 
 /** Whether a request waits in the queue. */
 function queued(queue: AdmissionContext['queue'], request: string): boolean {
@@ -60,12 +52,12 @@ export const admissionMachine = setup({
     grantHead: assign(({ context }) => {
       const head = context.queue[0];
       if (!head) return {};
-      return { free: context.free - head.need, queue: context.queue.slice(1), holders: [...context.holders, { request: head.request, need: head.need }] };
+      return { free: context.free - head.need, queue: context.queue.slice(1), holders: context.holders.with(head.request, head.need) };
     }),
     enqueue: assign(({ context, event }) => {
       const e = event as { request: string; need: number };
       // A request asks once; a repeated WANT while queued or holding changes nothing.
-      if (holderIndex(context.holders, e.request) >= 0 || queued(context.queue, e.request)) return {};
+      if (context.holders.has(e.request) || queued(context.queue, e.request)) return {};
       return { queue: [...context.queue, { request: e.request, need: e.need }] };
     }),
     dequeue: assign(({ context, event }) => {
@@ -74,13 +66,14 @@ export const admissionMachine = setup({
       return queued(context.queue, r) ? { queue: context.queue.filter((q) => q.request !== r) } : {};
     }),
     giveBack: assign(({ context, event }) => {
-      const i = holderIndex(context.holders, (event as { request: string }).request);
-      if (i < 0) return {};
-      return { free: context.free + context.holders[i]!.need, holders: without(context.holders, i) };
+      const r = (event as { request: string }).request;
+      const need = context.holders.get(r);
+      if (need === undefined) return {};
+      return { free: context.free + need, holders: context.holders.without(r) };
     }),
     forget: assign(({ context, event }) => {
-      const i = holderIndex(context.holders, (event as { request: string }).request);
-      return i < 0 ? {} : { holders: without(context.holders, i) };
+      const r = (event as { request: string }).request;
+      return context.holders.has(r) ? { holders: context.holders.without(r) } : {};
     }),
   },
   guards: {
@@ -88,7 +81,7 @@ export const admissionMachine = setup({
   },
 }).createMachine({
   id: 'admission',
-  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: [], holders: [] }),
+  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: [], holders: RequestTable.empty<number>() }),
   initial: 'serving',
   states: {
     serving: {

@@ -2,6 +2,7 @@
  * Vocabulary shared by the lifecycle machines. Nothing here performs I/O: the machines only name
  * their effects (actions) and their waits (delays); the engine supplies both with `provide()`.
  */
+import { Map as HashMap } from 'immutable';
 
 /** Deadlines, in milliseconds, under TensorRT-LLM's names where those exist. */
 export const DEFAULT_DELAYS = {
@@ -89,20 +90,70 @@ export function resultOf(promise: PromiseState, outcome: TransferOutcome | 'pend
 }
 
 /**
- * The list without the entry at `i`, as a new array (contexts stay immutable: the explorer keeps every
- * snapshot it visits). One copy of all but one end (a builtin's block copy), then the shorter side of
- * `i` moved by one: the oldest entry, the one most often removed, costs no move at all (about a third of
- * a copy-then-shift of 64 entries; slice + concat made three arrays, and copyWithin, a generic builtin
- * here, was ten times slower: measured).
+ * The request ids a server-wide machine (admission, peerSession) holds an entry for, each with a value:
+ * a persistent map. One event touches one entry; in a list each step copied and scanned every entry,
+ * so a step cost the number of requests in flight (at 4,096 in flight the admission machine's steps
+ * alone took a fifth of the servers' CPU). Contexts stay immutable, as the explorer keeps every snapshot
+ * it visits: `with` and `without` return a new table sharing all but one path of the old one (immutable's
+ * hash array mapped trie: O(log32 n) time and allocation).
+ *
+ * It serialises with its ids sorted, so tables with the same entries give the same text whatever order
+ * they were built in: the explorer's state keys, the lockstep check and the inspector read that text,
+ * and the order of grants or starts is not part of any state.
  */
-export function without<T>(list: readonly T[], i: number): T[] {
-  const n = list.length;
-  if (i < n >> 1) {
-    const out = list.slice(1);
-    for (let j = 0; j < i; j++) out[j] = list[j]!;
+export class RequestTable<V> {
+  private static readonly EMPTY = new RequestTable<never>(HashMap<string, never>());
+  private constructor(private readonly entries: HashMap<string, V>) {}
+
+  static empty<V>(): RequestTable<V> {
+    return RequestTable.EMPTY as RequestTable<V>;
+  }
+
+  /** A table of these entries (a later entry for the same id wins). */
+  static of<V>(entries: Iterable<readonly [string, V]>): RequestTable<V> {
+    let t = RequestTable.empty<V>();
+    for (const [k, v] of entries) t = t.with(k, v);
+    return t;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(request: string): boolean {
+    return this.entries.has(request);
+  }
+
+  get(request: string): V | undefined {
+    return this.entries.get(request);
+  }
+
+  /** The table with `request` set to `value` (this table when it already holds that). */
+  with(request: string, value: V): RequestTable<V> {
+    const m = this.entries.set(request, value);
+    return m === this.entries ? this : new RequestTable(m);
+  }
+
+  /** The table without `request` (this table when it has no entry for it). */
+  without(request: string): RequestTable<V> {
+    const m = this.entries.delete(request);
+    return m === this.entries ? this : m.size === 0 ? RequestTable.empty<V>() : new RequestTable(m);
+  }
+
+  /** The ids, sorted. */
+  ids(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  toJSON(): Record<string, V> {
+    const out: Record<string, V> = {};
+    // The explorer serialises every snapshot it meets: the common small cases skip the sort.
+    if (this.entries.size === 0) return out;
+    if (this.entries.size === 1) {
+      for (const [k, v] of this.entries) out[k] = v;
+      return out;
+    }
+    for (const k of this.ids()) out[k] = this.entries.get(k)!;
     return out;
   }
-  const out = list.slice(0, n - 1);
-  for (let j = i; j < n - 1; j++) out[j] = list[j + 1]!;
-  return out;
 }

@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, RemoteRef, StateMeta } from './common.js';
-import { FINISHED_MEMORY } from './common.js';
+import { FINISHED_MEMORY, RequestTable } from './common.js';
 
 /**
  * The context server's side of its session with the generation peer: what to do with a request info
@@ -20,8 +20,11 @@ export interface PeerSessionInput {
 
 export interface PeerSessionContext {
   remember: number;
-  /** Requests whose contextSend is alive here. */
-  active: readonly string[];
+  /**
+   * Requests whose contextSend is alive here: a persistent table (every request starts and finishes
+   * here, and a list made each of those steps copy and scan all the requests in flight).
+   */
+  active: RequestTable<true>;
   /**
    * Request infos that arrived before their request started sending, in arrival order (an array: a
    * record keyed by request falls into V8's dictionary mode, where every copy is slow).
@@ -135,14 +138,14 @@ export const peerSessionMachine = setup({
     }),
     tombstone: assign(({ context, event }) => ({ fenced: has(context.fenced, req({ event })) ? context.fenced : [...context.fenced, req({ event })] })),
     abandon: assign(({ context, event }) => ({ abandoned: has(context.abandoned, req({ event })) ? context.abandoned : [...context.abandoned, req({ event })] })),
-    activate: assign(({ context, event }) => ({ active: [...context.active, req({ event })] })),
+    activate: assign(({ context, event }) => ({ active: context.active.with(req({ event }), true) })),
     retire: assign(({ context, event }) => {
       const r = req({ event });
       const quiesced = (event as { quiesced?: boolean }).quiesced === true;
       const wrote = (event as { wrote?: boolean }).wrote !== false;
       // Bounded memory: the oldest quiesced record goes first; an unproven one is kept (a fence of it must never be acknowledged).
       const finished = remembered(context.finished, { request: r, quiesced, wrote }, context.remember, true);
-      return { active: withoutItem(context.active, r), fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
+      return { active: context.active.without(r), fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
     }),
     forgetEarly: assign({ early: [] }),
     retireUnstarted: assign(({ context, event }) => {
@@ -152,7 +155,7 @@ export const peerSessionMachine = setup({
     }),
   },
   guards: {
-    isActive: ({ context, event }) => has(context.active, req({ event })),
+    isActive: ({ context, event }) => context.active.has(req({ event })),
     isFenced: ({ context, event }) => has(context.fenced, req({ event })),
     isAbandoned: ({ context, event }) => has(context.abandoned, req({ event })),
     isFinished: ({ context, event }) => finishedWith(context.finished, req({ event }), 0),
@@ -162,7 +165,7 @@ export const peerSessionMachine = setup({
   },
 }).createMachine({
   id: 'peerSession',
-  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: [], early: [], fenced: [], abandoned: [], finished: [] }),
+  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: RequestTable.empty<true>(), early: [], fenced: [], abandoned: [], finished: [] }),
   initial: 'open',
   states: {
     open: {

@@ -1,5 +1,5 @@
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
-import type { BackendSemantics, RemoteRef } from '../../machines/index.js';
+import type { BackendSemantics, RemoteRef, RequestTable } from '../../machines/index.js';
 import type { Effect, PeerMessage, RequestAddress, Side, Stimulus, Wiring } from '../core/wiring.js';
 import { addressKey, at, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
 import type { EmittedAction, MachineEvent } from './world.js';
@@ -617,7 +617,7 @@ export class ComposedWorld {
 
 /** The requests an admission actor counts as holding (its context keeps them in grant order). */
 function holdersOf(a: AnyMachineSnapshot): string[] {
-  return (a.context as { holders: ReadonlyArray<{ request: string }> }).holders.map((h) => h.request);
+  return (a.context as { holders: RequestTable<number> }).holders.ids();
 }
 
 function msgLabel(m: PeerMessage): string {

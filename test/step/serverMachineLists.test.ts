@@ -1,12 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { admissionMachine, peerSessionMachine, without } from '../../machines/index.js';
+import { admissionMachine, peerSessionMachine, RequestTable } from '../../machines/index.js';
 
 /**
- * The admission and peerSession machines keep lists in their contexts, and their assigns and guards
- * were rewritten as plain loops (fewer copies and closures per event, issue 11). These properties
- * check the rewritten functions against the definitions they replaced, copied here unchanged, on
- * arbitrary contexts: duplicates included, which the shipped machines never build but a mutant may.
+ * The admission and peerSession machines keep lists and tables in their contexts, and their assigns and
+ * guards were rewritten as plain loops and persistent tables (fewer copies and closures per event,
+ * issue 11). These properties check the rewritten functions against the list definitions they replaced,
+ * copied here unchanged, on arbitrary contexts: duplicates included in the lists, which the shipped
+ * machines never build but a mutant may. The tables (admission's holders, peerSession's active
+ * requests) hold one entry per request by construction; their reference is the list with unique ids.
  */
 type Finished = { request: string; quiesced: boolean; wrote: boolean };
 type Holder = { request: string; need: number };
@@ -20,7 +22,7 @@ const reference = {
       if (i < 0) break;
       finished = [...finished.slice(0, i), ...finished.slice(i + 1)];
     }
-    return { active: ctx.active.filter((a) => a !== r), fenced: ctx.fenced.filter((f) => f !== r), abandoned: ctx.abandoned.filter((f) => f !== r), finished };
+    return { active: RequestTable.of(ctx.active.filter((a) => a !== r).map((a) => [a, true] as const)), fenced: ctx.fenced.filter((f) => f !== r), abandoned: ctx.abandoned.filter((f) => f !== r), finished };
   },
   retireUnstarted(ctx: { remember: number; fenced: string[]; abandoned: string[]; finished: Finished[] }, ev: { request: string }) {
     const r = ev.request;
@@ -39,11 +41,11 @@ const reference = {
   giveBack(ctx: { free: number; holders: Holder[] }, r: string) {
     const i = ctx.holders.findIndex((h) => h.request === r);
     if (i < 0) return {};
-    return { free: ctx.free + ctx.holders[i]!.need, holders: ctx.holders.slice(0, i).concat(ctx.holders.slice(i + 1)) };
+    return { free: ctx.free + ctx.holders[i]!.need, holders: table(ctx.holders.slice(0, i).concat(ctx.holders.slice(i + 1))) };
   },
   forget(ctx: { holders: Holder[] }, r: string) {
     const i = ctx.holders.findIndex((h) => h.request === r);
-    return i < 0 ? {} : { holders: ctx.holders.slice(0, i).concat(ctx.holders.slice(i + 1)) };
+    return i < 0 ? {} : { holders: table(ctx.holders.slice(0, i).concat(ctx.holders.slice(i + 1))) };
   },
   enqueue(ctx: { queue: Holder[]; holders: Holder[] }, e: Holder) {
     if (ctx.holders.findIndex((h) => h.request === e.request) >= 0 || ctx.queue.some((q) => q.request === e.request)) return {};
@@ -54,6 +56,11 @@ const reference = {
   },
 };
 
+/** A holders list (unique requests) as the table admission keeps. */
+const table = (holders: readonly Holder[]) => RequestTable.of(holders.map((h) => [h.request, h.need] as const));
+/** Results compared as the explorer and the lockstep check see them: their JSON (a table's is canonical). */
+const json = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
+
 type Impl = { assignment?: (args: unknown) => unknown };
 const assignOf = (machine: { implementations: { actions: Record<string, unknown> } }, name: string) => (machine.implementations.actions[name] as Impl).assignment!;
 const guardOf = (machine: { implementations: { guards: Record<string, unknown> } }, name: string) => machine.implementations.guards[name] as (args: unknown) => boolean;
@@ -63,6 +70,7 @@ const request = fc.constantFrom('r1', 'r2', 'r3', 'r4', 'r5', 'r6');
 const finishedList = fc.array(fc.record({ request, quiesced: fc.boolean(), wrote: fc.boolean() }), { maxLength: 9 });
 const names = fc.array(request, { maxLength: 5 });
 const holders = fc.array(fc.record({ request, need: fc.integer({ min: 1, max: 4 }) }), { maxLength: 7 });
+const uniqueHolders = fc.uniqueArray(fc.record({ request, need: fc.integer({ min: 1, max: 4 }) }), { maxLength: 6, selector: (h) => h.request });
 
 describe('server machines: list helpers rewritten as loops give what the old definitions gave', () => {
   it('peerSession retire and retireUnstarted (finished records, bounded memory, duplicates)', () => {
@@ -70,7 +78,8 @@ describe('server machines: list helpers rewritten as loops give what the old def
       fc.property(fc.integer({ min: 1, max: 8 }), names, names, names, finishedList, request, fc.boolean(), fc.option(fc.boolean(), { nil: undefined }), (remember, active, fenced, abandoned, finished, r, quiesced, wrote) => {
         const ctx = { remember, active, early: [], fenced, abandoned, finished };
         const ev = { type: 'REQUEST_FINISHED', request: r, quiesced, ...(wrote === undefined ? {} : { wrote }) };
-        expect(run(assignOf(peerSessionMachine as never, 'retire'), ctx, ev)).toEqual(reference.retire(ctx, ev));
+        const machineCtx = { ...ctx, active: RequestTable.of(active.map((a) => [a, true] as const)) };
+        expect(json(run(assignOf(peerSessionMachine as never, 'retire'), machineCtx, ev))).toEqual(json(reference.retire(ctx, ev)));
         const ended = { type: 'REQUEST_ENDED', request: r };
         expect(run(assignOf(peerSessionMachine as never, 'retireUnstarted'), ctx, ended)).toEqual(reference.retireUnstarted(ctx, ended));
       }),
@@ -93,30 +102,47 @@ describe('server machines: list helpers rewritten as loops give what the old def
 
   it('admission giveBack, forget, enqueue and dequeue', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 20 }), holders, holders, request, fc.integer({ min: 1, max: 4 }), (free, held, queue, r, need) => {
+      fc.property(fc.integer({ min: 0, max: 20 }), uniqueHolders, holders, request, fc.integer({ min: 1, max: 4 }), (free, held, queue, r, need) => {
         const ctx = { free, queue, holders: held };
+        const machineCtx = { free, queue, holders: table(held) };
         const adm = admissionMachine as never;
-        expect(run(assignOf(adm, 'giveBack'), ctx, { type: 'RETURN', request: r })).toEqual(reference.giveBack(ctx, r));
-        expect(run(assignOf(adm, 'forget'), ctx, { type: 'RETIRE', request: r })).toEqual(reference.forget(ctx, r));
-        expect(run(assignOf(adm, 'enqueue'), ctx, { type: 'WANT', request: r, need })).toEqual(reference.enqueue(ctx, { request: r, need }));
-        expect(run(assignOf(adm, 'dequeue'), ctx, { type: 'WITHDRAW', request: r })).toEqual(reference.dequeue(ctx, r));
+        expect(json(run(assignOf(adm, 'giveBack'), machineCtx, { type: 'RETURN', request: r }))).toEqual(json(reference.giveBack(ctx, r)));
+        expect(json(run(assignOf(adm, 'forget'), machineCtx, { type: 'RETIRE', request: r }))).toEqual(json(reference.forget(ctx, r)));
+        expect(run(assignOf(adm, 'enqueue'), machineCtx, { type: 'WANT', request: r, need })).toEqual(reference.enqueue(ctx, { request: r, need }));
+        expect(run(assignOf(adm, 'dequeue'), machineCtx, { type: 'WITHDRAW', request: r })).toEqual(reference.dequeue(ctx, r));
+        // An unchanged table is the same object: the step keeps its context's identity (no change seen).
+        if (!held.some((h) => h.request === r)) expect(machineCtx.holders.without(r)).toBe(machineCtx.holders);
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('without: every index of every list, against filter; the list given is left as it was', () => {
+  it('RequestTable: any sequence of sets and removals matches a Map; old tables are untouched; the text is canonical', () => {
+    const op = fc.oneof(fc.tuple(fc.constant('set' as const), request, fc.integer({ min: 0, max: 3 })), fc.tuple(fc.constant('del' as const), request, fc.constant(0)));
     fc.assert(
-      fc.property(fc.array(fc.integer(), { minLength: 1, maxLength: 80 }), (list) => {
-        const before = [...list];
-        for (let i = 0; i < list.length; i++) {
-          const out = without(list, i);
-          expect(out).toEqual(list.filter((_, k) => k !== i));
-          expect(out).not.toBe(list);
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const model = new Map<string, number>();
+        let t = RequestTable.empty<number>();
+        const history: Array<[RequestTable<number>, string]> = [];
+        for (const [kind, r, v] of ops) {
+          history.push([t, JSON.stringify(t)]);
+          if (kind === 'set') (model.set(r, v), (t = t.with(r, v)));
+          else (model.delete(r), (t = t.without(r)));
+          expect(t.size).toBe(model.size);
+          for (const id of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) {
+            expect(t.has(id)).toBe(model.has(id));
+            expect(t.get(id)).toBe(model.get(id));
+          }
+          expect(t.ids()).toEqual([...model.keys()].sort());
+          // Built in another order, the same entries serialise the same.
+          const rebuilt = RequestTable.of([...model].reverse());
+          expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(t));
+          expect(JSON.parse(JSON.stringify(t))).toEqual(Object.fromEntries([...model].sort(([a], [b]) => (a < b ? -1 : 1))));
         }
-        expect(list).toEqual(before);
+        // Persistence: every earlier table still reads as it did.
+        for (const [old, text] of history) expect(JSON.stringify(old)).toBe(text);
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 });
