@@ -145,6 +145,11 @@ export class RequestTable<V> {
     return [...this.entries.keys()].sort();
   }
 
+  /** The entries, sorted by id (`RequestTable.of` of them is an equal table). */
+  pairs(): Array<[string, V]> {
+    return this.ids().map((k) => [k, this.entries.get(k)!]);
+  }
+
   toJSON(): Record<string, V> {
     const out: Record<string, V> = {};
     // The explorer serialises every snapshot it meets: the common small cases skip the sort.

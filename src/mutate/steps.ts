@@ -1,6 +1,7 @@
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { ComposedConfig } from '../explore/composed.js';
 import { pureInitialTransition, pureTransition, valueKey } from '../explore/world.js';
+import { fromPlain, toPlain } from './contextCodec.js';
 import type { FieldReadsData } from './reads.js';
 import { OutsideReads, isRead, newReads, rawContext, trackedMachine } from './reads.js';
 
@@ -36,7 +37,7 @@ export interface AnswerParts {
 }
 
 export interface MachineSteps {
-  /** Steps: the snapshot (value, context), the event, the original's answer as text. */
+  /** Steps: the snapshot (value, context as plain data: contextCodec.ts), the event, the original's answer as text. */
   steps: Array<{ value: unknown; context: unknown; event: EventObject; answer: string; next: AnswerParts }>;
   /** `can` queries: snapshot, event, the original's answer. */
   cans: Array<{ value: unknown; context: unknown; event: EventObject; answer: string }>;
@@ -143,7 +144,7 @@ export class StepRecorder {
           const k = `${snapKey(snap)}|${JSON.stringify(event)}`;
           if (!r.steps.has(k)) {
             const parts = answerParts(next, acts);
-            r.steps.set(k, { value: snap.value, context: rawContext(snap.context), event, answer: partsText(parts), next: parts });
+            r.steps.set(k, { value: snap.value, context: toPlain(rawContext(snap.context)), event, answer: partsText(parts), next: parts });
           }
           this.seen(machine, r, snap);
           this.seen(machine, r, next);
@@ -181,7 +182,8 @@ export class StepRecorder {
     const sk = snapKey(snap);
     if (r.seenSnaps.has(sk)) return;
     r.seenSnaps.add(sk);
-    for (const type of eventTypes(machine)) r.cans.set(`${sk}|${type}`, { value: snap.value, context: rawContext(snap.context), event: { type }, answer: canText(snap, { type }) });
+    const context = toPlain(rawContext(snap.context));
+    for (const type of eventTypes(machine)) r.cans.set(`${sk}|${type}`, { value: snap.value, context, event: { type }, answer: canText(snap, { type }) });
   }
 
   configOf(cfg: ComposedConfig): ComposedConfig {
@@ -291,9 +293,9 @@ function attempt<T>(f: () => T): T | string {
   }
 }
 
-/** A snapshot of `m` with this value and context (status active: only active actors are stepped or asked). */
+/** A snapshot of `m` with this value and recorded context (status active: only active actors are stepped or asked). */
 function resolved(m: AnyStateMachine, value: unknown, context: unknown): AnyMachineSnapshot {
-  return m.resolveState({ value: value as never, context: context as never }) as AnyMachineSnapshot;
+  return m.resolveState({ value: value as never, context: fromPlain(context) as never }) as AnyMachineSnapshot;
 }
 
 /** An answer, or the exception it threw (the explorer would crash there: a difference like any other). */

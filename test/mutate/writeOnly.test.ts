@@ -8,6 +8,8 @@ import { mutantNamed } from '../../src/mutate/catalog.js';
 import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
 import { computeBaseline, exploreMutant } from '../../src/mutate/explore.js';
 import { classify } from '../../src/mutate/run.js';
+import { admissionMachine, blockLeaseMachine, peerSessionMachine, RequestTable } from '../../machines/index.js';
+import { fromPlain, toPlain } from '../../src/mutate/contextCodec.js';
 
 /**
  * The step check modulo write-only context (src/mutate/steps.ts alikeModuloWriteOnly) and the read
@@ -194,6 +196,17 @@ describe('modulo write-only context in a shipped scenario (composed/handles)', {
     expect(base.steps.outside?.blockLease).toEqual({ fields: [], all: false });
   });
 
+  it('the record survives the trip to another thread: after a structured clone, the shipped machines (persistent tables in their contexts) answer every recorded call alike', () => {
+    // Records are computed in one worker and checked in others (postMessage clones them, dropping prototypes).
+    const carried = structuredClone(base.steps);
+    for (const m of [admissionMachine, peerSessionMachine, blockLeaseMachine]) {
+      expect(carried.machines[m.id]?.steps.length).toBeGreaterThan(0);
+      expect(firstDifference(m, carried)).toBeNull();
+    }
+    expect(alikeModuloWriteOnly(admissionMachine, carried)).toEqual({ alike: true, fields: [] });
+    expect(alikeModuloWriteOnly(peerSessionMachine, carried)).toEqual({ alike: true, fields: [] });
+  });
+
   it('a lease that stops bumping its epoch is alike modulo blockLease.epoch, explored clean, and equivalent by this rule', () => {
     const m = mutantNamed('blockLease: drop action bumpEpoch in free ALLOCATE');
     expect(firstDifference(m.build(), base.steps)).not.toBeNull();
@@ -210,5 +223,16 @@ describe('modulo write-only context in a shipped scenario (composed/handles)', {
     expect(r).toMatchObject({ kind: 'clean', same: false, notWriteOnly: expect.stringMatching(/read/) });
     expect(r).not.toHaveProperty('writeOnly');
     expect(classify(m, [sameFooting, r], bases, 0)).toMatchObject({ verdict: 'survived', why: expect.stringMatching(/^undecided: .*differs only in composed\/handles/) });
+  });
+});
+
+describe('context values a step record carries between threads', () => {
+  it('a table comes back a table with the same entries, nested anywhere; a value of another class is refused', () => {
+    const ctx = { free: 3, holders: RequestTable.of([['r2', 1], ['r1', 2]] as const), nested: [{ active: RequestTable.of([['r9', true]] as const) }], none: null };
+    const back = fromPlain(structuredClone(toPlain(ctx))) as typeof ctx;
+    expect(JSON.stringify(back)).toBe(JSON.stringify(ctx));
+    expect(back.holders.get('r1')).toBe(2);
+    expect(back.nested[0]!.active.has('r9')).toBe(true);
+    expect(() => toPlain({ when: new Date(0) })).toThrow(/holds a Date instance/);
   });
 });
