@@ -26,10 +26,10 @@ export interface PeerSessionContext {
    */
   active: RequestTable<true>;
   /**
-   * Request infos that arrived before their request started sending, in arrival order (an array: a
-   * record keyed by request falls into V8's dictionary mode, where every copy is slow).
+   * Request infos that arrived before their request started sending, with their descriptors: a
+   * persistent table (under overload thousands of infos wait here for their requests to start).
    */
-  early: ReadonlyArray<{ request: string; remote: RemoteRef | null }>;
+  early: RequestTable<RemoteRef | null>;
   /** Requests the peer fenced before they started here. */
   fenced: readonly string[];
   /** Requests the peer cancelled (never asking for them) before they started here. */
@@ -65,10 +65,6 @@ export type PeerSessionEvent =
 
 // Plain loops, not find/some/filter with a closure: these run on every event of every request.
 const has = (list: readonly string[], r: string) => list.includes(r);
-function earlyOf(early: PeerSessionContext['early'], r: string): PeerSessionContext['early'][number] | undefined {
-  for (let i = 0; i < early.length; i++) if (early[i]!.request === r) return early[i];
-  return undefined;
-}
 /** Whether some finished record of `r` passes `test` (0: any, 1: quiesced, 2: not written). */
 function finishedWith(finished: PeerSessionContext['finished'], r: string, test: 0 | 1 | 2): boolean {
   for (let i = 0; i < finished.length; i++) {
@@ -130,11 +126,11 @@ export const peerSessionMachine = setup({
     keepEarly: assign(({ context, event }) => {
       const e = event as { request: string; remote?: RemoteRef | null };
       // A repeated info replaces the one kept (the latest descriptors win, as a record would have it).
-      return { early: [...context.early.filter((x) => x.request !== e.request), { request: e.request, remote: e.remote ?? null }] };
+      return { early: context.early.with(e.request, e.remote ?? null) };
     }),
     dropEarly: assign(({ context, event }) => {
       const r = req({ event });
-      return earlyOf(context.early, r) ? { early: context.early.filter((x) => x.request !== r) } : {};
+      return context.early.has(r) ? { early: context.early.without(r) } : {};
     }),
     tombstone: assign(({ context, event }) => ({ fenced: has(context.fenced, req({ event })) ? context.fenced : [...context.fenced, req({ event })] })),
     abandon: assign(({ context, event }) => ({ abandoned: has(context.abandoned, req({ event })) ? context.abandoned : [...context.abandoned, req({ event })] })),
@@ -147,7 +143,7 @@ export const peerSessionMachine = setup({
       const finished = remembered(context.finished, { request: r, quiesced, wrote }, context.remember, true);
       return { active: context.active.without(r), fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
     }),
-    forgetEarly: assign({ early: [] }),
+    forgetEarly: assign({ early: RequestTable.empty<RemoteRef | null>() }),
     retireUnstarted: assign(({ context, event }) => {
       const r = req({ event });
       const finished = remembered(context.finished, { request: r, quiesced: true, wrote: false }, context.remember, false);
@@ -161,11 +157,11 @@ export const peerSessionMachine = setup({
     isFinished: ({ context, event }) => finishedWith(context.finished, req({ event }), 0),
     finishedQuiesced: ({ context, event }) => finishedWith(context.finished, req({ event }), 1),
     finishedUnwritten: ({ context, event }) => finishedWith(context.finished, req({ event }), 2),
-    hasEarly: ({ context, event }) => earlyOf(context.early, req({ event })) !== undefined,
+    hasEarly: ({ context, event }) => context.early.has(req({ event })),
   },
 }).createMachine({
   id: 'peerSession',
-  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: RequestTable.empty<true>(), early: [], fenced: [], abandoned: [], finished: [] }),
+  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: RequestTable.empty<true>(), early: RequestTable.empty<RemoteRef | null>(), fenced: [], abandoned: [], finished: [] }),
   initial: 'open',
   states: {
     open: {
@@ -200,7 +196,7 @@ export const peerSessionMachine = setup({
           { guard: 'isFenced', actions: ['activate', { type: 'forwardFence', params: ({ event }) => ({ request: event.request }) }] },
           {
             guard: 'hasEarly',
-            actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: earlyOf(context.early, event.request)?.remote ?? null }) }, 'dropEarly'],
+            actions: ['activate', { type: 'forwardInfo', params: ({ context, event }) => ({ request: event.request, remote: context.early.get(event.request) ?? null }) }, 'dropEarly'],
           },
           { guard: 'isAbandoned', actions: ['activate', { type: 'forwardCancel', params: ({ event }) => ({ request: event.request }) }] },
           { actions: 'activate' },

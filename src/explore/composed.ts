@@ -605,7 +605,7 @@ export class ComposedWorld {
     const slots = s.actors['g:@server.slots'];
     if (slots && !s.dead.generation && holdersOf(slots).length > 0) p.push(`receive slot still held by ${holdersOf(slots).join(',')}`);
     const session = s.actors['c:@server.session'];
-    if (session && !s.dead.context && (session.context.early as readonly unknown[]).length > 0) p.push(`peerSession keeps early info for ${(session.context.early as ReadonlyArray<{ request: string }>).map((e) => e.request).join(',')}`);
+    if (session && !s.dead.context && (session.context.early as RequestTable<unknown>).size > 0) p.push(`peerSession keeps early info for ${(session.context.early as RequestTable<unknown>).ids().join(',')}`);
     // A fence the generation side still waits on at rest can never be answered usefully (no lease is
     // fencing at rest): an entry held for the life of the peer, one per fenced request.
     const fences = s.actors['g:@server.fences'];

@@ -91,9 +91,10 @@ describe('server machines: list helpers rewritten as loops give what the old def
     fc.assert(
       fc.property(finishedList, names, request, (finished, early, r) => {
         const ctx = { remember: 8, active: [], early: early.map((request) => ({ request, remote: null })), fenced: [], abandoned: [], finished };
+        const machineCtx = { ...ctx, active: RequestTable.empty<true>(), early: RequestTable.of(early.map((request) => [request, null] as const)) };
         const ev = { type: 'FENCE', request: r };
         for (const g of ['isFinished', 'finishedQuiesced', 'finishedUnwritten', 'hasEarly'] as const) {
-          expect(run(guardOf(peerSessionMachine as never, g), ctx, ev)).toBe(reference[g](ctx, r));
+          expect(run(guardOf(peerSessionMachine as never, g), machineCtx, ev)).toBe(reference[g](ctx, r));
         }
       }),
       { numRuns: 2000 },
