@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, StateMeta } from './common.js';
-import { RequestTable } from './common.js';
+import { RequestQueue, RequestTable } from './common.js';
 
 /**
  * A counted resource handed out first come, first served: KV blocks on either side (admission) and
@@ -18,8 +18,8 @@ export interface AdmissionInput {
 
 export interface AdmissionContext {
   free: number;
-  /** Waiting requests in arrival order, with the units each needs. */
-  queue: ReadonlyArray<{ request: string; need: number }>;
+  /** Waiting requests in arrival order, with the units each needs (a persistent queue: see RequestQueue). */
+  queue: RequestQueue<{ request: string; need: number }>;
   /** What each holding request holds (a persistent table: one step touches one entry, not all of them). */
   holders: RequestTable<number>;
 }
@@ -34,12 +34,6 @@ export type AdmissionEvent =
   /** Units leave the resource for good (retired blocks): the holder's units are not returned. */
   | { type: 'RETIRE'; request: string };
 
-/** Whether a request waits in the queue. */
-function queued(queue: AdmissionContext['queue'], request: string): boolean {
-  for (let i = 0; i < queue.length; i++) if (queue[i]!.request === request) return true;
-  return false;
-}
-
 export const admissionMachine = setup({
   types: {
     input: {} as AdmissionInput,
@@ -50,20 +44,20 @@ export const admissionMachine = setup({
     /** Engine: perform the grant (allocate the blocks / deliver SLOT_GRANTED) for the head of the queue. */
     grant: (_: unknown, _params: { request: string; need: number }) => {},
     grantHead: assign(({ context }) => {
-      const head = context.queue[0];
+      const head = context.queue.head();
       if (!head) return {};
-      return { free: context.free - head.need, queue: context.queue.slice(1), holders: context.holders.with(head.request, head.need) };
+      return { free: context.free - head.need, queue: context.queue.shift(), holders: context.holders.with(head.request, head.need) };
     }),
     enqueue: assign(({ context, event }) => {
       const e = event as { request: string; need: number };
       // A request asks once; a repeated WANT while queued or holding changes nothing.
-      if (context.holders.has(e.request) || queued(context.queue, e.request)) return {};
-      return { queue: [...context.queue, { request: e.request, need: e.need }] };
+      if (context.holders.has(e.request) || context.queue.has(e.request)) return {};
+      return { queue: context.queue.push({ request: e.request, need: e.need }) };
     }),
     dequeue: assign(({ context, event }) => {
       const r = (event as { request: string }).request;
       // Most WITHDRAWs find nothing queued (the request was granted long ago): keep the same queue then.
-      return queued(context.queue, r) ? { queue: context.queue.filter((q) => q.request !== r) } : {};
+      return context.queue.has(r) ? { queue: context.queue.without(r) } : {};
     }),
     giveBack: assign(({ context, event }) => {
       const r = (event as { request: string }).request;
@@ -77,11 +71,14 @@ export const admissionMachine = setup({
     }),
   },
   guards: {
-    headFits: ({ context }) => context.queue.length > 0 && context.queue[0]!.need <= context.free,
+    headFits: ({ context }) => {
+      const head = context.queue.head();
+      return head !== undefined && head.need <= context.free;
+    },
   },
 }).createMachine({
   id: 'admission',
-  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: [], holders: RequestTable.empty<number>() }),
+  context: ({ input }) => ({ free: input?.capacity ?? 1, queue: RequestQueue.empty<{ request: string; need: number }>(), holders: RequestTable.empty<number>() }),
   initial: 'serving',
   states: {
     serving: {
@@ -89,7 +86,7 @@ export const admissionMachine = setup({
       // Grant in order, as long as the head fits (an eventless loop: several grants in one step).
       always: {
         guard: 'headFits',
-        actions: [{ type: 'grant', params: ({ context }) => ({ request: context.queue[0]!.request, need: context.queue[0]!.need }) }, 'grantHead'],
+        actions: [{ type: 'grant', params: ({ context }) => ({ request: context.queue.head()!.request, need: context.queue.head()!.need }) }, 'grantHead'],
       },
       on: {
         WANT: { actions: 'enqueue' },

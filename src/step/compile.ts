@@ -2,6 +2,8 @@ import { createEmptyActor } from 'xstate';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Effect, Snap, Step, TimerOp } from './stepper.js';
 import { NO_PARAMS } from './stepper.js';
+import { OWN } from '../../machines/common.js';
+import type { Ownable } from '../../machines/common.js';
 import type { GeneratedOps, GenHelpers, Generated, GenOp, GenPlan, GenSource } from './generate.js';
 import { generate, generateOps, selections } from './generate.js';
 
@@ -626,7 +628,10 @@ export class CompiledMachine {
       if (this.initialGen === null) run.exec(this.initialOps, initEvent);
       else this.initialGen(run, initEvent);
       run.macro(initEvent, true);
-      if (owned) run.ownContext();
+      if (owned) {
+        run.ownContext();
+        ownValues(run.ctx as Record<string, unknown>);
+      }
       return run.result(null);
     } finally {
       this.spare = run;
@@ -664,7 +669,7 @@ export class CompiledMachine {
 
   /** A snapshot this host may step in place: the same state, with a context object of its own. */
   own(snap: Snap): Snap {
-    return this.snapshot(this.configOf(snap), { ...(snap.context as object) }, snap.status, snap.output);
+    return this.snapshot(this.configOf(snap), ownValues({ ...(snap.context as Record<string, unknown>) }), snap.status, snap.output);
   }
 
   /** One Run object is reused step after step (a nested step, if any, gets a fresh one). */
@@ -779,6 +784,19 @@ export class CompiledMachine {
 }
 
 const NONE: Transition[] = [];
+
+/**
+ * A context that a host now owns gets the owned form of each value that has one (machines/common.ts's
+ * OWN, a persistent table's mutable twin): the steps in place that follow update it instead of copying.
+ * Only the top level: the machines keep such values there.
+ */
+function ownValues(ctx: Record<string, unknown>): Record<string, unknown> {
+  for (const k in ctx) {
+    const v = ctx[k];
+    if (typeof v === 'object' && v !== null && OWN in v) ctx[k] = (v as Ownable)[OWN]();
+  }
+  return ctx;
+}
 
 /** A function `o => ({ ...o })` with a call site of its own (see CompiledMachine.cloneContext). */
 let cloners = 0;

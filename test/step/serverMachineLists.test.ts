@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { admissionMachine, peerSessionMachine, RequestTable } from '../../machines/index.js';
+import { admissionMachine, OWN, peerSessionMachine, RequestQueue, RequestTable } from '../../machines/index.js';
 
 /**
  * The admission and peerSession machines keep lists and tables in their contexts, and their assigns and
@@ -9,6 +9,10 @@ import { admissionMachine, peerSessionMachine, RequestTable } from '../../machin
  * copied here unchanged, on arbitrary contexts: duplicates included in the lists, which the shipped
  * machines never build but a mutant may. The tables (admission's holders, peerSession's active
  * requests) hold one entry per request by construction; their reference is the list with unique ids.
+ *
+ * The executor steps in place and gives each table and queue its owned form (OWN), updated in place:
+ * each property runs the machines' functions on both forms, and the owned forms are checked against the
+ * persistent ones on arbitrary sequences.
  */
 type Finished = { request: string; quiesced: boolean; wrote: boolean };
 type Holder = { request: string; need: number };
@@ -58,6 +62,8 @@ const reference = {
 
 /** A holders list (unique requests) as the table admission keeps. */
 const table = (holders: readonly Holder[]) => RequestTable.of(holders.map((h) => [h.request, h.need] as const));
+/** The same context with every table and queue in its owned form (what the executor's actors hold). */
+const owned = <C extends Record<string, unknown>>(ctx: C): C => Object.fromEntries(Object.entries(ctx).map(([k, v]) => [k, v instanceof RequestTable || v instanceof RequestQueue ? v[OWN]() : v])) as C;
 /** Results compared as the explorer and the lockstep check see them: their JSON (a table's is canonical). */
 const json = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
 
@@ -80,6 +86,7 @@ describe('server machines: list helpers rewritten as loops give what the old def
         const ev = { type: 'REQUEST_FINISHED', request: r, quiesced, ...(wrote === undefined ? {} : { wrote }) };
         const machineCtx = { ...ctx, active: RequestTable.of(active.map((a) => [a, true] as const)) };
         expect(json(run(assignOf(peerSessionMachine as never, 'retire'), machineCtx, ev))).toEqual(json(reference.retire(ctx, ev)));
+        expect(json(run(assignOf(peerSessionMachine as never, 'retire'), owned(machineCtx), ev))).toEqual(json(reference.retire(ctx, ev)));
         const ended = { type: 'REQUEST_ENDED', request: r };
         expect(run(assignOf(peerSessionMachine as never, 'retireUnstarted'), ctx, ended)).toEqual(reference.retireUnstarted(ctx, ended));
       }),
@@ -95,6 +102,7 @@ describe('server machines: list helpers rewritten as loops give what the old def
         const ev = { type: 'FENCE', request: r };
         for (const g of ['isFinished', 'finishedQuiesced', 'finishedUnwritten', 'hasEarly'] as const) {
           expect(run(guardOf(peerSessionMachine as never, g), machineCtx, ev)).toBe(reference[g](ctx, r));
+          expect(run(guardOf(peerSessionMachine as never, g), owned(machineCtx), ev)).toBe(reference[g](ctx, r));
         }
       }),
       { numRuns: 2000 },
@@ -105,12 +113,16 @@ describe('server machines: list helpers rewritten as loops give what the old def
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 20 }), uniqueHolders, holders, request, fc.integer({ min: 1, max: 4 }), (free, held, queue, r, need) => {
         const ctx = { free, queue, holders: held };
-        const machineCtx = { free, queue, holders: table(held) };
+        const machineCtx = { free, queue: RequestQueue.of(queue), holders: table(held) };
         const adm = admissionMachine as never;
-        expect(json(run(assignOf(adm, 'giveBack'), machineCtx, { type: 'RETURN', request: r }))).toEqual(json(reference.giveBack(ctx, r)));
-        expect(json(run(assignOf(adm, 'forget'), machineCtx, { type: 'RETIRE', request: r }))).toEqual(json(reference.forget(ctx, r)));
-        expect(run(assignOf(adm, 'enqueue'), machineCtx, { type: 'WANT', request: r, need })).toEqual(reference.enqueue(ctx, { request: r, need }));
-        expect(run(assignOf(adm, 'dequeue'), machineCtx, { type: 'WITHDRAW', request: r })).toEqual(reference.dequeue(ctx, r));
+        // Each call gets a fresh owned context: the owned forms change in place.
+        for (const c of [() => machineCtx, () => owned(machineCtx)]) {
+          expect(json(run(assignOf(adm, 'giveBack'), c(), { type: 'RETURN', request: r }))).toEqual(json(reference.giveBack(ctx, r)));
+          expect(json(run(assignOf(adm, 'forget'), c(), { type: 'RETIRE', request: r }))).toEqual(json(reference.forget(ctx, r)));
+          expect(json(run(assignOf(adm, 'enqueue'), c(), { type: 'WANT', request: r, need }))).toEqual(json(reference.enqueue(ctx, { request: r, need })));
+          expect(json(run(assignOf(adm, 'dequeue'), c(), { type: 'WITHDRAW', request: r }))).toEqual(json(reference.dequeue(ctx, r)));
+          expect(run(guardOf(adm, 'headFits'), c(), { type: 'WANT', request: r, need })).toBe(queue.length > 0 && queue[0]!.need <= free);
+        }
         // An unchanged table is the same object: the step keeps its context's identity (no change seen).
         if (!held.some((h) => h.request === r)) expect(machineCtx.holders.without(r)).toBe(machineCtx.holders);
       }),
@@ -145,5 +157,88 @@ describe('server machines: list helpers rewritten as loops give what the old def
       }),
       { numRuns: 1000 },
     );
+  });
+  it('RequestTable, owned form: any sequence answers as the persistent table does, in place; its copies are its own', () => {
+    const op = fc.oneof(fc.tuple(fc.constant('set' as const), request, fc.integer({ min: 0, max: 3 })), fc.tuple(fc.constant('del' as const), request, fc.constant(0)));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), fc.array(fc.tuple(request, fc.integer({ min: 0, max: 3 })), { maxLength: 5 }), (ops, start) => {
+        let p = RequestTable.of(start);
+        const o = p[OWN]();
+        const pText = JSON.stringify(p);
+        expect(o.owned).toBe(true);
+        expect(p.owned).toBe(false);
+        for (const [kind, r, v] of ops) {
+          const copy = o[OWN]();
+          const copyText = JSON.stringify(copy);
+          if (kind === 'set') (p = p.with(r, v), expect(o.with(r, v)).toBe(o));
+          else (p = p.without(r), expect(o.without(r)).toBe(o));
+          expect(o.size).toBe(p.size);
+          for (const id of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) {
+            expect(o.has(id)).toBe(p.has(id));
+            expect(o.get(id)).toBe(p.get(id));
+          }
+          expect(o.pairs()).toEqual(p.pairs());
+          expect(JSON.stringify(o)).toBe(JSON.stringify(p));
+          // A copy taken before the change does not see it.
+          expect(JSON.stringify(copy)).toBe(copyText);
+        }
+        // The persistent table it was made from is untouched.
+        expect(JSON.stringify(RequestTable.of(start))).toBe(pText);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('RequestQueue: persistent and owned forms match an array on any sequence; persistent ones never change', () => {
+    const op = fc.oneof(
+      fc.tuple(fc.constant('push' as const), request, fc.integer({ min: 1, max: 4 })),
+      fc.tuple(fc.constant('shift' as const), request, fc.constant(0)),
+      fc.tuple(fc.constant('without' as const), request, fc.constant(0)),
+    );
+    fc.assert(
+      // Up to 120 operations: the owned form compacts its array once 32 entries are behind its head.
+      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+        let model: Holder[] = [];
+        let p = RequestQueue.empty<Holder>();
+        const o = p[OWN]();
+        const history: Array<[RequestQueue<Holder>, string]> = [];
+        for (const [kind, r, need] of ops) {
+          history.push([p, JSON.stringify(p)]);
+          if (kind === 'push') (model.push({ request: r, need }), (p = p.push({ request: r, need })), expect(o.push({ request: r, need })).toBe(o));
+          else if (kind === 'shift') (model.shift(), (p = p.shift()), expect(o.shift()).toBe(o));
+          else ((model = model.filter((e) => e.request !== r)), (p = p.without(r)), expect(o.without(r)).toBe(o));
+          for (const q of [p, o]) {
+            expect(q.size).toBe(model.length);
+            expect(q.head()).toEqual(model[0]);
+            expect(q.items()).toEqual(model);
+            for (const id of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) expect(q.has(id)).toBe(model.some((e) => e.request === id));
+            expect(JSON.stringify(q)).toBe(JSON.stringify(model));
+          }
+        }
+        for (const [old, text] of history) expect(JSON.stringify(old)).toBe(text);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+  it('RequestQueue, owned form: a long queue drained from the front keeps its order and counts across compactions', () => {
+    const model: Holder[] = [];
+    const o = RequestQueue.empty<Holder>()[OWN]();
+    for (let i = 0; i < 300; i++) {
+      const e = { request: `r${i % 7}`, need: (i % 4) + 1 };
+      model.push(e);
+      o.push(e);
+      // Two pushes for each shift: the head moves past 32 entries with the queue never empty.
+      if (i % 2 === 1) (model.shift(), o.shift());
+      expect(o.head()).toEqual(model[0]);
+      expect(o.size).toBe(model.length);
+    }
+    expect(o.items()).toEqual(model);
+    while (model.length > 0) {
+      for (let k = 0; k < 7; k++) expect(o.has(`r${k}`)).toBe(model.some((e) => e.request === `r${k}`));
+      model.shift();
+      o.shift();
+      expect(o.items()).toEqual(model);
+    }
+    expect(o.size).toBe(0);
   });
 });
