@@ -378,3 +378,177 @@ class OwnedRequestQueue<T extends { readonly request: string }> extends RequestQ
     return new OwnedRequestQueue<T>(this.items());
   }
 }
+
+/** One finished request as a server-wide machine remembers it (peerSession's `finished`). */
+export interface FinishedRecord {
+  readonly request: string;
+  /** Every transfer handle of the request was proven quiescent (or none existed). */
+  readonly quiesced: boolean;
+  /** A transfer of the request was created. */
+  readonly wrote: boolean;
+}
+
+/** What `FinishedRecords.any` asks of a request's records: any record, a quiesced one, an unwritten one. */
+export type FinishedTest = 0 | 1 | 2;
+
+/**
+ * Finished requests, oldest first, bounded: a new record goes last, and while there are more than the
+ * bound the oldest quiesced record is forgotten (an unproven one is kept: a fence of it must never be
+ * acknowledged). A request may have more than one record. Persistent, like RequestTable: `record`
+ * returns a new list (an array, copied per change) and leaves this one as it was. Its owned form (OWN)
+ * keeps an array with a moving head and per-request counts, so that in the executor a lookup does not
+ * walk the bound's 64 records and a new record does not copy them.
+ *
+ * It serialises as the array of its records, oldest first: the text an array of them gave before.
+ */
+export class FinishedRecords implements Ownable {
+  private static readonly EMPTY = new FinishedRecords([]);
+  protected constructor(private readonly list: readonly FinishedRecord[]) {}
+
+  static empty(): FinishedRecords {
+    return FinishedRecords.EMPTY;
+  }
+
+  static of(records: Iterable<FinishedRecord>): FinishedRecords {
+    const a = [...records];
+    return a.length === 0 ? FinishedRecords.EMPTY : new FinishedRecords(a);
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  /** Whether some record of `request` passes `test` (0: any, 1: quiesced, 2: not written). */
+  any(request: string, test: FinishedTest): boolean {
+    const a = this.list;
+    for (let i = 0; i < a.length; i++) {
+      const f = a[i]!;
+      if (f.request === request && (test === 0 || (test === 1 ? f.quiesced : !f.wrote))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The records with `rec` last (`replace`: earlier records of its request left out), and the oldest
+   * quiesced records dropped while there are more than `bound`.
+   */
+  record(rec: FinishedRecord, bound: number, replace: boolean): FinishedRecords {
+    const list = this.list;
+    const kept = replace && this.any(rec.request, 0) ? list.filter((f) => f.request !== rec.request) : list;
+    let q = 0;
+    while (q < kept.length && !kept[q]!.quiesced) q++;
+    // The steady state: the list is full and its oldest quiesced record makes room. One copy of the same
+    // length, the records after it moved down by one, the new one in the last slot (no reallocation).
+    if (kept.length === bound && q < kept.length) {
+      const n = kept.length;
+      const out = kept.slice();
+      for (let j = q; j < n - 1; j++) out[j] = kept[j + 1]!;
+      out[n - 1] = rec;
+      return new FinishedRecords(out);
+    }
+    const out = [...kept, rec];
+    while (out.length > bound) {
+      let i = 0;
+      while (i < out.length && !out[i]!.quiesced) i++;
+      if (i === out.length) break;
+      out.splice(i, 1);
+    }
+    return new FinishedRecords(out);
+  }
+
+  /** The records, oldest first (a copy). */
+  items(): FinishedRecord[] {
+    return [...this.list];
+  }
+
+  /** Whether this is the owned form (updated in place). */
+  get owned(): boolean {
+    return false;
+  }
+
+  /** The owned form: the same records, which `record` updates in place. */
+  [OWN](): FinishedRecords {
+    return new OwnedFinishedRecords(this.items());
+  }
+
+  toJSON(): FinishedRecord[] {
+    return this.items();
+  }
+}
+
+/** Per request, how many of its records there are, how many are quiesced and how many unwritten. */
+interface FinishedCounts {
+  all: number;
+  quiesced: number;
+  unwritten: number;
+}
+
+/**
+ * FinishedRecords' owned form (OWN): records from `first` on are live (the array is compacted once most
+ * of it is behind `first`); `counts` answers `any` without a walk.
+ */
+class OwnedFinishedRecords extends FinishedRecords {
+  private first = 0;
+  private readonly counts = new Map<string, FinishedCounts>();
+
+  constructor(private live: Array<FinishedRecord | undefined>) {
+    super([]);
+    for (const f of live) this.count(f!, 1);
+  }
+
+  private count(f: FinishedRecord, by: 1 | -1): void {
+    let c = this.counts.get(f.request);
+    if (c === undefined) this.counts.set(f.request, (c = { all: 0, quiesced: 0, unwritten: 0 }));
+    c.all += by;
+    if (f.quiesced) c.quiesced += by;
+    if (!f.wrote) c.unwritten += by;
+    if (c.all === 0) this.counts.delete(f.request);
+  }
+
+  override get size(): number {
+    return this.live.length - this.first;
+  }
+
+  override any(request: string, test: FinishedTest): boolean {
+    const c = this.counts.get(request);
+    if (c === undefined) return false;
+    return test === 0 ? c.all > 0 : test === 1 ? c.quiesced > 0 : c.unwritten > 0;
+  }
+
+  override record(rec: FinishedRecord, bound: number, replace: boolean): FinishedRecords {
+    if (replace && this.counts.has(rec.request)) {
+      // A request finishing again (rare): its earlier records leave, a walk of the list.
+      this.live = this.live.slice(this.first).filter((f) => f!.request !== rec.request);
+      this.first = 0;
+      this.counts.delete(rec.request);
+    }
+    this.live.push(rec);
+    this.count(rec, 1);
+    while (this.size > bound) {
+      // The oldest quiesced record: in the steady state the oldest of all.
+      let i = this.first;
+      while (i < this.live.length && !this.live[i]!.quiesced) i++;
+      if (i === this.live.length) break;
+      this.count(this.live[i]!, -1);
+      if (i === this.first) this.live[this.first++] = undefined;
+      else this.live.splice(i, 1);
+    }
+    if (this.first >= 32 && this.first * 2 >= this.live.length) {
+      this.live = this.live.slice(this.first);
+      this.first = 0;
+    }
+    return this;
+  }
+
+  override items(): FinishedRecord[] {
+    return this.live.slice(this.first) as FinishedRecord[];
+  }
+
+  override get owned(): boolean {
+    return true;
+  }
+
+  override [OWN](): FinishedRecords {
+    return new OwnedFinishedRecords(this.items());
+  }
+}

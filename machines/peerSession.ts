@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate';
 import type { IgnorePolicy, RemoteRef, StateMeta } from './common.js';
-import { FINISHED_MEMORY, RequestTable } from './common.js';
+import { FINISHED_MEMORY, FinishedRecords, RequestTable } from './common.js';
 
 /**
  * The context server's side of its session with the generation peer: what to do with a request info
@@ -36,9 +36,10 @@ export interface PeerSessionContext {
   abandoned: readonly string[];
   /**
    * Finished requests, oldest first, with whether their handles were proven quiescent and whether any
-   * transfer of theirs was created (`wrote`: then the peer had its ready signal, and not-ready would be false).
+   * transfer of theirs was created (`wrote`: then the peer had its ready signal, and not-ready would be
+   * false). Bounded by `remember`; persistent, like the tables (see FinishedRecords).
    */
-  finished: ReadonlyArray<{ request: string; quiesced: boolean; wrote: boolean }>;
+  finished: FinishedRecords;
 }
 
 export type PeerSessionEvent =
@@ -65,44 +66,9 @@ export type PeerSessionEvent =
 
 // Plain loops, not find/some/filter with a closure: these run on every event of every request.
 const has = (list: readonly string[], r: string) => list.includes(r);
-/** Whether some finished record of `r` passes `test` (0: any, 1: quiesced, 2: not written). */
-function finishedWith(finished: PeerSessionContext['finished'], r: string, test: 0 | 1 | 2): boolean {
-  for (let i = 0; i < finished.length; i++) {
-    const f = finished[i]!;
-    if (f.request === r && (test === 0 || (test === 1 ? f.quiesced : !f.wrote))) return true;
-  }
-  return false;
-}
 /** The list without `r`: the same array when `r` is not in it (most requests were never fenced or abandoned). */
 function withoutItem(list: readonly string[], r: string): readonly string[] {
   return list.includes(r) ? list.filter((x) => x !== r) : list;
-}
-/**
- * The finished records with the new record last (`replace`: earlier records of its request left out), and
- * the oldest quiesced records dropped while over `remember` (an unproven one is kept: a fence of it must
- * never be acknowledged). One new array.
- */
-function remembered(finished: PeerSessionContext['finished'], rec: PeerSessionContext['finished'][number], remember: number, replace: boolean): PeerSessionContext['finished'] {
-  const kept = replace && finishedWith(finished, rec.request, 0) ? finished.filter((f) => f.request !== rec.request) : finished;
-  let q = 0;
-  while (q < kept.length && !kept[q]!.quiesced) q++;
-  // The steady state: the list is full and its oldest quiesced record makes room. One copy of the same
-  // length, the records after it moved down by one, the new one in the last slot (no reallocation).
-  if (kept.length === remember && q < kept.length) {
-    const n = kept.length;
-    const out = kept.slice();
-    for (let j = q; j < n - 1; j++) out[j] = kept[j + 1]!;
-    out[n - 1] = rec;
-    return out;
-  }
-  const out = [...kept, rec];
-  while (out.length > remember) {
-    let i = 0;
-    while (i < out.length && !out[i]!.quiesced) i++;
-    if (i === out.length) break;
-    out.splice(i, 1);
-  }
-  return out;
 }
 const req = ({ event }: { event: PeerSessionEvent }) => (event as { request: string }).request;
 
@@ -140,13 +106,13 @@ export const peerSessionMachine = setup({
       const quiesced = (event as { quiesced?: boolean }).quiesced === true;
       const wrote = (event as { wrote?: boolean }).wrote !== false;
       // Bounded memory: the oldest quiesced record goes first; an unproven one is kept (a fence of it must never be acknowledged).
-      const finished = remembered(context.finished, { request: r, quiesced, wrote }, context.remember, true);
+      const finished = context.finished.record({ request: r, quiesced, wrote }, context.remember, true);
       return { active: context.active.without(r), fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
     }),
     forgetEarly: assign({ early: RequestTable.empty<RemoteRef | null>() }),
     retireUnstarted: assign(({ context, event }) => {
       const r = req({ event });
-      const finished = remembered(context.finished, { request: r, quiesced: true, wrote: false }, context.remember, false);
+      const finished = context.finished.record({ request: r, quiesced: true, wrote: false }, context.remember, false);
       return { fenced: withoutItem(context.fenced, r), abandoned: withoutItem(context.abandoned, r), finished };
     }),
   },
@@ -154,14 +120,14 @@ export const peerSessionMachine = setup({
     isActive: ({ context, event }) => context.active.has(req({ event })),
     isFenced: ({ context, event }) => has(context.fenced, req({ event })),
     isAbandoned: ({ context, event }) => has(context.abandoned, req({ event })),
-    isFinished: ({ context, event }) => finishedWith(context.finished, req({ event }), 0),
-    finishedQuiesced: ({ context, event }) => finishedWith(context.finished, req({ event }), 1),
-    finishedUnwritten: ({ context, event }) => finishedWith(context.finished, req({ event }), 2),
+    isFinished: ({ context, event }) => context.finished.any(req({ event }), 0),
+    finishedQuiesced: ({ context, event }) => context.finished.any(req({ event }), 1),
+    finishedUnwritten: ({ context, event }) => context.finished.any(req({ event }), 2),
     hasEarly: ({ context, event }) => context.early.has(req({ event })),
   },
 }).createMachine({
   id: 'peerSession',
-  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: RequestTable.empty<true>(), early: RequestTable.empty<RemoteRef | null>(), fenced: [], abandoned: [], finished: [] }),
+  context: ({ input }) => ({ remember: input?.remember ?? FINISHED_MEMORY, active: RequestTable.empty<true>(), early: RequestTable.empty<RemoteRef | null>(), fenced: [], abandoned: [], finished: FinishedRecords.empty() }),
   initial: 'open',
   states: {
     open: {

@@ -8,7 +8,7 @@ import { mutantNamed } from '../../src/mutate/catalog.js';
 import type { Baseline, ScenarioOutcome } from '../../src/mutate/explore.js';
 import { computeBaseline, exploreMutant } from '../../src/mutate/explore.js';
 import { classify } from '../../src/mutate/run.js';
-import { admissionMachine, blockLeaseMachine, peerSessionMachine, RequestQueue, RequestTable } from '../../machines/index.js';
+import { admissionMachine, blockLeaseMachine, FinishedRecords, peerSessionMachine, RequestQueue, RequestTable } from '../../machines/index.js';
 import { fromPlain, toPlain } from '../../src/mutate/contextCodec.js';
 
 /**
@@ -227,13 +227,14 @@ describe('modulo write-only context in a shipped scenario (composed/handles)', {
 });
 
 describe('context values a step record carries between threads', () => {
-  it('a table or a queue comes back the same kind with the same entries, nested anywhere; a value of another class is refused', () => {
-    const ctx = { free: 3, holders: RequestTable.of([['r2', 1], ['r1', 2]] as const), queue: RequestQueue.of([{ request: 'r4', need: 2 }, { request: 'r3', need: 1 }]), nested: [{ active: RequestTable.of([['r9', true]] as const) }], none: null };
+  it('a table, a queue or finished records come back the same kind with the same entries, nested anywhere; a value of another class is refused', () => {
+    const ctx = { free: 3, holders: RequestTable.of([['r2', 1], ['r1', 2]] as const), queue: RequestQueue.of([{ request: 'r4', need: 2 }, { request: 'r3', need: 1 }]), finished: FinishedRecords.of([{ request: 'r7', quiesced: false, wrote: true }]), nested: [{ active: RequestTable.of([['r9', true]] as const) }], none: null };
     const back = fromPlain(structuredClone(toPlain(ctx))) as typeof ctx;
     expect(JSON.stringify(back)).toBe(JSON.stringify(ctx));
     expect(back.holders.get('r1')).toBe(2);
     expect(back.queue.head()).toEqual({ request: 'r4', need: 2 });
     expect(back.queue.has('r3')).toBe(true);
+    expect(back.finished.any('r7', 0) && !back.finished.any('r7', 1)).toBe(true);
     expect(back.nested[0]!.active.has('r9')).toBe(true);
     expect(() => toPlain({ when: new Date(0) })).toThrow(/holds a Date instance/);
   });

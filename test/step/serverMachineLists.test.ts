@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { admissionMachine, OWN, peerSessionMachine, RequestQueue, RequestTable } from '../../machines/index.js';
+import { admissionMachine, FinishedRecords, OWN, peerSessionMachine, RequestQueue, RequestTable } from '../../machines/index.js';
 
 /**
  * The admission and peerSession machines keep lists and tables in their contexts, and their assigns and
@@ -63,7 +63,7 @@ const reference = {
 /** A holders list (unique requests) as the table admission keeps. */
 const table = (holders: readonly Holder[]) => RequestTable.of(holders.map((h) => [h.request, h.need] as const));
 /** The same context with every table and queue in its owned form (what the executor's actors hold). */
-const owned = <C extends Record<string, unknown>>(ctx: C): C => Object.fromEntries(Object.entries(ctx).map(([k, v]) => [k, v instanceof RequestTable || v instanceof RequestQueue ? v[OWN]() : v])) as C;
+const owned = <C extends Record<string, unknown>>(ctx: C): C => Object.fromEntries(Object.entries(ctx).map(([k, v]) => [k, v instanceof RequestTable || v instanceof RequestQueue || v instanceof FinishedRecords ? v[OWN]() : v])) as C;
 /** Results compared as the explorer and the lockstep check see them: their JSON (a table's is canonical). */
 const json = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
 
@@ -84,11 +84,12 @@ describe('server machines: list helpers rewritten as loops give what the old def
       fc.property(fc.integer({ min: 1, max: 8 }), names, names, names, finishedList, request, fc.boolean(), fc.option(fc.boolean(), { nil: undefined }), (remember, active, fenced, abandoned, finished, r, quiesced, wrote) => {
         const ctx = { remember, active, early: [], fenced, abandoned, finished };
         const ev = { type: 'REQUEST_FINISHED', request: r, quiesced, ...(wrote === undefined ? {} : { wrote }) };
-        const machineCtx = { ...ctx, active: RequestTable.of(active.map((a) => [a, true] as const)) };
+        const machineCtx = { ...ctx, active: RequestTable.of(active.map((a) => [a, true] as const)), finished: FinishedRecords.of(finished) };
         expect(json(run(assignOf(peerSessionMachine as never, 'retire'), machineCtx, ev))).toEqual(json(reference.retire(ctx, ev)));
         expect(json(run(assignOf(peerSessionMachine as never, 'retire'), owned(machineCtx), ev))).toEqual(json(reference.retire(ctx, ev)));
         const ended = { type: 'REQUEST_ENDED', request: r };
-        expect(run(assignOf(peerSessionMachine as never, 'retireUnstarted'), ctx, ended)).toEqual(reference.retireUnstarted(ctx, ended));
+        expect(json(run(assignOf(peerSessionMachine as never, 'retireUnstarted'), machineCtx, ended))).toEqual(json(reference.retireUnstarted(ctx, ended)));
+        expect(json(run(assignOf(peerSessionMachine as never, 'retireUnstarted'), owned(machineCtx), ended))).toEqual(json(reference.retireUnstarted(ctx, ended)));
       }),
       { numRuns: 2000 },
     );
@@ -98,7 +99,7 @@ describe('server machines: list helpers rewritten as loops give what the old def
     fc.assert(
       fc.property(finishedList, names, request, (finished, early, r) => {
         const ctx = { remember: 8, active: [], early: early.map((request) => ({ request, remote: null })), fenced: [], abandoned: [], finished };
-        const machineCtx = { ...ctx, active: RequestTable.empty<true>(), early: RequestTable.of(early.map((request) => [request, null] as const)) };
+        const machineCtx = { ...ctx, active: RequestTable.empty<true>(), early: RequestTable.of(early.map((request) => [request, null] as const)), finished: FinishedRecords.of(finished) };
         const ev = { type: 'FENCE', request: r };
         for (const g of ['isFinished', 'finishedQuiesced', 'finishedUnwritten', 'hasEarly'] as const) {
           expect(run(guardOf(peerSessionMachine as never, g), machineCtx, ev)).toBe(reference[g](ctx, r));
@@ -240,5 +241,64 @@ describe('server machines: list helpers rewritten as loops give what the old def
       expect(o.items()).toEqual(model);
     }
     expect(o.size).toBe(0);
+  });
+  it('FinishedRecords: persistent and owned forms keep what the list definition keeps, on any sequence and bound', () => {
+    const op = fc.tuple(request, fc.boolean(), fc.boolean(), fc.boolean());
+    fc.assert(
+      // Long sequences with small ids: requests finish again (replace), unproven records pile up at the front,
+      // and the owned form's head moves past 32 records (a compaction).
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(op, { maxLength: 150 }), (remember, ops) => {
+        let model: Finished[] = [];
+        let p = FinishedRecords.empty();
+        const o = p[OWN]();
+        const history: Array<[FinishedRecords, string]> = [];
+        for (const [r, quiesced, wrote, replace] of ops) {
+          history.push([p, JSON.stringify(p)]);
+          const rec = { request: r, quiesced, wrote };
+          // The list definition (as retire and retireUnstarted had it before FinishedRecords).
+          let next = [...(replace ? model.filter((f) => f.request !== r) : model), rec];
+          while (next.length > remember) {
+            const i = next.findIndex((f) => f.quiesced);
+            if (i < 0) break;
+            next = [...next.slice(0, i), ...next.slice(i + 1)];
+          }
+          model = next;
+          p = p.record(rec, remember, replace);
+          expect(o.record(rec, remember, replace)).toBe(o);
+          for (const f of [p, o]) {
+            expect(f.items()).toEqual(model);
+            expect(f.size).toBe(model.length);
+            for (const id of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) {
+              expect(f.any(id, 0)).toBe(model.some((x) => x.request === id));
+              expect(f.any(id, 1)).toBe(model.some((x) => x.request === id && x.quiesced));
+              expect(f.any(id, 2)).toBe(model.some((x) => x.request === id && !x.wrote));
+            }
+            expect(JSON.stringify(f)).toBe(JSON.stringify(model));
+          }
+        }
+        for (const [old, text] of history) expect(JSON.stringify(old)).toBe(text);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('FinishedRecords, owned form: 64 remembered, thousands finished, every lookup right across compactions', () => {
+    const o = FinishedRecords.empty()[OWN]();
+    let model: Finished[] = [];
+    for (let i = 0; i < 2000; i++) {
+      // All proven for the first thousand (the head moves: compactions), then one in 50 unproven: kept past
+      // the bound, so the oldest quiesced record is not always the head.
+      const rec = { request: `q${i}`, quiesced: i < 1000 || i % 50 !== 7, wrote: i % 3 !== 0 };
+      model = [...model, rec];
+      while (model.length > 64) {
+        const k = model.findIndex((f) => f.quiesced);
+        if (k < 0) break;
+        model = [...model.slice(0, k), ...model.slice(k + 1)];
+      }
+      o.record(rec, 64, true);
+      if (i % 97 === 0) expect(o.items()).toEqual(model);
+      for (const id of [`q${i}`, `q${i - 64}`, `q${i - 63}`, 'q1007', `q${i - 70}`]) expect(o.any(id, 0)).toBe(model.some((x) => x.request === id));
+    }
+    expect(o.items()).toEqual(model);
   });
 });
