@@ -111,8 +111,8 @@ export interface Ownable {
  *
  * A host that steps in place and keeps no old snapshot (the executor) asks for the table's owned form
  * (OWN): the same methods over a mutable Map, where `with` and `without` change the table and return
- * it. At 64 requests in flight the trie's updates cost about 4 % of the executor's instructions per
- * request, and most of its garbage; a Map does the same work with neither.
+ * it. At 64 requests in flight the trie's updates and lookups took about 4 % of the executor's
+ * instructions per request (17,600 in a profile); a Map does the same work with no allocation per update.
  *
  * It serialises with its ids sorted, so tables with the same entries give the same text whatever order
  * they were built in: the explorer's state keys, the lockstep check and the inspector read that text,
