@@ -179,7 +179,7 @@ export class RequestTable<V> implements Ownable {
 
   toJSON(): Record<string, V> {
     const out: Record<string, V> = {};
-    // The explorer serialises every snapshot it meets: the common small cases skip the sort.
+    // The explorer serialises every snapshot it meets: an empty table, the common case, skips the sort.
     if (this.size === 0) return out;
     for (const k of this.ids()) out[k] = this.get(k)!;
     return out;
@@ -305,6 +305,12 @@ export class RequestQueue<T extends { readonly request: string }> implements Own
 }
 
 /**
+ * Whether an owned form's array, whose live entries start at `first`, is worth moving to the front:
+ * once most of it is behind its head (and at least 32 slots), so each entry is moved O(1) times.
+ */
+const compactable = (first: number, length: number): boolean => first >= 32 && first * 2 >= length;
+
+/**
  * RequestQueue's owned form (OWN): entries from `first` on are waiting; a shift moves `first` and the
  * array is compacted once most of it is behind it. `counts` says how many entries each request has
  * waiting (one, in the shipped machine: a mutant may queue a request twice).
@@ -351,7 +357,7 @@ class OwnedRequestQueue<T extends { readonly request: string }> extends RequestQ
       // Empty: start over at the front (the steady state: each request is queued and granted at once).
       this.list.length = 0;
       this.first = 0;
-    } else if (this.first >= 32 && this.first * 2 >= this.list.length) {
+    } else if (compactable(this.first, this.list.length)) {
       this.list = this.list.slice(this.first);
       this.first = 0;
     }
@@ -533,7 +539,7 @@ class OwnedFinishedRecords extends FinishedRecords {
       if (i === this.first) this.live[this.first++] = undefined;
       else this.live.splice(i, 1);
     }
-    if (this.first >= 32 && this.first * 2 >= this.live.length) {
+    if (compactable(this.first, this.live.length)) {
       this.live = this.live.slice(this.first);
       this.first = 0;
     }

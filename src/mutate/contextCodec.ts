@@ -3,9 +3,9 @@ import { FinishedRecords, RequestQueue, RequestTable } from '../../machines/inde
 
 /**
  * Machine contexts as plain data, and back. A step record is computed in one worker thread and checked
- * in others, and a structured clone keeps plain objects and arrays but not prototypes: a RequestTable
- * (or a queue, or finished records) would arrive as the trie's internals, without its methods, and every recorded step of its machine
- * would throw in the mutant and the original alike. Persistent values travel tagged and are rebuilt on
+ * in others, and a structured clone keeps plain objects and arrays but not prototypes: a RequestTable,
+ * a RequestQueue or FinishedRecords would arrive as its internals, without its methods, and every
+ * recorded step of its machine would throw in the mutant and the original alike. Persistent values travel tagged and are rebuilt on
  * arrival. A value of any other class is refused here, so a new kind of context value fails loudly
  * instead of silently disabling the step check.
  */

@@ -668,14 +668,19 @@ export class CompiledMachine {
   }
 
   /**
-   * The keys of this machine's initial context that held a value with an owned form, found at its first
-   * owned start; null before. Request machines have none, and a search of every key cost each of their
-   * starts (seven per request) about 400 instructions. A value that has an owned form under a key not
-   * listed stays persistent, which is correct, only slower.
+   * The keys of this machine's context that held a value with an owned form, found the first time a
+   * context became a host's own; null before. Request machines have none, and a search of every key cost
+   * each of their starts (seven per request) about 400 instructions. A value that has an owned form under
+   * a key not listed stays persistent, which is correct, only slower.
    */
   private ownKeys: string[] | null = null;
 
-  private ownValuesOf(ctx: Record<string, unknown>): void {
+  /**
+   * A context that a host now owns gets the owned form of each value that has one (machines/common.ts's
+   * OWN, a persistent table's mutable twin): the steps in place that follow update it instead of copying.
+   * Only the top level: the machines keep such values there.
+   */
+  private ownValuesOf<C extends Record<string, unknown>>(ctx: C): C {
     let keys = this.ownKeys;
     if (keys === null) {
       keys = this.ownKeys = [];
@@ -683,13 +688,14 @@ export class CompiledMachine {
     }
     for (let i = 0; i < keys.length; i++) {
       const v = ctx[keys[i]!];
-      if (ownable(v)) ctx[keys[i]!] = v[OWN]();
+      if (ownable(v)) (ctx as Record<string, unknown>)[keys[i]!] = v[OWN]();
     }
+    return ctx;
   }
 
   /** A snapshot this host may step in place: the same state, with a context object of its own. */
   own(snap: Snap): Snap {
-    return this.snapshot(this.configOf(snap), ownValues({ ...(snap.context as Record<string, unknown>) }), snap.status, snap.output);
+    return this.snapshot(this.configOf(snap), this.ownValuesOf({ ...(snap.context as Record<string, unknown>) }), snap.status, snap.output);
   }
 
   /** One Run object is reused step after step (a nested step, if any, gets a fresh one). */
@@ -804,19 +810,6 @@ export class CompiledMachine {
 }
 
 const NONE: Transition[] = [];
-
-/**
- * A context that a host now owns gets the owned form of each value that has one (machines/common.ts's
- * OWN, a persistent table's mutable twin): the steps in place that follow update it instead of copying.
- * Only the top level: the machines keep such values there.
- */
-function ownValues(ctx: Record<string, unknown>): Record<string, unknown> {
-  for (const k in ctx) {
-    const v = ctx[k];
-    if (ownable(v)) ctx[k] = v[OWN]();
-  }
-  return ctx;
-}
 
 const ownable = (v: unknown): v is Ownable => typeof v === 'object' && v !== null && OWN in v;
 
