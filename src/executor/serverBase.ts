@@ -404,8 +404,10 @@ export abstract class ServerBase {
       // By reference (PureHost, which sets every actor's ref at its spawn): no lookup of the actor at all.
       const pure = this.pure!;
       const events = info.loopEvents!;
+      // Only the events its configuration has a transition for (the rest would change nothing).
+      const accepted = ref.compiled !== null && ref.alive ? ref.compiled.acceptedOf(ref.snap, events) : -1;
       for (let i = 0; i < kinds.length; i++) {
-        if (!pure.tryStepRef(ref, events[i]!)) continue;
+        if ((accepted & (1 << i)) === 0 || !pure.tryStepRef(ref, events[i]!)) continue;
         this.afterLoop(addr.request, kinds[i]!);
         return true;
       }
@@ -540,7 +542,7 @@ export abstract class ServerBase {
     const info = ref !== null ? (ref.owner as ActorInfo) : this.infoOf(name);
     info.ref = ref;
     this.link(info);
-    if (info.kinds !== undefined) this.ready.add(info);
+    if (info.loopEvents !== undefined && (ref === null || !ref.alive || ref.compiled === null || ref.compiled.acceptedOf(ref.snap, info.loopEvents) !== 0)) this.ready.add(info);
     this.afterSpawn(at);
   }
 
@@ -806,7 +808,7 @@ export abstract class ServerBase {
   private onTransition(r: TransitionRecord): void {
     const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
     // The compiled stepper hands the configuration's key precomputed; live actors need it built.
-    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? valueKeyOf(r.to), r.status, r);
+    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? valueKeyOf(r.to), r.status, r, info.kinds !== undefined);
   }
 
   /**
@@ -815,8 +817,12 @@ export abstract class ServerBase {
    */
   private readonly onChange = (ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void => {
     const snap = ref.snap;
-    const key = ref.compiled !== null ? ref.compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
-    this.transitioned(ref.owner as ActorInfo, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null);
+    const info = ref.owner as ActorInfo;
+    const compiled = ref.compiled;
+    const key = compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
+    // Waits for the loop only if its configuration has a transition for one of its loop events.
+    const offerable = info.loopEvents !== undefined && (compiled === null || compiled.acceptedOf(snap, info.loopEvents) !== 0);
+    this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null, offerable);
   };
 
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
@@ -825,12 +831,12 @@ export abstract class ServerBase {
   /**
    * `byTimer`: the event is a deadline's (told by the host: the event's type, read here from events of
    * every shape, was a megamorphic load per transition). `r`: the transition's record, where one was
-   * built (always when `wantsRecords`).
+   * built (always when `wantsRecords`). `offerable`: the actor has loop events and its configuration may
+   * take one of them (it waits in the ready set).
    */
-  private transitioned(info: ActorInfo, machine: string, event: EventObject, byTimer: boolean, key: string, status: string, r: TransitionRecord | null): void {
+  private transitioned(info: ActorInfo, machine: string, event: EventObject, byTimer: boolean, key: string, status: string, r: TransitionRecord | null, offerable: boolean): void {
     const addr = info.addr;
-    // Only actors the loop offers events to wait in the ready set.
-    if (info.kinds !== undefined) this.ready.add(info);
+    if (offerable) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (byTimer) this.schedule();
     if (r !== null) this.metrics?.transition(r);

@@ -134,6 +134,9 @@ export interface Config {
   matchCache: Map<string, boolean>;
   /** The configuration's generated step (generate.ts): undefined until its first step, null when generation is off. */
   gen: Generated | null | undefined;
+  /** `acceptedOf`'s last answer: the event list it was asked about (one per role in practice) and its bits. */
+  acceptedList: readonly EventObject[] | null;
+  acceptedBits: number;
 }
 
 /** Event types per configuration whose selectors are found by a scan rather than a Map lookup. */
@@ -377,6 +380,8 @@ export class CompiledMachine {
       planByTransition: new Map(),
       matchCache: new Map(),
       gen: undefined,
+      acceptedList: null,
+      acceptedBits: 0,
     };
     this.configs.set(key, cfg);
     Object.defineProperty(nodes, CONFIG, { value: cfg });
@@ -716,6 +721,23 @@ export class CompiledMachine {
     if (snap.status !== 'active') return false;
     const cfg = this.configOf(snap);
     return cfg.hasEventless || this.selector(cfg, eventType) !== null;
+  }
+
+  /**
+   * `accepts` for each of a list of events at once, as bits (bit i: `events[i]`'s type), computed once per
+   * configuration and list: an owner that offers an actor a fixed list of events (the executor's loop)
+   * skips those its configuration has no transition for without asking per event. At most 31 events.
+   */
+  acceptedOf(snap: Snap, events: readonly EventObject[]): number {
+    if (snap.status !== 'active') return 0;
+    const cfg = this.configOf(snap);
+    if (cfg.acceptedList === events) return cfg.acceptedBits;
+    if (events.length > 31) throw new Error(`acceptedOf: ${events.length} events, at most 31`);
+    let bits = 0;
+    for (let i = 0; i < events.length; i++) if (cfg.hasEventless || this.selector(cfg, events[i]!.type) !== null) bits |= 1 << i;
+    cfg.acceptedList = events;
+    cfg.acceptedBits = bits;
+    return bits;
   }
 
   /**

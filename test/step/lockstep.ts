@@ -59,6 +59,14 @@ function asActions(step: Step): Array<{ type: string; params: unknown }> {
   return out;
 }
 
+/** One constant list of a machine's event types (at most 31, what `acceptedOf` takes), for `acceptedOf`'s cache to be exercised. */
+const eventLists = new WeakMap<AnyStateMachine, EventObject[]>();
+function eventListOf(machine: AnyStateMachine): EventObject[] {
+  let l = eventLists.get(machine);
+  if (l === undefined) eventLists.set(machine, (l = (machine.events as string[]).slice(0, 31).map((type) => ({ type }))));
+  return l;
+}
+
 /** Wrappers that run a machine on the stepper under test and check each unique step against xstate. */
 function checker(label: string, stepper: Stepper, maxMismatches: number) {
   const seen = new Set<string>();
@@ -92,6 +100,16 @@ function checker(label: string, stepper: Stepper, maxMismatches: number) {
       const lines = diffSteps({ snap: next, ...splitActions(actions) }, b, next === from, b.snap === snap);
       // The executor skips loop events that `accepts` rules out: that must never skip a step xstate takes.
       if (stepper instanceof CompiledStepper && next !== from && !stepper.compile(machine).accepts(snap, event.type)) lines.push(`accepts(${event.type}) is false, but xstate changed the snapshot`);
+      // Its loop asks `acceptedOf` for a fixed list of events at once (cached per configuration and list): the
+      // same answers as `accepts`, for every event type of the machine, in every configuration visited.
+      if (stepper instanceof CompiledStepper) {
+        const cm = stepper.compile(machine);
+        const list = eventListOf(machine);
+        const bits = cm.acceptedOf(snap, list);
+        list.forEach((e, i) => {
+          if (((bits >>> i) & 1) !== (cm.accepts(snap, e.type) ? 1 : 0)) lines.push(`acceptedOf bit ${i} (${e.type}) is ${(bits >>> i) & 1}, accepts says ${cm.accepts(snap, e.type)}`);
+        });
+      }
       // It also skips a step whose guards `takes` found closed: xstate must then change nothing and do nothing.
       if (stepper instanceof CompiledStepper && !stepper.compile(machine).takes(snap, event)) {
         const xs = splitActions(actions);
