@@ -10,6 +10,7 @@ import { ControlChannel, listenControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
 import { ServerBase } from './serverBase.js';
 import { sliceOf } from './pattern.js';
+import { encodeSyncNote } from './syncNote.js';
 
 /** The native layer refused because the peer's agent is gone (its process died): not a bug of ours. */
 const peerGone = (err: unknown): boolean => err instanceof XferError && err.code === 'PEER_GONE';
@@ -136,7 +137,7 @@ export class ContextServer extends ServerBase {
       local: blocks.map((b) => ({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length })),
       remote: remote.blocks.map((b) => ({ regionId: remote.region, offset: b * bb + slice.offset, length: slice.length })),
       remoteAgent: this.remoteAgent,
-      notification: new TextEncoder().encode(JSON.stringify({ id: request, index, of })),
+      notification: encodeSyncNote({ id: request, index, of }),
     });
   }
 

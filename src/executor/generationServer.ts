@@ -7,24 +7,9 @@ import type { ChildMessage, ServerConfig, ServerStats } from './config.js';
 import { ControlChannel, connectControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
 import { PatternChecker, sliceOf } from './pattern.js';
+import type { SyncNote } from './syncNote.js';
+import { parseSyncNote } from './syncNote.js';
 import { ServerBase } from './serverBase.js';
-
-/** What a sync notification names: the request, and which share of its blocks it completes. */
-interface SyncPayload {
-  id: string;
-  index: number;
-  of: number;
-}
-
-function parseSync(bytes: Uint8Array): SyncPayload | null {
-  try {
-    const p = JSON.parse(new TextDecoder().decode(bytes)) as Partial<SyncPayload>;
-    if (typeof p.id !== 'string' || !Number.isInteger(p.index) || !Number.isInteger(p.of) || p.of! < 1 || p.index! < 0 || p.index! >= p.of!) return null;
-    return p as SyncPayload;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * The generation (decode) server: it interprets the generation side's wiring. Per request a
@@ -36,7 +21,7 @@ function parseSync(bytes: Uint8Array): SyncPayload | null {
 export class GenerationServer extends ServerBase {
   private peer: ControlLink | null = null;
   private readonly checker: PatternChecker;
-  private readonly reorderHold: SyncPayload[] = [];
+  private readonly reorderHold: SyncNote[] = [];
   corruptedBlocks = 0;
   /** Requests whose blocks no longer held their own pattern when served to decode. */
   servedMismatches = 0;
@@ -71,7 +56,7 @@ export class GenerationServer extends ServerBase {
   }
 
   private onNotification(n: Notification): void {
-    const sync = parseSync(n.bytes);
+    const sync = parseSyncNote(n.bytes);
     if (!sync) return; // not ours
     const id = sync.id;
     if (this.faults.has(id, 'notif-drop')) return;
@@ -114,7 +99,7 @@ export class GenerationServer extends ServerBase {
    * whole request now verifies, the sync is the proof the receiver (or a quarantined lease) waits for;
    * otherwise other shares are still landing and nothing is said yet.
    */
-  private deliverSync(sync: SyncPayload): void {
+  private deliverSync(sync: SyncNote): void {
     if (!this.pool.lease(sync.id)) return; // blocks already back in the pool: nothing to prove
     const shareOk = this.verify(sync.id, sync);
     // One handle's share is the whole request: it was just checked, byte for byte.
