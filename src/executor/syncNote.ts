@@ -2,9 +2,9 @@
  * The sync notification a context server attaches to each transfer, and the generation server reads
  * when the data has landed: which request, and which share of its blocks the transfer completes.
  *
- * Text `s/<index>/<of>/<id>`, the request id last so it may hold any character. It was JSON; the
- * generation side parses one per transfer, and a JSON parse and stringify cost about a third of what
- * the control messages cost per request (`docs/performance.md`, nineteenth session).
+ * Text `s/<index>/<of>/<id>`, the request id last so it may hold any character. It was JSON: one
+ * stringify and one parse per transfer, a third of the JSON calls the servers made per request
+ * (`docs/performance.md`, nineteenth session).
  */
 export interface SyncNote {
   id: string;
