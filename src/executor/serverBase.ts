@@ -170,6 +170,17 @@ const REAPED_ROLES: Record<Side, readonly ('lifecycle' | 'send' | 'recv')[]> = {
 /** Whether a side has transfer handle actors. */
 const HAS_HANDLES: Record<Side, boolean> = { context: ROLE_MACHINES.context.handle !== undefined, generation: ROLE_MACHINES.generation.handle !== undefined };
 
+/**
+ * Whether an actor waits in the loop's ready set: it has loop events, and its configuration has a
+ * transition for one of them (an event it has none for would change nothing). `ref`: the host's
+ * reference under PureHost; null for a live actor, which always waits.
+ */
+function offerable(info: ActorInfo, ref: ActorRef | null): boolean {
+  if (info.loopEvents === undefined) return false;
+  if (ref === null || !ref.alive || ref.compiled === null) return true;
+  return ref.compiled.acceptedOf(ref.snap, info.loopEvents) !== 0;
+}
+
 /** A state value as a string: the state name when atomic at the top, else its JSON. */
 const valueKeyOf = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -542,7 +553,7 @@ export abstract class ServerBase {
     const info = ref !== null ? (ref.owner as ActorInfo) : this.infoOf(name);
     info.ref = ref;
     this.link(info);
-    if (info.loopEvents !== undefined && (ref === null || !ref.alive || ref.compiled === null || ref.compiled.acceptedOf(ref.snap, info.loopEvents) !== 0)) this.ready.add(info);
+    if (offerable(info, ref)) this.ready.add(info);
     this.afterSpawn(at);
   }
 
@@ -808,7 +819,7 @@ export abstract class ServerBase {
   private onTransition(r: TransitionRecord): void {
     const info = r.owner !== undefined ? (r.owner as ActorInfo) : this.infoOf(r.actor);
     // The compiled stepper hands the configuration's key precomputed; live actors need it built.
-    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? valueKeyOf(r.to), r.status, r, info.kinds !== undefined);
+    this.transitioned(info, r.machine, r.event, r.event.type.startsWith('xstate.after'), r.toKey ?? valueKeyOf(r.to), r.status, r, offerable(info, null));
   }
 
   /**
@@ -820,9 +831,7 @@ export abstract class ServerBase {
     const info = ref.owner as ActorInfo;
     const compiled = ref.compiled;
     const key = compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
-    // Waits for the loop only if its configuration has a transition for one of its loop events.
-    const offerable = info.loopEvents !== undefined && (compiled === null || compiled.acceptedOf(snap, info.loopEvents) !== 0);
-    this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null, offerable);
+    this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null, offerable(info, ref));
   };
 
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
