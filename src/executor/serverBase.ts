@@ -840,12 +840,12 @@ export abstract class ServerBase {
   /**
    * `byTimer`: the event is a deadline's (told by the host: the event's type, read here from events of
    * every shape, was a megamorphic load per transition). `r`: the transition's record, where one was
-   * built (always when `wantsRecords`). `offerable`: the actor has loop events and its configuration may
-   * take one of them (it waits in the ready set).
+   * built (always when `wantsRecords`). `waits`: what `offerable` said of the actor (it waits in the
+   * ready set).
    */
-  private transitioned(info: ActorInfo, machine: string, event: EventObject, byTimer: boolean, key: string, status: string, r: TransitionRecord | null, offerable: boolean): void {
+  private transitioned(info: ActorInfo, machine: string, event: EventObject, byTimer: boolean, key: string, status: string, r: TransitionRecord | null, waits: boolean): void {
     const addr = info.addr;
-    if (offerable) this.ready.add(info);
+    if (waits) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (byTimer) this.schedule();
     if (r !== null) this.metrics?.transition(r);
