@@ -79,6 +79,8 @@ interface ActorRecord {
   alive: boolean;
   /** The event of a deadline of this actor that fired and was not stepped yet (onChange's `byTimer`). */
   fired: EventObject | null;
+  /** Its place in the host's list of actors not yet in the table by name (-1: in the table; see PureHost.index). */
+  slot: number;
 }
 
 /** What a removed actor's record holds instead of its last snapshot (see `release`). */
@@ -144,7 +146,13 @@ export function transitionRecord(ref: ActorRef, event: EventObject, from: Snap['
 }
 
 export class PureHost implements LifecycleHost {
+  /**
+   * Live actors by name, filled lazily: an actor spawned by reference (spawnRef) waits in `unindexed`
+   * until something asks for an actor by name. The executor addresses its actors only by reference, so
+   * it pays no hashing of a new name string and no table insert, delete and rehash per actor.
+   */
   private readonly actors = new Map<string, ActorRecord>();
+  private readonly unindexed: ActorRecord[] = [];
   private readonly machines = new Map<string, { machine: AnyStateMachine; compiled: CompiledMachine | null }>();
   // One spare slot each from the start: an empty literal starts as an array of small integers, and its
   // first store of a string or object then deoptimized code already optimized for the arrays of another host.
@@ -187,12 +195,14 @@ export class PureHost implements LifecycleHost {
   }
 
   get state(): WorldState {
+    this.index();
     const actors: Record<string, AnyMachineSnapshot> = {};
     for (const [n, r] of this.actors) actors[n] = r.snap;
     return { actors, timers: {}, env: this.env, last: null };
   }
 
   names(): string[] {
+    this.index();
     return [...this.actors.keys()];
   }
 
@@ -210,7 +220,11 @@ export class PureHost implements LifecycleHost {
    */
   private rec(name: string): ActorRecord | undefined {
     if (name === this.lastName) return this.lastRec;
-    const r = this.actors.get(name);
+    let r = this.actors.get(name);
+    if (r === undefined && this.unindexed.length !== 0) {
+      this.index();
+      r = this.actors.get(name);
+    }
     if (r !== undefined) {
       this.lastName = name;
       this.lastRec = r;
@@ -219,6 +233,19 @@ export class PureHost implements LifecycleHost {
   }
   private lastName = '';
   private lastRec: ActorRecord | undefined = undefined;
+
+  /** Put the actors spawned by reference since the last call into the table by name. */
+  private index(): void {
+    const list = this.unindexed;
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!;
+      // spawnRef leaves this check to the first lookup by name (its caller keeps names unique: the executor checks at its spawn).
+      if (this.actors.has(r.name)) throw new Error(`actor ${r.name} already exists`);
+      this.actors.set(r.name, r);
+      r.slot = -1;
+    }
+    list.length = 0;
+  }
 
   /**
    * Whether the actor exists and is in the given state (xstate `matches`; `'worker.receiving'` is the same
@@ -281,21 +308,28 @@ export class PureHost implements LifecycleHost {
   }
 
   spawn(name: string, input: unknown): void {
-    this.spawnRef(name, input);
+    if (this.rec(name) !== undefined) throw new Error(`actor ${name} already exists`);
+    this.spawnRec(name, input, roleOf(name), true);
   }
 
   /**
    * `spawn`, handing back the actor's reference (for `sendRef` and `tryStepRef`). `role`: the name's role
-   * (`roleOf(name)`) where the caller has it, so the name is not parsed.
+   * (`roleOf(name)`) where the caller has it, so the name is not parsed. The name is not looked up: the
+   * caller keeps the names of live actors unique (a duplicate throws at the next lookup by name).
    */
   spawnRef(name: string, input: unknown, role: string = roleOf(name)): ActorRef {
-    if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
+    return this.spawnRec(name, input, role, false);
+  }
+
+  /** `byName`: put it in the table by name now (spawn, which checked the name); else it waits in `unindexed`. */
+  private spawnRec(name: string, input: unknown, role: string, byName: boolean): ActorRecord {
     const { machine, compiled } = this.machineFor(role);
     const owned = compiled !== null && this.inPlace;
     const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
     const snap = step.snap;
-    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true, fired: null };
-    this.actors.set(name, rec);
+    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true, fired: null, slot: -1 };
+    if (byName) this.actors.set(name, rec);
+    else rec.slot = this.unindexed.push(rec) - 1;
     if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null, false);
     else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null);
     this.apply(rec, step.effects, step.timers);
@@ -351,7 +385,7 @@ export class PureHost implements LifecycleHost {
   }
 
   remove(name: string): void {
-    const r = this.actors.get(name);
+    const r = this.rec(name);
     if (r !== undefined) this.removeRec(r);
   }
 
@@ -369,11 +403,18 @@ export class PureHost implements LifecycleHost {
     this.cancelAll(r);
     r.alive = false;
     release(r);
-    this.actors.delete(r.name);
+    if (r.slot < 0) this.actors.delete(r.name);
+    else {
+      // Out of the list of unindexed actors: the last one takes its place.
+      const last = this.unindexed.pop()!;
+      if (last !== r) (this.unindexed[r.slot] = last), (last.slot = r.slot);
+      r.slot = -1;
+    }
     if (r.name === this.lastName) (this.lastName = ''), (this.lastRec = undefined);
   }
 
   stopAll(): void {
+    this.index();
     for (const r of this.actors.values()) {
       this.cancelAll(r);
       r.alive = false;

@@ -535,6 +535,8 @@ export abstract class ServerBase {
   /** `from`: as with `perform`, the entry of the request whose actor asked for the spawn (its names are kept there). */
   private spawn(at: Address, input: unknown, from: RequestEntry | null): void {
     const name = this.key(at, from);
+    // PureHost does not look the name up at a spawn by reference: a second live actor at an address is refused here.
+    if (this.pure !== null && this.infoAt(at, from)?.ref?.alive === true) throw new Error(`actor ${name} already exists`);
     this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
     this.spawning = at;

@@ -244,6 +244,50 @@ describe('PureHost over a Stepper and a Clock', () => {
     expect(byName.filter((l) => l === 'r1.handle postTransfer')).toHaveLength(2);
   });
 
+  it('finds actors spawned by reference by name, whatever the order of spawns and removals, and refuses a second live actor of a name', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('ref', 'ref', 'name', 'remove', 'removeRef', 'removeRef', 'lookup'), fc.integer({ min: 0, max: 3 })), { maxLength: 40 }), (ops) => {
+        const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {} });
+        // The model: which names are live, and the reference each was spawned as (null: spawned by name).
+        const live = new Map<string, ReturnType<PureHost['spawnRef']> | null>();
+        const check = () => {
+          for (let j = 0; j <= 3; j++) expect(host.has(`r${j}.handle`)).toBe(live.has(`r${j}.handle`));
+          expect(host.names().sort()).toEqual([...live.keys()].sort());
+          for (const [n, ref] of live) if (ref) expect(host.refOf(n)).toBe(ref);
+        };
+        for (const [op, i] of ops) {
+          const name = `r${i}.handle`;
+          if (op === 'ref' || op === 'name') {
+            if (live.has(name)) {
+              // A second actor of a live name: refused at once by name (spawn looks it up).
+              if (op === 'name') expect(() => host.spawn(name, { handleId: `h${i}`, semantics })).toThrow(/already exists/);
+              continue;
+            }
+            if (op === 'ref') live.set(name, host.spawnRef(name, { handleId: `h${i}`, semantics }, 'handle'));
+            else (host.spawn(name, { handleId: `h${i}`, semantics }), live.set(name, null));
+          } else if (op === 'remove') {
+            host.remove(name);
+            live.delete(name);
+          } else if (op === 'removeRef') {
+            // By reference, with no lookup by name (the executor's way): several spawned by reference may be waiting unindexed.
+            const ref = live.get(name);
+            if (ref) (host.removeRef(ref), live.delete(name));
+          } else check();
+        }
+        check();
+        host.stopAll();
+        expect(host.names()).toEqual([]);
+      }),
+      { numRuns: 500, examples: [[[['ref', 0], ['ref', 1], ['ref', 2], ['removeRef', 0], ['removeRef', 2]]]] },
+    );
+    // spawnRef does not look the name up: a duplicate is refused at the next lookup by name.
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {} });
+    host.spawnRef('r1.handle', { handleId: 'h1', semantics });
+    host.spawnRef('r1.handle', { handleId: 'h1', semantics });
+    expect(() => host.has('r1.handle')).toThrow(/actor r1.handle already exists/);
+  });
+
   it('removes by reference as by name: only the live actor it was spawned as, once; its deadlines end and its record lets go', () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
     const clock = new SimClock();
