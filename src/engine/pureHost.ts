@@ -543,7 +543,8 @@ export class PureHost implements LifecycleHost {
   private readonly fireTimer = (d: Deadline): void => {
     const t = d as ActorTimer;
     if (t.rec.alive) t.rec.fired = t.event;
-    this.send(t.rec.name, t.event);
+    // By reference: a lookup by name would put every actor spawned by reference into the table by name.
+    this.sendRef(t.rec, t.event);
   };
 
   private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null): void {
