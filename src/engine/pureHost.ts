@@ -414,13 +414,17 @@ export class PureHost implements LifecycleHost {
   }
 
   stopAll(): void {
-    this.index();
-    for (const r of this.actors.values()) {
-      this.cancelAll(r);
-      r.alive = false;
-      release(r);
+    // Both holders as they are: moving the waiting actors into the table first would be work thrown away.
+    for (const holder of [this.actors.values(), this.unindexed] as Iterable<ActorRecord>[]) {
+      for (const r of holder) {
+        this.cancelAll(r);
+        r.alive = false;
+        release(r);
+        r.slot = -1;
+      }
     }
     this.actors.clear();
+    this.unindexed.length = 0;
     this.lastName = '';
     this.lastRec = undefined;
     this.deadlines.close();
