@@ -191,8 +191,22 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
   let wake: (() => void) | null = null;
   let corrupted = 0;
   let toGen: ControlChannel | null = null;
-  /** Source handles not yet released (the notification can reach the receiver before the sender sees DONE). */
-  const releasing = new Set<Promise<void>>();
+  /**
+   * A request is finished when both sides are done with it, the sender's handle released and its blocks
+   * back, the receiver's blocks verified twice and back: where the executor's window ends too (it counts
+   * a request when both servers reported it, the context server after its release). Counted at the
+   * receiver alone, the last requests' releases fell outside the timed window, and a new request was
+   * admitted while the sender still held an old one's blocks.
+   */
+  const sidesDone = new Map<string, number>();
+  let failed: Error | null = null;
+  const sideDone = (id: string): void => {
+    const n = (sidesDone.get(id) ?? 0) + 1;
+    if (n < 2) return void sidesDone.set(id, n);
+    sidesDone.delete(id);
+    finished++;
+    wake?.();
+  };
   const server = await listenControl(socketPath, (s) => {
     toGen = new ControlChannel(
       s,
@@ -211,12 +225,17 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
         });
         toGen!.send({ t: 'ready', id: m.id, ready: true });
         h.post();
-        const settled = h.whenTerminal().then(() => {
-          h.release();
-          srcPool.giveBack(m.id);
-          releasing.delete(settled);
-        });
-        releasing.add(settled);
+        h.whenTerminal().then(
+          () => {
+            h.release();
+            srcPool.giveBack(m.id);
+            sideDone(m.id);
+          },
+          (error: unknown) => {
+            failed ??= error instanceof Error ? error : new Error(String(error));
+            wake?.();
+          },
+        );
       },
       () => {},
     );
@@ -231,8 +250,7 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
     // the two is corruption): the same byte work as the executor, so the ratio is about the engine.
     for (let pass = 0; pass < 2; pass++) dstPool.blocksOf(id)!.forEach((b, i) => checker.verify(dstPool.view(b), n, epoch, i) || corrupted++);
     dstPool.giveBack(id);
-    finished++;
-    wake?.();
+    sideDone(id);
   });
   try {
     const r = await drive(
@@ -242,10 +260,12 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
         const blocks = dstPool.allocate(id, o.blocksPerRequest)!;
         toCtx.send({ t: 'info', id, remote: { region: dstPool.region.id, blocks, epoch: dstPool.epochOf(id)! } });
       },
-      () => finished,
+      () => {
+        if (failed) throw failed;
+        return finished;
+      },
       () => new Promise<void>((res) => (wake = res)),
     );
-    await Promise.all(releasing);
     if (corrupted > 0) throw new Error(`baseline: ${corrupted} corrupted blocks`);
     return result(o, r.cpu, r.jsCpu, r.wallMs, r.heap);
   } finally {

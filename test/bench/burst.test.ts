@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult } from '../../src/bench/burst.js';
-import { allocation, engineRun } from '../../src/bench/burst.js';
+import { allocation, callbacksRun, engineRun } from '../../src/bench/burst.js';
+import { TransferHandle } from '../../src/native/index.js';
 
 /**
  * The burst bench's two diagnostic figures: the JS thread's share of the CPU per request, and the heap
@@ -38,5 +39,32 @@ describe('bench burst: what the figures measure', () => {
     expect(a.sites[0]!.site).toMatch(/burst\.test\.ts/);
     const shares = a.sites.map((s) => s.share);
     expect([...shares].sort((x, y) => y - x)).toEqual(shares);
+  }, 60_000);
+
+  it('the callbacks baseline ends its window where the executor does: every request released by the sender and verified by the receiver', async () => {
+    // The executor's window ends when both servers reported every request, the context server after its
+    // release. Counted at the receiver alone, the baseline's last releases fell outside its window.
+    const release = TransferHandle.prototype.release;
+    const whenTerminal = TransferHandle.prototype.whenTerminal;
+    let released = 0;
+    let atEnd = -1;
+    TransferHandle.prototype.release = function (this: TransferHandle) {
+      released++;
+      return release.call(this);
+    };
+    // The sender learns of each terminal status late: its release then comes after the receiver's
+    // notification, and a window that counted the receiver alone would close before the last releases.
+    TransferHandle.prototype.whenTerminal = function (this: TransferHandle) {
+      return whenTerminal.call(this).then((s) => new Promise<typeof s>((res) => setTimeout(() => res(s), 5)));
+    };
+    try {
+      const o: RunOptions = { requests: 200, concurrency: 32, blockBytes: 4096, blocksPerRequest: 2, window: { start: () => undefined, end: () => void (atEnd = released) } };
+      const r = await callbacksRun(o);
+      expect(atEnd).toBe(o.requests);
+      expect(r.bytes).toBe(o.requests * o.blocksPerRequest * o.blockBytes);
+    } finally {
+      TransferHandle.prototype.release = release;
+      TransferHandle.prototype.whenTerminal = whenTerminal;
+    }
   }, 60_000);
 });
