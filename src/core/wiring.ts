@@ -252,7 +252,26 @@ export interface Wiring {
   wired(): string[];
 }
 
+/**
+ * One wiring per (side, handles, semantics) in the process: its functions are stateless, and every
+ * server built with the same options shares them. Built per server, each server's table was a new set
+ * of closures: V8 keeps a closure's optimized code only while a closure of it lives, so a process that
+ * starts servers one after another (the bench's runs, the simulator's seeds, an embedder's restarts)
+ * compiled the table again for each, on its helper threads.
+ */
+const wirings = new Map<string, Wiring>();
+
 export function wiringFor(side: Side, o: WiringOptions): Wiring {
+  const key = `${side}|${o.handles}|${o.semantics.canAbortInFlight ? 1 : 0}${o.semantics.releaseInFlightQuiesces ? 1 : 0}`;
+  let w = wirings.get(key);
+  if (w === undefined) {
+    // A copy of the semantics: the shared wiring must not see a caller's later change to its object.
+    wirings.set(key, (w = buildWiring(side, { handles: o.handles, semantics: { canAbortInFlight: o.semantics.canAbortInFlight, releaseInFlightQuiesces: o.semantics.releaseInFlightQuiesces } })));
+  }
+  return w;
+}
+
+function buildWiring(side: Side, o: WiringOptions): Wiring {
   const table = side === 'context' ? contextTable(o) : generationTable();
   // Looked up by role, then action type: no key string built per action.
   const byRole = new Map<string, Map<string, ActionWiring>>();

@@ -59,6 +59,19 @@ describe('wiring', () => {
     }
   });
 
+  it('is one object per (side, handles, semantics) in the process, and keeps the semantics it was built with', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    const a = wiringFor('context', { handles: 3, semantics });
+    expect(wiringFor('context', { handles: 3, semantics: { ...semantics } })).toBe(a);
+    expect(wiringFor('context', { handles: 2, semantics })).not.toBe(a);
+    expect(wiringFor('generation', { handles: 3, semantics })).not.toBe(a);
+    expect(wiringFor('context', { handles: 3, semantics: { ...semantics, releaseInFlightQuiesces: true } })).not.toBe(a);
+    // A caller that changes its object afterwards changes nothing in the shared wiring's handles.
+    semantics.canAbortInFlight = false;
+    const spawned = a.action({ side: 'context', role: 'send', request: 'r' }, { type: 'startTransfers', params: { handles: 1, remote: null } }).find((e) => e.type === 'spawn');
+    expect(spawned).toMatchObject({ input: { semantics: { canAbortInFlight: true, releaseInFlightQuiesces: false } } });
+  });
+
   it('refuses an action it does not know (the table is total, not permissive)', () => {
     const w = wiringFor('context', { handles: 2, semantics: { canAbortInFlight: true, releaseInFlightQuiesces: true } });
     expect(() => w.action({ side: 'context', role: 'send', request: 'r' }, { type: 'noSuchAction', params: {} })).toThrow(/no entry/);
