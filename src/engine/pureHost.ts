@@ -543,13 +543,14 @@ export class PureHost implements LifecycleHost {
     rec.timers = null;
   }
 
-  /** What a due deadline does: deliver its event (one function for all). */
-  private readonly fireTimer = (d: Deadline): void => {
+  /** What a due deadline does: deliver its event (one function for all; a bound method: its code outlives the host). */
+  private readonly fireTimer = this.fireDeadline.bind(this);
+  private fireDeadline(d: Deadline): void {
     const t = d as ActorTimer;
     if (t.rec.alive) t.rec.fired = t.event;
     // By reference: a lookup by name would put every actor spawned by reference into the table by name.
     this.sendRef(t.rec, t.event);
-  };
+  }
 
   private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null): void {
     this.onTransition!(transitionRecord(rec, event, from));

@@ -4,7 +4,7 @@ import type { Platform } from '../core/platform.js';
 import type { RemoteRef } from '../../machines/index.js';
 import type { Effect, LoopKind, RequestAddress } from '../core/wiring.js';
 import { XferError } from '../native/index.js';
-import type { TransferHandle } from '../native/index.js';
+import type { Region, TerminalStatus, TransferHandle } from '../native/index.js';
 import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
@@ -44,7 +44,7 @@ export class ContextServer extends ServerBase {
 
   async listen(): Promise<void> {
     this.server = await listenControl(this.config.socketPath, (socket: Socket) => {
-      this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => !this.isClosed && this.peerGone()));
+      this.attachPeer(new ControlChannel(socket, this.receiveControl.bind(this), () => !this.isClosed && this.peerGone()));
     });
   }
 
@@ -132,10 +132,15 @@ export class ContextServer extends ServerBase {
 
   private createNative(blocks: readonly number[], remote: RemoteRef, slice: { offset: number; length: number }, request: string, index: number, of: number): TransferHandle {
     const bb = this.pool.blockBytes;
+    // Loops, not map callbacks: a callback is a closure per call, and its optimized code did not outlive a server.
+    const local: { region: Region; offset: number; length: number }[] = [];
+    for (const b of blocks) local.push({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length });
+    const far: { regionId: number; offset: number; length: number }[] = [];
+    for (const b of remote.blocks) far.push({ regionId: remote.region, offset: b * bb + slice.offset, length: slice.length });
     return this.agent.createTransfer({
       op: 'WRITE',
-      local: blocks.map((b) => ({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length })),
-      remote: remote.blocks.map((b) => ({ regionId: remote.region, offset: b * bb + slice.offset, length: slice.length })),
+      local,
+      remote: far,
       remoteAgent: this.remoteAgent,
       notification: encodeSyncNote({ id: request, index, of }),
     });
@@ -158,7 +163,7 @@ export class ContextServer extends ServerBase {
     // this handle's slice of every block, written right before the post, so the copy reads it while
     // it is still in cache (written at create, a burst of creates evicted it before the copies ran).
     const kv = n.kv;
-    if (kv) kv.blocks.forEach((b, i) => this.pool.fillRange(b, kv.offset, kv.length, kv.number, kv.epoch, i));
+    if (kv) for (let i = 0; i < kv.blocks.length; i++) this.pool.fillRange(kv.blocks[i]!, kv.offset, kv.length, kv.number, kv.epoch, i);
     const h = n.handle;
     try {
       h.post();
@@ -172,15 +177,20 @@ export class ContextServer extends ServerBase {
     n.posted = true;
     // Fault 'fail': the backend fails the transfer right after post (an abort it reports as ERROR).
     if (this.faults.has(at.request, 'fail') && (this.config.semantics ?? this.agent.semantics).canAbortInFlight) h.abort();
-    void h.whenTerminal().then((status) =>
-      this.complete({ kind: 'native', key: this.key(at), status }, () => {
-        if (status === 'DONE') {
-          const e = this.requests.get(at.request);
-          if (e) e.bytes += h.totalBytes;
-        }
-        this.stimulus({ kind: 'native', handle: at, status });
-      }),
-    );
+    void h.whenTerminal().then(this.terminal.bind(this, at, h));
+  }
+
+  /** A posted transfer's terminal status (bound per transfer: a closure's optimized code did not outlive a server). */
+  private terminal(at: RequestAddress, h: TransferHandle, status: TerminalStatus): void {
+    this.complete({ kind: 'native', key: this.key(at), status }, this.deliverTerminal.bind(this, at, h, status));
+  }
+
+  private deliverTerminal(at: RequestAddress, h: TransferHandle, status: TerminalStatus): void {
+    if (status === 'DONE') {
+      const e = this.requests.get(at.request);
+      if (e) e.bytes += h.totalBytes;
+    }
+    this.stimulus({ kind: 'native', handle: at, status });
   }
 
   private abort(at: RequestAddress): void {

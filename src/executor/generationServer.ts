@@ -29,12 +29,12 @@ export class GenerationServer extends ServerBase {
   constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void, platform?: Platform) {
     super({ ...config, role: 'generation' }, emit, inspect, platform);
     this.checker = new PatternChecker(config.blockBytes);
-    this.agent.on('notification', (n) => this.onNotification(n));
+    this.agent.on('notification', this.onNotification.bind(this));
   }
 
   async connect(socketPath: string): Promise<void> {
     const socket: Socket = await connectControl(socketPath);
-    this.attachPeer(new ControlChannel(socket, (m) => this.receiveControl(m), () => this.peerGone()));
+    this.attachPeer(new ControlChannel(socket, this.receiveControl.bind(this), () => this.peerGone()));
   }
 
   /** Use this link to the context peer; messages come in through receiveControl, its loss through peerGone. */

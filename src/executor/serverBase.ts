@@ -277,23 +277,34 @@ export abstract class ServerBase {
       m.track(this.side, 'blocks_held', () => this.pool.stats().heldBlocks);
     }
     const machines = withVariants(ROLE_MACHINES[this.side] as Record<string, AnyStateMachine>, config.variants ?? []);
+    // The host's callbacks are this class's methods, bound, not arrows written here: V8 keeps a closure's
+    // optimized code only while a closure of it lives, so every server started after the last one was
+    // collected compiled its arrows again (with all they inline) on the helper threads. A bound method
+    // runs the method's own code, compiled once per process.
     const common = {
       machines,
       delays: config.delays,
-      // PureHost hands back the actor's ActorInfo (ownerOf below); live actors are looked up by name.
-      route: (_h: unknown, actor: string, action: EmittedAction, owner?: unknown) => {
-        const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
-        this.perform(info.actions(info.addr, action), info.entry);
-      },
-      onDone: (_h: unknown, actor: string, output: unknown, owner?: unknown) => this.perform(this.wiring.done(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output)),
-      onTransition: (r: TransitionRecord) => this.onTransition(r),
+      route: this.routeAction.bind(this),
+      onDone: this.actorDone.bind(this),
+      onTransition: this.onTransition.bind(this),
       clock: platform.clock,
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: (name) => this.newInfo(name), onChange: this.onChange });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: this.newInfo.bind(this), onChange: this.observeChange.bind(this) });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
+  }
+
+  /** The host's `route`: an actor's action through its role's wiring table (PureHost hands back the actor's record as `owner`; live actors are looked up by name). */
+  private routeAction(_h: unknown, actor: string, action: EmittedAction, owner?: unknown): void {
+    const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
+    this.perform(info.actions(info.addr, action), info.entry);
+  }
+
+  /** The host's `onDone`: what an actor's final state does. */
+  private actorDone(_h: unknown, actor: string, output: unknown, owner?: unknown): void {
+    this.perform(this.wiring.done(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output));
   }
 
   // ---- stimuli -------------------------------------------------------------------------------
@@ -462,7 +473,8 @@ export abstract class ServerBase {
    * One turn of the automatic loop, made once: an arrow written inside schedule() made V8 allocate a
    * context on every call of schedule(), already-scheduled or not, and it is called per stimulus.
    */
-  private readonly loopTurn = (): void => {
+  private readonly loopTurn = this.turn.bind(this);
+  private turn(): void {
     this.scheduled = false;
     if (this.closed) return;
     // A slice of the iteration, then back to the event loop: completions and notifications that
@@ -470,7 +482,7 @@ export abstract class ServerBase {
     // data is served soon after it landed (a whole iteration at 128 requests in flight handled them
     // in waves: every fill, then every copy, then every receipt, then every decode).
     if (this.iterate(LOOP_SLICE)) this.schedule();
-  };
+  }
 
   // ---- effects -------------------------------------------------------------------------------
 
@@ -613,12 +625,12 @@ export abstract class ServerBase {
 
   /** Drop the machines of a finished request once each is finished (a side still draining stays). */
   private afterReport(id: string, e: RequestEntry): void {
-    this.platform.defer(() => this.reap(id, e));
+    this.platform.defer(this.reap.bind(this, id, e));
   }
 
   /** Drop an actor after the step that finished with it (its blocks are back, or it reached its end). */
   private forget(name: string): void {
-    this.platform.defer(() => this.removeNamed(name));
+    this.platform.defer(this.removeNamed.bind(this, name));
   }
 
   /** Remove the actor of this name and drop its record (read first: PureHost lets go of it at removal). */
@@ -638,10 +650,12 @@ export abstract class ServerBase {
   private forgetLease(request: string, from: RequestEntry | null): void {
     const info = this.infoAt({ side: this.side, role: 'lease', request }, from);
     if (info === undefined || info.ref === null) return this.forget(addressKey({ side: this.side, role: 'lease', request }));
-    this.platform.defer(() => {
-      // Dropped meanwhile (its side finished after the report and was forgotten by name): nothing to do.
-      if (info.ref !== null) this.removeByRef(info, info.ref);
-    });
+    this.platform.defer(this.removeIfLinked.bind(this, info));
+  }
+
+  private removeIfLinked(info: ActorInfo): void {
+    // Dropped meanwhile (its side finished after the report and was forgotten by name): nothing to do.
+    if (info.ref !== null) this.removeByRef(info, info.ref);
   }
 
   /** `e`: the request's entry, whose actors' records and names were kept when they were spawned (none built again here). */
@@ -828,13 +842,14 @@ export abstract class ServerBase {
    * PureHost's observer (onChange): the actor's record is its owner, its key is its configuration's; a
    * transition record is built only for whoever reads one (metrics, trace, transition log).
    */
-  private readonly onChange = (ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void => {
+  private observeChange(ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void {
     const snap = ref.snap;
     const info = ref.owner as ActorInfo;
     const compiled = ref.compiled;
     const key = compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
     this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null, offerable(info, ref));
-  };
+  }
+
 
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
   private readonly wantsRecords: boolean;
