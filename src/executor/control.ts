@@ -18,21 +18,25 @@ export class ControlChannel implements ControlLink {
   private buffer = '';
   constructor(
     private readonly socket: Socket,
-    onMessage: (m: ControlMessage) => void,
+    private readonly onMessage: (m: ControlMessage) => void,
     onClose: () => void,
   ) {
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      let nl: number;
-      while ((nl = this.buffer.indexOf('\n')) >= 0) {
-        const line = this.buffer.slice(0, nl);
-        this.buffer = this.buffer.slice(nl + 1);
-        if (line.length > 0) onMessage(JSON.parse(line) as ControlMessage);
-      }
-    });
+    // A bound method, not an arrow: the arrow's optimized code lived only as long as its channel, and
+    // every channel made after the last was collected compiled it again.
+    socket.on('data', this.received.bind(this));
     socket.on('close', onClose);
     socket.on('error', () => socket.destroy());
+  }
+
+  private received(chunk: string): void {
+    this.buffer += chunk;
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      if (line.length > 0) this.onMessage(JSON.parse(line) as ControlMessage);
+    }
   }
 
   send(m: ControlMessage): void {

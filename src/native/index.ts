@@ -720,7 +720,9 @@ export class Agent {
     this.backend = backend;
     this.progress = progress;
     this.#native = native(
-      () => new b.NativeAgent(this.name, backend, progress, chunkBytes, copyThreads, () => this.drainEvents()),
+      // Bound, not an arrow: the arrow's optimized code (with the routing it inlines) lived only as long
+      // as its agent, and every agent made after the last was collected compiled it again.
+      () => new b.NativeAgent(this.name, backend, progress, chunkBytes, copyThreads, this.drainEvents.bind(this)),
     );
     this.semantics = native(() => this.#native.semantics());
   }
@@ -855,7 +857,9 @@ export class Agent {
     const notification = request.notification === undefined ? undefined : requireBytes(request.notification, 'notification');
     const localTriples = new Float64Array(local.length * 3);
     let totalBytes = 0;
-    local.forEach((d, i) => {
+    // Loops, not forEach callbacks (a closure per call whose optimized code did not outlive its agent).
+    for (let i = 0; i < local.length; i++) {
+      const d: unknown = local[i];
       const region = field(d, 'region');
       if (!(region instanceof Region) || region.agent !== this || !this.#regions.has(region.id)) {
         throw new XferError('NOT_REGISTERED', `local descriptor ${i}: region is not registered with this agent`);
@@ -865,13 +869,14 @@ export class Agent {
       const length = requireIndex(field(d, 'length'), `local[${i}].length`);
       localTriples[3 * i + 2] = length;
       totalBytes += length;
-    });
+    }
     const remoteTriples = new Float64Array(remote.length * 3);
-    remote.forEach((d, i) => {
+    for (let i = 0; i < remote.length; i++) {
+      const d: unknown = remote[i];
       remoteTriples[3 * i] = requireIndex(field(d, 'regionId'), `remote[${i}].regionId`);
       remoteTriples[3 * i + 1] = requireIndex(field(d, 'offset'), `remote[${i}].offset`);
       remoteTriples[3 * i + 2] = requireIndex(field(d, 'length'), `remote[${i}].length`);
-    });
+    }
     const id = native(() => n.createTransfer(op, localTriples, remoteTriples, remoteAgent, notification));
     const handle = new TransferHandle(this, id, op, remoteAgent, totalBytes);
     this.#handles.set(id, handle);
