@@ -461,19 +461,29 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
   if (only.has('scaling')) {
     // Requests/s, CPU and heap per in-flight request as the window grows. Rate and CPU come from a run
     // of their own after a warm-up run at the same concurrency; the heap from a third run, because its
-    // samples force full GCs inside the measured window (at 4,096 in flight, several ms each).
-    const at = async (run: (o: RunOptions) => Promise<RunResult>, requests: number, concurrency: number) => {
+    // samples force full GCs inside the measured window (at 4,096 in flight, several ms each). The heap
+    // runs come after every timed run: their forced full GCs, with no request in flight, collected maps
+    // the engine's optimized code had embedded, and the next timed runs spent their time recompiling it
+    // (with --trace-opt, 26 compiles and 155 ms of compiling in the timed engine run at 128 in flight,
+    // against 2 and 4 ms with the heap runs moved here).
+    const timedAt = async (run: (o: RunOptions) => Promise<RunResult>, requests: number, concurrency: number) => {
       await run(small(requests, concurrency));
-      const timed = await run(small(requests, concurrency));
-      const heap = await run(small(requests, concurrency, true));
-      return { timed, heap };
+      return run(small(requests, concurrency));
     };
     await warm();
+    const concurrencies = [16, 128, 1024, 4096];
+    const requestsAt = (concurrency: number) => Math.max(1000, 2 * concurrency);
+    const timed: { e: RunResult; c: RunResult }[] = [];
+    for (const concurrency of concurrencies) {
+      const e = await timedAt(engineRun, requestsAt(concurrency), concurrency);
+      const c = await timedAt(callbacksRun, requestsAt(concurrency), concurrency);
+      timed.push({ e, c });
+    }
     const scaling = [];
-    for (const concurrency of [16, 128, 1024, 4096]) {
-      const requests = Math.max(1000, 2 * concurrency);
-      const e = await at(engineRun, requests, concurrency);
-      const c = await at(callbacksRun, requests, concurrency);
+    for (const [i, concurrency] of concurrencies.entries()) {
+      const requests = requestsAt(concurrency);
+      const e = { timed: timed[i]!.e, heap: await engineRun(small(requests, concurrency, true)) };
+      const c = { timed: timed[i]!.c, heap: await callbacksRun(small(requests, concurrency, true)) };
       scaling.push({
         concurrency,
         requests,
