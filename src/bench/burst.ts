@@ -462,10 +462,10 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     // Requests/s, CPU and heap per in-flight request as the window grows. Rate and CPU come from a run
     // of their own after a warm-up run at the same concurrency; the heap from a third run, because its
     // samples force full GCs inside the measured window (at 4,096 in flight, several ms each). The heap
-    // runs come after every timed run: their forced full GCs, with no request in flight, collected maps
-    // the engine's optimized code had embedded, and the next timed runs spent their time recompiling it
-    // (with --trace-opt, 26 compiles and 155 ms of compiling in the timed engine run at 128 in flight,
-    // against 2 and 4 ms with the heap runs moved here).
+    // runs come after every timed run: their forced full GCs, with no request in flight, collected
+    // objects the engine's optimized code had embedded (--trace-deopt: "weak objects"), and the next
+    // timed runs spent their time recompiling it (with --trace-opt, 26 compiles and 155 ms of compiling
+    // in the timed engine run at 128 in flight; 2 compiles and 4 ms with the heap runs moved here).
     const timedAt = async (run: (o: RunOptions) => Promise<RunResult>, requests: number, concurrency: number) => {
       await run(small(requests, concurrency));
       return run(small(requests, concurrency));
