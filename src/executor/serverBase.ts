@@ -850,7 +850,6 @@ export abstract class ServerBase {
     this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null, offerable(info, ref));
   }
 
-
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
   private readonly wantsRecords: boolean;
 
