@@ -375,6 +375,9 @@ export async function allocation(run: (o: RunOptions) => Promise<RunResult>, o: 
 
 const round = (x: number, d = 3) => Number(x.toFixed(d));
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+/** The median of the runs' JS-thread CPU per request, and of the rest of the process's; null where the platform does not say. */
+const jsThreadMedian = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.jsThreadCpuPerRequestMs!))) : null);
+const otherThreadsMedian = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.cpuPerRequestMs - r.jsThreadCpuPerRequestMs!))) : null);
 
 export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
   // `--only overhead,throughput,scaling,allocation,instructions` runs a subset (the JSON then lacks the
@@ -413,8 +416,7 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     result.cpuPerRequestMs = { engine: round(cpu(eng)), plainCallbacks: round(cpu(base)) };
     result.engineOverheadRatio = round(cpu(eng) / cpu(base), 2);
     // The JS thread's part of each (median of the same runs); null where the platform does not say.
-    const js = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.jsThreadCpuPerRequestMs!))) : null);
-    result.jsThreadCpuPerRequestMs = { engine: js(eng), plainCallbacks: js(base) };
+    result.jsThreadCpuPerRequestMs = { engine: jsThreadMedian(eng), plainCallbacks: jsThreadMedian(base) };
   }
   if (only.has('throughput')) {
     // Concurrency 128, 4 × 1 MiB per request, every byte filled and verified: same process, same work.
@@ -436,10 +438,6 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     }
     const engT = engR.map(gbps);
     const cbT = cbR.map(gbps);
-    // CPU per request split by thread, as in the overhead phase: the other threads' share is where a
-    // recompiling engine showed (the optimizing compiler's helpers compete with the copies for the cores).
-    const other = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.cpuPerRequestMs - r.jsThreadCpuPerRequestMs!))) : null);
-    const js = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.jsThreadCpuPerRequestMs!))) : null);
     const b = await bounds();
     result.throughput = {
       concurrency: big.concurrency,
@@ -453,8 +451,10 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
       verifyGBps: round(b.verifyGBps),
       fillVerifyCopyBoundGBps: round(b.boundGBps),
       ratioToCallbacks: round(median(engT) / median(cbT), 2),
-      jsThreadCpuPerRequestMs: { engine: js(engR), plainCallbacks: js(cbR) },
-      otherThreadsCpuPerRequestMs: { engine: other(engR), plainCallbacks: other(cbR) },
+      // CPU per request split by thread, as in the overhead phase: the other threads' share is where a
+      // recompiling engine showed (the optimizing compiler's helpers compete with the copies for the cores).
+      jsThreadCpuPerRequestMs: { engine: jsThreadMedian(engR), plainCallbacks: jsThreadMedian(cbR) },
+      otherThreadsCpuPerRequestMs: { engine: otherThreadsMedian(engR), plainCallbacks: otherThreadsMedian(cbR) },
       warmup: { runs: THROUGHPUT_WARMUP_RUNS, engineGBps: round(median(warmE)), callbacksGBps: round(median(warmC)), ratioToCallbacks: round(median(warmE) / median(warmC), 2) },
     };
   }

@@ -262,12 +262,11 @@ export interface Wiring {
 const wirings = new Map<string, Wiring>();
 
 export function wiringFor(side: Side, o: WiringOptions): Wiring {
-  const key = `${side}|${o.handles}|${o.semantics.canAbortInFlight ? 1 : 0}${o.semantics.releaseInFlightQuiesces ? 1 : 0}`;
+  // A copy of the semantics, which is also the key: the shared wiring must not see a caller's later change to its object.
+  const semantics: BackendSemantics = { canAbortInFlight: o.semantics.canAbortInFlight, releaseInFlightQuiesces: o.semantics.releaseInFlightQuiesces };
+  const key = `${side}|${o.handles}|${JSON.stringify(semantics)}`;
   let w = wirings.get(key);
-  if (w === undefined) {
-    // A copy of the semantics: the shared wiring must not see a caller's later change to its object.
-    wirings.set(key, (w = buildWiring(side, { handles: o.handles, semantics: { canAbortInFlight: o.semantics.canAbortInFlight, releaseInFlightQuiesces: o.semantics.releaseInFlightQuiesces } })));
-  }
+  if (w === undefined) wirings.set(key, (w = buildWiring(side, { handles: o.handles, semantics })));
   return w;
 }
 
