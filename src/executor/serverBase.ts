@@ -291,7 +291,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: this.newInfo.bind(this), onChange: this.observeChange.bind(this) });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: this.newInfo.bind(this), onChange: this.wantsRecords || this.keepTimeInState ? this.observeChange.bind(this) : this.observeQuietly.bind(this) });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
@@ -852,6 +852,30 @@ export abstract class ServerBase {
 
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
   private readonly wantsRecords: boolean;
+
+  /**
+   * `observeChange` where nobody reads transitions (no metrics, trace, transition log or time-in-state
+   * histograms: the servers' default): only what the server itself needs of a change, with nothing
+   * passed on. The actor waits in the ready set if its configuration takes a loop event, a deadline's
+   * own step wakes the loop, a change of configuration counts as one of its request's transitions, and
+   * an actor that finished after its request was reported is dropped. `transitioned` does the same,
+   * then passes the transition on (test/sim/simulate.test.ts runs the same seeds through both).
+   */
+  private observeQuietly(ref: ActorRef, _event: EventObject, _from: unknown, byTimer: boolean): void {
+    const info = ref.owner as ActorInfo;
+    const snap = ref.snap;
+    const compiled = ref.compiled;
+    if (offerable(info, ref)) this.ready.add(info);
+    if (byTimer) this.schedule();
+    const key = compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
+    const prevKey = info.key;
+    if (prevKey !== key && prevKey !== null && info.entry !== null) info.entry.transitions++;
+    if (snap.status !== 'active') {
+      info.key = null;
+      const addr = info.addr;
+      if ('request' in addr && !this.requests.has(addr.request)) this.forget(info.name);
+    } else info.key = key;
+  }
 
   /**
    * `byTimer`: the event is a deadline's (told by the host: the event's type, read here from events of

@@ -33,6 +33,11 @@ export interface SimShape {
    * slices of the rest deferred), and the scheduler's loop steps come on top.
    */
   loop?: 'manual' | 'auto';
+  /**
+   * Servers keep time-in-state histograms, which puts them on the observer path that metrics and traces
+   * take (every transition passed on); without it they take the quiet one. The schedule is the same.
+   */
+  timeInState?: boolean;
 }
 
 export type StepKind = 'submit' | 'deliver' | 'loop' | 'native' | 'time';
@@ -106,6 +111,7 @@ export class SimCluster {
       recvSlots: s.recvSlots,
       delays: burstDelays(s.kvTransferTimeoutMs),
       host: 'pure',
+      ...(s.timeInState ? { timeInState: true } : {}),
       ...(s.variants.length > 0 ? { variants: s.variants } : {}),
     };
   }

@@ -20,6 +20,8 @@ export interface SimOptions {
   variants?: string[];
   /** Keep every step's label (for printing a failing prefix). */
   keepSchedule?: boolean;
+  /** Servers keep time-in-state histograms (the full transition observer; see SimShape.timeInState). */
+  timeInState?: boolean;
 }
 
 export interface SimViolation {
@@ -90,7 +92,7 @@ const settle = async (cluster: SimCluster): Promise<void> => {
 };
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
-  const shape = shapeFor(o.seed, o.variants ?? []);
+  const shape = { ...shapeFor(o.seed, o.variants ?? []), ...(o.timeInState ? { timeInState: true } : {}) };
   const rng = new Rng(o.seed);
   const cluster = new SimCluster(o.seed, shape, rng);
   const hash = createHash('sha256');
@@ -254,7 +256,9 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     outcomes[list[0]!.outcome]++;
     reasons[list[0]!.reason] = (reasons[list[0]!.reason] ?? 0) + 1;
   }
-  hash.update(JSON.stringify([outcomes, cluster.clock.now(), violations.map((v) => [v.invariant, v.step])]));
+  // Each report's transition count too: the servers count them in their transition observer.
+  const counts = (side: 'context' | 'generation') => [...cluster.reports[side]].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, list]) => [id, list.map((r) => r.transitions)]);
+  hash.update(JSON.stringify([outcomes, cluster.clock.now(), violations.map((v) => [v.invariant, v.step]), counts('context'), counts('generation')]));
   return {
     seed: o.seed,
     steps: step - 1,
