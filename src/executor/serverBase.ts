@@ -462,6 +462,16 @@ export abstract class ServerBase {
     return this.host.version ? this.host.version(name) : this.host.actor(name);
   }
 
+  /**
+   * Actors waiting in the automatic loop's sets while no turn of it is scheduled: they would wait for
+   * some unrelated stimulus to run the loop (0 under the manual loop, or when closed). The simulator
+   * checks that this is 0 whenever a step has settled: the loop is woken by whatever made its work.
+   */
+  get strandedLoopWork(): number {
+    if (this.config.loop === 'manual' || this.closed || this.scheduled) return 0;
+    return this.ready.size + this.batch.size;
+  }
+
   /** Run the executor loop soon (an event may have made work). */
   schedule(): void {
     if (this.scheduled || this.closed || this.config.loop === 'manual') return;

@@ -127,6 +127,13 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     for (const m of completedWithCorruptedBlocks(cluster.reports.generation)) fail('served-bytes-are-owners', m);
     if (cluster.gen.servedMismatches > 0) fail('served-bytes-are-owners', `${cluster.gen.servedMismatches} request(s) served blocks that no longer held their own bytes`);
     if (cluster.gen.pool.poisonBroken > 0) fail('bytes-in-foreign-block', `${cluster.gen.pool.poisonBroken} block(s) found written while free when allocated again`);
+    // A design rule of the executor, not a consequence: the automatic loop's work comes with a turn of
+    // it scheduled. Its consequence, a request that waits for some unrelated stimulus, cannot show here:
+    // the scheduler's own loop steps, taken on top, and its steady stimuli move every request anyway.
+    for (const [side, server] of [['context', cluster.ctx], ['generation', cluster.gen]] as const) {
+      const n = server.strandedLoopWork;
+      if (n > 0) fail('loop-woken-for-its-work', `${side}: ${n} actor(s) wait in the automatic loop's sets and no turn of it is scheduled`);
+    }
   };
 
   const live = (side: 'context' | 'generation') =>
