@@ -90,7 +90,10 @@ function serverEntry(): string {
 
 type ServerRole = 'context' | 'generation';
 
-class ServerProcess {
+/** What a failed write to a server's channel does: nothing; the server's 'exit' says how it ended. */
+const ignoreSendError = (): void => {};
+
+export class ServerProcess {
   readonly child: ChildProcess;
   private readonly waiters: Array<{ match: (m: ChildMessage) => boolean; resolve: (m: ChildMessage) => void; reject: (e: Error) => void }> = [];
   exited = false;
@@ -118,9 +121,12 @@ class ServerProcess {
       for (const w of [...this.waiters]) if (w.match(m)) (this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m));
       onMessage(m);
     });
-    // A fork that cannot even start (EAGAIN, ENOMEM) reports here and then 'exit' or nothing at all.
+    // A fork that cannot even start (EAGAIN, ENOMEM) reports here and then 'exit' or nothing at all: it
+    // has no pid. A process that did start ends with 'exit', which says how; an error it raises on the
+    // way (a write to its channel as it dies: EPIPE) is not how it ended. Taken for a failed start, such
+    // an error once made a server killed by SIGKILL mid-burst read "could not be started (write EPIPE)".
     this.child.on('error', (err) => {
-      if (this.exited) return;
+      if (this.exited || this.child.pid !== undefined) return;
       this.exited = true;
       this.crashed = `could not be started (${err.message})`;
       this.failWaiters();
@@ -150,7 +156,9 @@ class ServerProcess {
   }
 
   send(m: ParentMessage): void {
-    if (!this.exited && this.child.connected) this.child.send(m);
+    // A failed write (the process is dying) is left to 'exit' to report; with no callback it would be
+    // an 'error' event.
+    if (!this.exited && this.child.connected) this.child.send(m, undefined, undefined, ignoreSendError);
   }
 
   /** The next message of a kind; rejects at once when the process is gone or goes, else after timeoutMs. */
