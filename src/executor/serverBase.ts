@@ -865,11 +865,10 @@ export abstract class ServerBase {
 
   /**
    * `observeChange` where nobody reads transitions (no metrics, trace, transition log or time-in-state
-   * histograms: the servers' default): only what the server itself needs of a change, with nothing
-   * passed on. The actor waits in the ready set if its configuration takes a loop event, a deadline's
-   * own step wakes the loop, a change of configuration counts as one of its request's transitions, and
-   * an actor that finished after its request was reported is dropped. `transitioned` does the same,
-   * then passes the transition on (test/sim/simulate.test.ts runs the same seeds through both).
+   * histograms: the servers' default): what the server itself needs of a change, with nothing passed
+   * on. The actor waits in the ready set if its configuration takes a loop event, a deadline's own step
+   * wakes the loop, and `noteConfig` does the rest (test/sim/simulate.test.ts runs the same seeds
+   * through both observers).
    */
   private observeQuietly(ref: ActorRef, _event: EventObject, _from: unknown, byTimer: boolean): void {
     const info = ref.owner as ActorInfo;
@@ -877,14 +876,24 @@ export abstract class ServerBase {
     const compiled = ref.compiled;
     if (offerable(info, ref)) this.ready.add(info);
     if (byTimer) this.schedule();
-    const key = compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
+    this.noteConfig(info, compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value), snap.status === 'active');
+  }
+
+  /**
+   * What both observers do with the configuration an actor is now in: a change counts as one of its
+   * request's transitions, and an actor that finished after its request was reported (it failed closed
+   * while draining) is dropped now.
+   */
+  private noteConfig(info: ActorInfo, key: string, active: boolean): void {
     const prevKey = info.key;
     if (prevKey !== key && prevKey !== null && info.entry !== null) info.entry.transitions++;
-    if (snap.status !== 'active') {
-      info.key = null;
-      const addr = info.addr;
-      if ('request' in addr && !this.requests.has(addr.request)) this.forget(info.name);
-    } else info.key = key;
+    if (active) {
+      info.key = key;
+      return;
+    }
+    info.key = null;
+    const addr = info.addr;
+    if ('request' in addr && !this.requests.has(addr.request)) this.forget(info.name);
   }
 
   /**
@@ -894,7 +903,6 @@ export abstract class ServerBase {
    * ready set).
    */
   private transitioned(info: ActorInfo, machine: string, event: EventObject, byTimer: boolean, key: string, status: string, r: TransitionRecord | null, waits: boolean): void {
-    const addr = info.addr;
     if (waits) this.ready.add(info);
     // A deadline fired on its own: the loop may have work (a worker step, a poll).
     if (byTimer) this.schedule();
@@ -910,17 +918,10 @@ export abstract class ServerBase {
         if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
         h.record(now - info.at);
       }
-      if (info.entry !== null) info.entry.transitions++;
       if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${info.name.slice(2)}: ${prevKey} --${event.type}--> ${key}` });
     }
-    if (status !== 'active') {
-      info.key = null;
-      // A side that finished after its request was reported (it failed closed while draining): drop it now.
-      if ('request' in addr && !this.requests.has(addr.request)) this.forget(info.name);
-    } else if (prevKey !== key) {
-      info.key = key;
-      info.at = now;
-    }
+    this.noteConfig(info, key, status === 'active');
+    if (status === 'active' && prevKey !== key) info.at = now;
     if (this.trace && r !== null) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: info.name.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
