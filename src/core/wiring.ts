@@ -17,6 +17,10 @@
  *   // 'control.send' → channel; 'native.*' → the agent (a release result comes back through inbound
  *   // { kind: 'release' }, statuses through { kind: 'native' }); 'pool.*' → BlockPool; 'report' → harness.
  *
+ * The table is written in one form, into an EffectSink; `action`, `done` and `inbound` collect what it
+ * asks for into a list (the explorer's world reads that), and the servers pass themselves as the sink
+ * (`actionsOf`, `doneInto`, `inboundInto`), performing each effect as it is named, with no list built.
+ *
  * Actor names are `addressKey(address)`; `roleOf(name)` picks the machine (see ROLE_MACHINES).
  * Timers stay with the host (machines' `after` deadlines), so they are not stimuli here.
  */
@@ -42,7 +46,7 @@ import {
   transferHandleMachine,
 } from '../../machines/index.js';
 import type { EmittedAction, MachineEvent } from '../explore/world.js';
-import type { Address, Effect, PeerMessage, RequestAddress, Role, Side } from './effects.js';
+import type { Address, Effect, PeerMessage, RequestAddress, RequestRole, Role, ServerRole, Side } from './effects.js';
 import { at } from './effects.js';
 
 export * from './effects.js';
@@ -105,9 +109,56 @@ export type Stimulus =
 export type LoopKind = 'prefill' | 'worker' | 'poll' | 'pop' | 'decodeStart' | 'decodeDone' | 'tick';
 
 type Params = Record<string, unknown>;
-type ActionWiring = (from: Address, p: Params) => Effect[];
+
+/**
+ * Where the wiring puts what it asks for, in order. A server performs each effect as it is told (no
+ * array, no effect object and no address per delivery); the explorer and every reader of `Effect[]`
+ * get the same effects collected (`collect`). The table is written once, in this form.
+ */
+export interface EffectSink {
+  /** Deliver `event` to the actor of a request on this side (a `deliver` effect). */
+  toRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void;
+  /** Deliver `event` to handle `index` of a request. */
+  toHandle(request: string, index: number, event: MachineEvent): void;
+  /** Deliver `event` to one of this server's own actors. */
+  toServer(role: ServerRole, event: MachineEvent): void;
+  /** Deliver `event` to an actor by address. */
+  to(address: Address, event: MachineEvent): void;
+  /** Any effect but a delivery. */
+  effect(e: Effect): void;
+}
+
+type ActionWiring = (s: EffectSink, from: Address, p: Params) => void;
 
 const deliver = (to: Address, event: MachineEvent): Effect => ({ type: 'deliver', to, event });
+
+/** The sink that collects: the effects as a list, exactly as a server would perform them. */
+class Collect implements EffectSink {
+  readonly out: Effect[] = [];
+  constructor(private readonly side: Side) {}
+  toRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
+    this.out.push(deliver(at.req(this.side, role, request), event));
+  }
+  toHandle(request: string, index: number, event: MachineEvent): void {
+    this.out.push(deliver(at.req(this.side, 'handle', request, index), event));
+  }
+  toServer(role: ServerRole, event: MachineEvent): void {
+    this.out.push(deliver(at.server(this.side, role), event));
+  }
+  to(address: Address, event: MachineEvent): void {
+    this.out.push(deliver(address, event));
+  }
+  effect(e: Effect): void {
+    this.out.push(e);
+  }
+}
+
+/** What a sink-form function asks for, as a list. */
+function collect(side: Side, f: (s: EffectSink) => void): Effect[] {
+  const c = new Collect(side);
+  f(c);
+  return c.out;
+}
 const reqOf = (from: Address, p: Params): string => ('request' in from ? from.request : String(p.request ?? p.requestId ?? p.leaseId));
 
 /** A transfer result as the lifecycle's event (the classification was made by the side's machine). */
@@ -120,82 +171,92 @@ function resultEvent(side: Side, result: TransferResult): MachineEvent {
 function common(side: Side): Record<string, ActionWiring> {
   return {
     // blockLease
-    'lease/returnBlocks': (f, p) => [{ type: 'pool.free', side, request: reqOf(f, p) }, deliver(at.server(side, 'admission'), { type: 'RETURN', request: reqOf(f, p) })],
-    'lease/retireBlocks': (f, p) => [{ type: 'pool.retire', side, request: reqOf(f, p) }, deliver(at.server(side, 'admission'), { type: 'RETIRE', request: reqOf(f, p) })],
-    'lease/quarantineEntered': (f, p) => [{ type: 'metric', side, name: 'quarantineEntered', request: reqOf(f, p) }],
-    'lease/quarantineReleased': (f, p) => [{ type: 'metric', side, name: p.by === 'fence' ? 'quarantineReleasedByFence' : 'quarantineReleasedByProof', request: reqOf(f, p) }],
+    'lease/returnBlocks': (s, f, p) => {
+      s.effect({ type: 'pool.free', side, request: reqOf(f, p) });
+      s.toServer('admission', { type: 'RETURN', request: reqOf(f, p) });
+    },
+    'lease/retireBlocks': (s, f, p) => {
+      s.effect({ type: 'pool.retire', side, request: reqOf(f, p) });
+      s.toServer('admission', { type: 'RETIRE', request: reqOf(f, p) });
+    },
+    'lease/quarantineEntered': (s, f, p) => s.effect({ type: 'metric', side, name: 'quarantineEntered', request: reqOf(f, p) }),
+    'lease/quarantineReleased': (s, f, p) => s.effect({ type: 'metric', side, name: p.by === 'fence' ? 'quarantineReleasedByFence' : 'quarantineReleasedByProof', request: reqOf(f, p) }),
     // requestLifecycle
-    'lifecycle/freeResources': (f, p) => [
-      deliver(at.req(side, 'lease', reqOf(f, p)), { type: 'RELEASE', proof: (p.release ?? null) as QuiescenceProof | null }),
+    'lifecycle/freeResources': (s, f, p) => {
+      s.toRequest('lease', reqOf(f, p), { type: 'RELEASE', proof: (p.release ?? null) as QuiescenceProof | null });
       // A request that was never granted blocks leaves the admission queue (a late grant cannot leak).
-      deliver(at.server(side, 'admission'), { type: 'WITHDRAW', request: reqOf(f, p) }),
-    ],
-    'lifecycle/requestFinished': (f, p) => [{ type: 'report', side, request: reqOf(f, p), outcome: p.outcome as RequestOutcome, reason: String(p.reason) }],
-    'lifecycle/respondError': (f, p) => [{ type: 'metric', side, name: 'errorResponse', request: reqOf(f, p) }],
+      s.toServer('admission', { type: 'WITHDRAW', request: reqOf(f, p) });
+    },
+    'lifecycle/requestFinished': (s, f, p) => s.effect({ type: 'report', side, request: reqOf(f, p), outcome: p.outcome as RequestOutcome, reason: String(p.reason) }),
+    'lifecycle/respondError': (s, f, p) => s.effect({ type: 'metric', side, name: 'errorResponse', request: reqOf(f, p) }),
   };
 }
 
 function contextTable(o: WiringOptions): Record<string, ActionWiring> {
   const side: Side = 'context';
-  const handles = (r: string, n: number) => {
-    // A plain loop: Array.from with a map function is several times slower, twice per request.
-    const out: RequestAddress[] = [];
-    for (let i = 0; i < n; i++) out.push(at.req(side, 'handle', r, i));
-    return out;
-  };
   const shared = common(side);
   const finished = shared['lifecycle/requestFinished']!;
   return {
     ...shared,
     // The session learns that a request ended here (it answers an info kept for a request that never sent).
-    'lifecycle/requestFinished': (f, p) => [...finished(f, p), deliver(at.server(side, 'session'), { type: 'REQUEST_ENDED', request: reqOf(f, p) })],
-    'admission/grant': (_f, p) => {
-      const r = String(p.request);
-      return [
-        { type: 'pool.allocate', side, request: r, need: Number(p.need) },
-        { type: 'spawn', at: at.req(side, 'lease', r), input: { leaseId: r } },
-        deliver(at.req(side, 'lease', r), { type: 'ALLOCATE' }),
-        { type: 'prefill.fill', request: r },
-        { type: 'spawn', at: at.req(side, 'lifecycle', r), input: { requestId: r, role: 'context' } },
-      ];
+    'lifecycle/requestFinished': (s, f, p) => {
+      finished(s, f, p);
+      s.toServer('session', { type: 'REQUEST_ENDED', request: reqOf(f, p) });
     },
-    'lifecycle/startContextSend': (f, p) => [
-      { type: 'spawn', at: at.req(side, 'send', reqOf(f, p)), input: { requestId: reqOf(f, p), handles: o.handles } },
-      deliver(at.server(side, 'session'), { type: 'REQUEST_STARTED', request: reqOf(f, p) }),
-    ],
-    'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'send', reqOf(f, p)), { type: 'CANCEL' })],
-    'lease/fencePeer': (f, p) => [{ type: 'native.whenQuiesced', request: reqOf(f, p), lease: at.req(side, 'lease', reqOf(f, p)) }],
+    'admission/grant': (s, _f, p) => {
+      const r = String(p.request);
+      s.effect({ type: 'pool.allocate', side, request: r, need: Number(p.need) });
+      s.effect({ type: 'spawn', at: at.req(side, 'lease', r), input: { leaseId: r } });
+      s.toRequest('lease', r, { type: 'ALLOCATE' });
+      s.effect({ type: 'prefill.fill', request: r });
+      s.effect({ type: 'spawn', at: at.req(side, 'lifecycle', r), input: { requestId: r, role: 'context' } });
+    },
+    'lifecycle/startContextSend': (s, f, p) => {
+      s.effect({ type: 'spawn', at: at.req(side, 'send', reqOf(f, p)), input: { requestId: reqOf(f, p), handles: o.handles } });
+      s.toServer('session', { type: 'REQUEST_STARTED', request: reqOf(f, p) });
+    },
+    'lifecycle/cancelSide': (s, f, p) => {
+      s.effect({ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) });
+      s.toRequest('send', reqOf(f, p), { type: 'CANCEL' });
+    },
+    'lease/fencePeer': (s, f, p) => s.effect({ type: 'native.whenQuiesced', request: reqOf(f, p), lease: at.req(side, 'lease', reqOf(f, p)) }),
     // The source lease's fence is the agent's own quiescence wait: a late answer to a lease that left
     // fencing is ignored by it, and nothing else is held.
-    'lease/withdrawFence': () => [],
+    'lease/withdrawFence': () => {},
     // contextSend
-    'send/sendReadySignal': (f, p) => [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: true } }],
-    'send/signalPeer': (f, p) =>
-      p.notReady === true ? [{ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: false } }] : p.stopped === true ? [{ type: 'control.send', msg: { t: 'stopped', id: reqOf(f, p) } }] : [],
-    'send/startTransfers': (f, p) => {
+    'send/sendReadySignal': (s, f, p) => s.effect({ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: true } }),
+    'send/signalPeer': (s, f, p) => {
+      if (p.notReady === true) s.effect({ type: 'control.send', msg: { t: 'ready', id: reqOf(f, p), ready: false } });
+      else if (p.stopped === true) s.effect({ type: 'control.send', msg: { t: 'stopped', id: reqOf(f, p) } });
+    },
+    'send/startTransfers': (s, f, p) => {
       const r = reqOf(f, p);
       const n = Number(p.handles);
-      const out: Effect[] = [deliver(at.req(side, 'lease', r), { type: 'EXPOSE' })];
-      for (const h of handles(r, n)) {
-        out.push({ type: 'spawn', at: h, input: { handleId: `${r}#${h.index}`, semantics: o.semantics } });
-        out.push({ type: 'native.create', handle: h, remote: (p.remote ?? null) as RemoteRef | null, index: h.index!, of: n });
+      s.toRequest('lease', r, { type: 'EXPOSE' });
+      for (let i = 0; i < n; i++) {
+        const h = at.req(side, 'handle', r, i);
+        s.effect({ type: 'spawn', at: h, input: { handleId: `${r}#${i}`, semantics: o.semantics } });
+        s.effect({ type: 'native.create', handle: h, remote: (p.remote ?? null) as RemoteRef | null, index: i, of: n });
       }
-      for (const h of handles(r, n)) out.push(deliver(h, { type: 'POST' }));
-      return out;
+      for (let i = 0; i < n; i++) s.toHandle(r, i, { type: 'POST' });
     },
-    'send/cancelTransfers': (f, p) => handles(reqOf(f, p), Number(p.handles)).map((h) => deliver(h, { type: 'CANCEL' })),
-    'send/ackFence': (f, p) => [{ type: 'control.send', msg: { t: 'fenceAck', id: reqOf(f, p) } }],
-    'send/reportOutcome': (f, p) => [deliver(at.req(side, 'lifecycle', reqOf(f, p)), resultEvent(side, p.result as TransferResult))],
+    'send/cancelTransfers': (s, f, p) => {
+      const r = reqOf(f, p);
+      const n = Number(p.handles);
+      for (let i = 0; i < n; i++) s.toHandle(r, i, { type: 'CANCEL' });
+    },
+    'send/ackFence': (s, f, p) => s.effect({ type: 'control.send', msg: { t: 'fenceAck', id: reqOf(f, p) } }),
+    'send/reportOutcome': (s, f, p) => s.toRequest('lifecycle', reqOf(f, p), resultEvent(side, p.result as TransferResult)),
     // transferHandle
-    'handle/postTransfer': (f) => [{ type: 'native.post', handle: f as RequestAddress }],
-    'handle/abortTransfer': (f) => [{ type: 'native.abort', handle: f as RequestAddress }],
-    'handle/releaseHandle': (f) => [{ type: 'native.release', handle: f as RequestAddress }],
+    'handle/postTransfer': (s, f) => s.effect({ type: 'native.post', handle: f as RequestAddress }),
+    'handle/abortTransfer': (s, f) => s.effect({ type: 'native.abort', handle: f as RequestAddress }),
+    'handle/releaseHandle': (s, f) => s.effect({ type: 'native.release', handle: f as RequestAddress }),
     // peerSession
-    'session/forwardInfo': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'REQUEST_INFO', remote: (p.remote ?? undefined) as RemoteRef | undefined })],
-    'session/forwardFence': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'FENCE' })],
-    'session/ackFence': (_f, p) => [{ type: 'control.send', msg: { t: 'fenceAck', id: String(p.request) } }],
-    'session/forwardCancel': (_f, p) => [deliver(at.req(side, 'send', String(p.request)), { type: 'PEER_CANCEL' })],
-    'session/answerNotReady': (_f, p) => [{ type: 'control.send', msg: { t: 'ready', id: String(p.request), ready: false } }],
+    'session/forwardInfo': (s, _f, p) => s.toRequest('send', String(p.request), { type: 'REQUEST_INFO', remote: (p.remote ?? undefined) as RemoteRef | undefined }),
+    'session/forwardFence': (s, _f, p) => s.toRequest('send', String(p.request), { type: 'FENCE' }),
+    'session/ackFence': (s, _f, p) => s.effect({ type: 'control.send', msg: { t: 'fenceAck', id: String(p.request) } }),
+    'session/forwardCancel': (s, _f, p) => s.toRequest('send', String(p.request), { type: 'PEER_CANCEL' }),
+    'session/answerNotReady': (s, _f, p) => s.effect({ type: 'control.send', msg: { t: 'ready', id: String(p.request), ready: false } }),
   };
 }
 
@@ -203,33 +264,37 @@ function generationTable(): Record<string, ActionWiring> {
   const side: Side = 'generation';
   return {
     ...common(side),
-    'admission/grant': (_f, p) => {
+    'admission/grant': (s, _f, p) => {
       const r = String(p.request);
-      return [
-        { type: 'pool.allocate', side, request: r, need: Number(p.need) },
-        { type: 'spawn', at: at.req(side, 'lease', r), input: { leaseId: r } },
-        deliver(at.req(side, 'lease', r), { type: 'ALLOCATE' }),
-        deliver(at.req(side, 'lifecycle', r), { type: 'SCHEDULED' }),
-      ];
+      s.effect({ type: 'pool.allocate', side, request: r, need: Number(p.need) });
+      s.effect({ type: 'spawn', at: at.req(side, 'lease', r), input: { leaseId: r } });
+      s.toRequest('lease', r, { type: 'ALLOCATE' });
+      s.toRequest('lifecycle', r, { type: 'SCHEDULED' });
     },
-    'slots/grant': (_f, p) => [deliver(at.req(side, 'recv', String(p.request)), { type: 'SLOT_GRANTED' })],
-    'lifecycle/startGenerationReceive': (f, p) => [deliver(at.req(side, 'lease', reqOf(f, p)), { type: 'EXPOSE' }), { type: 'spawn', at: at.req(side, 'recv', reqOf(f, p)), input: { requestId: reqOf(f, p) } }],
-    'lifecycle/cancelSide': (f, p) => [{ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) }, deliver(at.req(side, 'recv', reqOf(f, p)), { type: 'CANCEL' })],
-    'lifecycle/tellPeerCancelled': (f, p) => [{ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }],
-    'lease/fencePeer': (f, p) => [deliver(at.server(side, 'fences'), { type: 'FENCE_REQUEST', request: reqOf(f, p) })],
-    'lease/withdrawFence': (f, p) => [deliver(at.server(side, 'fences'), { type: 'FENCE_WITHDRAWN', request: reqOf(f, p) })],
+    'slots/grant': (s, _f, p) => s.toRequest('recv', String(p.request), { type: 'SLOT_GRANTED' }),
+    'lifecycle/startGenerationReceive': (s, f, p) => {
+      s.toRequest('lease', reqOf(f, p), { type: 'EXPOSE' });
+      s.effect({ type: 'spawn', at: at.req(side, 'recv', reqOf(f, p)), input: { requestId: reqOf(f, p) } });
+    },
+    'lifecycle/cancelSide': (s, f, p) => {
+      s.effect({ type: 'metric', side, name: 'cancelSent', request: reqOf(f, p) });
+      s.toRequest('recv', reqOf(f, p), { type: 'CANCEL' });
+    },
+    'lifecycle/tellPeerCancelled': (s, f, p) => s.effect({ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }),
+    'lease/fencePeer': (s, f, p) => s.toServer('fences', { type: 'FENCE_REQUEST', request: reqOf(f, p) }),
+    'lease/withdrawFence': (s, f, p) => s.toServer('fences', { type: 'FENCE_WITHDRAWN', request: reqOf(f, p) }),
     // generationReceive
-    'recv/requestSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WANT', request: reqOf(f, p), need: 1 })],
-    'recv/withdrawSlotRequest': (f, p) => [deliver(at.server(side, 'slots'), { type: 'WITHDRAW', request: reqOf(f, p) })],
-    'recv/releaseSlot': (f, p) => [deliver(at.server(side, 'slots'), { type: 'RETURN', request: reqOf(f, p) })],
-    'recv/tellPeerCancelled': (f, p) => [{ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }],
-    'recv/sendRequestInfo': (f, p) => [{ type: 'control.sendInfo', request: reqOf(f, p) }],
-    'recv/reportOutcome': (f, p) => [deliver(at.req(side, 'lifecycle', reqOf(f, p)), resultEvent(side, p.result as TransferResult))],
+    'recv/requestSlot': (s, f, p) => s.toServer('slots', { type: 'WANT', request: reqOf(f, p), need: 1 }),
+    'recv/withdrawSlotRequest': (s, f, p) => s.toServer('slots', { type: 'WITHDRAW', request: reqOf(f, p) }),
+    'recv/releaseSlot': (s, f, p) => s.toServer('slots', { type: 'RETURN', request: reqOf(f, p) }),
+    'recv/tellPeerCancelled': (s, f, p) => s.effect({ type: 'control.send', msg: { t: 'cancel', id: reqOf(f, p) } }),
+    'recv/sendRequestInfo': (s, f, p) => s.effect({ type: 'control.sendInfo', request: reqOf(f, p) }),
+    'recv/reportOutcome': (s, f, p) => s.toRequest('lifecycle', reqOf(f, p), resultEvent(side, p.result as TransferResult)),
     // Regression variants only: the refused cancel is logged (and counted).
-    'recv/cancelRefused': (f, p) => [{ type: 'metric', side, name: 'cancelRefused', request: reqOf(f, p) }],
+    'recv/cancelRefused': (s, f, p) => s.effect({ type: 'metric', side, name: 'cancelRefused', request: reqOf(f, p) }),
     // fenceClient
-    'fences/sendFence': (_f, p) => [{ type: 'control.send', msg: { t: 'fence', id: String(p.request) } }],
-    'fences/confirmFence': (_f, p) => [deliver(at.req(side, 'lease', String(p.request)), { type: 'FENCE_CONFIRMED' })],
+    'fences/sendFence': (s, _f, p) => s.effect({ type: 'control.send', msg: { t: 'fence', id: String(p.request) } }),
+    'fences/confirmFence': (s, _f, p) => s.toRequest('lease', String(p.request), { type: 'FENCE_CONFIRMED' }),
   };
 }
 
@@ -242,12 +307,19 @@ export interface Wiring {
   start(capacity: { blocks: number; slots: number }): Effect[];
   /** What a named action of an actor does. Throws on an action the table does not know (the table is total). */
   action(from: Address, a: EmittedAction): Effect[];
-  /** `action` for the actors of one role: the role's table is found here, once, and each action is one lookup in it. */
-  actionsOf(role: string): (from: Address, a: EmittedAction) => Effect[];
+  /**
+   * `action` into a sink, for the actors of one role: the role's table is found here, once, and each
+   * action is one lookup in it. Effects reach the sink in the order `action` lists them.
+   */
+  actionsOf(role: string): (s: EffectSink, from: Address, a: EmittedAction) => void;
   /** What an actor's final state (its output) does. */
   done(from: Address, output: unknown): Effect[];
+  /** `done` into a sink. */
+  doneInto(s: EffectSink, from: Address, output: unknown): void;
   /** A stimulus from outside the machines, as events (and spawns). */
   inbound(s: Stimulus): Effect[];
+  /** `inbound` into a sink. */
+  inboundInto(sink: EffectSink, s: Stimulus): void;
   /** Every action this side's table wires, as `role/action` (for completeness checks). */
   wired(): string[];
 }
@@ -280,14 +352,73 @@ function buildWiring(side: Side, o: WiringOptions): Wiring {
     if (!m) byRole.set(role, (m = new Map()));
     m.set(type, w);
   }
-  const action = (from: Address, a: EmittedAction): Effect[] => {
+  const actionInto = (s: EffectSink, from: Address, a: EmittedAction): void => {
     const w = byRole.get(from.role)?.get(a.type);
-    if (w) return w(from, a.params);
+    if (w) return w(s, from, a.params);
     const key = `${from.role}/${a.type}`;
-    if (NO_EFFECT.has(key)) return [];
+    if (NO_EFFECT.has(key)) return;
     throw new Error(`wiring(${side}): no entry for action ${key}`);
   };
-  const actionsByRole = new Map<string, (from: Address, a: EmittedAction) => Effect[]>();
+  const actionsByRole = new Map<string, (s: EffectSink, from: Address, a: EmittedAction) => void>();
+  const doneInto = (s: EffectSink, from: Address, output: unknown): void => {
+    if (!('request' in from)) return;
+    const r = from.request;
+    switch (from.role) {
+      case 'handle': {
+        const h = output as TransferHandleOutput;
+        s.toRequest('send', r, { type: 'TRANSFERS_SETTLED', outcome: h.outcome, quiesced: h.quiesced, ...(from.index !== undefined ? { index: from.index } : {}) });
+        return;
+      }
+      case 'send': {
+        const c = output as ContextSendOutput;
+        s.toRequest('lifecycle', r, { type: 'SIDE_QUIESCENT', proof: c.proof !== null, how: c.proof });
+        s.toServer('session', { type: 'REQUEST_FINISHED', request: r, quiesced: c.quiesced, wrote: c.proof !== 'neverExposed' });
+        return;
+      }
+      case 'recv': {
+        const g = output as GenerationReceiveOutput;
+        // The receiver is done, so its own wait cannot touch the slot; its proof (or none) is the lease's.
+        s.toRequest('lifecycle', r, { type: 'SIDE_QUIESCENT', proof: g.proof !== null, how: g.proof });
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  const inboundInto = (sink: EffectSink, s: Stimulus): void => {
+    switch (s.kind) {
+      case 'submit':
+        if (side === 'generation') sink.effect({ type: 'spawn', at: at.req(side, 'lifecycle', s.request), input: { requestId: s.request, role: 'generation' } });
+        sink.toServer('admission', { type: 'WANT', request: s.request, need: s.blocks });
+        return;
+      case 'cancel':
+        return sink.toRequest('lifecycle', s.request, { type: 'CANCEL' });
+      case 'peerConnected':
+        if (side === 'generation') sink.toServer('fences', { type: 'PEER_CONNECTED' });
+        return;
+      case 'peerGone':
+        return sink.toServer(side === 'context' ? 'session' : 'fences', { type: 'PEER_GONE' });
+      case 'control':
+        return controlEvents(sink, side, s.msg);
+      case 'native':
+        return sink.to(s.handle, s.status === 'ABORTED' ? { type: 'ABORTED' } : { type: 'STATUS', status: s.status });
+      case 'release':
+        return sink.to(s.handle, { type: 'RELEASE_RESULT', accepted: s.accepted, quiesced: s.quiesced });
+      case 'quiesced':
+        return sink.to(s.lease, { type: 'FENCE_CONFIRMED' });
+      case 'sync':
+        // The receiver decides what verified (or wrong) data means; a quarantined lease takes it as late proof.
+        sink.toRequest('recv', s.request, { type: 'SYNC_VERIFIED', ok: s.ok });
+        sink.toRequest('lease', s.request, { type: 'SYNC_VERIFIED', ok: s.ok });
+        return;
+      case 'served':
+        // The lifecycle decides what wrong served bytes mean (the request fails, reason 'corrupted').
+        if (side === 'generation') sink.toRequest('lifecycle', s.request, { type: 'SERVED_VERIFIED', ok: s.ok });
+        return;
+      case 'loop':
+        return sink.to(loopTarget(side, s.request, s.step), LOOP_EVENTS[s.step]);
+    }
+  };
   return {
     side,
     start: ({ blocks, slots }) =>
@@ -301,7 +432,7 @@ function buildWiring(side: Side, o: WiringOptions): Wiring {
             { type: 'spawn', at: at.server(side, 'admission'), input: { capacity: blocks } },
             { type: 'spawn', at: at.server(side, 'slots'), input: { capacity: slots } },
           ],
-    action,
+    action: (from, a) => collect(side, (s) => actionInto(s, from, a)),
     actionsOf(role) {
       let f = actionsByRole.get(role);
       if (f === undefined) {
@@ -309,72 +440,19 @@ function buildWiring(side: Side, o: WiringOptions): Wiring {
         // An action the role's table lacks goes the general way (a no-effect action, or the error).
         f =
           table === undefined
-            ? action
-            : (from, a) => {
+            ? actionInto
+            : (s, from, a) => {
                 const w = table.get(a.type);
-                return w !== undefined ? w(from, a.params) : action(from, a);
+                return w !== undefined ? w(s, from, a.params) : actionInto(s, from, a);
               };
         actionsByRole.set(role, f);
       }
       return f;
     },
-    done(from, output) {
-      if (!('request' in from)) return [];
-      const r = from.request;
-      switch (from.role) {
-        case 'handle': {
-          const h = output as TransferHandleOutput;
-          return [deliver(at.req(side, 'send', r), { type: 'TRANSFERS_SETTLED', outcome: h.outcome, quiesced: h.quiesced, ...(from.index !== undefined ? { index: from.index } : {}) })];
-        }
-        case 'send': {
-          const s = output as ContextSendOutput;
-          return [
-            deliver(at.req(side, 'lifecycle', r), { type: 'SIDE_QUIESCENT', proof: s.proof !== null, how: s.proof }),
-            deliver(at.server(side, 'session'), { type: 'REQUEST_FINISHED', request: r, quiesced: s.quiesced, wrote: s.proof !== 'neverExposed' }),
-          ];
-        }
-        case 'recv': {
-          const g = output as GenerationReceiveOutput;
-          // The receiver is done, so its own wait cannot touch the slot; its proof (or none) is the lease's.
-          return [deliver(at.req(side, 'lifecycle', r), { type: 'SIDE_QUIESCENT', proof: g.proof !== null, how: g.proof })];
-        }
-        default:
-          return [];
-      }
-    },
-    inbound(s) {
-      switch (s.kind) {
-        case 'submit':
-          return side === 'context'
-            ? [deliver(at.server(side, 'admission'), { type: 'WANT', request: s.request, need: s.blocks })]
-            : [
-                { type: 'spawn', at: at.req(side, 'lifecycle', s.request), input: { requestId: s.request, role: 'generation' } },
-                deliver(at.server(side, 'admission'), { type: 'WANT', request: s.request, need: s.blocks }),
-              ];
-        case 'cancel':
-          return [deliver(at.req(side, 'lifecycle', s.request), { type: 'CANCEL' })];
-        case 'peerConnected':
-          return side === 'generation' ? [deliver(at.server(side, 'fences'), { type: 'PEER_CONNECTED' })] : [];
-        case 'peerGone':
-          return [deliver(at.server(side, side === 'context' ? 'session' : 'fences'), { type: 'PEER_GONE' })];
-        case 'control':
-          return controlEvents(side, s.msg);
-        case 'native':
-          return [deliver(s.handle, s.status === 'ABORTED' ? { type: 'ABORTED' } : { type: 'STATUS', status: s.status })];
-        case 'release':
-          return [deliver(s.handle, { type: 'RELEASE_RESULT', accepted: s.accepted, quiesced: s.quiesced })];
-        case 'quiesced':
-          return [deliver(s.lease, { type: 'FENCE_CONFIRMED' })];
-        case 'sync':
-          // The receiver decides what verified (or wrong) data means; a quarantined lease takes it as late proof.
-          return [deliver(at.req(side, 'recv', s.request), { type: 'SYNC_VERIFIED', ok: s.ok }), deliver(at.req(side, 'lease', s.request), { type: 'SYNC_VERIFIED', ok: s.ok })];
-        case 'served':
-          // The lifecycle decides what wrong served bytes mean (the request fails, reason 'corrupted').
-          return side === 'generation' ? [deliver(at.req(side, 'lifecycle', s.request), { type: 'SERVED_VERIFIED', ok: s.ok })] : [];
-        case 'loop':
-          return [deliver(loopTarget(side, s.request, s.step), LOOP_EVENTS[s.step])];
-      }
-    },
+    done: (from, output) => collect(side, (s) => doneInto(s, from, output)),
+    doneInto,
+    inbound: (s) => collect(side, (sink) => inboundInto(sink, s)),
+    inboundInto,
     wired: () => Object.keys(table),
   };
 }
@@ -397,20 +475,19 @@ export function loopTarget(side: Side, request: string, step: LoopKind): Request
 }
 
 /** A control message as events: no state is read; an actor that does not accept an event ignores it. */
-function controlEvents(side: Side, m: PeerMessage): Effect[] {
+function controlEvents(s: EffectSink, side: Side, m: PeerMessage): void {
   if (side === 'context') {
-    if (m.t === 'info') return [deliver(at.server(side, 'session'), { type: 'INFO', request: m.id, remote: m.remote })];
-    if (m.t === 'fence') return [deliver(at.server(side, 'session'), { type: 'FENCE', request: m.id })];
-    if (m.t === 'cancel') return [deliver(at.server(side, 'session'), { type: 'PEER_CANCEL', request: m.id })];
-    return [];
+    if (m.t === 'info') return s.toServer('session', { type: 'INFO', request: m.id, remote: m.remote });
+    if (m.t === 'fence') return s.toServer('session', { type: 'FENCE', request: m.id });
+    if (m.t === 'cancel') return s.toServer('session', { type: 'PEER_CANCEL', request: m.id });
+    return;
   }
   if (m.t === 'ready') {
-    const out: Effect[] = [deliver(at.req(side, 'recv', m.id), { type: 'READY_SIGNAL', ready: m.ready })];
+    s.toRequest('recv', m.id, { type: 'READY_SIGNAL', ready: m.ready });
     // A not-ready is, by the context side's contract, sent only when no write was ever posted: late proof for a quarantined lease.
-    if (!m.ready) out.push(deliver(at.req(side, 'lease', m.id), { type: 'PEER_NOT_READY' }));
-    return out;
+    if (!m.ready) s.toRequest('lease', m.id, { type: 'PEER_NOT_READY' });
+    return;
   }
-  if (m.t === 'fenceAck') return [deliver(at.server(side, 'fences'), { type: 'FENCE_ACK', request: m.id })];
-  if (m.t === 'stopped') return [deliver(at.req(side, 'recv', m.id), { type: 'PEER_STOPPED' })];
-  return [];
+  if (m.t === 'fenceAck') return s.toServer('fences', { type: 'FENCE_ACK', request: m.id });
+  if (m.t === 'stopped') return s.toRequest('recv', m.id, { type: 'PEER_STOPPED' });
 }

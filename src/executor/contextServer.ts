@@ -75,7 +75,7 @@ export class ContextServer extends ServerBase {
     if (step === 'prefill' && this.faults.has(request, 'cancel-ctx-queued')) this.cancel(request);
   }
 
-  protected effect(e: Effect): void {
+  protected sideEffect(e: Effect): void {
     switch (e.type) {
       case 'control.send':
         this.peer?.send(e.msg);
@@ -206,7 +206,7 @@ export class ContextServer extends ServerBase {
     const n = this.natives.get(key);
     if (!n?.handle) {
       this.natives.delete(key);
-      this.perform(this.wiring.inbound({ kind: 'release', handle: at, accepted: true, quiesced: true }));
+      this.performInbound({ kind: 'release', handle: at, accepted: true, quiesced: true });
       return;
     }
     const h = n.handle;
@@ -214,7 +214,7 @@ export class ContextServer extends ServerBase {
     // The record lives until nothing can touch the buffers (a fence waits on it).
     if (res.quiesced) this.natives.delete(key);
     else void h.whenQuiesced().then(() => this.natives.delete(key));
-    this.perform(this.wiring.inbound({ kind: 'release', handle: at, accepted: res.accepted, quiesced: res.quiesced }));
+    this.performInbound({ kind: 'release', handle: at, accepted: res.accepted, quiesced: res.quiesced });
   }
 
   /** Answer a fence of our own source lease once every native transfer of the request is quiescent. */

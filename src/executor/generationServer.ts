@@ -129,7 +129,7 @@ export class GenerationServer extends ServerBase {
     if ('request' in at && at.role === 'recv' && this.faults.has(at.request, 'cancel-queued')) this.cancel(at.request);
   }
 
-  protected effect(e: Effect): void {
+  protected sideEffect(e: Effect): void {
     switch (e.type) {
       case 'control.send':
         this.peer?.send(e.msg);

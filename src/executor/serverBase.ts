@@ -4,8 +4,9 @@ import type { AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent 
 import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
-import type { Address, Effect, LoopKind, RequestAddress, RequestRole, Side, Stimulus, Wiring } from '../core/wiring.js';
-import { addressKey, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
+import type { Address, Effect, EffectSink, LoopKind, RequestAddress, RequestRole, ServerRole, Side, Stimulus, Wiring } from '../core/wiring.js';
+import { addressKey, at, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
+import type { MachineEvent } from '../explore/world.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost, transitionRecord } from '../engine/pureHost.js';
@@ -114,14 +115,14 @@ interface ActorInfo {
   /** The host's reference to the actor (PureHost's spawnRef): it is sent events with no lookup by name. Null with live actors. */
   ref: ActorRef | null;
   /** The wiring's table for its role (`Wiring.actionsOf`): its actions are looked up there, not by role and type. */
-  readonly actions: (from: Address, a: EmittedAction) => Effect[];
+  readonly actions: (s: EffectSink, from: Address, a: EmittedAction) => void;
 }
 
 /** What the actors of one role share (ServerBase.roleFacts). */
 interface RoleFacts {
   readonly kinds: readonly LoopKind[] | undefined;
   readonly loopEvents: readonly EventObject[] | undefined;
-  readonly actions: (from: Address, a: EmittedAction) => Effect[];
+  readonly actions: (s: EffectSink, from: Address, a: EmittedAction) => void;
 }
 
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
@@ -214,7 +215,7 @@ function withVariants(machines: Record<string, AnyStateMachine>, names: readonly
   return out;
 }
 
-export abstract class ServerBase {
+export abstract class ServerBase implements EffectSink {
   readonly agent: Agent;
   readonly pool: BlockPool;
   readonly host: LifecycleHost;
@@ -299,12 +300,41 @@ export abstract class ServerBase {
   /** The host's `route`: an actor's action through its role's wiring table (PureHost hands back the actor's record as `owner`; live actors are looked up by name). */
   private routeAction(_h: unknown, actor: string, action: EmittedAction, owner?: unknown): void {
     const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
-    this.perform(info.actions(info.addr, action), info.entry);
+    const prev = this.sinkFrom;
+    this.sinkFrom = info.entry;
+    this.performing++;
+    try {
+      info.actions(this, info.addr, action);
+    } finally {
+      this.performing--;
+      this.sinkFrom = prev;
+    }
   }
 
   /** The host's `onDone`: what an actor's final state does. */
   private actorDone(_h: unknown, actor: string, output: unknown, owner?: unknown): void {
-    this.perform(this.wiring.done(owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output));
+    const prev = this.sinkFrom;
+    this.sinkFrom = null;
+    this.performing++;
+    try {
+      this.wiring.doneInto(this, owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output);
+    } finally {
+      this.performing--;
+      this.sinkFrom = prev;
+    }
+  }
+
+  /** A stimulus's events and effects, performed as the wiring names them (no list of effects built). */
+  protected performInbound(s: Stimulus): void {
+    const prev = this.sinkFrom;
+    this.sinkFrom = null;
+    this.performing++;
+    try {
+      this.wiring.inboundInto(this, s);
+    } finally {
+      this.performing--;
+      this.sinkFrom = prev;
+    }
   }
 
   // ---- stimuli -------------------------------------------------------------------------------
@@ -321,7 +351,7 @@ export abstract class ServerBase {
   }
 
   protected stimulus(s: Stimulus): void {
-    this.perform(this.wiring.inbound(s), null);
+    this.performInbound(s);
     // Not from inside another effect: the host may be mid-step there, and a loop event sent then would
     // only be queued, so the step's after-work (the served-bytes check) would not follow it.
     if (this.config.loop !== 'manual' && this.performing === 0) this.runRequest(requestOf(s));
@@ -511,44 +541,92 @@ export abstract class ServerBase {
 
   private performEach(effects: Effect[], from: RequestEntry | null): void {
     for (const e of effects) {
-      switch (e.type) {
-        case 'deliver': {
-          const info = this.infoAt(e.to, from);
-          if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, e.event);
-          else this.host.send(this.key(e.to), e.event);
-          break;
-        }
-        case 'spawn':
-          this.spawn(e.at, e.input, from);
-          break;
-        case 'report':
-          this.report(e.request, e.outcome, e.reason);
-          break;
-        case 'metric':
-          this.metric(e.name);
-          break;
-        case 'pool.allocate':
-          if (!this.pool.allocate(e.request, e.need, this.requests.get(e.request)?.spec.number ?? 0)) throw new Error(`admission granted ${e.need} blocks to ${e.request} but the pool has ${this.pool.stats().freeBlocks}`);
-          break;
-        case 'pool.free':
-          this.pool.giveBack(e.request);
-          this.forgetLease(e.request, from);
-          this.schedule();
-          break;
-        case 'pool.retire':
-          this.metrics?.metric(this.side, 'leaseRetired');
-          this.counters.retiredLeases++;
-          this.pool.retire(e.request);
-          this.forgetLease(e.request, from);
-          break;
-        default:
-          this.effect(e);
-      }
+      if (e.type === 'deliver') this.deliverTo(e.to, e.event, from);
+      else this.performOne(e, from);
+    }
+  }
+
+  // The wiring's sink (EffectSink): what an action, a final state or a stimulus asks for, performed as
+  // it is named. `sinkFrom` is the entry of the request whose actor asked (its deliveries find their
+  // actors there), set around each call into the wiring.
+  private sinkFrom: RequestEntry | null = null;
+
+  /** @internal EffectSink: a delivery to an actor of a request. */
+  toRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
+    const from = this.sinkFrom;
+    const e = from !== null && from.spec.id === request ? from : this.requests.get(request);
+    const info = e?.infos?.get(role);
+    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
+    else this.host.send(this.key(at.req(this.side, role, request)), event);
+  }
+
+  /** @internal EffectSink: a delivery to a transfer handle of a request. */
+  toHandle(request: string, index: number, event: MachineEvent): void {
+    const from = this.sinkFrom;
+    const e = from !== null && from.spec.id === request ? from : this.requests.get(request);
+    const info = e?.handleInfos?.[index];
+    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
+    else this.host.send(this.key(at.req(this.side, 'handle', request, index)), event);
+  }
+
+  /** @internal EffectSink: a delivery to one of the server's own actors. */
+  toServer(role: ServerRole, event: MachineEvent): void {
+    const info = this.serverInfo(role);
+    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
+    else this.host.send(this.key(at.server(this.side, role)), event);
+  }
+
+  /** @internal EffectSink: a delivery by address. */
+  to(address: Address, event: MachineEvent): void {
+    this.deliverTo(address, event, this.sinkFrom);
+  }
+
+  /** @internal EffectSink: any other effect. */
+  effect(e: Effect): void {
+    this.performOne(e, this.sinkFrom);
+  }
+
+  private deliverTo(to: Address, event: MachineEvent, from: RequestEntry | null): void {
+    const info = this.infoAt(to, from);
+    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
+    else this.host.send(this.key(to), event);
+  }
+
+  private performOne(e: Effect, from: RequestEntry | null): void {
+    switch (e.type) {
+      case 'deliver':
+        this.deliverTo(e.to, e.event, from);
+        break;
+      case 'spawn':
+        this.spawn(e.at, e.input, from);
+        break;
+      case 'report':
+        this.report(e.request, e.outcome, e.reason);
+        break;
+      case 'metric':
+        this.metric(e.name);
+        break;
+      case 'pool.allocate':
+        if (!this.pool.allocate(e.request, e.need, this.requests.get(e.request)?.spec.number ?? 0)) throw new Error(`admission granted ${e.need} blocks to ${e.request} but the pool has ${this.pool.stats().freeBlocks}`);
+        break;
+      case 'pool.free':
+        this.pool.giveBack(e.request);
+        this.forgetLease(e.request, from);
+        this.schedule();
+        break;
+      case 'pool.retire':
+        this.metrics?.metric(this.side, 'leaseRetired');
+        this.counters.retiredLeases++;
+        this.pool.retire(e.request);
+        this.forgetLease(e.request, from);
+        break;
+      default:
+        this.sideEffect(e);
     }
   }
 
   /** This side's own effects (native calls, channel sends). */
-  protected abstract effect(e: Effect): void;
+  protected abstract sideEffect(e: Effect): void;
 
   /** Work a side does after a loop step its machine took (verification when serving; a fault's cancel). */
   protected afterLoop(_request: string, _step: LoopKind): void {}
