@@ -34,6 +34,12 @@ export interface RequestLifecycleContext {
   sideHow: QuiescenceProof | null;
   /** Why the request ended in error, for the error response ('corrupted': its served blocks failed verification). */
   errorReason: 'none' | 'cancelled' | 'timedOut' | 'transferFailed' | 'corrupted';
+  /**
+   * The transfer side was started (CONTEXT_DONE, SCHEDULED). Then the request holds its blocks (it left
+   * the admission queue) and the context peer session knows it: `freeResources` and `requestFinished`
+   * say so, and the wiring tells admission and the session only about a request that never started.
+   */
+  sideStarted: boolean;
 }
 
 export type RequestLifecycleEvent =
@@ -82,7 +88,7 @@ const releaseAfterQuiescence = (outcome: RequestOutcome | 'byReason') => ({
       tags: ['finished'],
       meta: { description: 'resources freed once, with the side’s proof' } satisfies StateMeta,
       entry: [
-        { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: context.sideProof, release: context.sideProof ? context.sideHow : null }) },
+        { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: context.sideProof, release: context.sideProof ? context.sideHow : null, sideStarted: context.sideStarted }) },
         { type: 'requestFinished', params: ({ context }: { context: RequestLifecycleContext }) => finishedParams(context, outcome) },
       ],
     },
@@ -92,7 +98,7 @@ const releaseAfterQuiescence = (outcome: RequestOutcome | 'byReason') => ({
       tags: ['finished'],
       meta: { description: 'the side never became quiescent: blocks go to quarantine, not the pool' } satisfies StateMeta,
       entry: [
-        { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: false, release: null }) },
+        { type: 'freeResources', params: ({ context }: { context: RequestLifecycleContext }) => ({ requestId: context.requestId, proof: false, release: null, sideStarted: context.sideStarted }) },
         { type: 'requestFinished', params: ({ context }: { context: RequestLifecycleContext }) => finishedParams(context, outcome) },
       ],
     },
@@ -108,6 +114,7 @@ const finishedParams = (context: RequestLifecycleContext, outcome: RequestOutcom
   requestId: context.requestId,
   outcome: outcome !== 'byReason' ? outcome : context.errorReason === 'cancelled' ? ('cancelled' as const) : ('failed' as const),
   reason: context.errorReason,
+  sideStarted: context.sideStarted,
 });
 
 export const requestLifecycleMachine = setup({
@@ -128,10 +135,17 @@ export const requestLifecycleMachine = setup({
     tellPeerCancelled: (_: unknown, _params: { requestId: string }) => {},
     /** Engine: forward a cancel (user or deadline) to the transfer side. */
     cancelSide: (_: unknown, _params: { requestId: string }) => {},
-    /** Engine: free the request's KV blocks — reusable with proof, quarantined without. Runs exactly once. */
-    freeResources: (_: unknown, _params: { requestId: string; proof: boolean; release: QuiescenceProof | null }) => {},
-    /** Engine: report the request's typed outcome to the user (exactly once, when it is finished). */
-    requestFinished: (_: unknown, _params: { requestId: string; outcome: RequestOutcome; reason: RequestLifecycleContext['errorReason'] }) => {},
+    /**
+     * Engine: free the request's KV blocks — reusable with proof, quarantined without. Runs exactly once.
+     * `sideStarted` false: the request may still wait in the admission queue (withdraw it there).
+     */
+    freeResources: (_: unknown, _params: { requestId: string; proof: boolean; release: QuiescenceProof | null; sideStarted: boolean }) => {},
+    /**
+     * Engine: report the request's typed outcome to the user (exactly once, when it is finished).
+     * `sideStarted` false: no transfer side ever ran (the context peer session learns it from this).
+     */
+    requestFinished: (_: unknown, _params: { requestId: string; outcome: RequestOutcome; reason: RequestLifecycleContext['errorReason']; sideStarted: boolean }) => {},
+    noteStarted: assign({ sideStarted: true }),
     /** Engine: send the error response for the request. */
     respondError: (_: unknown, _params: { requestId: string; reason: string }) => {},
     noteQuiescent: assign((_, params: { proof: boolean; how: QuiescenceProof | null }) => ({ sideQuiescent: true, sideProof: params.proof, sideHow: params.how })),
@@ -156,6 +170,7 @@ export const requestLifecycleMachine = setup({
     sideProof: false,
     sideHow: null,
     errorReason: 'none',
+    sideStarted: false,
   }),
   initial: 'init',
   // A side that finishes early (e.g. before its outcome is reported) is remembered in any state.
@@ -170,7 +185,7 @@ export const requestLifecycleMachine = setup({
     CONTEXT_INIT: {
       meta: { localProgress: ['CONTEXT_DONE'], description: 'prefill running' } satisfies StateMeta,
       on: {
-        CONTEXT_DONE: { target: 'DISAGG_CONTEXT_TRANS_IN_PROGRESS', actions: { type: 'startContextSend', params: reqId } },
+        CONTEXT_DONE: { target: 'DISAGG_CONTEXT_TRANS_IN_PROGRESS', actions: ['noteStarted', { type: 'startContextSend', params: reqId }] },
         // Nothing was sent and no side exists: the error is final and trivially quiescent.
         CANCEL: { target: 'DISAGG_TRANS_ERROR', actions: [{ type: 'noteError', params: { reason: 'cancelled' } }, assign({ sideQuiescent: true, sideProof: true, sideHow: 'neverExposed' as const })] },
       },
@@ -190,7 +205,7 @@ export const requestLifecycleMachine = setup({
     DISAGG_GENERATION_INIT: {
       meta: { description: 'waiting to be scheduled (8)' } satisfies StateMeta,
       on: {
-        SCHEDULED: { target: 'DISAGG_GENERATION_TRANS_IN_PROGRESS', actions: { type: 'startGenerationReceive', params: reqId } },
+        SCHEDULED: { target: 'DISAGG_GENERATION_TRANS_IN_PROGRESS', actions: ['noteStarted', { type: 'startGenerationReceive', params: reqId }] },
         // Never asked for: the context peer is told, or it would wait out its transfer deadline.
         CANCEL: {
           target: 'DISAGG_TRANS_ERROR',

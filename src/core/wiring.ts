@@ -184,8 +184,9 @@ function common(side: Side): Record<string, ActionWiring> {
     // requestLifecycle
     'lifecycle/freeResources': (s, f, p) => {
       s.toRequest('lease', reqOf(f, p), { type: 'RELEASE', proof: (p.release ?? null) as QuiescenceProof | null });
-      // A request that was never granted blocks leaves the admission queue (a late grant cannot leak).
-      s.toServer('admission', { type: 'WITHDRAW', request: reqOf(f, p) });
+      // A request whose side never started may still wait in the admission queue: it leaves it (a late
+      // grant cannot leak). One that started was granted, so admission holds nothing of it to withdraw.
+      if (p.sideStarted !== true) s.toServer('admission', { type: 'WITHDRAW', request: reqOf(f, p) });
     },
     'lifecycle/requestFinished': (s, f, p) => s.effect({ type: 'report', side, request: reqOf(f, p), outcome: p.outcome as RequestOutcome, reason: String(p.reason) }),
     'lifecycle/respondError': (s, f, p) => s.effect({ type: 'metric', side, name: 'errorResponse', request: reqOf(f, p) }),
@@ -198,10 +199,11 @@ function contextTable(o: WiringOptions): Record<string, ActionWiring> {
   const finished = shared['lifecycle/requestFinished']!;
   return {
     ...shared,
-    // The session learns that a request ended here (it answers an info kept for a request that never sent).
+    // The session learns that a request that never started sending ended here (it answers an info kept
+    // for it). One that started told the session then (REQUEST_STARTED), and its send's end (REQUEST_FINISHED).
     'lifecycle/requestFinished': (s, f, p) => {
       finished(s, f, p);
-      s.toServer('session', { type: 'REQUEST_ENDED', request: reqOf(f, p) });
+      if (p.sideStarted !== true) s.toServer('session', { type: 'REQUEST_ENDED', request: reqOf(f, p) });
     },
     'admission/grant': (s, _f, p) => {
       const r = String(p.request);

@@ -101,7 +101,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
     PEER_CANCEL: "the generation peer's cancel of a request it never asked for (control message `cancel`, from generationReceive's or requestLifecycle's `tellPeerCancelled`); composed explorer: `net gen→ctx: deliver cancel(r)`",
     REQUEST_STARTED: "the wiring, when requestLifecycle's `startContextSend` spawned the request's contextSend",
     REQUEST_FINISHED: "the wiring, when the request's contextSend reached its final state (its output's `quiesced`)",
-    REQUEST_ENDED: "the wiring, for requestLifecycle's `requestFinished` on the context side",
+    REQUEST_ENDED: "the wiring, for requestLifecycle's `requestFinished` on the context side, of a request whose side never started (`sideStarted` false)",
     PEER_GONE: 'the control connection closing; composed explorer: `generation process dies`',
   },
   fenceClient: {
@@ -113,7 +113,7 @@ export const EVENT_SENDERS: Record<string, Record<string, string>> = {
   },
   admission: {
     WANT: 'a request asking for KV blocks (the wiring, on submit) or a receive slot (generationReceive\'s `requestSlot`)',
-    WITHDRAW: "a request that no longer wants (requestLifecycle's `freeResources` before a grant, generationReceive's `withdrawSlotRequest`)",
+    WITHDRAW: "a request that no longer wants (requestLifecycle's `freeResources` of a request whose side never started (`sideStarted` false: it may still be queued), generationReceive's `withdrawSlotRequest`)",
     RETURN: "blockLease's `returnBlocks` (blocks proved reusable) or generationReceive's `releaseSlot`",
     RETIRE: "blockLease's `retireBlocks` (the blocks leave the pool for good)",
   },

@@ -99,7 +99,7 @@ describe('wiring', () => {
     host.send('r1.lifecycle', { type: 'SEND_FAILED', reason: 'timedOut' });
     host.send('r1.lifecycle', { type: 'SIDE_QUIESCENT', proof: true });
     expect(requestResult(host.snapshot('r1.lifecycle'))).toEqual({ requestId: 'r1', role: 'context', state: 'DISAGG_TRANS_ERROR', outcome: 'timedOut', reason: 'timedOut', freed: 'released' });
-    expect(finished).toEqual([{ requestId: 'r1', outcome: 'failed', reason: 'timedOut' }]);
+    expect(finished).toEqual([{ requestId: 'r1', outcome: 'failed', reason: 'timedOut', sideStarted: true }]);
     host.stopAll();
   });
 });
