@@ -215,7 +215,7 @@ function withVariants(machines: Record<string, AnyStateMachine>, names: readonly
   return out;
 }
 
-export abstract class ServerBase implements EffectSink {
+export abstract class ServerBase {
   readonly agent: Agent;
   readonly pool: BlockPool;
   readonly host: LifecycleHost;
@@ -304,7 +304,7 @@ export abstract class ServerBase implements EffectSink {
     this.sinkFrom = info.entry;
     this.performing++;
     try {
-      info.actions(this, info.addr, action);
+      info.actions(this.sink, info.addr, action);
     } finally {
       this.performing--;
       this.sinkFrom = prev;
@@ -317,7 +317,7 @@ export abstract class ServerBase implements EffectSink {
     this.sinkFrom = null;
     this.performing++;
     try {
-      this.wiring.doneInto(this, owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output);
+      this.wiring.doneInto(this.sink, owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output);
     } finally {
       this.performing--;
       this.sinkFrom = prev;
@@ -330,7 +330,7 @@ export abstract class ServerBase implements EffectSink {
     this.sinkFrom = null;
     this.performing++;
     try {
-      this.wiring.inboundInto(this, s);
+      this.wiring.inboundInto(this.sink, s);
     } finally {
       this.performing--;
       this.sinkFrom = prev;
@@ -551,8 +551,32 @@ export abstract class ServerBase implements EffectSink {
   // actors there), set around each call into the wiring.
   private sinkFrom: RequestEntry | null = null;
 
-  /** @internal EffectSink: a delivery to an actor of a request. */
-  toRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
+  /**
+   * The sink the wiring writes into, one per server: a class made once (its code is shared by every
+   * server), kept off the server's public surface, that calls the server's private methods below.
+   */
+  private static readonly Sink = class implements EffectSink {
+    constructor(private readonly server: ServerBase) {}
+    toRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
+      this.server.deliverToRequest(role, request, event);
+    }
+    toHandle(request: string, index: number, event: MachineEvent): void {
+      this.server.deliverToHandle(request, index, event);
+    }
+    toServer(role: ServerRole, event: MachineEvent): void {
+      this.server.deliverToServer(role, event);
+    }
+    to(address: Address, event: MachineEvent): void {
+      this.server.deliverTo(address, event, this.server.sinkFrom);
+    }
+    effect(e: Effect): void {
+      this.server.performOne(e, this.server.sinkFrom);
+    }
+  };
+  private readonly sink: EffectSink = new ServerBase.Sink(this);
+
+  /** A delivery to an actor of a request (EffectSink.toRequest). */
+  private deliverToRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
     const from = this.sinkFrom;
     const e = from !== null && from.spec.id === request ? from : this.requests.get(request);
     const info = e?.infos?.get(role);
@@ -560,8 +584,8 @@ export abstract class ServerBase implements EffectSink {
     else this.host.send(this.key(at.req(this.side, role, request)), event);
   }
 
-  /** @internal EffectSink: a delivery to a transfer handle of a request. */
-  toHandle(request: string, index: number, event: MachineEvent): void {
+  /** A delivery to a transfer handle of a request (EffectSink.toHandle). */
+  private deliverToHandle(request: string, index: number, event: MachineEvent): void {
     const from = this.sinkFrom;
     const e = from !== null && from.spec.id === request ? from : this.requests.get(request);
     const info = e?.handleInfos?.[index];
@@ -569,21 +593,11 @@ export abstract class ServerBase implements EffectSink {
     else this.host.send(this.key(at.req(this.side, 'handle', request, index)), event);
   }
 
-  /** @internal EffectSink: a delivery to one of the server's own actors. */
-  toServer(role: ServerRole, event: MachineEvent): void {
+  /** A delivery to one of the server's own actors (EffectSink.toServer). */
+  private deliverToServer(role: ServerRole, event: MachineEvent): void {
     const info = this.serverInfo(role);
     if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
     else this.host.send(this.key(at.server(this.side, role)), event);
-  }
-
-  /** @internal EffectSink: a delivery by address. */
-  to(address: Address, event: MachineEvent): void {
-    this.deliverTo(address, event, this.sinkFrom);
-  }
-
-  /** @internal EffectSink: any other effect. */
-  effect(e: Effect): void {
-    this.performOne(e, this.sinkFrom);
   }
 
   private deliverTo(to: Address, event: MachineEvent, from: RequestEntry | null): void {
