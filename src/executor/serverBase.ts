@@ -577,33 +577,33 @@ export abstract class ServerBase {
 
   /** A delivery to an actor of a request (EffectSink.toRequest). */
   private deliverToRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
-    const from = this.sinkFrom;
-    const e = from !== null && from.spec.id === request ? from : this.requests.get(request);
-    const info = e?.infos?.get(role);
-    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
-    else this.host.send(this.key(at.req(this.side, role, request)), event);
+    if (!this.sendByRef(this.entryOf(request, this.sinkFrom)?.infos?.get(role), event)) this.host.send(this.key(at.req(this.side, role, request)), event);
   }
 
   /** A delivery to a transfer handle of a request (EffectSink.toHandle). */
   private deliverToHandle(request: string, index: number, event: MachineEvent): void {
-    const from = this.sinkFrom;
-    const e = from !== null && from.spec.id === request ? from : this.requests.get(request);
-    const info = e?.handleInfos?.[index];
-    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
-    else this.host.send(this.key(at.req(this.side, 'handle', request, index)), event);
+    if (!this.sendByRef(this.entryOf(request, this.sinkFrom)?.handleInfos?.[index], event)) this.host.send(this.key(at.req(this.side, 'handle', request, index)), event);
   }
 
   /** A delivery to one of the server's own actors (EffectSink.toServer). */
   private deliverToServer(role: ServerRole, event: MachineEvent): void {
-    const info = this.serverInfo(role);
-    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
-    else this.host.send(this.key(at.server(this.side, role)), event);
+    if (!this.sendByRef(this.serverInfo(role), event)) this.host.send(this.key(at.server(this.side, role)), event);
   }
 
   private deliverTo(to: Address, event: MachineEvent, from: RequestEntry | null): void {
-    const info = this.infoAt(to, from);
-    if (info !== undefined && info.ref !== null) this.pure!.sendRef(info.ref, event);
-    else this.host.send(this.key(to), event);
+    if (!this.sendByRef(this.infoAt(to, from), event)) this.host.send(this.key(to), event);
+  }
+
+  /** Send to a live actor by the host's reference (PureHost); false when there is none, and the caller sends by name. */
+  private sendByRef(info: ActorInfo | undefined, event: MachineEvent): boolean {
+    if (info === undefined || info.ref === null) return false;
+    this.pure!.sendRef(info.ref, event);
+    return true;
+  }
+
+  /** A live request's entry: `from` when it is that request's (the usual case: no lookup), else the table's. */
+  private entryOf(request: string, from: RequestEntry | null): RequestEntry | undefined {
+    return from !== null && from.spec.id === request ? from : this.requests.get(request);
   }
 
   private performOne(e: Effect, from: RequestEntry | null): void {
@@ -802,7 +802,7 @@ export abstract class ServerBase {
    */
   protected key(a: Address, from: RequestEntry | null = null): string {
     if (!('request' in a)) return this.serverKeys.get(a.role) ?? this.cacheServerKey(a);
-    const e = from !== null && from.spec.id === a.request ? from : this.requests.get(a.request);
+    const e = this.entryOf(a.request, from);
     if (e === undefined) return addressKey(a);
     if (a.index !== undefined) {
       const hs = e.handleKeys ?? (e.handleKeys = []);
@@ -827,7 +827,7 @@ export abstract class ServerBase {
   /** The live actor at an address, by its record; undefined when it has none (not spawned, or dropped). */
   private infoAt(a: Address, from: RequestEntry | null): ActorInfo | undefined {
     if (!('request' in a)) return this.serverInfo(a.role);
-    const e = from !== null && from.spec.id === a.request ? from : this.requests.get(a.request);
+    const e = this.entryOf(a.request, from);
     if (e === undefined) return undefined;
     return a.index !== undefined ? e.handleInfos?.[a.index] : e.infos?.get(a.role);
   }
