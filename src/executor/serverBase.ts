@@ -533,16 +533,9 @@ export abstract class ServerBase {
   protected perform(effects: Effect[], from: RequestEntry | null = null): void {
     this.performing++;
     try {
-      this.performEach(effects, from);
+      for (const e of effects) this.performOne(e, from);
     } finally {
       this.performing--;
-    }
-  }
-
-  private performEach(effects: Effect[], from: RequestEntry | null): void {
-    for (const e of effects) {
-      if (e.type === 'deliver') this.deliverTo(e.to, e.event, from);
-      else this.performOne(e, from);
     }
   }
 
