@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
  * on a shared VM, so a change worth 3 % cannot be seen in them; an instruction count over the same
  * requests repeats to about 2 %.
  *
- * How: a child process (_instructionsChild.ts) warms an executor up to steady state, then runs the
+ * How: a child process (_instructionsChild.ts) warms an executor up to steady state, collects the heap
+ * in full and runs once more (so that no major collection's aftermath falls in the window), then runs the
  * measured requests with two marker calls, `os.loadavg()` and `os.uptime()`, where the CPU bench starts
  * and stops its clocks (from the first submit to the last completion). Callgrind zeroes its counters
  * when the first marker's C++ function is entered and writes them out when the second one is, per
@@ -106,7 +107,7 @@ export async function jsThreadInstructions(mode: InstructionsMode, warmRequests:
     const child = childEntry();
     await execFileP(
       'valgrind',
-      ['--tool=callgrind', '--separate-threads=yes', '--zero-before=*GetLoadAvg*', '--dump-before=*GetUptime*', `--callgrind-out-file=${out}`, process.execPath, child, mode, String(warmRequests), String(requests)],
+      ['--tool=callgrind', '--separate-threads=yes', '--zero-before=*GetLoadAvg*', '--dump-before=*GetUptime*', `--callgrind-out-file=${out}`, process.execPath, '--expose-gc', child, mode, String(warmRequests), String(requests)],
       { maxBuffer: 64 * 1024 * 1024 },
     );
     // Part 1 is the window (dumped at the second marker); thread 01 is the JS thread.
