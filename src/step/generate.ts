@@ -139,7 +139,7 @@ class Emitter {
       case 'assign': {
         const lines = [`{ const params = ${this.params(o.params)}; const a0 = run.assignConsts; const a = { context: run.ctx, event: ev, spawn: a0.spawn, self: a0.self, system: a0.system };`]; // new per assign: see scopeOf
         if (typeof o.assignment === 'function') {
-          lines.push(`const partial = ${this.k(o.assignment)}(a, params); run.ownContext(); Object.assign(run.ctx, partial);`);
+          lines.push(`const partial = ${this.k(o.assignment)}(a, params); run.ownContext(); run.merge(partial);`);
         } else {
           const a = o.assignment as Record<string, unknown>;
           const keys = o.keys!;
