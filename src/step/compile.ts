@@ -201,7 +201,8 @@ export class CompiledMachine {
    * general `Object.assign`.
    */
   merge: (ctx: object, partial: object) => void = objectAssign;
-  private mergeFor: string[] | null = null;
+  /** Whether the merge was made (once: where code from strings is forbidden it stays Object.assign, not retried per start). */
+  private mergeMade = false;
 
   constructor(
     readonly machine: AnyStateMachine,
@@ -632,9 +633,12 @@ export class CompiledMachine {
     } catch (error) {
       return { snap: { ...this.snapshot(this.configFor([this.machine.root as unknown as XNode]), {}, 'error', undefined), error } as Snap, effects: EMPTY_EFFECTS, timers: EMPTY_TIMERS };
     }
+    if (!this.mergeMade && typeof ctx === 'object' && ctx !== null) {
+      this.merge = merger(Object.keys(ctx));
+      this.mergeMade = true;
+    }
     // A context made by the machine's context function (spread above) is new: assigns may write into it.
     // A static context is the machine's own object and is copied on the first assign, or below.
-    if (this.mergeFor === null && typeof ctx === 'object' && ctx !== null) this.merge = merger((this.mergeFor = Object.keys(ctx)));
     const run = this.takeRun(this.initialCfg, ctx, true, typeof ctxDef === 'function');
     try {
       if (this.initialGen === undefined) this.initialGen = this.generateOn ? this.generateInitial() : null;

@@ -119,6 +119,7 @@ describe('compiler', () => {
     }
     expect(new CompiledStepper().compile(m).generateAll().fallbacks).toEqual([]);
   });
+
   it('a function-form assign merges as Object.assign does: known keys, a key the context did not start with, an empty partial', () => {
     // The generated merge is specialized to the keys of the first context made; a partial's other keys take its general branch.
     const m = setup({
