@@ -15,7 +15,7 @@ import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
  * The machines in "reducer mode": one snapshot per actor, stepped by a Stepper — by default plans
  * compiled from the machine definitions (step/compiled.ts, checked against xstate on every explored
  * edge) — with the routing discipline of ActorHost (effects routed after the step that made them, events
- * sent meanwhile queued and run to completion in order). Deadlines are armed on one timer heap per host
+ * sent meanwhile queued and run to completion in order). Deadlines are armed on one clock timer per host
  * over an injected Clock (the simulator passes virtual time). No inspection stream: an executor that is
  * inspected uses ActorHost.
  */
@@ -519,7 +519,7 @@ export class PureHost implements LifecycleHost {
       if (t.op === 'arm') {
         const list = rec.timers ?? (rec.timers = []);
         let armed = timerOf(list, t.id);
-        if (armed === undefined) list.push((armed = { due: 0, seq: 0, fire: null, pos: -1, id: t.id, rec, event: t.event }));
+        if (armed === undefined) list.push((armed = { due: 0, seq: 0, fire: null, prev: null, next: null, list: null, id: t.id, rec, event: t.event }));
         armed.event = t.event;
         // The clock is read once per run to completion (a runtime call each time): every deadline armed
         // in it counts from the same instant, the one the stimulus was taken at, microseconds apart.

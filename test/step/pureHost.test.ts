@@ -129,7 +129,33 @@ describe('Deadlines (one clock timer per host)', () => {
     const d = new Deadlines(clock);
     for (let i = 0; i < 10_000; i++) d.cancel(d.arm(60_000 + i, () => {}));
     expect(d.live).toBe(0);
-    expect(d.entries).toBeLessThan(100);
+    expect(d.entries).toBe(0);
+    // One list per delay: 10,000 distinct delays armed and cancelled leave no more than the spare lists.
+    expect(d.listCount).toBeLessThanOrEqual(16);
+  });
+
+  it('keeps (due, arming) order when the clock goes back between arms (a wall clock may)', () => {
+    // Each delay's list is appended to while time does not go back; an earlier due time is put in order.
+    let t = 1_000;
+    const timers: { due: number; fn: () => void }[] = [];
+    const clock: Clock = {
+      now: () => t,
+      setTimeout: (fn, ms) => {
+        const h = { due: t + ms, fn };
+        timers.push(h);
+        return h;
+      },
+      clearTimeout: (h) => void timers.splice(timers.indexOf(h as never), 1),
+    };
+    const d = new Deadlines(clock);
+    const fired: string[] = [];
+    d.arm(10, () => fired.push('a')); // due 1010
+    t = 995;
+    d.arm(10, () => fired.push('b')); // due 1005: before a, in the same list
+    d.arm(10, () => fired.push('c')); // due 1005: after b (armed later)
+    t = 1_020;
+    while (timers.length > 0) timers.shift()!.fn();
+    expect(fired).toEqual(['b', 'c', 'a']);
   });
 });
 
@@ -333,7 +359,7 @@ describe('PureHost over a Stepper and a Clock', () => {
     // The same event type sent by name is not a deadline firing.
     const b = host.spawnRef('r2.handle', { handleId: 'h2', semantics });
     host.sendRef(b, { type: 'POST' });
-    const timerType = b.timers!.find((t) => t.pos >= 0)!.event.type;
+    const timerType = b.timers!.find((t) => t.list !== null)!.event.type;
     seen.length = 0;
     host.send('r2.handle', { type: timerType });
     expect(seen).toEqual(['deadline false']);
