@@ -153,7 +153,8 @@ export class PureHost implements LifecycleHost {
    */
   private readonly actors = new Map<string, ActorRecord>();
   private readonly unindexed: ActorRecord[] = [];
-  private readonly machines = new Map<string, { machine: AnyStateMachine; compiled: CompiledMachine | null }>();
+  /** The machine of each role, made at construction (a scan comparing interned role names: a handful of roles, no hashing per spawn). */
+  private readonly machines: { role: string; machine: AnyStateMachine; compiled: CompiledMachine | null }[] = [];
   // One spare slot each from the start: an empty literal starts as an array of small integers, and its
   // first store of a string or object then deoptimized code already optimized for the arrays of another host.
   private readonly queueActor: string[] = [''];
@@ -363,13 +364,15 @@ export class PureHost implements LifecycleHost {
       }
       return;
     }
-    // Slots are reused from one drain to the next (truncating the arrays made V8 reallocate them).
+    // Slots are reused from one drain to the next (truncating the arrays made V8 reallocate them). The
+    // name is stored only for an event sent by name: a held record has its own (a store of a request's
+    // young name string into the old array took V8's slow write barrier, per queued event).
     if (this.tail < this.queueActor.length) {
-      this.queueActor[this.tail] = name;
+      if (rec === null) this.queueActor[this.tail] = name;
       this.queueEvent[this.tail] = event;
       this.queueRec[this.tail] = rec;
     } else {
-      this.queueActor.push(name);
+      this.queueActor.push(rec === null ? name : '');
       this.queueEvent.push(event);
       this.queueRec.push(rec);
     }
@@ -431,18 +434,17 @@ export class PureHost implements LifecycleHost {
   }
 
   private machineFor(role: string): { machine: AnyStateMachine; compiled: CompiledMachine | null } {
-    let m = this.machines.get(role);
-    if (!m) {
-      const base = this.opts.machines[role];
-      if (!base) throw new Error(`no machine for role '${role}'`);
-      const machine = this.opts.delays ? withDelays(base, this.opts.delays) : base;
-      const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
-      // Generate every configuration's code now too: the first requests do not pay for it, and a
-      // generator failure shows at construction (the compiler caches per machine: once per process).
-      compiled?.generateAll();
-      m = { machine, compiled };
-      this.machines.set(role, m);
-    }
+    const ms = this.machines;
+    for (let i = 0; i < ms.length; i++) if (ms[i]!.role === role) return ms[i]!;
+    const base = Object.hasOwn(this.opts.machines, role) ? this.opts.machines[role] : undefined;
+    if (!base) throw new Error(`no machine for role '${role}'`);
+    const machine = this.opts.delays ? withDelays(base, this.opts.delays) : base;
+    const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
+    // Generate every configuration's code now too: the first requests do not pay for it, and a
+    // generator failure shows at construction (the compiler caches per machine: once per process).
+    compiled?.generateAll();
+    const m = { role, machine, compiled };
+    ms.push(m);
     return m;
   }
 
@@ -459,12 +461,12 @@ export class PureHost implements LifecycleHost {
   /** Run the queued events in order (events their steps send are queued behind them). */
   private drainQueued(): void {
     while (this.head < this.tail) {
-      const actor = this.queueActor[this.head]!;
       const event = this.queueEvent[this.head]!;
       const held = this.queueRec[this.head] ?? null;
+      // A reference is the record a name lookup finds now, unless the actor was removed meanwhile (its
+      // slot's name is stale then: see enqueue).
+      const rec = held === null ? this.rec(this.queueActor[this.head]!) : held.alive ? held : this.rec(held.name);
       this.head++;
-      // A reference is the record a name lookup finds now, unless the actor was removed meanwhile.
-      const rec = held !== null && held.alive ? held : this.rec(actor);
       if (rec !== undefined && rec.snap.status === 'active') this.stepOne(rec, event);
     }
   }

@@ -38,6 +38,8 @@ export interface RequestEntry {
   transitions: number;
   corrupted: boolean;
   bytes: number;
+  /** Set when the request is reported and leaves the table (an actor's record may still hold the entry). */
+  reported: boolean;
   /** Its actors' records (the automatic loop runs them right after a stimulus of this request). */
   actors?: ActorInfo[];
   /** The request's actor names, built once (not once per delivery). */
@@ -120,6 +122,7 @@ interface ActorInfo {
 
 /** What the actors of one role share (ServerBase.roleFacts). */
 interface RoleFacts {
+  readonly role: string;
   readonly kinds: readonly LoopKind[] | undefined;
   readonly loopEvents: readonly EventObject[] | undefined;
   readonly actions: (s: EffectSink, from: Address, a: EmittedAction) => void;
@@ -341,7 +344,7 @@ export abstract class ServerBase {
 
   submit(given: RequestSpec): void {
     const spec = { ...given, id: internalized(given.id) };
-    this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, corrupted: false, bytes: 0 });
+    this.requests.set(spec.id, { spec, startedAt: this.platform.clock.now(), transitions: 0, corrupted: false, bytes: 0, reported: false });
     this.faults.submitted(spec.faults);
     this.stimulus({ kind: 'submit', request: spec.id, blocks: spec.blocks });
   }
@@ -648,6 +651,8 @@ export abstract class ServerBase {
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
     this.spawning = at;
     this.spawningName = name;
+    // The spawning actor's entry when it is this request's and still in the table (else the table's, as newInfo had it).
+    this.spawningEntry = !('request' in at) ? null : from !== null && from.spec.id === at.request && !from.reported ? from : (this.requests.get(at.request) ?? null);
     let ref: ActorRef | null = null;
     try {
       if (this.pure !== null) ref = this.pure.spawnRef(name, input, at.role);
@@ -655,6 +660,7 @@ export abstract class ServerBase {
     } finally {
       this.spawning = null;
       this.spawningName = '';
+      this.spawningEntry = null;
     }
     // PureHost keeps the record as the actor's owner (no table of records by name here; read from the
     // reference, not from a field the spawn set: the actor's first step may have spawned others meanwhile).
@@ -694,6 +700,7 @@ export abstract class ServerBase {
     const e = this.requests.get(id);
     if (!e) return;
     this.requests.delete(id);
+    e.reported = true;
     this.counters.reported++;
     // The outcome is the lifecycle's (served bytes that failed verification already made it 'failed',
     // reason 'corrupted'); `corrupted` is what the server observed, reported beside it.
@@ -870,6 +877,8 @@ export abstract class ServerBase {
   /** The address of the actor being spawned (its record is made from it, not from a parse of its name). */
   private spawning: Address | null = null;
   private spawningName = '';
+  /** Its request's entry (found from the spawning actor's, without a lookup, in the usual case). */
+  private spawningEntry: RequestEntry | null = null;
 
   /** A live actor's record by name (ActorHost), made at its first mention. */
   private infoOf(name: string): ActorInfo {
@@ -883,9 +892,11 @@ export abstract class ServerBase {
 
   /** The record of an actor being spawned (PureHost keeps it as the actor's owner; ActorHost's go in `actorInfo`). */
   private newInfo(name: string): ActorInfo {
-    const addr = name === this.spawningName && this.spawning !== null ? this.spawning : parseAddress(name);
+    const spawning = name === this.spawningName && this.spawning !== null;
+    const addr = spawning ? this.spawning! : parseAddress(name);
     const f = this.roleFacts(addr.role, 'request' in addr);
-    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry: 'request' in addr ? (this.requests.get(addr.request) ?? null) : null, q0: 0, q1: 0, ref: null, actions: f.actions };
+    const entry = !('request' in addr) ? null : spawning ? this.spawningEntry : (this.requests.get(addr.request) ?? null);
+    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null, actions: f.actions };
     if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     return i;
   }
@@ -902,16 +913,15 @@ export abstract class ServerBase {
    * `inRequest`: the role is a request's (a server actor of the same name is offered no loop events).
    */
   private roleFacts(role: string, inRequest: boolean): RoleFacts {
+    // A scan comparing interned role names (a side has a handful of roles): no hashing per spawn.
     const facts = inRequest ? this.requestRoles : this.serverRoles;
-    let f = facts.get(role);
-    if (f === undefined) {
-      f = { kinds: inRequest ? LOOP_KINDS[this.side][role] : undefined, loopEvents: inRequest ? LOOP_EVENT_LISTS[this.side][role] : undefined, actions: this.wiring.actionsOf(role) };
-      facts.set(role, f);
-    }
+    for (let i = 0; i < facts.length; i++) if (facts[i]!.role === role) return facts[i]!;
+    const f: RoleFacts = { role, kinds: inRequest ? LOOP_KINDS[this.side][role] : undefined, loopEvents: inRequest ? LOOP_EVENT_LISTS[this.side][role] : undefined, actions: this.wiring.actionsOf(role) };
+    facts.push(f);
     return f;
   }
-  private readonly requestRoles = new Map<string, RoleFacts>();
-  private readonly serverRoles = new Map<string, RoleFacts>();
+  private readonly requestRoles: RoleFacts[] = [];
+  private readonly serverRoles: RoleFacts[] = [];
 
   /** Forget a live actor's record and take it out of the ready sets (the caller knows it is not dropped yet; a later actor of the same name gets a new one). */
   private drop(info: ActorInfo): void {

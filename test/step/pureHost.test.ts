@@ -4,6 +4,7 @@ import { assign, setup } from 'xstate';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
 import type { Clock } from '../../src/core/clock.js';
 import { Deadlines } from '../../src/engine/deadlines.js';
+import type { ActorRef } from '../../src/engine/pureHost.js';
 import { PureHost } from '../../src/engine/pureHost.js';
 import type { Stepper } from '../../src/step/stepper.js';
 import { xstateStepper } from '../../src/step/xstate.js';
@@ -337,6 +338,31 @@ describe('PureHost over a Stepper and a Clock', () => {
     expect(host.doneRef(b)).toBe(host.done('r1.handle'));
     expect(seen[0]).toBe('r1.handle xstate.init');
     expect(seen).toContain('r1.handle POST');
+    host.stopAll();
+  });
+
+  it('delivers a queued event sent by reference to the actor now of that name when the referenced one was removed meanwhile', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    let a: ActorRef | null = null;
+    let b: ActorRef | null = null;
+    const host: PureHost = new PureHost({
+      machines: { handle: transferHandleMachine },
+      clock: new SimClock(),
+      inPlace: true,
+      route: (h, actor) => {
+        // While r2's step is drained: an event for r1 by reference is queued, then r1 is replaced.
+        if (actor !== 'r2.handle' || b !== null) return;
+        (h as PureHost).sendRef(a!, { type: 'POST' });
+        (h as PureHost).removeRef(a!);
+        b = (h as PureHost).spawnRef('r1.handle', { handleId: 'h1b', semantics });
+      },
+    });
+    a = host.spawnRef('r1.handle', { handleId: 'h1', semantics });
+    const x = host.spawnRef('r2.handle', { handleId: 'h2', semantics });
+    host.sendRef(x, { type: 'POST' });
+    expect(b).not.toBeNull();
+    expect(host.in('r1.handle', 'inProgress')).toBe(true);
+    expect(b!.snap.value).toBe('inProgress');
     host.stopAll();
   });
 
