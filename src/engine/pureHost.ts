@@ -20,15 +20,24 @@ import type { HostOptions, LifecycleHost, TransitionRecord } from './host.js';
  * inspected uses ActorHost.
  */
 export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 'inspect'> {
-  /** `owner` is what `ownerOf` returned for the actor at spawn (undefined without it). */
+  /**
+   * `owner` is what `ownerOf` returned for the actor at spawn (undefined without it). `actor` is its name,
+   * or '' for an actor spawned by `spawnAt` whose name was not needed yet (its owner tells it apart).
+   */
   route(host: PureHost, actor: string, action: EmittedAction, owner?: unknown): void;
-  /** `owner`: as with `route`, what `ownerOf` returned for the actor. */
+  /** `actor`, `owner`: as with `route`. */
   onDone?(host: PureHost, actor: string, output: unknown, owner?: unknown): void;
   /**
    * Called once per spawned actor: what the owner keeps about it (the executor's per-actor record). It
    * comes back with each of the actor's routed actions and transition records, with no lookup by name.
+   * `name` is null for an actor spawned by `spawnAt` (the owner knows what it spawned).
    */
-  ownerOf?(name: string): unknown;
+  ownerOf?(name: string | null): unknown;
+  /**
+   * The name of an actor spawned by `spawnAt`, from the key it was spawned with: built the first time
+   * something needs it (a lookup by name, a reference used after the actor was removed), not at the spawn.
+   */
+  nameOf?(key: unknown): string;
   /** How machines are stepped; default: compiled plans. */
   stepper?: Stepper;
   /** Time for deadlines; default: the process's real clock. */
@@ -64,7 +73,10 @@ function timerOf(timers: ActorTimer[], id: string): ActorTimer | undefined {
 }
 
 interface ActorRecord {
-  readonly name: string;
+  /** Null until first needed for an actor spawned by `spawnAt` (PureHost.nameOf builds it from `nameKey`). */
+  name: string | null;
+  /** What `spawnAt` was given to name the actor by (kept past its removal: a reference used then resolves by name). */
+  readonly nameKey: unknown;
   readonly machine: AnyStateMachine;
   /** Set when the stepper is compiled: O(1) state predicates per configuration. */
   readonly compiled: CompiledMachine | null;
@@ -140,9 +152,9 @@ const NO_EVENT: EventObject = { type: '' };
 const INIT_EVENT: EventObject = { type: 'xstate.init' };
 
 /** What onTransition gets for a step an onChange observer saw (for an owner that wants a full record only at times). */
-export function transitionRecord(ref: ActorRef, event: EventObject, from: Snap['value'] | null): TransitionRecord {
+export function transitionRecord(ref: ActorRef, event: EventObject, from: Snap['value'] | null, actor: string): TransitionRecord {
   const snap = ref.snap;
-  return { actor: ref.name, machine: ref.machine.id, event, from, to: snap.value, status: snap.status, toKey: ref.compiled ? ref.compiled.configOf(snap).valueKey : undefined, owner: ref.owner };
+  return { actor, machine: ref.machine.id, event, from, to: snap.value, status: snap.status, toKey: ref.compiled ? ref.compiled.configOf(snap).valueKey : undefined, owner: ref.owner };
 }
 
 export class PureHost implements LifecycleHost {
@@ -240,9 +252,10 @@ export class PureHost implements LifecycleHost {
     const list = this.unindexed;
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
+      const name = this.nameOf(r);
       // spawnRef leaves this check to the first lookup by name (its caller keeps names unique: the executor checks at its spawn).
-      if (this.actors.has(r.name)) throw new Error(`actor ${r.name} already exists`);
-      this.actors.set(r.name, r);
+      if (this.actors.has(name)) throw new Error(`actor ${name} already exists`);
+      this.actors.set(name, r);
       r.slot = -1;
     }
     list.length = 0;
@@ -277,7 +290,7 @@ export class PureHost implements LifecycleHost {
 
   /** `tryStep` on an actor the caller holds a reference to (from `spawnRef`); one removed since is looked up by name, as `tryStep` would. */
   tryStepRef(ref: ActorRef, event: EventObject): boolean {
-    return ref.alive ? this.tryStepRec(ref, event) : this.tryStep(ref.name, event);
+    return ref.alive ? this.tryStepRec(ref, event) : this.tryStep(this.nameOf(ref), event);
   }
 
   private tryStepRec(r: ActorRecord, event: EventObject): boolean {
@@ -290,7 +303,7 @@ export class PureHost implements LifecycleHost {
       if (idle ? !r.compiled.takes(r.snap, event) : !r.compiled.accepts(r.snap, event.type)) return false;
     }
     const before = r.version;
-    this.enqueue(r.name, r, event);
+    this.enqueue('', r, event);
     return r.version !== before;
   }
 
@@ -310,7 +323,7 @@ export class PureHost implements LifecycleHost {
 
   spawn(name: string, input: unknown): void {
     if (this.rec(name) !== undefined) throw new Error(`actor ${name} already exists`);
-    this.spawnRec(name, input, roleOf(name), true);
+    this.spawnRec(name, null, input, roleOf(name), true);
   }
 
   /**
@@ -319,17 +332,32 @@ export class PureHost implements LifecycleHost {
    * caller keeps the names of live actors unique (a duplicate throws at the next lookup by name).
    */
   spawnRef(name: string, input: unknown, role: string = roleOf(name)): ActorRef {
-    return this.spawnRec(name, input, role, false);
+    return this.spawnRec(name, null, input, role, false);
+  }
+
+  /**
+   * `spawnRef` without a name: `key` names the actor (through the `nameOf` option) when a name is first
+   * needed, which for an owner that addresses its actors by reference is seldom or never (the executor
+   * built a name string per spawn that nothing read). The caller keeps keys unique among live actors.
+   */
+  spawnAt(key: unknown, input: unknown, role: string): ActorRef {
+    if (this.opts.nameOf === undefined) throw new Error('PureHost.spawnAt needs the nameOf option');
+    return this.spawnRec(null, key, input, role, false);
+  }
+
+  /** The actor's name (built now from its key, the first time, for one spawned by `spawnAt`). */
+  nameOf(ref: ActorRef): string {
+    return ref.name ?? (ref.name = this.opts.nameOf!(ref.nameKey));
   }
 
   /** `byName`: put it in the table by name now (spawn, which checked the name); else it waits in `unindexed`. */
-  private spawnRec(name: string, input: unknown, role: string, byName: boolean): ActorRecord {
+  private spawnRec(name: string | null, nameKey: unknown, input: unknown, role: string, byName: boolean): ActorRecord {
     const { machine, compiled } = this.machineFor(role);
     const owned = compiled !== null && this.inPlace;
     const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
     const snap = step.snap;
-    const rec: ActorRecord = { name, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true, fired: null, slot: -1 };
-    if (byName) this.actors.set(name, rec);
+    const rec: ActorRecord = { name, nameKey, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true, fired: null, slot: -1 };
+    if (byName) this.actors.set(name!, rec);
     else rec.slot = this.unindexed.push(rec) - 1;
     if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null, false);
     else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null);
@@ -347,9 +375,11 @@ export class PureHost implements LifecycleHost {
    * removed since resolves by name when the event comes up, as `send` would.
    */
   sendRef(ref: ActorRef, event: MachineEvent | EventObject): void {
-    this.enqueue(ref.name, ref.alive ? ref : null, event);
+    if (ref.alive) this.enqueue('', ref, event);
+    else this.enqueue(this.nameOf(ref), null, event);
   }
 
+  /** `name` is read only when `rec` is null (an event sent by name). */
   private enqueue(name: string, rec: ActorRecord | null, event: EventObject): void {
     if (!this.draining) {
       // Nothing is queued outside a drain: the event is stepped now, without a trip through the queue
@@ -406,7 +436,8 @@ export class PureHost implements LifecycleHost {
     this.cancelAll(r);
     r.alive = false;
     release(r);
-    if (r.slot < 0) this.actors.delete(r.name);
+    // (An actor in the table by name has its name: index() built it.)
+    if (r.slot < 0) this.actors.delete(r.name!);
     else {
       // Out of the list of unindexed actors: the last one takes its place.
       const last = this.unindexed.pop()!;
@@ -465,7 +496,7 @@ export class PureHost implements LifecycleHost {
       const held = this.queueRec[this.head] ?? null;
       // A reference is the record a name lookup finds now, unless the actor was removed meanwhile (its
       // slot's name is stale then: see enqueue).
-      const rec = held === null ? this.rec(this.queueActor[this.head]!) : held.alive ? held : this.rec(held.name);
+      const rec = held === null ? this.rec(this.queueActor[this.head]!) : held.alive ? held : this.rec(this.nameOf(held));
       this.head++;
       if (rec !== undefined && rec.snap.status === 'active') this.stepOne(rec, event);
     }
@@ -531,11 +562,11 @@ export class PureHost implements LifecycleHost {
         this.deadlines.cancel(timerOf(rec.timers, t.id));
       }
     }
-    for (const e of effects) this.route(this, rec.name, e, rec.owner);
+    for (const e of effects) this.route(this, rec.name ?? '', e, rec.owner);
     const next = rec.snap;
     if (next.status === 'done') {
       this.cancelAll(rec);
-      this.onDone?.(this, rec.name, next.output, rec.owner);
+      this.onDone?.(this, rec.name ?? '', next.output, rec.owner);
     }
   }
 
@@ -555,6 +586,6 @@ export class PureHost implements LifecycleHost {
   }
 
   private observe(rec: ActorRecord, event: EventObject, from: Snap['value'] | null): void {
-    this.onTransition!(transitionRecord(rec, event, from));
+    this.onTransition!(transitionRecord(rec, event, from, this.nameOf(rec)));
   }
 }

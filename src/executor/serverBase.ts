@@ -98,7 +98,8 @@ class ByRole<T> {
 }
 
 interface ActorInfo {
-  readonly name: string;
+  /** Its name; null until needed for an actor PureHost spawned by key (`nameOfInfo` builds it). */
+  name: string | null;
   readonly addr: Address;
   /** The loop events offered to this actor (it waits in the ready set after a change); undefined: none. */
   readonly kinds: readonly LoopKind[] | undefined;
@@ -187,6 +188,9 @@ function offerable(info: ActorInfo, ref: ActorRef | null): boolean {
 
 /** A state value as a string: the state name when atomic at the top, else its JSON. */
 const valueKeyOf = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
+/** PureHost's `nameOf`: an actor spawned by address is named as `addressKey` names it. */
+const addressKeyOf = (key: unknown): string => addressKey(key as Address);
 
 /** Actors offered their loop events per turn of the automatic loop before it yields to the event loop. */
 const LOOP_SLICE = 16;
@@ -295,7 +299,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: this.newInfo.bind(this), onChange: this.wantsRecords || this.keepTimeInState ? this.observeChange.bind(this) : this.observeQuietly.bind(this) });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: this.newInfo.bind(this), nameOf: addressKeyOf, onChange: this.wantsRecords || this.keepTimeInState ? this.observeChange.bind(this) : this.observeQuietly.bind(this) });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
@@ -452,7 +456,6 @@ export abstract class ServerBase {
   private offer(info: ActorInfo): boolean {
     const kinds = info.kinds;
     if (kinds === undefined) return false;
-    const name = info.name;
     const addr = info.addr as RequestAddress;
     const ref = info.ref;
     if (ref !== null) {
@@ -469,6 +472,7 @@ export abstract class ServerBase {
       return false;
     }
     // Live actors (ActorHost): by name.
+    const name = this.nameOfInfo(info);
     for (const step of kinds) {
       const snap = this.host.actor(name);
       if (!snap || snap.status !== 'active') return false;
@@ -644,10 +648,12 @@ export abstract class ServerBase {
 
   /** `from`: as with `perform`, the entry of the request whose actor asked for the spawn (its names are kept there). */
   private spawn(at: Address, input: unknown, from: RequestEntry | null): void {
-    const name = this.key(at, from);
     // PureHost does not look the name up at a spawn by reference: a second live actor at an address is refused here.
-    if (this.pure !== null && this.infoAt(at, from)?.ref?.alive === true) throw new Error(`actor ${name} already exists`);
-    this.trace?.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name.slice(2), input })}\n`);
+    if (this.pure !== null && this.infoAt(at, from)?.ref?.alive === true) throw new Error(`actor ${this.key(at, from)} already exists`);
+    // Live actors are named at their spawn. PureHost's are spawned by address and named only if a name is
+    // ever needed (a lookup by name, the trace, the transition log): the executor reaches them by reference.
+    const name = this.pure === null || this.trace !== undefined ? this.key(at, from) : null;
+    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name!.slice(2), input })}\n`);
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
     this.spawning = at;
     this.spawningName = name;
@@ -655,17 +661,17 @@ export abstract class ServerBase {
     this.spawningEntry = !('request' in at) ? null : from !== null && from.spec.id === at.request && !from.reported ? from : (this.requests.get(at.request) ?? null);
     let ref: ActorRef | null = null;
     try {
-      if (this.pure !== null) ref = this.pure.spawnRef(name, input, at.role);
-      else this.host.spawn(name, input);
+      if (this.pure !== null) ref = name !== null ? this.pure.spawnRef(name, input, at.role) : this.pure.spawnAt(at, input, at.role);
+      else this.host.spawn(name!, input);
     } finally {
       this.spawning = null;
-      this.spawningName = '';
+      this.spawningName = null;
       this.spawningEntry = null;
     }
     // PureHost keeps the record as the actor's owner (no table of records by name here; read from the
     // reference, not from a field the spawn set: the actor's first step may have spawned others meanwhile).
     // Live actors are looked up by name.
-    const info = ref !== null ? (ref.owner as ActorInfo) : this.infoOf(name);
+    const info = ref !== null ? (ref.owner as ActorInfo) : this.infoOf(name!);
     info.ref = ref;
     this.link(info);
     if (offerable(info, ref)) this.ready.add(info);
@@ -876,7 +882,8 @@ export abstract class ServerBase {
 
   /** The address of the actor being spawned (its record is made from it, not from a parse of its name). */
   private spawning: Address | null = null;
-  private spawningName = '';
+  /** Its name, or null when it is spawned by address (PureHost.spawnAt). */
+  private spawningName: string | null = null;
   /** Its request's entry (found from the spawning actor's, without a lookup, in the usual case). */
   private spawningEntry: RequestEntry | null = null;
 
@@ -891,14 +898,20 @@ export abstract class ServerBase {
   }
 
   /** The record of an actor being spawned (PureHost keeps it as the actor's owner; ActorHost's go in `actorInfo`). */
-  private newInfo(name: string): ActorInfo {
+  private newInfo(name: string | null): ActorInfo {
     const spawning = name === this.spawningName && this.spawning !== null;
-    const addr = spawning ? this.spawning! : parseAddress(name);
+    if (!spawning && name === null) throw new Error('an actor without a name outside a spawn');
+    const addr = spawning ? this.spawning! : parseAddress(name!);
     const f = this.roleFacts(addr.role, 'request' in addr);
     const entry = !('request' in addr) ? null : spawning ? this.spawningEntry : (this.requests.get(addr.request) ?? null);
     const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null, actions: f.actions };
     if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     return i;
+  }
+
+  /** An actor's name, built the first time it is needed for one spawned by address (PureHost's, shared with it while it lives). */
+  private nameOfInfo(info: ActorInfo): string {
+    return info.name ?? (info.name = info.ref !== null ? this.pure!.nameOf(info.ref) : addressKey(info.addr));
   }
 
   /** The record of the actor of this name, if it is live (read before the host removes it: PureHost then lets go of it). */
@@ -929,7 +942,7 @@ export abstract class ServerBase {
     this.batch.delete(info);
     this.unlink(info);
     // Empty under PureHost (records live as the host's owners): no lookup then.
-    if (this.actorInfo.size !== 0) this.actorInfo.delete(info.name);
+    if (this.actorInfo.size !== 0 && info.name !== null) this.actorInfo.delete(info.name);
     if (info.name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
     // A dropped record may still be held (a stale ready-queue slot, a deferred call): it lets go of its
     // request and its actor, so a record that reached the old generation keeps no young objects alive.
@@ -952,7 +965,7 @@ export abstract class ServerBase {
     const info = ref.owner as ActorInfo;
     const compiled = ref.compiled;
     const key = compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value);
-    this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never) : null, offerable(info, ref));
+    this.transitioned(info, ref.machine.id, event, byTimer, key, snap.status, this.wantsRecords ? transitionRecord(ref, event, from as never, this.nameOfInfo(info)) : null, offerable(info, ref));
   }
 
   /** Metrics, a trace or the transition log read transition records; without them none is built. */
@@ -988,7 +1001,7 @@ export abstract class ServerBase {
     }
     info.key = null;
     const addr = info.addr;
-    if ('request' in addr && !this.requests.has(addr.request)) this.forget(info.name);
+    if ('request' in addr && !this.requests.has(addr.request)) this.forget(this.nameOfInfo(info));
   }
 
   /**
@@ -1013,11 +1026,11 @@ export abstract class ServerBase {
         if (h === undefined) byKey.set(prevKey, (h = new Histogram()));
         h.record(now - info.at);
       }
-      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${info.name.slice(2)}: ${prevKey} --${event.type}--> ${key}` });
+      if (this.logTransitions) this.emit({ t: 'log', line: `${this.side} ${this.nameOfInfo(info).slice(2)}: ${prevKey} --${event.type}--> ${key}` });
     }
     this.noteConfig(info, key, status === 'active');
     if (status === 'active' && prevKey !== key) info.at = now;
-    if (this.trace && r !== null) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: info.name.slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
+    if (this.trace && r !== null) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: now, kind: 'transition', server: this.side, actor: this.nameOfInfo(info).slice(2), machine: r.machine, event: r.event, from: r.from, to: r.to })}\n`);
   }
 
   private histogramsOf(machine: string): Map<string, Histogram> {

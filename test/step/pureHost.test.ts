@@ -341,6 +341,38 @@ describe('PureHost over a Stepper and a Clock', () => {
     host.stopAll();
   });
 
+  it('names an actor spawned by key only when a name is needed: a lookup by name, or its reference used after it was removed', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    const named: string[] = [];
+    const routed: string[] = [];
+    const nameOf = (key: unknown) => {
+      named.push(String(key));
+      return `r${String(key)}.handle`;
+    };
+    expect(() => new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {} }).spawnAt(1, { handleId: 'h1', semantics }, 'handle')).toThrow(/needs the nameOf option/);
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: (_h, actor, a) => routed.push(`${actor}|${a.type}`), ownerOf: (n) => ({ n }), nameOf });
+    const a = host.spawnAt(1, { handleId: 'h1', semantics }, 'handle');
+    const b = host.spawnAt(2, { handleId: 'h2', semantics }, 'handle');
+    expect(a.owner).toEqual({ n: null });
+    host.sendRef(a, { type: 'POST' });
+    host.sendRef(b, { type: 'POST' });
+    // Stepped, routed and its deadlines armed by reference: no name built ('' where the route is told one).
+    expect(named).toEqual([]);
+    expect(routed.length).toBeGreaterThan(0);
+    expect(routed.every((r) => r.startsWith('|'))).toBe(true);
+    // A lookup by name names every actor waiting for the table, once.
+    expect(host.in('r2.handle', 'inProgress')).toBe(true);
+    expect(named.sort()).toEqual(['1', '2']);
+    expect(host.nameOf(a)).toBe('r1.handle');
+    expect(named).toHaveLength(2);
+    // Removed, then replaced under the same key: the old reference resolves to the new actor by name.
+    host.removeRef(a);
+    const c = host.spawnAt(1, { handleId: 'h1c', semantics }, 'handle');
+    host.sendRef(a, { type: 'POST' });
+    expect(c.snap.value).toBe('inProgress');
+    host.stopAll();
+  });
+
   it('delivers a queued event sent by reference to the actor now of that name when the referenced one was removed meanwhile', () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
     let a: ActorRef | null = null;
