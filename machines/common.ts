@@ -310,70 +310,98 @@ export class RequestQueue<T extends { readonly request: string }> implements Own
  */
 const compactable = (first: number, length: number): boolean => first >= 32 && first * 2 >= length;
 
+/** Waiting entries an owned queue scans for `has`; past this many it keeps counts per request in a map. */
+const QUEUE_SCAN_MAX = 16;
+
 /**
- * RequestQueue's owned form (OWN): entries from `first` on are waiting; a shift moves `first` and the
- * array is compacted once most of it is behind it. `counts` says how many entries each request has
- * waiting (one, in the shipped machine: a mutant may queue a request twice).
+ * RequestQueue's owned form (OWN): entries `first` to `end` are waiting; a shift moves `first`, and the
+ * array is compacted once most of it is behind it. Slots past `end` are kept for the next pushes: the
+ * executor's queues are nearly always empty (each request is queued and granted at once), and emptying
+ * the array made V8 grow it again at the next push. `counts` says how many entries each request has
+ * waiting (one, in the shipped machine: a mutant may queue a request twice), kept only while more than
+ * `QUEUE_SCAN_MAX` wait: a map that a delete leaves empty is shrunk by V8 (a table reallocated in the
+ * runtime, about 650 instructions), and these queues emptied three times per request.
  */
 class OwnedRequestQueue<T extends { readonly request: string }> extends RequestQueue<T> {
   private first = 0;
-  private readonly counts = new Map<string, number>();
+  private end: number;
+  private counts: Map<string, number> | null = null;
 
   constructor(private list: Array<T | undefined>) {
     super([]);
-    for (const e of list) this.count(e!.request, 1);
+    this.end = list.length;
+    if (this.end > QUEUE_SCAN_MAX) this.countAll();
+  }
+
+  private countAll(): void {
+    const counts = (this.counts = new Map<string, number>());
+    for (let i = this.first; i < this.end; i++) {
+      const r = this.list[i]!.request;
+      counts.set(r, (counts.get(r) ?? 0) + 1);
+    }
   }
 
   private count(request: string, by: number): void {
-    const n = (this.counts.get(request) ?? 0) + by;
-    if (n === 0) this.counts.delete(request);
-    else this.counts.set(request, n);
+    const counts = this.counts!;
+    const n = (counts.get(request) ?? 0) + by;
+    if (n === 0) counts.delete(request);
+    else counts.set(request, n);
   }
 
   override get size(): number {
-    return this.list.length - this.first;
+    return this.end - this.first;
   }
 
   override head(): T | undefined {
-    return this.first < this.list.length ? this.list[this.first] : undefined;
+    return this.first < this.end ? this.list[this.first] : undefined;
   }
 
   override has(request: string): boolean {
-    return this.counts.has(request);
+    if (this.counts !== null) return this.counts.has(request);
+    const a = this.list;
+    for (let i = this.first; i < this.end; i++) if (a[i]!.request === request) return true;
+    return false;
   }
 
   override push(entry: T): RequestQueue<T> {
-    this.list.push(entry);
-    this.count(entry.request, 1);
+    if (this.end < this.list.length) this.list[this.end] = entry;
+    else this.list.push(entry);
+    this.end++;
+    if (this.counts !== null) this.count(entry.request, 1);
+    else if (this.end - this.first > QUEUE_SCAN_MAX) this.countAll();
     return this;
   }
 
   override shift(): RequestQueue<T> {
-    if (this.first >= this.list.length) return this;
+    if (this.first >= this.end) return this;
     const e = this.list[this.first]!;
     this.list[this.first++] = undefined;
-    this.count(e.request, -1);
-    if (this.first === this.list.length) {
-      // Empty: start over at the front (the steady state: each request is queued and granted at once).
-      this.list.length = 0;
-      this.first = 0;
-    } else if (compactable(this.first, this.list.length)) {
-      this.list = this.list.slice(this.first);
+    if (this.first === this.end) {
+      // Empty: start over at the front, the slots kept; the counts (if any) go with the entries.
+      this.first = this.end = 0;
+      this.counts = null;
+      return this;
+    }
+    if (this.counts !== null) this.count(e.request, -1);
+    if (compactable(this.first, this.end)) {
+      this.list = this.list.slice(this.first, this.end);
+      this.end -= this.first;
       this.first = 0;
     }
     return this;
   }
 
   override without(request: string): RequestQueue<T> {
-    if (!this.counts.has(request)) return this;
-    this.list = this.list.slice(this.first).filter((e) => e!.request !== request);
+    if (!this.has(request)) return this;
+    this.list = this.list.slice(this.first, this.end).filter((e) => e!.request !== request);
     this.first = 0;
-    this.counts.delete(request);
+    this.end = this.list.length;
+    if (this.counts !== null) this.counts.delete(request);
     return this;
   }
 
   override items(): T[] {
-    return this.list.slice(this.first) as T[];
+    return this.list.slice(this.first, this.end) as T[];
   }
 
   override get owned(): boolean {
