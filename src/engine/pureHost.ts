@@ -148,7 +148,16 @@ function withDelays(base: AnyStateMachine, delays: Record<string, number>): AnyS
   return m;
 }
 
-const NO_EVENT: EventObject = { type: '' };
+/**
+ * PureHost's queue while nothing is queued (never written: a drain that queues makes an array of its
+ * own). Made from a one-element literal and emptied, so that it has the elements kind of the queues
+ * (objects), and loads of a host's queue see one array map.
+ */
+const NO_QUEUE: (ActorRecord | string | EventObject)[] = (() => {
+  const q: (ActorRecord | string | EventObject)[] = [{ type: '' }];
+  q.length = 0;
+  return q;
+})();
 const INIT_EVENT: EventObject = { type: 'xstate.init' };
 
 /** What onTransition gets for a step an onChange observer saw (for an owner that wants a full record only at times). */
@@ -167,14 +176,14 @@ export class PureHost implements LifecycleHost {
   private readonly unindexed: ActorRecord[] = [];
   /** The machine of each role, made at construction (a scan comparing interned role names: a handful of roles, no hashing per spawn). */
   private readonly machines: { role: string; machine: AnyStateMachine; compiled: CompiledMachine | null }[] = [];
-  // One spare slot each from the start: an empty literal starts as an array of small integers, and its
-  // first store of a string or object then deoptimized code already optimized for the arrays of another host.
-  private readonly queueActor: string[] = [''];
-  private readonly queueEvent: EventObject[] = [NO_EVENT];
-  /** The actor's record where the sender had it (a reference); null: looked up by name when the event comes up. */
-  private readonly queueRec: (ActorRecord | null)[] = [null];
+  /**
+   * The events sent during a drain, in order: pairs of (the actor's record where the sender had it, or
+   * its name to look up when the event comes up; the event). A new array per drain that queues any:
+   * stores into a young array need no write barrier, and the slots of a long-lived one took V8's slow
+   * barrier per queued event. `NO_QUEUE` (shared, never written) while nothing is queued.
+   */
+  private queue: (ActorRecord | string | EventObject)[] = NO_QUEUE;
   private head = 0;
-  private tail = 0;
   private draining = false;
   /** The clock's time, read at the first deadline armed in the present run to completion (-1: not read yet). */
   private drainNow = -1;
@@ -299,7 +308,7 @@ export class PureHost implements LifecycleHost {
       // With nothing queued the event is stepped now, on this snapshot: its guards decide here whether the
       // step would change anything (an unchanged step with no effects is not taken at all). Behind queued
       // events only the configuration's transitions can rule it out.
-      const idle = !this.draining && this.head === this.tail;
+      const idle = !this.draining && this.head === this.queue.length;
       if (idle ? !r.compiled.takes(r.snap, event) : !r.compiled.accepts(r.snap, event.type)) return false;
     }
     const before = r.version;
@@ -394,19 +403,8 @@ export class PureHost implements LifecycleHost {
       }
       return;
     }
-    // Slots are reused from one drain to the next (truncating the arrays made V8 reallocate them). The
-    // name is stored only for an event sent by name: a held record has its own (a store of a request's
-    // young name string into the old array took V8's slow write barrier, per queued event).
-    if (this.tail < this.queueActor.length) {
-      if (rec === null) this.queueActor[this.tail] = name;
-      this.queueEvent[this.tail] = event;
-      this.queueRec[this.tail] = rec;
-    } else {
-      this.queueActor.push(rec === null ? name : '');
-      this.queueEvent.push(event);
-      this.queueRec.push(rec);
-    }
-    this.tail++;
+    if (this.queue === NO_QUEUE) this.queue = [rec !== null ? rec : name, event];
+    else this.queue.push(rec !== null ? rec : name, event);
     this.drain();
   }
 
@@ -491,26 +489,21 @@ export class PureHost implements LifecycleHost {
 
   /** Run the queued events in order (events their steps send are queued behind them). */
   private drainQueued(): void {
-    while (this.head < this.tail) {
-      const event = this.queueEvent[this.head]!;
-      const held = this.queueRec[this.head] ?? null;
-      // A reference is the record a name lookup finds now, unless the actor was removed meanwhile (its
-      // slot's name is stale then: see enqueue).
-      const rec = held === null ? this.rec(this.queueActor[this.head]!) : held.alive ? held : this.rec(this.nameOf(held));
-      this.head++;
+    while (this.head < this.queue.length) {
+      const q = this.queue;
+      const to = q[this.head] as ActorRecord | string;
+      const event = q[this.head + 1] as EventObject;
+      this.head += 2;
+      // A reference is the record a name lookup finds now, unless the actor was removed meanwhile.
+      const rec = typeof to === 'string' ? this.rec(to) : to.alive ? to : this.rec(this.nameOf(to));
       if (rec !== undefined && rec.snap.status === 'active') this.stepOne(rec, event);
     }
   }
 
   private endDrain(): void {
     this.drainNow = -1;
-    // Events are not kept alive by their old slots past the next burst of sends.
-    for (let i = 0; i < this.tail; i++) {
-      this.queueEvent[i] = NO_EVENT;
-      this.queueRec[i] = null;
-    }
+    this.queue = NO_QUEUE;
     this.head = 0;
-    this.tail = 0;
     this.draining = false;
   }
 
