@@ -312,7 +312,7 @@ export class PureHost implements LifecycleHost {
       if (idle ? !r.compiled.takes(r.snap, event) : !r.compiled.accepts(r.snap, event.type)) return false;
     }
     const before = r.version;
-    this.enqueue('', r, event);
+    this.enqueue(r, event);
     return r.version !== before;
   }
 
@@ -376,7 +376,7 @@ export class PureHost implements LifecycleHost {
   }
 
   send(name: string, event: MachineEvent | EventObject): void {
-    this.enqueue(name, null, event);
+    this.enqueue(name, event);
   }
 
   /**
@@ -384,18 +384,16 @@ export class PureHost implements LifecycleHost {
    * removed since resolves by name when the event comes up, as `send` would.
    */
   sendRef(ref: ActorRef, event: MachineEvent | EventObject): void {
-    if (ref.alive) this.enqueue('', ref, event);
-    else this.enqueue(this.nameOf(ref), null, event);
+    this.enqueue(ref, event);
   }
 
-  /** `name` is read only when `rec` is null (an event sent by name). */
-  private enqueue(name: string, rec: ActorRecord | null, event: EventObject): void {
+  /** `to`: the actor's record where the sender holds one, else its name (looked up when the event comes up). */
+  private enqueue(to: ActorRecord | string, event: EventObject): void {
     if (!this.draining) {
-      // Nothing is queued outside a drain: the event is stepped now, without a trip through the queue
-      // (whose slots are old objects: every store of a new event into them took V8's slow write barrier).
+      // Nothing is queued outside a drain: the event is stepped now, without a trip through the queue.
       this.draining = true;
       try {
-        const r = rec !== null ? rec : this.rec(name);
+        const r = this.target(to);
         if (r !== undefined && r.snap.status === 'active') this.stepOne(r, event);
         this.drainQueued();
       } finally {
@@ -403,16 +401,21 @@ export class PureHost implements LifecycleHost {
       }
       return;
     }
-    if (this.queue === NO_QUEUE) this.queue = [rec !== null ? rec : name, event];
-    else this.queue.push(rec !== null ? rec : name, event);
+    if (this.queue === NO_QUEUE) this.queue = [to, event];
+    else this.queue.push(to, event);
     this.drain();
+  }
+
+  /** The live actor an event is for: a held record, unless its actor was removed meanwhile; then, as for a name, the one of that name now. */
+  private target(to: ActorRecord | string): ActorRecord | undefined {
+    return typeof to === 'string' ? this.rec(to) : to.alive ? to : this.rec(this.nameOf(to));
   }
 
   fire(name: string, timerId: string): void {
     const event = { type: timerId };
     const r = this.rec(name);
     if (r !== undefined) r.fired = event;
-    this.enqueue(name, null, event);
+    this.enqueue(name, event);
   }
 
   remove(name: string): void {
@@ -494,8 +497,7 @@ export class PureHost implements LifecycleHost {
       const to = q[this.head] as ActorRecord | string;
       const event = q[this.head + 1] as EventObject;
       this.head += 2;
-      // A reference is the record a name lookup finds now, unless the actor was removed meanwhile.
-      const rec = typeof to === 'string' ? this.rec(to) : to.alive ? to : this.rec(this.nameOf(to));
+      const rec = this.target(to);
       if (rec !== undefined && rec.snap.status === 'active') this.stepOne(rec, event);
     }
   }

@@ -640,8 +640,8 @@ export abstract class ServerBase {
     if (this.pure !== null && this.infoAt(at, from)?.ref?.alive === true) throw new Error(`actor ${this.key(at, from)} already exists`);
     // Live actors are named at their spawn. PureHost's are spawned by address and named only if a name is
     // ever needed (a lookup by name, the trace, the transition log): the executor reaches them by reference.
-    const name = this.pure === null || this.trace !== undefined ? this.key(at, from) : null;
-    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: name!.slice(2), input })}\n`);
+    const name = this.pure === null ? this.key(at, from) : null;
+    if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: (name ?? this.key(at, from)).slice(2), input })}\n`);
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
     this.spawning = at;
     this.spawningName = name;
@@ -649,7 +649,7 @@ export abstract class ServerBase {
     this.spawningEntry = !('request' in at) ? null : from !== null && from.spec.id === at.request && !from.reported ? from : (this.requests.get(at.request) ?? null);
     let ref: ActorRef | null = null;
     try {
-      if (this.pure !== null) ref = name !== null ? this.pure.spawnRef(name, input, at.role) : this.pure.spawnAt(at, input, at.role);
+      if (this.pure !== null) ref = this.pure.spawnAt(at, input, at.role);
       else this.host.spawn(name!, input);
     } finally {
       this.spawning = null;
