@@ -192,14 +192,16 @@ export class PureHost implements LifecycleHost {
   readonly clock: Clock;
   readonly env: Env;
   // The options the hot paths read, copied into fields of this class: the options object's shape varies
-  // with its caller (which optional members it has, spread order), and code optimized for one shape was
-  // thrown away (a deopt, then a recompile of the inlined loop) each time a host with another was made.
+  // with its caller (which optional members it has, spread order; a spread site that has seen several
+  // shapes makes a new hidden class per object), and code optimized for one shape was thrown away (a
+  // deopt, then a recompile of the inlined loop) each time a host with another was made.
   private readonly inPlace: boolean;
   private readonly route: PureHostOptions['route'];
   private readonly onDone: PureHostOptions['onDone'] | null;
   private readonly onTransition: PureHostOptions['onTransition'] | null;
   private readonly ownerOf: PureHostOptions['ownerOf'] | null;
   private readonly onChange: NonNullable<PureHostOptions['onChange']> | null;
+  private readonly nameFor: PureHostOptions['nameOf'] | null;
 
   constructor(private readonly opts: PureHostOptions) {
     this.inPlace = opts.inPlace === true;
@@ -208,12 +210,13 @@ export class PureHost implements LifecycleHost {
     this.onTransition = opts.onTransition ?? null;
     this.ownerOf = opts.ownerOf ?? null;
     this.onChange = opts.onChange ?? null;
+    this.nameFor = opts.nameOf ?? null;
     this.env = { ...(opts.initialEnv ?? {}) };
     this.stepper = opts.stepper ?? defaultStepper;
     this.clock = opts.clock ?? realClock;
     this.deadlines = new Deadlines(this.clock);
     // Compile every role now: a machine the compiler cannot run is refused at construction, not mid-request.
-    for (const role of Object.keys(opts.machines)) this.machineFor(role);
+    for (const role of Object.keys(opts.machines)) this.addRole(role, opts);
   }
 
   get state(): WorldState {
@@ -350,13 +353,13 @@ export class PureHost implements LifecycleHost {
    * built a name string per spawn that nothing read). The caller keeps keys unique among live actors.
    */
   spawnAt(key: unknown, input: unknown, role: string): ActorRef {
-    if (this.opts.nameOf === undefined) throw new Error('PureHost.spawnAt needs the nameOf option');
+    if (this.nameFor === null) throw new Error('PureHost.spawnAt needs the nameOf option');
     return this.spawnRec(null, key, input, role, false);
   }
 
   /** The actor's name (built now from its key, the first time, for one spawned by `spawnAt`). */
   nameOf(ref: ActorRef): string {
-    return ref.name ?? (ref.name = this.opts.nameOf!(ref.nameKey));
+    return ref.name ?? (ref.name = this.nameFor!(ref.nameKey));
   }
 
   /** `byName`: put it in the table by name now (spawn, which checked the name); else it waits in `unindexed`. */
@@ -465,19 +468,27 @@ export class PureHost implements LifecycleHost {
     this.deadlines.close();
   }
 
+  /** Every role is added at construction (see addRole), so a role not found here has no machine. */
   private machineFor(role: string): { machine: AnyStateMachine; compiled: CompiledMachine | null } {
     const ms = this.machines;
     for (let i = 0; i < ms.length; i++) if (ms[i]!.role === role) return ms[i]!;
-    const base = Object.hasOwn(this.opts.machines, role) ? this.opts.machines[role] : undefined;
+    throw new Error(`no machine for role '${role}'`);
+  }
+
+  /**
+   * Only the constructor calls this, with the options: the spawn path that inlines machineFor then
+   * holds no check of the options object's hidden class (one per server; see the fields above), which
+   * deoptimized it when a later server's came.
+   */
+  private addRole(role: string, opts: PureHostOptions): void {
+    const base = opts.machines[role];
     if (!base) throw new Error(`no machine for role '${role}'`);
-    const machine = this.opts.delays ? withDelays(base, this.opts.delays) : base;
+    const machine = opts.delays ? withDelays(base, opts.delays) : base;
     const compiled = this.stepper instanceof CompiledStepper ? this.stepper.compile(machine) : null;
     // Generate every configuration's code now too: the first requests do not pay for it, and a
     // generator failure shows at construction (the compiler caches per machine: once per process).
     compiled?.generateAll();
-    const m = { role, machine, compiled };
-    ms.push(m);
-    return m;
+    this.machines.push({ role, machine, compiled });
   }
 
   private drain(): void {

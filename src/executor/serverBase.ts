@@ -230,6 +230,13 @@ export abstract class ServerBase {
   private readonly actorInfo = new Map<string, ActorInfo>();
   private readonly logTransitions = process.env.XFERSTATE_LOG === '1';
   private readonly keepTimeInState: boolean;
+  /**
+   * The configuration the hot paths read, copied here: `config`'s hidden class is its caller's (the
+   * subclasses' `{ ...config, role }` makes a new one per server once that spread has seen several
+   * shapes), so code reading it was deoptimized and recompiled for every server a process made.
+   */
+  private readonly manualLoop: boolean;
+  private readonly handlesPerRequest: number;
   /** Actors that changed since the loop last offered them its events (a ready queue, not a scan). */
   private ready = new ReadyQueue<ActorInfo>(0);
   /** The iteration in progress: actors still to be offered their loop events (the automatic loop runs it in slices). */
@@ -249,6 +256,8 @@ export abstract class ServerBase {
   ) {
     this.side = config.role;
     this.keepTimeInState = config.timeInState === true;
+    this.manualLoop = config.loop === 'manual';
+    this.handlesPerRequest = config.handlesPerRequest ?? 1;
     this.wantsRecords = config.metricsPort !== undefined || config.tracePath !== undefined || this.logTransitions;
     this.agent = new Agent(config.name, {
       backend: config.backend,
@@ -259,7 +268,7 @@ export abstract class ServerBase {
     // The sender's blocks are written only here (the KV fill before each post): their poison is checked
     // right before that fill. The receiver's are written by the peer: checked when allocated.
     this.pool = new BlockPool(this.agent, config.blockBytes, config.poolBlocks, { checkPoison: config.role === 'context' ? 'firstWrite' : 'allocate' });
-    this.wiring = wiringFor(this.side, { handles: config.handlesPerRequest ?? 1, semantics: config.semantics ?? this.agent.semantics });
+    this.wiring = wiringFor(this.side, { handles: this.handlesPerRequest, semantics: config.semantics ?? this.agent.semantics });
     this.faults = new FaultPoints(this.side, (id) => this.requests.get(id)?.spec.faults ?? []);
     if (config.tracePath) this.trace = createWriteStream(config.tracePath, { flags: 'a' });
     if (config.metricsPort !== undefined) {
@@ -349,7 +358,7 @@ export abstract class ServerBase {
     this.performInbound(s);
     // Not from inside another effect: the host may be mid-step there, and a loop event sent then would
     // only be queued, so the step's after-work (the served-bytes check) would not follow it.
-    if (this.config.loop !== 'manual' && this.performing === 0) this.runRequest(requestOf(s));
+    if (!this.manualLoop && this.performing === 0) this.runRequest(requestOf(s));
     this.schedule();
   }
 
@@ -493,13 +502,13 @@ export abstract class ServerBase {
    * checks that this is 0 whenever a step has settled: the loop is woken by whatever made its work.
    */
   get strandedLoopWork(): number {
-    if (this.config.loop === 'manual' || this.closed || this.scheduled) return 0;
+    if (this.manualLoop || this.closed || this.scheduled) return 0;
     return this.ready.size + this.batch.size;
   }
 
   /** Run the executor loop soon (an event may have made work). */
   schedule(): void {
-    if (this.scheduled || this.closed || this.config.loop === 'manual') return;
+    if (this.scheduled || this.closed || this.manualLoop) return;
     this.scheduled = true;
     this.platform.defer(this.loopTurn);
   }
@@ -762,7 +771,7 @@ export abstract class ServerBase {
       if (info !== undefined && info.ref !== null) this.reapRef(info);
       else this.reapNamed(e?.keys?.get(role) ?? addressKey({ side: this.side, role, request: id }));
     }
-    const hs = HAS_HANDLES[this.side] ? (this.config.handlesPerRequest ?? 1) : 0;
+    const hs = HAS_HANDLES[this.side] ? this.handlesPerRequest : 0;
     for (let i = 0; i < hs; i++) {
       const info = e?.handleInfos?.[i];
       if (info !== undefined && info.ref !== null) this.reapRef(info);

@@ -341,6 +341,19 @@ describe('PureHost over a Stepper and a Clock', () => {
     host.stopAll();
   });
 
+  it('compiles every role at construction and refuses a role it was not given, by name or by key', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    expect(() => new PureHost({ machines: { handle: undefined as never }, route: () => {} })).toThrow(/no machine for role 'handle'/);
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {}, nameOf: String });
+    expect(() => host.spawnAt(1, { handleId: 'h1', semantics }, 'lease')).toThrow(/no machine for role 'lease'/);
+    expect(() => host.spawn('r1.lease', {})).toThrow(/no machine for role 'lease'/);
+    // Nothing was half-made: the handle role still spawns, and no actor was left behind.
+    expect(host.names()).toEqual([]);
+    host.spawnAt(2, { handleId: 'h2', semantics }, 'handle');
+    expect(host.names()).toEqual(['2']);
+    host.stopAll();
+  });
+
   it('names an actor spawned by key only when a name is needed: a lookup by name, or its reference used after it was removed', () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
     const named: string[] = [];
