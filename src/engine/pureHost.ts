@@ -203,7 +203,7 @@ export class PureHost implements LifecycleHost {
   private readonly onChange: NonNullable<PureHostOptions['onChange']> | null;
   private readonly nameFor: PureHostOptions['nameOf'] | null;
 
-  constructor(private readonly opts: PureHostOptions) {
+  constructor(opts: PureHostOptions) {
     this.inPlace = opts.inPlace === true;
     this.route = opts.route;
     this.onDone = opts.onDone ?? null;
