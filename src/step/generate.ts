@@ -68,6 +68,13 @@ export interface GenHelpers {
   noParams: unknown;
   emptyEffects: unknown[];
   emptyTimers: unknown[];
+  /** A new merge site for a function-form assign's partial (the generated code calls its `m`). */
+  mergeSite(): MergeSite;
+}
+
+/** Where a function-form assign's partial is merged into the run's context: `m` may replace itself at its first call. */
+export interface MergeSite {
+  m: (ctx: object, partial: object) => void;
 }
 
 /** A generated step function: runs the event's microstep on `run` and says whether a transition was selected. */
@@ -139,7 +146,7 @@ class Emitter {
       case 'assign': {
         const lines = [`{ const params = ${this.params(o.params)}; const a0 = run.assignConsts; const a = { context: run.ctx, event: ev, spawn: a0.spawn, self: a0.self, system: a0.system };`]; // new per assign: see scopeOf
         if (typeof o.assignment === 'function') {
-          lines.push(`const partial = ${this.k(o.assignment)}(a, params); run.ownContext(); run.merge(partial);`);
+          lines.push(`const partial = ${this.k(o.assignment)}(a, params); run.ownContext(); ${this.k(this.helpers.mergeSite())}.m(run.ctx, partial);`);
         } else {
           const a = o.assignment as Record<string, unknown>;
           const keys = o.keys!;
