@@ -17,11 +17,16 @@ const peerGone = (err: unknown): boolean => err instanceof XferError && err.code
 
 /** One native transfer of one handle actor. */
 interface NativeTransfer {
-  request: string;
   handle: TransferHandle | null;
   posted: boolean;
   /** The KV this handle's slice carries: written just before the post (see post()). */
   kv: { blocks: readonly number[]; number: number; epoch: number; offset: number; length: number } | null;
+}
+
+/** A request's native transfers by handle index, and how many of them are recorded. */
+interface RequestNatives {
+  byIndex: (NativeTransfer | undefined)[];
+  live: number;
 }
 
 /**
@@ -35,8 +40,12 @@ export class ContextServer extends ServerBase {
   private peer: ControlLink | null = null;
   private server: Server | null = null;
   private remoteAgent = '';
-  /** Native transfers by handle actor; an entry lives until its transfer is quiescent. */
-  private readonly natives = new Map<string, NativeTransfer>();
+  /**
+   * Native transfers by request, then by handle index; a record lives until its transfer is quiescent,
+   * a request's list until its last record goes. Keyed by the request id the server already holds (a
+   * key per handle actor was a name built and hashed per transfer).
+   */
+  private readonly natives = new Map<string, RequestNatives>();
 
   constructor(config: ServerConfig, emit: (m: ChildMessage) => void, inspect?: (ev: InspectionEvent) => void, platform?: Platform) {
     super({ ...config, role: 'context' }, emit, inspect, platform);
@@ -108,12 +117,11 @@ export class ContextServer extends ServerBase {
    * tensor-parallel peer splits each KV block), so every handle carries part of every block.
    */
   private create(at: RequestAddress, remote: RemoteRef | null, index: number, of: number): void {
-    const key = this.key(at);
     const lease = this.pool.lease(at.request);
     const spec = this.requests.get(at.request)?.spec;
     if (!remote || !lease || !spec || remote.blocks.length !== lease.blocks.length) {
       // Nothing to write into (or the request is gone): the handle's post fails at once.
-      this.natives.set(key, { request: at.request, handle: null, posted: false, kv: null });
+      this.setNative(at, { handle: null, posted: false, kv: null });
       return;
     }
     const bb = this.pool.blockBytes;
@@ -124,10 +132,31 @@ export class ContextServer extends ServerBase {
     } catch (err) {
       // The peer's agent is gone: there is nothing to write into, and the handle's post fails at once.
       if (!peerGone(err)) throw err;
-      this.natives.set(key, { request: at.request, handle: null, posted: false, kv: null });
+      this.setNative(at, { handle: null, posted: false, kv: null });
       return;
     }
-    this.natives.set(key, { request: at.request, handle, posted: false, kv: { blocks: lease.blocks, number: spec.number, epoch: remote.epoch, ...slice } });
+    this.setNative(at, { handle, posted: false, kv: { blocks: lease.blocks, number: spec.number, epoch: remote.epoch, offset: slice.offset, length: slice.length } });
+  }
+
+  private nativeAt(at: RequestAddress): NativeTransfer | undefined {
+    return this.natives.get(at.request)?.byIndex[at.index ?? 0];
+  }
+
+  private setNative(at: RequestAddress, n: NativeTransfer): void {
+    let r = this.natives.get(at.request);
+    if (r === undefined) this.natives.set(at.request, (r = { byIndex: [], live: 0 }));
+    const i = at.index ?? 0;
+    if (r.byIndex[i] === undefined) r.live++;
+    r.byIndex[i] = n;
+  }
+
+  /** Forget `n` if it is still the record at `at` (a record made again since stays). */
+  private dropNative(at: RequestAddress, n: NativeTransfer | undefined): void {
+    const r = this.natives.get(at.request);
+    const i = at.index ?? 0;
+    if (r === undefined || r.byIndex[i] === undefined || r.byIndex[i] !== n) return;
+    r.byIndex[i] = undefined;
+    if (--r.live === 0) this.natives.delete(at.request);
   }
 
   private createNative(blocks: readonly number[], remote: RemoteRef, slice: { offset: number; length: number }, request: string, index: number, of: number): TransferHandle {
@@ -148,11 +177,11 @@ export class ContextServer extends ServerBase {
 
   /** The native transfer behind a handle actor (conformance and the simulator read it; null before create). */
   nativeOf(handle: RequestAddress): TransferHandle | null {
-    return this.natives.get(this.key(handle))?.handle ?? null;
+    return this.nativeAt(handle)?.handle ?? null;
   }
 
   private post(at: RequestAddress): void {
-    const n = this.natives.get(this.key(at));
+    const n = this.nativeAt(at);
     if (!n?.handle) {
       this.stimulus({ kind: 'native', handle: at, status: 'ERROR' });
       return;
@@ -182,7 +211,7 @@ export class ContextServer extends ServerBase {
 
   /** A posted transfer's terminal status (bound per transfer: a closure's optimized code did not outlive a server). */
   private terminal(at: RequestAddress, h: TransferHandle, status: TerminalStatus): void {
-    this.complete({ kind: 'native', key: this.key(at), status }, this.deliverTerminal.bind(this, at, h, status));
+    this.complete('native', at, status, this.deliverTerminal.bind(this, at, h, status));
   }
 
   private deliverTerminal(at: RequestAddress, h: TransferHandle, status: TerminalStatus): void {
@@ -194,34 +223,34 @@ export class ContextServer extends ServerBase {
   }
 
   private abort(at: RequestAddress): void {
-    const n = this.natives.get(this.key(at));
+    const n = this.nativeAt(at);
     // Without abort the handle is only no longer wanted: polling goes on to a terminal status.
     if (!n?.handle || !n.posted || n.handle.released || !(this.config.semantics ?? this.agent.semantics).canAbortInFlight) return;
     const res = n.handle.abort();
-    if (res.aborted) void n.handle.whenQuiesced().then(() => this.complete({ kind: 'abort', key: this.key(at) }, () => this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' })));
+    if (res.aborted) void n.handle.whenQuiesced().then(() => this.complete('abort', at, undefined, () => this.stimulus({ kind: 'native', handle: at, status: 'ABORTED' })));
   }
 
   private release(at: RequestAddress): void {
-    const key = this.key(at);
-    const n = this.natives.get(key);
+    const n = this.nativeAt(at);
     if (!n?.handle) {
-      this.natives.delete(key);
+      this.dropNative(at, n);
       this.performInbound({ kind: 'release', handle: at, accepted: true, quiesced: true });
       return;
     }
     const h = n.handle;
     const res = h.release();
     // The record lives until nothing can touch the buffers (a fence waits on it).
-    if (res.quiesced) this.natives.delete(key);
-    else void h.whenQuiesced().then(() => this.natives.delete(key));
+    if (res.quiesced) this.dropNative(at, n);
+    else void h.whenQuiesced().then(() => this.dropNative(at, n));
     this.performInbound({ kind: 'release', handle: at, accepted: res.accepted, quiesced: res.quiesced });
   }
 
   /** Answer a fence of our own source lease once every native transfer of the request is quiescent. */
   private whenQuiesced(request: string, lease: RequestAddress): void {
     const waits: Promise<void>[] = [];
-    for (const n of this.natives.values()) if (n.request === request && n.handle) waits.push(n.handle.whenQuiesced());
-    void Promise.all(waits).then(() => this.complete({ kind: 'quiesced', key: this.key(lease) }, () => this.stimulus({ kind: 'quiesced', lease })));
+    const r = this.natives.get(request);
+    if (r !== undefined) for (const n of r.byIndex) if (n?.handle) waits.push(n.handle.whenQuiesced());
+    void Promise.all(waits).then(() => this.complete('quiesced', lease, undefined, () => this.stimulus({ kind: 'quiesced', lease })));
   }
 
   override close(): void {

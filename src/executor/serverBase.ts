@@ -409,9 +409,10 @@ export abstract class ServerBase {
    */
   holdCompletions: ((what: { kind: 'native' | 'abort' | 'quiesced'; key: string; status?: string }, deliver: () => void) => void) | null = null;
 
-  protected complete(what: { kind: 'native' | 'abort' | 'quiesced'; key: string; status?: string }, deliver: () => void): void {
+  /** A completion of `kind` for the actor at `at`: delivered now, or held (its actor's name built only then). */
+  protected complete(kind: 'native' | 'abort' | 'quiesced', at: Address, status: string | undefined, deliver: () => void): void {
     if (this.isClosed) return;
-    if (this.holdCompletions) this.holdCompletions(what, deliver);
+    if (this.holdCompletions) this.holdCompletions(status === undefined ? { kind, key: this.key(at) } : { kind, key: this.key(at), status }, deliver);
     else deliver();
   }
 
