@@ -1033,8 +1033,10 @@ class Run {
     this.output = undefined;
     this.effects = EMPTY_EFFECTS;
     this.timers = EMPTY_TIMERS;
-    // Setting an array's length is a runtime call: only when there is something to drop.
-    if (this.queue.length !== 0) this.queue.length = 0;
+    // What a run that finished left queued (its done events: 3 runs per request in the bench). Popped:
+    // setting an array's length is a store through an accessor, a runtime call of about 440 instructions.
+    const q = this.queue;
+    while (q.length !== 0) q.pop();
     this.version = 0;
   }
 
