@@ -154,7 +154,7 @@ export class ContextServer extends ServerBase {
   private dropNative(at: RequestAddress, n: NativeTransfer | undefined): void {
     const r = this.natives.get(at.request);
     const i = at.index ?? 0;
-    if (r === undefined || r.byIndex[i] === undefined || r.byIndex[i] !== n) return;
+    if (n === undefined || r === undefined || r.byIndex[i] !== n) return;
     r.byIndex[i] = undefined;
     if (--r.live === 0) this.natives.delete(at.request);
   }

@@ -874,9 +874,9 @@ let mergers = 0;
 
 /**
  * A function-form assign's merge at one site of the generated code: made at the site's first call for
- * the keys of the context it meets. One merge per machine saw every assign's partial: its for-in met a
- * different shape at each call, missed its enum cache and went through V8's runtime (ForInEnumerate, 26
- * times per request in the bench). A site's partials have one or two shapes.
+ * the keys of the context it meets. One merge per machine met every assign's partial, a different
+ * shape at each call; a site's partials have one or two. (Measured: about 1,600 fewer JS-thread
+ * instructions per request in the bench.)
  */
 function mergeSite(): MergeSite {
   const site: MergeSite = {
