@@ -105,8 +105,12 @@ interface ActorInfo {
   readonly kinds: readonly LoopKind[] | undefined;
   /** The events of `kinds`, in the same order (`LOOP_EVENTS[kind]` looked up once per actor, not per offer). */
   readonly loopEvents: readonly EventObject[] | undefined;
-  /** The state it is in (null before its first record and after it finished), and since when. */
-  key: string | null;
+  /**
+   * The state it is in (NO_KEY before its first record and after it finished), and since when. A string
+   * either way: with null beside the configurations' (internalized) keys, comparing two took V8's generic
+   * StrictEqual builtin instead of a pointer comparison.
+   */
+  key: string;
   at: number;
   /** Time-in-state histograms of its machine, by state key (found once, not per transition). */
   byKey: Map<string, Histogram> | null;
@@ -169,6 +173,9 @@ function offerable(info: ActorInfo, ref: ActorRef | null): boolean {
   if (ref === null || !ref.alive || ref.compiled === null) return true;
   return ref.compiled.acceptedOf(ref.snap, info.loopEvents) !== 0;
 }
+
+/** ActorInfo.key of an actor with no configuration recorded (no state key is empty). */
+const NO_KEY = '';
 
 /** A state value as a string: the state name when atomic at the top, else its JSON. */
 const valueKeyOf = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -902,7 +909,7 @@ export abstract class ServerBase {
     const addr = spawning ? this.spawning! : parseAddress(name!);
     const f = this.roleFacts(addr.role, 'request' in addr);
     const entry = !('request' in addr) ? null : spawning ? this.spawningEntry : (this.requests.get(addr.request) ?? null);
-    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: null, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null, actions: f.actions };
+    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: NO_KEY, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null, actions: f.actions };
     if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     return i;
   }
@@ -941,7 +948,8 @@ export abstract class ServerBase {
     this.unlink(info);
     // Empty under PureHost (records live as the host's owners): no lookup then.
     if (this.actorInfo.size !== 0 && info.name !== null) this.actorInfo.delete(info.name);
-    if (info.name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
+    // (Null first: a name that may be null compared with a string took V8's generic StrictEqual builtin.)
+    if (info.name !== null && info.name === this.lastName) (this.lastName = ''), (this.lastInfo = null);
     // A dropped record may still be held (a stale ready-queue slot, a deferred call): it lets go of its
     // request and its actor, so a record that reached the old generation keeps no young objects alive.
     info.entry = null;
@@ -992,12 +1000,12 @@ export abstract class ServerBase {
    */
   private noteConfig(info: ActorInfo, key: string, active: boolean): void {
     const prevKey = info.key;
-    if (prevKey !== key && prevKey !== null && info.entry !== null) info.entry.transitions++;
+    if (prevKey !== key && prevKey !== NO_KEY && info.entry !== null) info.entry.transitions++;
     if (active) {
       info.key = key;
       return;
     }
-    info.key = null;
+    info.key = NO_KEY;
     const addr = info.addr;
     if ('request' in addr && !this.requests.has(addr.request)) this.forget(this.nameOfInfo(info));
   }
@@ -1017,7 +1025,7 @@ export abstract class ServerBase {
     if (prevKey === key && status === 'active' && this.trace === undefined) return;
     // The clock is read only for the histograms and the trace, when someone keeps them.
     const now = this.keepTimeInState || this.trace ? this.platform.clock.now() : 0;
-    if (prevKey !== null && prevKey !== key) {
+    if (prevKey !== NO_KEY && prevKey !== key) {
       if (this.keepTimeInState) {
         const byKey = info.byKey ?? (info.byKey = this.histogramsOf(machine));
         let h = byKey.get(prevKey);

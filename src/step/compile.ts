@@ -150,6 +150,15 @@ const EMPTY_TIMERS: TimerOp[] = [];
 
 const isBuiltin = (x: unknown): x is { type: string; resolve: Fn } => typeof x === 'function' && 'resolve' in x;
 
+/**
+ * The string V8 keeps one copy of (a property key's): a configuration's key compared with `===` is then
+ * a pointer comparison. A key made by JSON.stringify is a fresh string, and the executor's comparison of
+ * an actor's previous key with its new one went to V8's generic StrictEqual builtin (46 calls per request).
+ */
+function internalized(s: string): string {
+  return Object.keys({ [s]: 0 })[0]!;
+}
+
 export interface CompileOptions {
   /** Stop enumerating plans ahead of time beyond this many; further plans are built on first use. */
   maxEagerPlans?: number;
@@ -376,7 +385,7 @@ export class CompiledMachine {
       nodes,
       key,
       value,
-      valueKey: typeof value === 'string' ? value : JSON.stringify(value),
+      valueKey: internalized(typeof value === 'string' ? value : JSON.stringify(value)),
       tags: new Set(nodes.flatMap((n) => n.tags)),
       final: isInFinalState(set, root),
       selectors: new Map(),
