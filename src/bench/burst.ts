@@ -400,6 +400,17 @@ export async function allocation(run: (o: RunOptions) => Promise<RunResult>, o: 
 
 const round = (x: number, d = 3) => Number(x.toFixed(d));
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+
+/**
+ * Each A/B pair's own ratio, in run order, with the least and greatest: the spread the headline ratio (a
+ * ratio of medians) sits in. On this shared 2-core machine one pair differs from the next by more than a
+ * change of a few percent in the engine, so a reader needs the spread to tell a result from its noise.
+ */
+export function pairRatios(a: readonly number[], b: readonly number[]): { ratios: number[]; min: number; max: number } {
+  if (a.length !== b.length || a.length === 0) throw new Error(`pairRatios: ${a.length} against ${b.length} runs`);
+  const ratios = a.map((x, i) => round(x / b[i]!, 2));
+  return { ratios, min: Math.min(...ratios), max: Math.max(...ratios) };
+}
 /** The median of the runs' JS-thread CPU per request, and of the rest of the process's; null where the platform does not say. */
 const jsThreadMedian = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.jsThreadCpuPerRequestMs!))) : null);
 const otherThreadsMedian = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.cpuPerRequestMs - r.jsThreadCpuPerRequestMs!))) : null);
@@ -444,6 +455,7 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     const cpu = (rs: RunResult[]) => median(rs.map((r) => r.cpuPerRequestMs));
     result.cpuPerRequestMs = { engine: round(cpu(eng)), plainCallbacks: round(cpu(base)) };
     result.engineOverheadRatio = round(cpu(eng) / cpu(base), 2);
+    result.overheadPairRatios = pairRatios(eng.map((r) => r.cpuPerRequestMs), base.map((r) => r.cpuPerRequestMs));
     // The JS thread's part of each (median of the same runs); null where the platform does not say.
     result.jsThreadCpuPerRequestMs = { engine: jsThreadMedian(eng), plainCallbacks: jsThreadMedian(base) };
   }
@@ -480,6 +492,7 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
       verifyGBps: round(b.verifyGBps),
       fillVerifyCopyBoundGBps: round(b.boundGBps),
       ratioToCallbacks: round(median(engT) / median(cbT), 2),
+      pairRatios: pairRatios(engT, cbT),
       // CPU per request split by thread, as in the overhead phase: the other threads' share is where a
       // recompiling engine showed (the optimizing compiler's helpers compete with the copies for the cores).
       jsThreadCpuPerRequestMs: { engine: jsThreadMedian(engR), plainCallbacks: jsThreadMedian(cbR) },
@@ -562,6 +575,8 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     console.log(`  machines executor   ${cpu.engine} ms`);
     console.log(`  plain callbacks     ${cpu.plainCallbacks} ms   (same native calls and control messages, no machines)`);
     console.log(`  ratio               ${String(result.engineOverheadRatio)}×   (goal ≤ 1.5×)`);
+    const pr = result.overheadPairRatios as ReturnType<typeof pairRatios>;
+    console.log(`  pair by pair        ${pr.ratios.map((x) => `${x}×`).join(', ')}   (each pair's own ratio, in run order: ${pr.min}–${pr.max})`);
     const js = result.jsThreadCpuPerRequestMs as { engine: number | null; plainCallbacks: number | null };
     if (js.engine !== null && js.plainCallbacks !== null) {
       console.log(`  of which JS thread  ${js.engine} ms vs ${js.plainCallbacks} ms; other threads (native copy and progress, GC and compiler helpers) ${round(cpu.engine - js.engine)} ms vs ${round(cpu.plainCallbacks - js.plainCallbacks)} ms`);
@@ -574,6 +589,8 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     console.log(`  machines executor   ${t.engineGBps} GB/s`);
     console.log(`  plain callbacks     ${t.callbacksGBps} GB/s`);
     console.log(`  ratio               ${t.ratioToCallbacks}   (goal ≥ 0.9)`);
+    const tp = (result.throughput as { pairRatios: ReturnType<typeof pairRatios> }).pairRatios;
+    console.log(`  pair by pair        ${tp.ratios.join(', ')}   (each pair's own ratio, in run order: ${tp.min}–${tp.max})`);
     console.log(`  while warming up    ${w.engineGBps} vs ${w.callbacksGBps} GB/s, ratio ${w.ratioToCallbacks}   (median of the ${w.runs} warm-up pairs: the engine's code is still being compiled)`);
     const tj = result.throughput as { jsThreadCpuPerRequestMs: { engine: number | null; plainCallbacks: number | null }; otherThreadsCpuPerRequestMs: { engine: number | null; plainCallbacks: number | null } };
     if (tj.jsThreadCpuPerRequestMs.engine !== null) {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult } from '../../src/bench/burst.js';
-import { allocation, callbacksRun, engineRun } from '../../src/bench/burst.js';
+import { allocation, callbacksRun, engineRun, pairRatios } from '../../src/bench/burst.js';
 import { TransferHandle } from '../../src/native/index.js';
 
 /**
@@ -10,6 +10,14 @@ import { TransferHandle } from '../../src/native/index.js';
  * (a zero, a constant, the whole process's CPU) would fail here.
  */
 describe('bench burst: what the figures measure', () => {
+  it("each pair's own ratio, in run order, and their spread", () => {
+    // Pairs kept in order (A[i] against B[i], not sorted apart): a ratio of sorted lists would pair runs
+    // that did not run side by side.
+    expect(pairRatios([3, 1, 2], [2, 2, 1])).toEqual({ ratios: [1.5, 0.5, 2], min: 0.5, max: 2 });
+    expect(() => pairRatios([1, 2], [1])).toThrow(/2 against 1/);
+    expect(() => pairRatios([], [])).toThrow();
+  });
+
   it('the JS thread share is part of the CPU per request, and more than nothing (Linux)', async () => {
     const r = await engineRun({ requests: 300, concurrency: 16, blockBytes: 4096, blocksPerRequest: 1 });
     if (!existsSync('/proc/thread-self/schedstat')) {
