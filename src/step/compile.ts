@@ -139,6 +139,9 @@ export interface Config {
   acceptedBits: number;
 }
 
+/** Steps a reused Run serves before a new one replaces it (a power of two; see takeRun). */
+const RUN_RENEWAL = 256;
+
 /** Event types per configuration whose selectors are found by a scan rather than a Map lookup. */
 const SCANNED_TYPES = 12;
 
@@ -660,7 +663,7 @@ export class CompiledMachine {
       }
       return run.result(null);
     } finally {
-      this.spare = run;
+      run.busy = false;
     }
   }
 
@@ -671,7 +674,7 @@ export class CompiledMachine {
       run.macro(event, false);
       return run.result(snap);
     } finally {
-      this.spare = run;
+      run.busy = false;
     }
   }
 
@@ -689,7 +692,7 @@ export class CompiledMachine {
       run.macro(event, false);
       return run.writeInto(snap);
     } finally {
-      this.spare = run;
+      run.busy = false;
     }
   }
 
@@ -724,11 +727,21 @@ export class CompiledMachine {
     return this.snapshot(this.configOf(snap), this.ownValuesOf({ ...(snap.context as Record<string, unknown>) }), snap.status, snap.output);
   }
 
-  /** One Run object is reused step after step (a nested step, if any, gets a fresh one). */
+  /**
+   * One Run object is reused step after step (a nested step, if any, gets a fresh one, not kept), and
+   * replaced by a new one every RUN_RENEWAL steps. A Run kept for good is promoted to V8's old generation
+   * after two scavenges, and from then on every store of a young object into it (each step's context, its
+   * lists of effects and timers) took V8's write barrier stub, about 50 instructions. Renewed this often,
+   * it dies young. It stays in `spare` while in use (`busy` says so): putting a young Run back into this
+   * long-lived object after each step was itself a barrier per step.
+   */
   private spare: Run | null = null;
+  private runsTaken = 0;
   private takeRun(cfg: Config, ctx: unknown, initial: boolean, ownCtx = false): Run {
-    const r = this.spare ?? new Run(this);
-    this.spare = null;
+    let r = this.spare;
+    if (r !== null && r.busy) r = new Run(this);
+    else if (r === null || (++this.runsTaken & (RUN_RENEWAL - 1)) === 0) this.spare = r = new Run(this);
+    r.busy = true;
     r.reset(cfg, ctx, initial, ownCtx);
     return r;
   }
@@ -999,6 +1012,8 @@ function collect(sel: Selector, ctx: unknown, event: EventObject): boolean {
  * version, effects, timers, queue, assignConsts.
  */
 class Run {
+  /** In a step now (takeRun: a nested step takes a fresh Run). */
+  busy = false;
   private changed = false;
   private ownCtx = false;
   status = 'active';

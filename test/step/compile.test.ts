@@ -28,6 +28,39 @@ function lockstep(m: AnyStateMachine, input: unknown, types: readonly string[], 
 }
 
 describe('compiler', () => {
+  it('a step taken inside another step of the same machine runs on its own, and steps keep matching past Run renewals', () => {
+    // A guard that steps another actor of the same machine: the inner step must not take over the outer
+    // step's Run (its configuration, context, effects). 600 steps cross two renewals of the reused Run.
+    let nested: (() => void) | null = null;
+    const m = setup({
+      types: { context: {} as { n: number } },
+      guards: {
+        ok: () => {
+          const f = nested;
+          nested = null;
+          f?.();
+          nested = f;
+          return true;
+        },
+      },
+      actions: { tell: (_: unknown, _p: { n: number }) => {} },
+    }).createMachine({
+      context: { n: 0 },
+      on: { INC: { guard: 'ok', actions: [assign({ n: ({ context }) => context.n + 1 }), { type: 'tell', params: ({ context }) => ({ n: context.n }) }] } },
+    });
+    const cs = new CompiledStepper();
+    let inner = cs.initial(m, undefined).snap;
+    nested = () => void (inner = cs.step(m, inner, { type: 'INC' }).snap);
+    let outer = cs.initial(m, undefined).snap;
+    for (let i = 1; i <= 600; i++) {
+      const r = cs.step(m, outer, { type: 'INC' });
+      outer = r.snap;
+      expect((outer.context as { n: number }).n).toBe(i);
+      expect(r.effects).toEqual([{ type: 'tell', params: { n: i } }]);
+      expect((inner.context as { n: number }).n).toBe(i);
+    }
+  });
+
   it('compiles every production machine and regression variant ahead of time', () => {
     const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
     expect(all.length).toBeGreaterThanOrEqual(8);
