@@ -213,6 +213,21 @@ function withVariants(machines: Record<string, AnyStateMachine>, names: readonly
   return out;
 }
 
+/** Actions performed between two renewals of a server's scratch object (a power of two; see `scratch`). */
+const SCRATCH_RENEWAL = 256;
+
+/** See ServerBase.scratch. */
+class Scratch {
+  /** The entry of the request whose actor's action is being performed (its deliveries find their actors there); null outside one. */
+  sinkFrom: RequestEntry | null = null;
+  /** The address of the actor being spawned (its record is made from it, not from a parse of its name). */
+  spawning: Address | null = null;
+  /** Its name, or null when it is spawned by address (PureHost.spawnAt). */
+  spawningName: string | null = null;
+  /** Its request's entry (found from the spawning actor's, without a lookup, in the usual case). */
+  spawningEntry: RequestEntry | null = null;
+}
+
 export abstract class ServerBase {
   readonly agent: Agent;
   readonly pool: BlockPool;
@@ -307,40 +322,41 @@ export abstract class ServerBase {
   /** The host's `route`: an actor's action through its role's wiring table (PureHost hands back the actor's record as `owner`; live actors are looked up by name). */
   private routeAction(_h: unknown, actor: string, action: EmittedAction, owner?: unknown): void {
     const info = owner !== undefined ? (owner as ActorInfo) : this.infoOf(actor);
-    const prev = this.sinkFrom;
-    this.sinkFrom = info.entry;
+    const s = (++this.routed & (SCRATCH_RENEWAL - 1)) === 0 ? this.renewScratch() : this.scratch;
+    const prev = s.sinkFrom;
+    s.sinkFrom = info.entry;
     this.performing++;
     try {
       info.actions(this.sink, info.addr, action);
     } finally {
       this.performing--;
-      this.sinkFrom = prev;
+      this.scratch.sinkFrom = prev;
     }
   }
 
   /** The host's `onDone`: what an actor's final state does. */
   private actorDone(_h: unknown, actor: string, output: unknown, owner?: unknown): void {
-    const prev = this.sinkFrom;
-    this.sinkFrom = null;
+    const prev = this.scratch.sinkFrom;
+    this.scratch.sinkFrom = null;
     this.performing++;
     try {
       this.wiring.doneInto(this.sink, owner !== undefined ? (owner as ActorInfo).addr : this.addr(actor), output);
     } finally {
       this.performing--;
-      this.sinkFrom = prev;
+      this.scratch.sinkFrom = prev;
     }
   }
 
   /** A stimulus's events and effects, performed as the wiring names them (no list of effects built). */
   protected performInbound(s: Stimulus): void {
-    const prev = this.sinkFrom;
-    this.sinkFrom = null;
+    const prev = this.scratch.sinkFrom;
+    this.scratch.sinkFrom = null;
     this.performing++;
     try {
       this.wiring.inboundInto(this.sink, s);
     } finally {
       this.performing--;
-      this.sinkFrom = prev;
+      this.scratch.sinkFrom = prev;
     }
   }
 
@@ -551,10 +567,26 @@ export abstract class ServerBase {
     }
   }
 
-  // The wiring's sink (EffectSink): what an action, a final state or a stimulus asks for, performed as
-  // it is named. `sinkFrom` is the entry of the request whose actor asked (its deliveries find their
-  // actors there), set around each call into the wiring.
-  private sinkFrom: RequestEntry | null = null;
+  /**
+   * What the server is in the middle of (the request whose actor's action is being performed, the actor
+   * being spawned), kept apart from the server and renewed every SCRATCH_RENEWAL actions. These fields are
+   * written with young objects several times per request; the server lives long and is promoted to V8's
+   * old generation, where each such store took the write barrier stub (about 50 instructions). The
+   * scratch object is replaced before it is old.
+   */
+  private scratch = new Scratch();
+  private routed = 0;
+
+  /** A new scratch object with the old one's values (safe mid-call: callers restore into `this.scratch`). */
+  private renewScratch(): Scratch {
+    const o = this.scratch;
+    const n = new Scratch();
+    n.sinkFrom = o.sinkFrom;
+    n.spawning = o.spawning;
+    n.spawningName = o.spawningName;
+    n.spawningEntry = o.spawningEntry;
+    return (this.scratch = n);
+  }
 
   /**
    * The sink the wiring writes into, one per server: a class made once (its code is shared by every
@@ -572,22 +604,22 @@ export abstract class ServerBase {
       this.server.deliverToServer(role, event);
     }
     to(address: Address, event: MachineEvent): void {
-      this.server.deliverTo(address, event, this.server.sinkFrom);
+      this.server.deliverTo(address, event, this.server.scratch.sinkFrom);
     }
     effect(e: Effect): void {
-      this.server.performOne(e, this.server.sinkFrom);
+      this.server.performOne(e, this.server.scratch.sinkFrom);
     }
   };
   private readonly sink: EffectSink = new ServerBase.Sink(this);
 
   /** A delivery to an actor of a request (EffectSink.toRequest). */
   private deliverToRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {
-    if (!this.sendByRef(this.entryOf(request, this.sinkFrom)?.infos?.get(role), event)) this.host.send(this.key(at.req(this.side, role, request)), event);
+    if (!this.sendByRef(this.entryOf(request, this.scratch.sinkFrom)?.infos?.get(role), event)) this.host.send(this.key(at.req(this.side, role, request)), event);
   }
 
   /** A delivery to a transfer handle of a request (EffectSink.toHandle). */
   private deliverToHandle(request: string, index: number, event: MachineEvent): void {
-    if (!this.sendByRef(this.entryOf(request, this.sinkFrom)?.handleInfos?.[index], event)) this.host.send(this.key(at.req(this.side, 'handle', request, index)), event);
+    if (!this.sendByRef(this.entryOf(request, this.scratch.sinkFrom)?.handleInfos?.[index], event)) this.host.send(this.key(at.req(this.side, 'handle', request, index)), event);
   }
 
   /** A delivery to one of the server's own actors (EffectSink.toServer). */
@@ -660,18 +692,21 @@ export abstract class ServerBase {
     const name = this.pure === null ? this.key(at, from) : null;
     if (this.trace) this.trace.write(`${JSON.stringify({ seq: this.seq++, t: this.platform.clock.now(), kind: 'spawn', server: this.side, actor: (name ?? this.key(at, from)).slice(2), input })}\n`);
     // The host asks for the actor's record (ownerOf) during the spawn: it gets this address, not a parse of the name.
-    this.spawning = at;
-    this.spawningName = name;
+    const sc = this.scratch;
+    sc.spawning = at;
+    sc.spawningName = name;
     // The spawning actor's entry when it is this request's and still in the table (else the table's, as newInfo had it).
-    this.spawningEntry = !('request' in at) ? null : from !== null && from.spec.id === at.request && !from.reported ? from : (this.requests.get(at.request) ?? null);
+    sc.spawningEntry = !('request' in at) ? null : from !== null && from.spec.id === at.request && !from.reported ? from : (this.requests.get(at.request) ?? null);
     let ref: ActorRef | null = null;
     try {
       if (this.pure !== null) ref = this.pure.spawnAt(at, input, at.role);
       else this.host.spawn(name!, input);
     } finally {
-      this.spawning = null;
-      this.spawningName = null;
-      this.spawningEntry = null;
+      // (Into the scratch object of now: an action inside the spawn may have renewed it.)
+      const sc2 = this.scratch;
+      sc2.spawning = null;
+      sc2.spawningName = null;
+      sc2.spawningEntry = null;
     }
     // PureHost keeps the record as the actor's owner (no table of records by name here; read from the
     // reference, not from a field the spawn set: the actor's first step may have spawned others meanwhile).
@@ -885,12 +920,6 @@ export abstract class ServerBase {
   private lastName = '';
   private lastInfo: ActorInfo | null = null;
 
-  /** The address of the actor being spawned (its record is made from it, not from a parse of its name). */
-  private spawning: Address | null = null;
-  /** Its name, or null when it is spawned by address (PureHost.spawnAt). */
-  private spawningName: string | null = null;
-  /** Its request's entry (found from the spawning actor's, without a lookup, in the usual case). */
-  private spawningEntry: RequestEntry | null = null;
 
   /** A live actor's record by name (ActorHost), made at its first mention. */
   private infoOf(name: string): ActorInfo {
@@ -904,11 +933,12 @@ export abstract class ServerBase {
 
   /** The record of an actor being spawned (PureHost keeps it as the actor's owner; ActorHost's go in `actorInfo`). */
   private newInfo(name: string | null): ActorInfo {
-    const spawning = name === this.spawningName && this.spawning !== null;
+    const sc = this.scratch;
+    const spawning = name === sc.spawningName && sc.spawning !== null;
     if (!spawning && name === null) throw new Error('an actor without a name outside a spawn');
-    const addr = spawning ? this.spawning! : parseAddress(name!);
+    const addr = spawning ? sc.spawning! : parseAddress(name!);
     const f = this.roleFacts(addr.role, 'request' in addr);
-    const entry = !('request' in addr) ? null : spawning ? this.spawningEntry : (this.requests.get(addr.request) ?? null);
+    const entry = !('request' in addr) ? null : spawning ? sc.spawningEntry : (this.requests.get(addr.request) ?? null);
     const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: NO_KEY, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null, actions: f.actions };
     if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     return i;
