@@ -62,7 +62,8 @@ export class ReadyQueue<T extends Queued> {
     // bounded). And every ADDS_PER_RENEWAL adds, into new arrays: arrays kept for good are promoted to V8's
     // old generation, and each young actor stored into one then took the write barrier stub (about 50
     // instructions, some 12 per request in the burst bench).
-    if ((this.tail - this.head > 64 && this.tail - this.head > 4 * this.count) || (++this.adds & (ADDS_PER_RENEWAL - 1)) === 0) this.compact();
+    const renew = (++this.adds & (ADDS_PER_RENEWAL - 1)) === 0;
+    if (renew || (this.tail - this.head > 64 && this.tail - this.head > 4 * this.count)) this.compact();
   }
 
   delete(x: T): boolean {

@@ -579,13 +579,7 @@ export abstract class ServerBase {
 
   /** A new scratch object with the old one's values (safe mid-call: callers restore into `this.scratch`). */
   private renewScratch(): Scratch {
-    const o = this.scratch;
-    const n = new Scratch();
-    n.sinkFrom = o.sinkFrom;
-    n.spawning = o.spawning;
-    n.spawningName = o.spawningName;
-    n.spawningEntry = o.spawningEntry;
-    return (this.scratch = n);
+    return (this.scratch = Object.assign(new Scratch(), this.scratch));
   }
 
   /**
@@ -919,7 +913,6 @@ export abstract class ServerBase {
   /** The last actor looked up: a transition's record, its effects and its done come one after another. */
   private lastName = '';
   private lastInfo: ActorInfo | null = null;
-
 
   /** A live actor's record by name (ActorHost), made at its first mention. */
   private infoOf(name: string): ActorInfo {
