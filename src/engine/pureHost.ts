@@ -149,15 +149,17 @@ function withDelays(base: AnyStateMachine, delays: Record<string, number>): AnyS
 }
 
 /**
- * PureHost's queue while nothing is queued (never written: a drain that queues makes an array of its
- * own). Made from a one-element literal and emptied, so that it has the elements kind of the queues
- * (objects), and loads of a host's queue see one array map.
+ * Drains that queued an event between two renewals of a host's queue array (a power of two; see
+ * PureHost.queue).
  */
-const NO_QUEUE: (ActorRecord | string | EventObject)[] = (() => {
-  const q: (ActorRecord | string | EventObject)[] = [{ type: '' }];
+const DRAINS_PER_RENEWAL = 256;
+
+/** An empty queue array of the elements kind every queue has (objects): loads of a host's queue see one array map. */
+function newQueue(): (ActorRecord | string | EventObject | undefined)[] {
+  const q: (ActorRecord | string | EventObject | undefined)[] = [{ type: '' }];
   q.length = 0;
   return q;
-})();
+}
 const INIT_EVENT: EventObject = { type: 'xstate.init' };
 
 /** What onTransition gets for a step an onChange observer saw (for an owner that wants a full record only at times). */
@@ -177,13 +179,17 @@ export class PureHost implements LifecycleHost {
   /** The machine of each role, made at construction (a scan comparing interned role names: a handful of roles, no hashing per spawn). */
   private readonly machines: { role: string; machine: AnyStateMachine; compiled: CompiledMachine | null }[] = [];
   /**
-   * The events sent during a drain, in order: pairs of (the actor's record where the sender had it, or
-   * its name to look up when the event comes up; the event). A new array per drain that queues any:
-   * stores into a young array need no write barrier, and the slots of a long-lived one took V8's slow
-   * barrier per queued event. `NO_QUEUE` (shared, never written) while nothing is queued.
+   * The events sent during a drain, in order, in slots [head, tail): pairs of (the actor's record where
+   * the sender had it, or its name to look up when the event comes up; the event). The array is kept
+   * from one drain to the next (its slots cleared at the end of each), and replaced by a new one every
+   * DRAINS_PER_RENEWAL drains that queued: an array kept for good is promoted to V8's old generation,
+   * and each young record or event stored into it then took the slow write barrier. (A new array per
+   * drain that queued cost an allocation and its growth by push each time: some 1.8 KB per request.)
    */
-  private queue: (ActorRecord | string | EventObject)[] = NO_QUEUE;
+  private queue = newQueue();
   private head = 0;
+  private tail = 0;
+  private queuedDrains = 0;
   private draining = false;
   /** The clock's time, read at the first deadline armed in the present run to completion (-1: not read yet). */
   private drainNow = -1;
@@ -311,7 +317,7 @@ export class PureHost implements LifecycleHost {
       // With nothing queued the event is stepped now, on this snapshot: its guards decide here whether the
       // step would change anything (an unchanged step with no effects is not taken at all). Behind queued
       // events only the configuration's transitions can rule it out.
-      const idle = !this.draining && this.head === this.queue.length;
+      const idle = !this.draining && this.head === this.tail;
       if (idle ? !r.compiled.takes(r.snap, event) : !r.compiled.accepts(r.snap, event.type)) return false;
     }
     const before = r.version;
@@ -404,8 +410,13 @@ export class PureHost implements LifecycleHost {
       }
       return;
     }
-    if (this.queue === NO_QUEUE) this.queue = [to, event];
-    else this.queue.push(to, event);
+    const q = this.queue;
+    const t = this.tail;
+    if (t < q.length) {
+      q[t] = to;
+      q[t + 1] = event;
+    } else q.push(to, event);
+    this.tail = t + 2;
     this.drain();
   }
 
@@ -503,7 +514,7 @@ export class PureHost implements LifecycleHost {
 
   /** Run the queued events in order (events their steps send are queued behind them). */
   private drainQueued(): void {
-    while (this.head < this.queue.length) {
+    while (this.head < this.tail) {
       const q = this.queue;
       const to = q[this.head] as ActorRecord | string;
       const event = q[this.head + 1] as EventObject;
@@ -515,7 +526,13 @@ export class PureHost implements LifecycleHost {
 
   private endDrain(): void {
     this.drainNow = -1;
-    this.queue = NO_QUEUE;
+    const t = this.tail;
+    if (t !== 0) {
+      // The events and records are not kept alive by their old slots.
+      if ((++this.queuedDrains & (DRAINS_PER_RENEWAL - 1)) === 0) this.queue = newQueue();
+      else for (let i = 0; i < t; i++) this.queue[i] = undefined;
+      this.tail = 0;
+    }
     this.head = 0;
     this.draining = false;
   }

@@ -411,6 +411,47 @@ describe('PureHost over a Stepper and a Clock', () => {
     host.stopAll();
   });
 
+  it('runs each event queued in a drain once, in order, over drains of every size and past several renewals of the queue', () => {
+    // A TICK makes its actor ask (route) for `k` ECHOes to a sink, queued behind it in the same drain;
+    // the sink reports each ECHO's number as it steps. Drains of 1 to 40 events, small after large, so
+    // the queue array grows, is reused with fewer slots filled, and is replaced (every 256 drains).
+    const machine = setup({
+      types: {} as { context: { n: number }; events: { type: 'TICK'; k: number } | { type: 'ECHO'; seq: number } },
+      actions: { fanout: (_: unknown, _p: { k: number }) => {}, seen: (_: unknown, _p: { seq: number }) => {} },
+    }).createMachine({
+      context: { n: 0 },
+      on: {
+        TICK: { actions: [assign({ n: ({ context }) => context.n + 1 }), { type: 'fanout', params: ({ event }) => ({ k: event.k }) }] },
+        ECHO: { actions: [assign({ n: ({ context }) => context.n + 1 }), { type: 'seen', params: ({ event }) => ({ seq: event.seq }) }] },
+      },
+    });
+    const seen: number[] = [];
+    let sent = 0;
+    let sink: ActorRef | null = null;
+    const host: PureHost = new PureHost({
+      machines: { source: machine, sink: machine },
+      clock: new SimClock(),
+      inPlace: true,
+      route: (h, _actor, a) => {
+        const p = a.params as { k?: number; seq?: number };
+        if (a.type === 'fanout') for (let i = 0; i < p.k!; i++) (h as PureHost).sendRef(sink!, { type: 'ECHO', seq: sent++ });
+        else if (a.type === 'seen') seen.push(p.seq!);
+      },
+    });
+    const source = host.spawnRef('s.source', {});
+    sink = host.spawnRef('s.sink', {});
+    const sizes = Array.from({ length: 700 }, (_, i) => ((i * 37) % 40) + 1);
+    for (const k of sizes) {
+      const before = seen.length;
+      host.sendRef(source, { type: 'TICK', k });
+      // The drain ran all of its queued events before the send returned, and none of an earlier drain again.
+      expect(seen.length - before).toBe(k);
+    }
+    expect(seen).toEqual(Array.from({ length: sent }, (_, i) => i));
+    expect(sink.snap.context).toEqual({ n: sent });
+    host.stopAll();
+  });
+
   it("tells onChange which steps are a deadline's own event: its timer firing, or fire(), never an event sent by name", () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
     const clock = new SimClock();
