@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { contextSendMachine, peerSessionMachine } from '../../machines/index.js';
-import { addressKey, parseAddress, wiringFor } from '../../src/core/wiring.js';
+import { addressKey, dispatcher, parseAddress, wiringFor } from '../../src/core/wiring.js';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { COMPOSED_PLAN, composedConfig } from '../../src/explore/composedCatalog.js';
 import { exploreComposed, isSilentStep, replayComposed, shrinkPath } from '../../src/explore/composedExplorer.js';
 import type { ComposedState } from '../../src/explore/composed.js';
@@ -70,6 +73,28 @@ describe('wiring', () => {
     semantics.canAbortInFlight = false;
     const spawned = a.action({ side: 'context', role: 'send', request: 'r' }, { type: 'startTransfers', params: { handles: 1, remote: null } }).find((e) => e.type === 'spawn');
     expect(spawned).toMatchObject({ input: { semantics: { canAbortInFlight: true, releaseInFlightQuiesces: false } } });
+  });
+
+  it("dispatches each action to its own role's entry, and what no entry takes to the general path, with or without code generation", () => {
+    // Two roles share the type 'x', and the first has a type the second lacks: a case that fell through
+    // to the next role, or a wrong entry index, calls another entry. The same cases in a process that
+    // forbids code from strings take the dispatcher's lookup fallback.
+    const cases = `
+      const log = [];
+      const entry = (name) => (_s, _from, p) => log.push(name + ':' + JSON.stringify(p));
+      const table = new Map([
+        ['a', new Map([['x', entry('a/x')], ['y', entry('a/y')]])],
+        ['b', new Map([['x', entry('b/x')], ['z', entry('b/z')]])],
+      ]);
+      const d = dispatcher(table, (_s, from, a) => log.push('general ' + from.role + '/' + a.type));
+      for (const [role, type] of [['a', 'x'], ['a', 'y'], ['b', 'x'], ['b', 'z'], ['a', 'z'], ['b', 'y'], ['c', 'x']]) d(null, { side: 'context', role, request: 'r' }, { type, params: { role, type } });
+    `;
+    const expected = ['a/x:{"role":"a","type":"x"}', 'a/y:{"role":"a","type":"y"}', 'b/x:{"role":"b","type":"x"}', 'b/z:{"role":"b","type":"z"}', 'general a/z', 'general b/y', 'general c/x'];
+    const inProcess = new Function('dispatcher', `${cases}; return log;`)(dispatcher) as string[];
+    expect(inProcess).toEqual(expected);
+    const script = `const { dispatcher } = await import(${JSON.stringify(pathToFileURL(resolve('dist/src/core/wiring.js')).href)});\n${cases}\nconsole.log(JSON.stringify(log));`;
+    const out = execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual(expected);
   });
 
   it('refuses an action it does not know (the table is total, not permissive)', () => {
