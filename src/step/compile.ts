@@ -683,7 +683,8 @@ export class CompiledMachine {
    * replaced, no new snapshot or context object is made. Only for a host that owns its snapshots and
    * keeps no old one (the executor's PureHost with `inPlace`); the explorer and every tool that compares
    * snapshots use `step`. The snapshot must come from `own()` (its context is its own). The effects and
-   * timer operations are the same as `step`'s (test/step checks both against xstate).
+   * timer operations are the same as `step`'s (test/step checks both against xstate). The result is
+   * read before this machine's next step: that step may reuse the object (its lists stay the caller's).
    */
   stepInPlace(snap: Snap, event: EventObject): InPlaceStep {
     if (snap.status !== 'active') return UNCHANGED;
@@ -926,7 +927,8 @@ function cloner(): (o: object) => object {
 
 /**
  * What stepInPlace returns: whether the snapshot changed, and the step's effects and timer operations
- * (a new object for each step that did something; a shared frozen one for a step that did nothing).
+ * (the machine's reused Run for a step that did something, valid until the machine's next step; a
+ * shared frozen object for a step that did nothing).
  */
 export interface InPlaceStep {
   readonly changed: boolean;
@@ -1011,10 +1013,11 @@ function collect(sel: Selector, ctx: unknown, event: EventObject): boolean {
  * output. Generated code (generate.ts) reads and writes the fields it shares with `exec`: cfg, ctx,
  * version, effects, timers, queue, assignConsts.
  */
-class Run {
+class Run implements InPlaceStep {
   /** In a step now (takeRun: a nested step takes a fresh Run). */
   busy = false;
-  private changed = false;
+  /** Whether the step changed the snapshot (stepInPlace hands the Run back as its result: see writeInto). */
+  changed = false;
   private ownCtx = false;
   status = 'active';
   output: unknown = undefined;
@@ -1217,9 +1220,11 @@ class Run {
   /** stepInPlace's result: the new configuration, context, status and output written into `snap`. */
   writeInto(snap: Snap): InPlaceStep {
     if (!this.changed && this.effects === EMPTY_EFFECTS && this.timers === EMPTY_TIMERS) return UNCHANGED;
-    // A new result object (see scopeOf: one refilled per Run took a slow write barrier per list stored).
-    const out: InPlaceStep = { changed: this.changed, effects: this.effects, timers: this.timers };
-    if (!this.changed) return out;
+    // The Run itself is the result: its changed, effects and timers are the step's. A result object per
+    // step was about 1.5 KB per request in the burst bench (sampling heap profiler). A Run is young (takeRun
+    // replaces it every RUN_RENEWAL steps), so its fields take no slow write barrier, which an old result
+    // object refilled per step did. Its lists are new per step, so a caller may keep them.
+    if (!this.changed) return this;
     const s = snap as unknown as { _nodes: unknown; value: unknown; tags: unknown; context: unknown; status: string; output: unknown };
     s._nodes = this.cfg.nodes;
     s.value = this.cfg.value;
@@ -1227,7 +1232,7 @@ class Run {
     s.context = this.ctx;
     s.status = this.status;
     s.output = this.output;
-    return out;
+    return this;
   }
 
   result(prev: Snap | null): Step {

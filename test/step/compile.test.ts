@@ -28,6 +28,24 @@ function lockstep(m: AnyStateMachine, input: unknown, types: readonly string[], 
 }
 
 describe('compiler', () => {
+  it("stepInPlace's effects and timer operations stay the caller's past the machine's next steps", () => {
+    // The result object is reused by the next step (the machine's Run); the lists in it must not be.
+    const cm = compile(machines.transferHandleMachine);
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    const kept: Array<{ effects: readonly unknown[]; timers: readonly unknown[]; text: string }> = [];
+    for (let i = 0; i < 300; i++) {
+      const snap = cm.own(cm.initial({ handleId: `h${i}`, semantics }).snap);
+      const r = cm.stepInPlace(snap, { type: 'POST' } as never);
+      expect(r.changed).toBe(true);
+      expect(r.effects.length).toBeGreaterThan(0);
+      kept.push({ effects: r.effects, timers: r.timers, text: JSON.stringify([r.effects, r.timers]) });
+    }
+    for (const [i, k] of kept.entries()) {
+      expect(JSON.stringify([k.effects, k.timers])).toBe(k.text);
+      expect(k.text).toContain(`"h${i}"`);
+    }
+  });
+
   it('a step taken inside another step of the same machine runs on its own, and steps keep matching past Run renewals', () => {
     // A guard that steps another actor of the same machine: the inner step must not take over the outer
     // step's Run (its configuration, context, effects). 600 steps cross two renewals of the reused Run.
