@@ -19,7 +19,7 @@
  *
  * The table is written in one form, into an EffectSink; `action`, `done` and `inbound` collect what it
  * asks for into a list (the explorer's world reads that), and the servers pass themselves as the sink
- * (`actionsOf`, `doneInto`, `inboundInto`), performing each effect as it is named, with no list built.
+ * (`actionInto`, `doneInto`, `inboundInto`), performing each effect as it is named, with no list built.
  *
  * Actor names are `addressKey(address)`; `roleOf(name)` picks the machine (see ROLE_MACHINES).
  * Timers stay with the host (machines' `after` deadlines), so they are not stimuli here.
@@ -309,11 +309,8 @@ export interface Wiring {
   start(capacity: { blocks: number; slots: number }): Effect[];
   /** What a named action of an actor does. Throws on an action the table does not know (the table is total). */
   action(from: Address, a: EmittedAction): Effect[];
-  /**
-   * `action` into a sink, for the actors of one role (every role gets the side's one dispatcher: see
-   * `dispatcher`). Effects reach the sink in the order `action` lists them.
-   */
-  actionsOf(role: string): (s: EffectSink, from: Address, a: EmittedAction) => void;
+  /** `action` into a sink (the side's `dispatcher`). Effects reach the sink in the order `action` lists them. */
+  actionInto(s: EffectSink, from: Address, a: EmittedAction): void;
   /** What an actor's final state (its output) does. */
   done(from: Address, output: unknown): Effect[];
   /** `done` into a sink. */
@@ -388,14 +385,13 @@ function buildWiring(side: Side, o: WiringOptions): Wiring {
     if (!m) byRole.set(role, (m = new Map()));
     m.set(type, w);
   }
-  const actionInto = (s: EffectSink, from: Address, a: EmittedAction): void => {
-    const w = byRole.get(from.role)?.get(a.type);
-    if (w) return w(s, from, a.params);
+  // An action the table has no entry for: a no-effect action, or the error.
+  const unwired = (_s: EffectSink, from: Address, a: EmittedAction): void => {
     const key = `${from.role}/${a.type}`;
     if (NO_EFFECT.has(key)) return;
     throw new Error(`wiring(${side}): no entry for action ${key}`);
   };
-  const dispatch = dispatcher(byRole, actionInto);
+  const actionInto = dispatcher(byRole, unwired);
   const doneInto = (s: EffectSink, from: Address, output: unknown): void => {
     if (!('request' in from)) return;
     const r = from.request;
@@ -468,8 +464,8 @@ function buildWiring(side: Side, o: WiringOptions): Wiring {
             { type: 'spawn', at: at.server(side, 'admission'), input: { capacity: blocks } },
             { type: 'spawn', at: at.server(side, 'slots'), input: { capacity: slots } },
           ],
-    action: (from, a) => collect(side, (s) => dispatch(s, from, a)),
-    actionsOf: () => dispatch,
+    action: (from, a) => collect(side, (s) => actionInto(s, from, a)),
+    actionInto,
     done: (from, output) => collect(side, (s) => doneInto(s, from, output)),
     doneInto,
     inbound: (s) => collect(side, (sink) => inboundInto(sink, s)),

@@ -121,8 +121,6 @@ interface ActorInfo {
   q1: number;
   /** The host's reference to the actor (PureHost's spawnRef): it is sent events with no lookup by name. Null with live actors. */
   ref: ActorRef | null;
-  /** The wiring's table for its role (`Wiring.actionsOf`): its actions are looked up there, not by role and type. */
-  readonly actions: (s: EffectSink, from: Address, a: EmittedAction) => void;
 }
 
 /** What the actors of one role share (ServerBase.roleFacts). */
@@ -130,7 +128,6 @@ interface RoleFacts {
   readonly role: string;
   readonly kinds: readonly LoopKind[] | undefined;
   readonly loopEvents: readonly EventObject[] | undefined;
-  readonly actions: (s: EffectSink, from: Address, a: EmittedAction) => void;
 }
 
 /** Rounds of a request's loop steps right after its stimulus (a machine that kept taking steps would be a bug: bounded anyway). */
@@ -327,7 +324,7 @@ export abstract class ServerBase {
     s.sinkFrom = info.entry;
     this.performing++;
     try {
-      info.actions(this.sink, info.addr, action);
+      this.wiring.actionInto(this.sink, info.addr, action);
     } finally {
       this.performing--;
       this.scratch.sinkFrom = prev;
@@ -932,7 +929,7 @@ export abstract class ServerBase {
     const addr = spawning ? sc.spawning! : parseAddress(name!);
     const f = this.roleFacts(addr.role, 'request' in addr);
     const entry = !('request' in addr) ? null : spawning ? sc.spawningEntry : (this.requests.get(addr.request) ?? null);
-    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: NO_KEY, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null, actions: f.actions };
+    const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: NO_KEY, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null };
     if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
     return i;
   }
@@ -957,7 +954,7 @@ export abstract class ServerBase {
     // A scan comparing interned role names (a side has a handful of roles): no hashing per spawn.
     const facts = inRequest ? this.requestRoles : this.serverRoles;
     for (let i = 0; i < facts.length; i++) if (facts[i]!.role === role) return facts[i]!;
-    const f: RoleFacts = { role, kinds: inRequest ? LOOP_KINDS[this.side][role] : undefined, loopEvents: inRequest ? LOOP_EVENT_LISTS[this.side][role] : undefined, actions: this.wiring.actionsOf(role) };
+    const f: RoleFacts = { role, kinds: inRequest ? LOOP_KINDS[this.side][role] : undefined, loopEvents: inRequest ? LOOP_EVENT_LISTS[this.side][role] : undefined };
     facts.push(f);
     return f;
   }
