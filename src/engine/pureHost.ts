@@ -24,7 +24,7 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
    * `owner` is what `ownerOf` returned for the actor at spawn (undefined without it). `actor` is its name,
    * or '' for an actor spawned by `spawnAt` whose name was not needed yet (its owner tells it apart).
    */
-  route(host: PureHost, actor: string, action: EmittedAction, owner?: unknown): void;
+  route?(host: PureHost, actor: string, action: EmittedAction, owner?: unknown): void;
   /** `actor`, `owner`: as with `route`. */
   onDone?(host: PureHost, actor: string, output: unknown, owner?: unknown): void;
   /**
@@ -55,6 +55,49 @@ export interface PureHostOptions extends Omit<HostOptions, 'route' | 'onDone' | 
    * told without the observer reading the event's type. Given, it replaces onTransition.
    */
   onChange?(ref: ActorRef, event: EventObject, from: Snap['value'] | null, byTimer: boolean): void;
+  /**
+   * `route`, `onDone`, `ownerOf` and `onChange` as the methods of one object, for an owner that keeps
+   * them in a class of its own (the executor): the host then calls them as methods of an object whose
+   * class V8 knows, and can inline them. The function options are bound methods or closures, values V8
+   * cannot see through: each call went through the generic call builtins (a bound function through
+   * three of them), some 70 calls per request in the burst bench. Given, it replaces those four options.
+   */
+  calls?: PureHostCalls;
+}
+
+/** What a host calls on its owner (PureHostOptions.calls): the four options of the same names, all required. */
+export interface PureHostCalls {
+  route(host: PureHost, actor: string, action: EmittedAction, owner: unknown): void;
+  onDone(host: PureHost, actor: string, output: unknown, owner: unknown): void;
+  ownerOf(name: string | null): unknown;
+  onChange(ref: ActorRef, event: EventObject, from: Snap['value'] | null, byTimer: boolean): void;
+}
+
+/** The function options as a PureHostCalls (a host given functions, not `calls`: tests, tools). */
+class OptionCalls implements PureHostCalls {
+  private readonly routeFn: NonNullable<PureHostOptions['route']>;
+  private readonly onDoneFn: NonNullable<PureHostOptions['onDone']> | null;
+  private readonly ownerOfFn: NonNullable<PureHostOptions['ownerOf']> | null;
+  private readonly onChangeFn: NonNullable<PureHostOptions['onChange']> | null;
+  constructor(opts: PureHostOptions) {
+    if (opts.route === undefined) throw new Error('PureHost needs the route option or calls');
+    this.routeFn = opts.route;
+    this.onDoneFn = opts.onDone ?? null;
+    this.ownerOfFn = opts.ownerOf ?? null;
+    this.onChangeFn = opts.onChange ?? null;
+  }
+  route(host: PureHost, actor: string, action: EmittedAction, owner: unknown): void {
+    this.routeFn(host, actor, action, owner);
+  }
+  onDone(host: PureHost, actor: string, output: unknown, owner: unknown): void {
+    if (this.onDoneFn !== null) this.onDoneFn(host, actor, output, owner);
+  }
+  ownerOf(name: string | null): unknown {
+    return this.ownerOfFn !== null ? this.ownerOfFn(name) : undefined;
+  }
+  onChange(ref: ActorRef, event: EventObject, from: Snap['value'] | null, byTimer: boolean): void {
+    if (this.onChangeFn !== null) this.onChangeFn(ref, event, from, byTimer);
+  }
 }
 
 /**
@@ -202,20 +245,17 @@ export class PureHost implements LifecycleHost {
   // shapes makes a new hidden class per object), and code optimized for one shape was thrown away (a
   // deopt, then a recompile of the inlined loop) each time a host with another was made.
   private readonly inPlace: boolean;
-  private readonly route: PureHostOptions['route'];
-  private readonly onDone: PureHostOptions['onDone'] | null;
+  private readonly calls: PureHostCalls;
+  /** Whether `calls.onChange` observes steps (given `calls`, or the onChange option); else onTransition, if given, does. */
+  private readonly changeObserved: boolean;
   private readonly onTransition: PureHostOptions['onTransition'] | null;
-  private readonly ownerOf: PureHostOptions['ownerOf'] | null;
-  private readonly onChange: NonNullable<PureHostOptions['onChange']> | null;
   private readonly nameFor: PureHostOptions['nameOf'] | null;
 
   constructor(opts: PureHostOptions) {
     this.inPlace = opts.inPlace === true;
-    this.route = opts.route;
-    this.onDone = opts.onDone ?? null;
+    this.calls = opts.calls ?? new OptionCalls(opts);
+    this.changeObserved = opts.calls !== undefined || opts.onChange !== undefined;
     this.onTransition = opts.onTransition ?? null;
-    this.ownerOf = opts.ownerOf ?? null;
-    this.onChange = opts.onChange ?? null;
     this.nameFor = opts.nameOf ?? null;
     this.env = { ...(opts.initialEnv ?? {}) };
     this.stepper = opts.stepper ?? defaultStepper;
@@ -374,10 +414,10 @@ export class PureHost implements LifecycleHost {
     const owned = compiled !== null && this.inPlace;
     const step = owned ? compiled.initialOwned(input) : this.stepper.initial(machine, input);
     const snap = step.snap;
-    const rec: ActorRecord = { name, nameKey, machine, compiled, snap, timers: null, version: 0, owner: this.ownerOf?.(name), alive: true, fired: null, slot: -1 };
+    const rec: ActorRecord = { name, nameKey, machine, compiled, snap, timers: null, version: 0, owner: this.calls.ownerOf(name), alive: true, fired: null, slot: -1 };
     if (byName) this.actors.set(name!, rec);
     else rec.slot = this.unindexed.push(rec) - 1;
-    if (this.onChange !== null) this.onChange(rec, INIT_EVENT, null, false);
+    if (this.changeObserved) this.calls.onChange(rec, INIT_EVENT, null, false);
     else if (this.onTransition !== null) this.observe(rec, INIT_EVENT, null);
     this.apply(rec, step.effects, step.timers);
     this.drain();
@@ -560,7 +600,7 @@ export class PureHost implements LifecycleHost {
       rec.version++;
       // No record is filled for onChange: the scratch record is an old object, and each of its pointer
       // fields written with a new event or value took V8's slow write barrier.
-      if (this.onChange !== null) this.onChange(rec, event, from, byTimer);
+      if (this.changeObserved) this.calls.onChange(rec, event, from, byTimer);
       else if (this.onTransition !== null) this.observe(rec, event, from);
     }
     this.apply(rec, effects, timers);
@@ -585,11 +625,11 @@ export class PureHost implements LifecycleHost {
         this.deadlines.cancel(timerOf(rec.timers, t.id));
       }
     }
-    for (const e of effects) this.route(this, rec.name ?? '', e, rec.owner);
+    for (const e of effects) this.calls.route(this, rec.name ?? '', e, rec.owner);
     const next = rec.snap;
     if (next.status === 'done') {
       this.cancelAll(rec);
-      this.onDone?.(this, rec.name ?? '', next.output, rec.owner);
+      this.calls.onDone(this, rec.name ?? '', next.output, rec.owner);
     }
   }
 

@@ -10,7 +10,7 @@ import type { MachineEvent } from '../explore/world.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
 import { PureHost, transitionRecord } from '../engine/pureHost.js';
-import type { ActorRef } from '../engine/pureHost.js';
+import type { ActorRef, PureHostCalls } from '../engine/pureHost.js';
 import type { EmittedAction } from '../explore/world.js';
 import { Agent } from '../native/index.js';
 import type { ChildMessage, RequestSpec, ServerConfig, ServerStats } from './config.js';
@@ -311,7 +311,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, ownerOf: this.newInfo.bind(this), nameOf: addressKeyOf, onChange: this.wantsRecords || this.keepTimeInState ? this.observeChange.bind(this) : this.observeQuietly.bind(this) });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ machines, delays: config.delays, onTransition: common.onTransition, clock: platform.clock, inPlace: true, nameOf: addressKeyOf, calls: this.wantsRecords || this.keepTimeInState ? new ServerBase.RecordingCalls(this) : new ServerBase.QuietCalls(this) });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
@@ -602,6 +602,32 @@ export abstract class ServerBase {
     }
   };
   private readonly sink: EffectSink = new ServerBase.Sink(this);
+
+  /**
+   * What PureHost calls on this server (PureHostOptions.calls), where nobody reads transitions: classes
+   * made once, so that the host's calls are method calls V8 can inline (a bound method per server was a
+   * value it could not see through). RecordingCalls observes with observeChange instead.
+   */
+  private static readonly QuietCalls = class implements PureHostCalls {
+    constructor(protected readonly server: ServerBase) {}
+    route(h: PureHost, actor: string, action: EmittedAction, owner: unknown): void {
+      this.server.routeAction(h, actor, action, owner);
+    }
+    onDone(h: PureHost, actor: string, output: unknown, owner: unknown): void {
+      this.server.actorDone(h, actor, output, owner);
+    }
+    ownerOf(name: string | null): unknown {
+      return this.server.newInfo(name);
+    }
+    onChange(ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void {
+      this.server.observeQuietly(ref, event, from, byTimer);
+    }
+  };
+  private static readonly RecordingCalls = class extends ServerBase.QuietCalls {
+    override onChange(ref: ActorRef, event: EventObject, from: unknown, byTimer: boolean): void {
+      this.server.observeChange(ref, event, from, byTimer);
+    }
+  };
 
   /** A delivery to an actor of a request (EffectSink.toRequest). */
   private deliverToRequest(role: Exclude<RequestRole, 'handle'>, request: string, event: MachineEvent): void {

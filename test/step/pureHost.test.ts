@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
+import type { EventObject } from 'xstate';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
 import type { Clock } from '../../src/core/clock.js';
 import { Deadlines } from '../../src/engine/deadlines.js';
-import type { ActorRef } from '../../src/engine/pureHost.js';
+import type { ActorRef, PureHostCalls, PureHostOptions } from '../../src/engine/pureHost.js';
+import type { EmittedAction } from '../../src/explore/world.js';
 import { PureHost } from '../../src/engine/pureHost.js';
 import type { Stepper } from '../../src/step/stepper.js';
 import { xstateStepper } from '../../src/step/xstate.js';
@@ -450,6 +452,65 @@ describe('PureHost over a Stepper and a Clock', () => {
     expect(seen).toEqual(Array.from({ length: sent }, (_, i) => i));
     expect(sink.snap.context).toEqual({ n: sent });
     host.stopAll();
+  });
+
+  it('calls an owner object (calls) as it calls the function options: the same owners, observations, routes and ends, in order, as methods of that object', () => {
+    const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
+    // One scenario: a handle posted, a terminal status, its release accepted (done), and a second handle
+    // left to its deadlines. Each callback logs what it got; owners are numbered by the log's length.
+    const scenario = (opts: Partial<PureHostOptions>, log: string[]): void => {
+      const clock = new SimClock();
+      const host = new PureHost({ machines: { handle: transferHandleMachine }, clock, inPlace: true, nameOf: (k) => `${String(k)}.handle`, ...opts });
+      const a = host.spawnAt('r1', { handleId: 'h1', semantics }, 'handle');
+      host.sendRef(a, { type: 'POST' });
+      host.sendRef(a, { type: 'STATUS', status: 'DONE' });
+      host.sendRef(a, { type: 'RELEASE_RESULT', accepted: true, quiesced: true });
+      const b = host.spawnAt('r2', { handleId: 'h2', semantics }, 'handle');
+      host.sendRef(b, { type: 'POST' });
+      clock.advance(60_000);
+      host.stopAll();
+    };
+    const fnLog: string[] = [];
+    scenario(
+      {
+        ownerOf: (n) => `owner${fnLog.push(`ownerOf ${n}`)}`,
+        onChange: (ref, e, _from, byTimer) => void fnLog.push(`change ${String(ref.owner)} ${e.type} ${byTimer} ${JSON.stringify(ref.snap.value)}`),
+        route: (_h, actor, a, owner) => void fnLog.push(`route ${actor} ${a.type} ${String(owner)}`),
+        onDone: (_h, actor, output, owner) => void fnLog.push(`done ${actor} ${JSON.stringify(output)} ${String(owner)}`),
+      },
+      fnLog,
+    );
+    class Calls implements PureHostCalls {
+      readonly log: string[] = [];
+      ownerOf(n: string | null): unknown {
+        return `owner${this.log.push(`ownerOf ${n}`)}`;
+      }
+      onChange(ref: ActorRef, e: EventObject, _from: unknown, byTimer: boolean): void {
+        this.log.push(`change ${String(ref.owner)} ${e.type} ${byTimer} ${JSON.stringify(ref.snap.value)}`);
+      }
+      route(_h: PureHost, actor: string, a: EmittedAction, owner: unknown): void {
+        this.log.push(`route ${actor} ${a.type} ${String(owner)}`);
+      }
+      onDone(_h: PureHost, actor: string, output: unknown, owner: unknown): void {
+        this.log.push(`done ${actor} ${JSON.stringify(output)} ${String(owner)}`);
+      }
+    }
+    const calls = new Calls();
+    scenario({ calls }, calls.log);
+    expect(fnLog.filter((l) => l.startsWith('done')).length).toBeGreaterThan(0);
+    expect(fnLog.some((l) => / true /.test(l))).toBe(true);
+    expect(calls.log).toEqual(fnLog);
+    // Given calls, the function options are not called.
+    const ignored: string[] = [];
+    const again = new Calls();
+    scenario({ calls: again, route: () => void ignored.push('route'), onChange: () => void ignored.push('change'), ownerOf: () => ignored.push('ownerOf'), onDone: () => void ignored.push('done') }, again.log);
+    expect(ignored).toEqual([]);
+    expect(again.log).toEqual(fnLog);
+    // Without onChange, onTransition observes; without route or calls, the host is refused.
+    const records: string[] = [];
+    scenario({ route: () => {}, onTransition: (r) => void records.push(`${r.actor} ${r.event.type}`) }, []);
+    expect(records[0]).toBe('r1.handle xstate.init');
+    expect(() => new PureHost({ machines: { handle: transferHandleMachine } })).toThrow(/needs the route option or calls/);
   });
 
   it("tells onChange which steps are a deadline's own event: its timer firing, or fire(), never an event sent by name", () => {
