@@ -205,6 +205,17 @@ function newQueue(): (ActorRecord | string | EventObject | undefined)[] {
 }
 const INIT_EVENT: EventObject = { type: 'xstate.init' };
 
+/**
+ * An empty list of actor records whose elements kind is objects, as for the queue: each host's list began
+ * as small integers, and its first push, a change of elements kind, left that push site calling the
+ * generic push builtin in every host.
+ */
+function newRecordList(): ActorRecord[] {
+  const l: ActorRecord[] = [null as unknown as ActorRecord];
+  l.length = 0;
+  return l;
+}
+
 /** What onTransition gets for a step an onChange observer saw (for an owner that wants a full record only at times). */
 export function transitionRecord(ref: ActorRef, event: EventObject, from: Snap['value'] | null, actor: string): TransitionRecord {
   const snap = ref.snap;
@@ -218,7 +229,7 @@ export class PureHost implements LifecycleHost {
    * it pays no hashing of a new name string and no table insert, delete and rehash per actor.
    */
   private readonly actors = new Map<string, ActorRecord>();
-  private readonly unindexed: ActorRecord[] = [];
+  private readonly unindexed: ActorRecord[] = newRecordList();
   /** The machine of each role, made at construction (a scan comparing interned role names: a handful of roles, no hashing per spawn). */
   private readonly machines: { role: string; machine: AnyStateMachine; compiled: CompiledMachine | null }[] = [];
   /**
@@ -613,9 +624,16 @@ export class PureHost implements LifecycleHost {
   private apply(rec: ActorRecord, effects: readonly EmittedAction[], timers: readonly TimerOp[]): void {
     for (const t of timers) {
       if (t.op === 'arm') {
-        const list = rec.timers ?? (rec.timers = []);
-        let armed = timerOf(list, t.id);
-        if (armed === undefined) list.push((armed = { due: 0, seq: 0, fire: null, prev: null, next: null, list: null, id: t.id, rec, event: t.event }));
+        const list = rec.timers;
+        let armed = list !== null ? timerOf(list, t.id) : undefined;
+        if (armed === undefined) {
+          armed = { due: 0, seq: 0, fire: null, prev: null, next: null, list: null, id: t.id, rec, event: t.event };
+          // A list made with its first element holds objects from the start: an empty literal holds small
+          // integers, and the first push into it changed its elements kind, which V8's inlined push does
+          // not do (it called the generic push builtin instead, about 140 instructions).
+          if (list === null) rec.timers = [armed];
+          else list.push(armed);
+        }
         armed.event = t.event;
         // The clock is read once per run to completion (a runtime call each time): every deadline armed
         // in it counts from the same instant, the one the stimulus was taken at, microseconds apart.

@@ -956,7 +956,11 @@ export abstract class ServerBase {
     const f = this.roleFacts(addr.role, 'request' in addr);
     const entry = !('request' in addr) ? null : spawning ? sc.spawningEntry : (this.requests.get(addr.request) ?? null);
     const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: NO_KEY, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null };
-    if (i.entry !== null && i.kinds !== undefined) (i.entry.actors ??= []).push(i);
+    // Made with its first element (objects from the start; see PureHost's timer lists).
+    if (i.entry !== null && i.kinds !== undefined) {
+      if (i.entry.actors === undefined) i.entry.actors = [i];
+      else i.entry.actors.push(i);
+    }
     return i;
   }
 
