@@ -18,6 +18,7 @@ import { FaultPoints } from './faults.js';
 import { Histogram } from './histogram.js';
 import { BlockPool } from './pool.js';
 import { ReadyQueue } from './readyQueue.js';
+import { RequestTable } from './requestTable.js';
 import { outcomeLabel, XferMetrics } from '../metrics/index.js';
 
 /**
@@ -234,7 +235,7 @@ export abstract class ServerBase {
   readonly wiring: Wiring;
   readonly side: Side;
   /** Requests submitted and not yet reported: the only per-request table, pruned on report. */
-  readonly requests = new Map<string, RequestEntry>();
+  readonly requests = new RequestTable<RequestEntry>();
   readonly quarantine = { entered: 0, releasedByProof: 0, releasedByFence: 0 };
   readonly counters = { reported: 0, errorResponses: 0, cancelRefused: 0, retiredLeases: 0 };
   protected readonly faults: FaultPoints;
