@@ -11,7 +11,8 @@
  * step/compile.ts avoid).
  */
 class LastFound<E> {
-  id: string | null = null;
+  /** '' when nothing is kept (a string, never null: comparing a string with a field that was sometimes null compiled to V8's generic equality builtin). */
+  id = '';
   entry: E | undefined = undefined;
 }
 
@@ -29,7 +30,8 @@ export class RequestTable<E> {
 
   get(id: string): E | undefined {
     const last = this.last;
-    if (id === last.id) return last.entry;
+    // (`entry` says whether anything is kept: '' may be an id too.)
+    if (id === last.id && last.entry !== undefined) return last.entry;
     const e = this.byId.get(id);
     if (e !== undefined) {
       const into = (++this.misses & (FOUND_PER_RENEWAL - 1)) === 0 ? (this.last = new LastFound<E>()) : last;
@@ -52,7 +54,7 @@ export class RequestTable<E> {
   delete(id: string): boolean {
     const last = this.last;
     if (id === last.id) {
-      last.id = null;
+      last.id = '';
       last.entry = undefined;
     }
     return this.byId.delete(id);
