@@ -197,24 +197,22 @@ function withDelays(base: AnyStateMachine, delays: Record<string, number>): AnyS
  */
 const DRAINS_PER_RENEWAL = 256;
 
-/** An empty queue array of the elements kind every queue has (objects): loads of a host's queue see one array map. */
-function newQueue(): (ActorRecord | string | EventObject | undefined)[] {
-  const q: (ActorRecord | string | EventObject | undefined)[] = [{ type: '' }];
-  q.length = 0;
-  return q;
-}
-const INIT_EVENT: EventObject = { type: 'xstate.init' };
-
 /**
- * An empty list of actor records whose elements kind is objects, as for the queue: each host's list began
- * as small integers, and its first push, a change of elements kind, left that push site calling the
+ * An empty array whose elements kind is objects. An empty literal's is small integers, and the first
+ * push of an object changed it: loads of the array then met two maps, and that push site called the
  * generic push builtin in every host.
  */
-function newRecordList(): ActorRecord[] {
-  const l: ActorRecord[] = [null as unknown as ActorRecord];
+function objectList<T>(): T[] {
+  const l = [null as unknown as T];
   l.length = 0;
   return l;
 }
+
+/** A host's queue array (see PureHost.queue). */
+function newQueue(): (ActorRecord | string | EventObject | undefined)[] {
+  return objectList();
+}
+const INIT_EVENT: EventObject = { type: 'xstate.init' };
 
 /** What onTransition gets for a step an onChange observer saw (for an owner that wants a full record only at times). */
 export function transitionRecord(ref: ActorRef, event: EventObject, from: Snap['value'] | null, actor: string): TransitionRecord {
@@ -229,7 +227,7 @@ export class PureHost implements LifecycleHost {
    * it pays no hashing of a new name string and no table insert, delete and rehash per actor.
    */
   private readonly actors = new Map<string, ActorRecord>();
-  private readonly unindexed: ActorRecord[] = newRecordList();
+  private readonly unindexed: ActorRecord[] = objectList();
   /** The machine of each role, made at construction (a scan comparing interned role names: a handful of roles, no hashing per spawn). */
   private readonly machines: { role: string; machine: AnyStateMachine; compiled: CompiledMachine | null }[] = [];
   /**

@@ -301,7 +301,8 @@ export abstract class ServerBase {
     // The host's callbacks are this class's methods, bound, not arrows written here: V8 keeps a closure's
     // optimized code only while a closure of it lives, so every server started after the last one was
     // collected compiled its arrows again (with all they inline) on the helper threads. A bound method
-    // runs the method's own code, compiled once per process.
+    // runs the method's own code, compiled once per process. PureHost takes route and onDone from
+    // `calls` instead (see QuietCalls); ActorHost calls these.
     const common = {
       machines,
       delays: config.delays,
@@ -312,7 +313,7 @@ export abstract class ServerBase {
     };
     // Live actors when someone watches them (the inspector needs their inspection stream); otherwise
     // the same machines in reducer mode, several times cheaper per event.
-    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ machines, delays: config.delays, onTransition: common.onTransition, clock: platform.clock, inPlace: true, nameOf: addressKeyOf, calls: this.wantsRecords || this.keepTimeInState ? new ServerBase.RecordingCalls(this) : new ServerBase.QuietCalls(this) });
+    this.host = inspect || config.host === 'actors' ? new ActorHost({ ...common, idPrefix: this.side === 'context' ? 'ctx/' : 'gen/', recordEvents: config.tracePath !== undefined, ...(inspect ? { inspect } : {}) }) : new PureHost({ ...common, inPlace: true, nameOf: addressKeyOf, calls: this.wantsRecords || this.keepTimeInState ? new ServerBase.RecordingCalls(this) : new ServerBase.QuietCalls(this) });
     this.pure = this.host instanceof PureHost ? this.host : null;
     this.perform(this.wiring.start({ blocks: config.poolBlocks, slots: config.recvSlots }));
   }
