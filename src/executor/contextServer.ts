@@ -2,12 +2,13 @@ import type { Server, Socket } from 'node:net';
 import type { InspectionEvent } from 'xstate';
 import type { Platform } from '../core/platform.js';
 import type { RemoteRef } from '../../machines/index.js';
-import type { Effect, LoopKind, RequestAddress } from '../core/wiring.js';
+import type { Address, Effect, EffectSink, LoopKind, RequestAddress } from '../core/wiring.js';
 import { XferError } from '../native/index.js';
 import type { Region, TerminalStatus, TransferHandle } from '../native/index.js';
 import type { ChildMessage, ServerConfig } from './config.js';
 import { ControlChannel, listenControl } from './control.js';
 import type { ControlLink, ControlMessage } from './control.js';
+import type { EmittedAction } from '../explore/world.js';
 import { ServerBase } from './serverBase.js';
 import { sliceOf } from './pattern.js';
 import { encodeSyncNote } from './syncNote.js';
@@ -82,6 +83,10 @@ export class ContextServer extends ServerBase {
   protected override afterLoop(request: string, step: LoopKind): void {
     // Fault 'cancel-ctx-queued': the user cancels right after prefill, while the request is queued to send.
     if (step === 'prefill' && this.faults.has(request, 'cancel-ctx-queued')) this.cancel(request);
+  }
+
+  protected dispatchAction(s: EffectSink, from: Address, a: EmittedAction): void {
+    this.wiring.actionInto(s, from, a);
   }
 
   protected sideEffect(e: Effect): void {

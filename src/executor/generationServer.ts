@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { InspectionEvent } from 'xstate';
 import type { Platform } from '../core/platform.js';
-import type { Address, Effect, LoopKind } from '../core/wiring.js';
+import type { Address, Effect, EffectSink, LoopKind } from '../core/wiring.js';
 import type { Notification } from '../native/index.js';
 import type { ChildMessage, ServerConfig, ServerStats } from './config.js';
 import { ControlChannel, connectControl } from './control.js';
@@ -9,6 +9,7 @@ import type { ControlLink, ControlMessage } from './control.js';
 import { PatternChecker, sliceOf } from './pattern.js';
 import type { SyncNote } from './syncNote.js';
 import { parseSyncNote } from './syncNote.js';
+import type { EmittedAction } from '../explore/world.js';
 import { ServerBase } from './serverBase.js';
 
 /**
@@ -127,6 +128,10 @@ export class GenerationServer extends ServerBase {
   protected override afterSpawn(at: Address): void {
     // Fault 'cancel-queued': the user cancels as soon as the receive is queued.
     if ('request' in at && at.role === 'recv' && this.faults.has(at.request, 'cancel-queued')) this.cancel(at.request);
+  }
+
+  protected dispatchAction(s: EffectSink, from: Address, a: EmittedAction): void {
+    this.wiring.actionInto(s, from, a);
   }
 
   protected sideEffect(e: Effect): void {

@@ -326,7 +326,7 @@ export abstract class ServerBase {
     s.sinkFrom = info.entry;
     this.performing++;
     try {
-      this.wiring.actionInto(this.sink, info.addr, action);
+      this.dispatchAction(this.sink, info.addr, action);
     } finally {
       this.performing--;
       this.scratch.sinkFrom = prev;
@@ -697,6 +697,14 @@ export abstract class ServerBase {
 
   /** This side's own effects (native calls, channel sends). */
   protected abstract sideEffect(e: Effect): void;
+
+  /**
+   * `this.wiring.actionInto`, called from a method of each side's own class: a call site shared by both
+   * sides met two dispatchers (one per side's table) and went megamorphic, a generic call each of the 22
+   * actions per request, in a process that runs both (the bench, the simulator). Each side's site meets
+   * its own.
+   */
+  protected abstract dispatchAction(s: EffectSink, from: Address, a: EmittedAction): void;
 
   /** Work a side does after a loop step its machine took (verification when serving; a fault's cancel). */
   protected afterLoop(_request: string, _step: LoopKind): void {}
