@@ -628,8 +628,12 @@ export class PureHost implements LifecycleHost {
           armed = { due: 0, seq: 0, fire: null, prev: null, next: null, list: null, id: t.id, rec, event: t.event };
           // A list made with its first element holds objects from the start: an empty literal holds small
           // integers, and the first push into it changed its elements kind, which V8's inlined push does
-          // not do (it called the generic push builtin instead, about 140 instructions).
+          // not do (it called the generic push builtin instead, about 140 instructions). The second and
+          // third make a new list too: a push onto a full literal grew it to 17 slots or more (V8's
+          // GrowFastSmiOrObjectElements, about 100 instructions), and a machine has one to three ids.
           if (list === null) rec.timers = [armed];
+          else if (list.length === 1) rec.timers = [list[0]!, armed];
+          else if (list.length === 2) rec.timers = [list[0]!, list[1]!, armed];
           else list.push(armed);
         }
         armed.event = t.event;

@@ -149,8 +149,11 @@ export class ContextServer extends ServerBase {
 
   private setNative(at: RequestAddress, n: NativeTransfer): void {
     let r = this.natives.get(at.request);
-    if (r === undefined) this.natives.set(at.request, (r = { byIndex: [], live: 0 }));
     const i = at.index ?? 0;
+    // A request's first record in a list made with it (one handle is the usual case): an empty list took
+    // a builtin call to grow at its first store.
+    if (r === undefined && i === 0) return void this.natives.set(at.request, { byIndex: [n], live: 1 });
+    if (r === undefined) this.natives.set(at.request, (r = { byIndex: [], live: 0 }));
     if (r.byIndex[i] === undefined) r.live++;
     r.byIndex[i] = n;
   }
@@ -166,11 +169,15 @@ export class ContextServer extends ServerBase {
 
   private createNative(blocks: readonly number[], remote: RemoteRef, slice: { offset: number; length: number }, request: string, index: number, of: number): TransferHandle {
     const bb = this.pool.blockBytes;
-    // Loops, not map callbacks: a callback is a closure per call, and its optimized code did not outlive a server.
-    const local: { region: Region; offset: number; length: number }[] = [];
-    for (const b of blocks) local.push({ region: this.pool.region, offset: b * bb + slice.offset, length: slice.length });
-    const far: { regionId: number; offset: number; length: number }[] = [];
-    for (const b of remote.blocks) far.push({ regionId: remote.region, offset: b * bb + slice.offset, length: slice.length });
+    // Loops, not map callbacks: a callback is a closure per call, and its optimized code did not outlive a
+    // server. Arrays of their final length: a push onto [] changed its elements kind and grew it, a
+    // builtin call per list.
+    const region = this.pool.region;
+    const local = new Array<{ region: Region; offset: number; length: number }>(blocks.length);
+    for (let i = 0; i < blocks.length; i++) local[i] = { region, offset: blocks[i]! * bb + slice.offset, length: slice.length };
+    const rb = remote.blocks;
+    const far = new Array<{ regionId: number; offset: number; length: number }>(rb.length);
+    for (let i = 0; i < rb.length; i++) far[i] = { regionId: remote.region, offset: rb[i]! * bb + slice.offset, length: slice.length };
     return this.agent.createTransfer({
       op: 'WRITE',
       local,

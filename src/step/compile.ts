@@ -1073,10 +1073,11 @@ class Run implements InPlaceStep {
         case 'effect': {
           const p = resolveParams(op.params, this.ctx, event);
           const e: Effect = { type: op.type, params: (p ?? NO_PARAMS) as Record<string, unknown> };
-          // Lists of one and two as literals, sized exactly: a push onto [] or [x] reserves 17 slots, and
-          // most steps emit one effect and make one or two timer operations.
+          // Lists of one to three as literals, sized exactly: a push onto a full list reserves 17 slots
+          // more (a builtin call), and most steps emit one to three effects and one or two timer operations.
           if (this.effects === EMPTY_EFFECTS) this.effects = [e];
           else if (this.effects.length === 1) this.effects = [this.effects[0]!, e];
+          else if (this.effects.length === 2) this.effects = [this.effects[0]!, this.effects[1]!, e];
           else this.effects.push(e);
           break;
         }
@@ -1120,6 +1121,7 @@ class Run implements InPlaceStep {
           const t: TimerOp = { op: 'arm', id: op.id, event: ev as EventObject, delay };
           if (this.timers === EMPTY_TIMERS) this.timers = [t];
           else if (this.timers.length === 1) this.timers = [this.timers[0]!, t];
+          else if (this.timers.length === 2) this.timers = [this.timers[0]!, this.timers[1]!, t];
           else this.timers.push(t);
           break;
         }
@@ -1129,6 +1131,7 @@ class Run implements InPlaceStep {
           const t: TimerOp = { op: 'cancel', id: id as string };
           if (this.timers === EMPTY_TIMERS) this.timers = [t];
           else if (this.timers.length === 1) this.timers = [this.timers[0]!, t];
+          else if (this.timers.length === 2) this.timers = [this.timers[0]!, this.timers[1]!, t];
           else this.timers.push(t);
           break;
         }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
+import { assign, cancel, raise, setup } from 'xstate';
 import type { EventObject } from 'xstate';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -232,6 +232,47 @@ describe('PureHost over a Stepper and a Clock', () => {
     expect(steps).toBe(2);
     expect(host.in('r1.gate', 'passed')).toBe(true);
     host.stopAll();
+  });
+
+  it('keeps each of an actor\'s timer ids apart, however many it arms: a cancelled one never fires, the rest fire once each', () => {
+    // Four ids armed in one step, so the host's list of them passes through every size it special-cases.
+    const ids = ['a', 'b', 'c', 'd'] as const;
+    type Fired = { type: 'FIRED'; id: string };
+    const alarms = setup({ types: { events: {} as Fired | { type: 'STOP'; id: string } | { type: 'AGAIN' } } }).createMachine({
+      id: 'alarms',
+      initial: 'on',
+      states: {
+        on: {
+          entry: ids.map((id, i) => raise({ type: 'FIRED', id }, { id, delay: 10 * (i + 1) })),
+          on: {
+            FIRED: { actions: { type: 'rang', params: ({ event }) => ({ id: event.id }) } },
+            STOP: [
+              { guard: ({ event }) => event.id === 'a', actions: cancel('a') },
+              { guard: ({ event }) => event.id === 'b', actions: cancel('b') },
+              { guard: ({ event }) => event.id === 'c', actions: cancel('c') },
+              { guard: ({ event }) => event.id === 'd', actions: cancel('d') },
+            ],
+            AGAIN: { target: 'on', reenter: true },
+          },
+        },
+      },
+    });
+    for (const stopped of ids) {
+      const clock = new SimClock();
+      const rang: string[] = [];
+      const host = new PureHost({ machines: { alarms }, clock, inPlace: true, route: (_h, _actor, a) => rang.push((a.params as { id: string }).id) });
+      host.spawn('r1.alarms', undefined);
+      host.send('r1.alarms', { type: 'STOP', id: stopped });
+      clock.advance(100);
+      expect(rang, `cancelled ${stopped}`).toEqual(ids.filter((id) => id !== stopped));
+      // Armed again (the re-entry arms each id anew): the same records serve, and each fires once more.
+      rang.length = 0;
+      host.send('r1.alarms', { type: 'AGAIN' });
+      host.send('r1.alarms', { type: 'STOP', id: stopped });
+      clock.advance(100);
+      expect(rang, `cancelled ${stopped} again`).toEqual(ids.filter((id) => id !== stopped));
+      host.stopAll();
+    }
   });
 
   it('reaches actors by reference exactly as by name, and a reference kept past remove resolves by name', () => {
