@@ -1,6 +1,7 @@
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Clock } from '../core/clock.js';
 import { realClock } from '../core/clock.js';
+import { appended } from '../core/lists.js';
 import type { EmittedAction, Env, MachineEvent, WorldState } from '../explore/world.js';
 import { isFinished, roleOf } from '../explore/world.js';
 import type { CompiledMachine } from '../step/compile.js';
@@ -626,15 +627,7 @@ export class PureHost implements LifecycleHost {
         let armed = list !== null ? timerOf(list, t.id) : undefined;
         if (armed === undefined) {
           armed = { due: 0, seq: 0, fire: null, prev: null, next: null, list: null, id: t.id, rec, event: t.event };
-          // A list made with its first element holds objects from the start: an empty literal holds small
-          // integers, and the first push into it changed its elements kind, which V8's inlined push does
-          // not do (it called the generic push builtin instead, about 140 instructions). The second and
-          // third make a new list too: a push onto a full literal grew it to 17 slots or more (V8's
-          // GrowFastSmiOrObjectElements, about 100 instructions), and a machine has one to three ids.
-          if (list === null) rec.timers = [armed];
-          else if (list.length === 1) rec.timers = [list[0]!, armed];
-          else if (list.length === 2) rec.timers = [list[0]!, list[1]!, armed];
-          else list.push(armed);
+          rec.timers = appended(list, armed);
         }
         armed.event = t.event;
         // The clock is read once per run to completion (a runtime call each time): every deadline armed

@@ -6,6 +6,7 @@ import type { Platform } from '../core/platform.js';
 import { nodePlatform } from '../core/platform.js';
 import type { Address, Effect, EffectSink, LoopKind, RequestAddress, RequestRole, ServerRole, Side, Stimulus, Wiring } from '../core/wiring.js';
 import { addressKey, at, LOOP_EVENTS, loopTarget, parseAddress, ROLE_MACHINES, wiringFor } from '../core/wiring.js';
+import { appended } from '../core/lists.js';
 import type { MachineEvent } from '../explore/world.js';
 import { ActorHost } from '../engine/host.js';
 import type { LifecycleHost, TransitionRecord } from '../engine/host.js';
@@ -400,7 +401,10 @@ export abstract class ServerBase {
     try {
       for (let round = 0; round < MAX_EAGER_ROUNDS; round++) {
         let took = false;
-        for (const info of e.actors) {
+        // By index, the list read at each step: an actor spawned meanwhile (newInfo may replace the
+        // list with a longer one) is offered in this round, as when the list was pushed onto.
+        for (let k = 0; k < e.actors!.length; k++) {
+          const info = e.actors![k]!;
           if (!this.ready.delete(info)) continue;
           if (this.offer(info)) took = true;
         }
@@ -913,7 +917,11 @@ export abstract class ServerBase {
       if (i >= 0) this.serverInfos[i] = info;
       else this.serverInfos.push(info);
     } else if (info.entry !== null) {
-      if (a.index !== undefined) (info.entry.handleInfos ??= [])[a.index] = info;
+      // A first handle's list is made with it (a store into [] grew it: a builtin call per request).
+      if (a.index !== undefined) {
+        if (info.entry.handleInfos === undefined && a.index === 0) info.entry.handleInfos = [info];
+        else (info.entry.handleInfos ??= [])[a.index] = info;
+      }
       else (info.entry.infos ??= new ByRole<ActorInfo>()).set(a.role, info);
     }
   }
@@ -966,11 +974,8 @@ export abstract class ServerBase {
     const f = this.roleFacts(addr.role, 'request' in addr);
     const entry = !('request' in addr) ? null : spawning ? sc.spawningEntry : (this.requests.get(addr.request) ?? null);
     const i: ActorInfo = { name, addr, kinds: f.kinds, loopEvents: f.loopEvents, key: NO_KEY, at: 0, byKey: null, entry, q0: 0, q1: 0, ref: null };
-    // Made with its first element (objects from the start; see PureHost's timer lists).
-    if (i.entry !== null && i.kinds !== undefined) {
-      if (i.entry.actors === undefined) i.entry.actors = [i];
-      else i.entry.actors.push(i);
-    }
+    // A new list while short (see appended); runRequest reads it anew at each index.
+    if (i.entry !== null && i.kinds !== undefined) i.entry.actors = appended(i.entry.actors, i);
     return i;
   }
 

@@ -2,6 +2,7 @@ import { createEmptyActor } from 'xstate';
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Effect, Snap, Step, TimerOp } from './stepper.js';
 import { NO_PARAMS } from './stepper.js';
+import { appended } from '../core/lists.js';
 import { OWN } from '../../machines/common.js';
 import type { Ownable } from '../../machines/common.js';
 import type { GeneratedOps, GenHelpers, Generated, GenOp, GenPlan, GenSource, MergeSite } from './generate.js';
@@ -1073,12 +1074,7 @@ class Run implements InPlaceStep {
         case 'effect': {
           const p = resolveParams(op.params, this.ctx, event);
           const e: Effect = { type: op.type, params: (p ?? NO_PARAMS) as Record<string, unknown> };
-          // Lists of one to three as literals, sized exactly: a push onto a full list reserves 17 slots
-          // more (a builtin call), and most steps emit one to three effects and one or two timer operations.
-          if (this.effects === EMPTY_EFFECTS) this.effects = [e];
-          else if (this.effects.length === 1) this.effects = [this.effects[0]!, e];
-          else if (this.effects.length === 2) this.effects = [this.effects[0]!, this.effects[1]!, e];
-          else this.effects.push(e);
+          this.effects = appended(this.effects, e);
           break;
         }
         case 'assign': {
@@ -1119,20 +1115,14 @@ class Run implements InPlaceStep {
           const delay = typeof op.delay === 'function' ? op.delay(args as never, params as never) : op.delay;
           if (typeof delay !== 'number') throw new Error(`compiled stepper: delay of timer '${op.id}' did not resolve to a number`);
           const t: TimerOp = { op: 'arm', id: op.id, event: ev as EventObject, delay };
-          if (this.timers === EMPTY_TIMERS) this.timers = [t];
-          else if (this.timers.length === 1) this.timers = [this.timers[0]!, t];
-          else if (this.timers.length === 2) this.timers = [this.timers[0]!, this.timers[1]!, t];
-          else this.timers.push(t);
+          this.timers = appended(this.timers, t);
           break;
         }
         case 'cancel': {
           const params = resolveParams(op.params, this.ctx, event);
           const id = typeof op.id === 'function' ? (op.id as Fn)({ context: this.ctx, event, self: this.cm.actorSelf } as never, params as never) : op.id;
           const t: TimerOp = { op: 'cancel', id: id as string };
-          if (this.timers === EMPTY_TIMERS) this.timers = [t];
-          else if (this.timers.length === 1) this.timers = [this.timers[0]!, t];
-          else if (this.timers.length === 2) this.timers = [this.timers[0]!, this.timers[1]!, t];
-          else this.timers.push(t);
+          this.timers = appended(this.timers, t);
           break;
         }
         case 'doneEvent':

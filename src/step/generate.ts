@@ -132,7 +132,10 @@ class Emitter {
     return `${this.k(g.impl)}(${this.scope()}, ${params})`;
   }
 
-  /** Push onto one of the run's lists as Run.exec does (exact-size literals for one to three). */
+  /**
+   * Append to one of the run's lists as Run.exec does (src/core/lists.ts's appended, written out: a call
+   * from generated code to the helper was not inlined, a generic call per effect).
+   */
   private push(list: 'effects' | 'timers', empty: unknown[], item: string): string {
     return `{ const x = ${item}; const l = run.${list}; if (l === ${this.k(empty)}) run.${list} = [x]; else if (l.length === 1) run.${list} = [l[0], x]; else if (l.length === 2) run.${list} = [l[0], l[1], x]; else l.push(x); }`;
   }
