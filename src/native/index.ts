@@ -519,8 +519,10 @@ export class TransferHandle {
   #lastBytesDone = 0;
   #lastTerminal: TerminalStatus | undefined;
   #lastError: XferErrorCode | undefined;
-  #terminalWaiters: Waiter<TerminalStatus>[] = [];
-  #quiesceWaiters: Waiter<void>[] = [];
+  // Null until someone waits (most handles' terminal status is read once, and few wait to quiesce): a
+  // list made with its first waiter, not an empty one per handle that the first push had to grow.
+  #terminalWaiters: Waiter<TerminalStatus>[] | null = null;
+  #quiesceWaiters: Waiter<void>[] | null = null;
 
   /** @internal */
   constructor(agent: Agent, id: number, op: TransferOp, remoteAgent: string, totalBytes: number) {
@@ -643,7 +645,10 @@ export class TransferHandle {
   whenQuiesced(): Promise<void> {
     this.agent.drainEvents();
     if (this.#quiesced) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#quiesceWaiters.push({ resolve }));
+    return new Promise<void>((resolve) => {
+      if (this.#quiesceWaiters === null) this.#quiesceWaiters = [{ resolve }];
+      else this.#quiesceWaiters.push({ resolve });
+    });
   }
 
   /** Resolves with the terminal status of the current run ('ERROR' for a run released in flight). */
@@ -653,7 +658,10 @@ export class TransferHandle {
     if (!this.#posted) {
       return Promise.reject(new XferError('INVALID_ARGUMENT', 'transfer was never posted'));
     }
-    return new Promise<TerminalStatus>((resolve) => this.#terminalWaiters.push({ resolve }));
+    return new Promise<TerminalStatus>((resolve) => {
+      if (this.#terminalWaiters === null) this.#terminalWaiters = [{ resolve }];
+      else this.#terminalWaiters.push({ resolve });
+    });
   }
 
   /** @internal */
@@ -661,9 +669,9 @@ export class TransferHandle {
     this.#lastTerminal = status;
     this.#lastError = error;
     this.#lastBytesDone = bytesDone;
-    if (this.#terminalWaiters.length === 0) return;
     const waiters = this.#terminalWaiters;
-    this.#terminalWaiters = [];
+    if (waiters === null) return;
+    this.#terminalWaiters = null;
     for (const w of waiters) w.resolve(status);
   }
 
@@ -671,9 +679,9 @@ export class TransferHandle {
   onQuiesced(bytesDone: number): void {
     this.#quiesced = true;
     this.#lastBytesDone = bytesDone;
-    if (this.#quiesceWaiters.length === 0) return;
     const waiters = this.#quiesceWaiters;
-    this.#quiesceWaiters = [];
+    if (waiters === null) return;
+    this.#quiesceWaiters = null;
     for (const w of waiters) w.resolve();
   }
 
