@@ -1,7 +1,10 @@
 import { createActor } from 'xstate';
 import type { AnyActorRef, AnyMachineSnapshot, AnyStateMachine, EventObject, InspectionEvent, Observer } from 'xstate';
+import type { Clock } from '../core/clock.js';
 import type { EmittedAction, Env, MachineEvent, WorldOps, WorldState } from '../explore/world.js';
 import { isFinished, roleOf } from '../explore/world.js';
+import type { Deadline } from './deadlines.js';
+import { Deadlines } from './deadlines.js';
 
 /**
  * Hosts live lifecycle actors and routes what they ask for. A machine's named engine actions are
@@ -68,7 +71,17 @@ export interface HostOptions {
   initialEnv?: Env;
   /** Prefix of the xstate actor ids (e.g. 'gen/'), so actors of several hosts stay apart in an inspector. */
   idPrefix?: string;
+  /**
+   * Time for the machines' deadlines. Given, xstate's delayed events are armed on one clock timer per
+   * host (the Deadlines PureHost uses: the same firing order, ties in arming order) and what a deadline's
+   * step asked for is routed before the clock's callback returns, as PureHost does; the simulator passes
+   * virtual time. Without it, xstate arms a `setTimeout` per deadline and a fired deadline's actions are
+   * routed in a microtask.
+   */
+  clock?: Clock;
 }
+
+const INIT: EventObject = { type: 'xstate.init' };
 
 export class ActorHost implements LifecycleHost {
   private readonly actors = new Map<string, AnyActorRef>();
@@ -83,10 +96,45 @@ export class ActorHost implements LifecycleHost {
   readonly env: Env;
 
   private readonly prefix: string;
+  /** The last snapshot object each actor was seen with: a step that left it the same is not a transition. */
+  private readonly lastSnap = new Map<string, AnyMachineSnapshot>();
+  /** The machines' deadlines, on the given clock (see HostOptions.clock); null: xstate's own timers. */
+  private readonly deadlines: Deadlines | null;
+  /** xstate's Clock over `deadlines`. */
+  private readonly xstateClock: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void } | undefined;
+  /** Actors a deadline stepped since the clock's callback began (their actions are routed when it returns). */
+  private readonly byDeadline: string[] = [];
 
   constructor(private readonly opts: HostOptions) {
     this.env = { ...(opts.initialEnv ?? {}) };
     this.prefix = opts.idPrefix ?? '';
+    const clock = opts.clock;
+    if (clock === undefined) {
+      this.deadlines = null;
+      this.xstateClock = undefined;
+    } else {
+      const deadlines = (this.deadlines = new Deadlines(clock));
+      // xstate hands its relay of the delayed event as `fn`: it steps the actor now (the observer notes it
+      // in byDeadline), then what that step asked for is routed, before the next deadline fires.
+      const fire = (d: Deadline) => {
+        (d as Deadline & { run: () => void }).run();
+        this.settleDeadlines();
+      };
+      this.xstateClock = {
+        setTimeout: (fn, ms) => Object.assign(deadlines.arm(ms, fire), { run: fn }),
+        clearTimeout: (id) => deadlines.cancel(id as Deadline),
+      };
+    }
+  }
+
+  /** Route what the deadlines that just fired asked for, and report the actors they finished. */
+  private settleDeadlines(): void {
+    while (this.byDeadline.length > 0) this.settle(this.byDeadline.shift()!);
+  }
+
+  /** Deadlines armed now, over all actors (only with a clock given; else 0). */
+  get armedDeadlines(): number {
+    return this.deadlines?.live ?? 0;
   }
 
   get state(): WorldState {
@@ -124,6 +172,7 @@ export class ActorHost implements LifecycleHost {
     const actor = createActor(machine, {
       input,
       id: `${this.prefix}${name}`,
+      ...(this.xstateClock !== undefined ? { clock: this.xstateClock } : {}),
       ...(viaInspect ? { inspect: (ev: InspectionEvent) => this.observe(name, machine.id, ev) } : {}),
     });
     this.actors.set(name, actor);
@@ -133,8 +182,12 @@ export class ActorHost implements LifecycleHost {
         error: () => {},
       });
     }
+    // The subscription hears of the first snapshot at start: as the init's (an event absent from
+    // `sending` is taken for a deadline's).
+    this.sending.set(name, INIT);
     actor.start();
-    if (!viaInspect) this.observed(name, machine.id, { type: 'xstate.init' }, actor.getSnapshot() as AnyMachineSnapshot);
+    this.sending.delete(name);
+    if (!viaInspect) this.observed(name, machine.id, INIT, actor.getSnapshot() as AnyMachineSnapshot);
     this.settle(name);
   }
 
@@ -156,10 +209,12 @@ export class ActorHost implements LifecycleHost {
     this.actors.delete(name);
     this.finished.delete(name);
     this.lastValue.delete(name);
+    this.lastSnap.delete(name);
   }
 
   stopAll(): void {
     for (const n of [...this.actors.keys()]) this.remove(n);
+    this.deadlines?.close();
   }
 
   private machineFor(role: string): AnyStateMachine {
@@ -188,11 +243,21 @@ export class ActorHost implements LifecycleHost {
   }
 
   private observed(name: string, machine: string, event: EventObject, snap: AnyMachineSnapshot): void {
-    const from = this.lastValue.get(name) ?? null;
-    this.lastValue.set(name, snap.value);
-    this.opts.onTransition?.({ actor: name, machine, event, from, to: snap.value, status: snap.status });
-    // A deadline fires outside send(): route what it asked for.
-    if (!this.routing && event.type.startsWith('xstate.after')) queueMicrotask(() => this.settle(name));
+    // xstate notifies its observers of every event it processed, also of one that left the snapshot as it
+    // was: that is no transition, as PureHost counts them (an observer that put the actor back in the
+    // executor's ready set on each would have its loop offer it events forever).
+    if (this.lastSnap.get(name) !== snap) {
+      this.lastSnap.set(name, snap);
+      const from = this.lastValue.get(name) ?? null;
+      this.lastValue.set(name, snap.value);
+      this.opts.onTransition?.({ actor: name, machine, event, from, to: snap.value, status: snap.status });
+    }
+    // A deadline fires outside send(): route what it asked for (on the host's clock, when its callback
+    // returns), also when its step left the snapshot as it was (a targetless transition's actions).
+    if (!this.routing && event.type.startsWith('xstate.after')) {
+      if (this.deadlines !== null) this.byDeadline.push(name);
+      else queueMicrotask(() => this.settle(name));
+    }
   }
 
   private pump(): void {
