@@ -2,8 +2,8 @@ import { REGRESSION_VARIANTS } from '../../machines/index.js';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { intOption } from './options.js';
-import type { SimResult, SimViolation } from '../sim/vopr.js';
-import { simulate } from '../sim/vopr.js';
+import type { Divergence, SimResult, SimViolation } from '../sim/vopr.js';
+import { divergence, simulate } from '../sim/vopr.js';
 
 export interface SimulateReport {
   seeds: number;
@@ -12,6 +12,11 @@ export interface SimulateReport {
   violations: SimViolation[];
   /** Seeds run twice whose schedules or outcomes differed (must be empty). */
   nondeterministic: number[];
+  /**
+   * With `againstXstate`: seeds whose run with live xstate actors in the servers (ActorHost) parted from
+   * the run as deployed (PureHost, compiled steps in place), and where (must be empty).
+   */
+  divergedFromXstate: Divergence[];
 }
 
 /** Exit status when a seed violated an invariant (usage errors exit 2). */
@@ -33,12 +38,20 @@ export interface SimulateOptions {
   steps: number;
   variants: string[];
   checkDeterminism: boolean;
+  /**
+   * Run every seed a second time with live xstate actors in both servers and compare: the same
+   * schedule, outcomes, final virtual time and per-request transition counts. xstate is the oracle for
+   * the host as deployed (compiled steps in place, deadline lists, the loop's skips, the quiet observer).
+   */
+  againstXstate?: boolean;
   onSeed?(r: SimResult): void;
+  onDivergence?(d: Divergence): void;
 }
 
 export async function runSimulate(o: SimulateOptions): Promise<SimulateReport> {
   const violations: SimViolation[] = [];
   const nondeterministic: number[] = [];
+  const divergedFromXstate: Divergence[] = [];
   let steps = 0;
   const t0 = performance.now();
   for (let seed = o.from; seed <= o.to; seed++) {
@@ -50,10 +63,22 @@ export async function runSimulate(o: SimulateOptions): Promise<SimulateReport> {
       steps += again.steps;
       if (again.digest !== r.digest) nondeterministic.push(seed);
     }
+    if (o.againstXstate === true) {
+      const live = await simulate({ seed, steps: o.steps, variants: o.variants, host: 'actors' });
+      steps += live.steps;
+      if (live.digest !== r.digest || live.steps !== r.steps) {
+        // Run both again keeping every step, to say where they parted (a divergence is rare: only then).
+        const a = await simulate({ seed, steps: o.steps, variants: o.variants, keepSchedule: true });
+        const b = await simulate({ seed, steps: o.steps, variants: o.variants, host: 'actors', keepSchedule: true });
+        const d = divergence(a, b, ['compiled', 'xstate']) ?? { seed, step: null, what: 'the digests differed once and not when run again (nondeterministic)' };
+        divergedFromXstate.push(d);
+        o.onDivergence?.(d);
+      }
+    }
     o.onSeed?.(r);
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { seeds: o.to - o.from + 1, steps, stepsPerSecond: Math.round(steps / Math.max(seconds, 1e-9)), violations, nondeterministic };
+  return { seeds: o.to - o.from + 1, steps, stepsPerSecond: Math.round(steps / Math.max(seconds, 1e-9)), violations, nondeterministic, divergedFromXstate };
 }
 
 export function register(program: Command): void {
@@ -65,8 +90,9 @@ export function register(program: Command): void {
     .option('--steps <n>', 'steps of the fault phase per seed, before the liveness phase', '3000')
     .option('--canary <variant>', 'swap a regression variant into the servers (repeatable); the run must then fail', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--check-determinism', 'run every seed twice and compare schedule digests')
-    .option('--json', 'print one JSON object: {seeds, steps, stepsPerSecond, violations, nondeterministic}')
-    .action(async (opts: { seed?: string; seeds?: string; steps: string; canary: string[]; checkDeterminism?: boolean; json?: boolean }) => {
+    .option('--against-xstate', 'run every seed again with live xstate actors in the servers and compare schedules, outcomes and transition counts')
+    .option('--json', 'print one JSON object: {seeds, steps, stepsPerSecond, violations, nondeterministic, divergedFromXstate}')
+    .action(async (opts: { seed?: string; seeds?: string; steps: string; canary: string[]; checkDeterminism?: boolean; againstXstate?: boolean; json?: boolean }) => {
       if (opts.seed !== undefined && opts.seeds !== undefined) throw new UsageError('give --seed or --seeds, not both');
       const [from, to] = opts.seeds !== undefined ? parseSeeds(opts.seeds) : ((n) => [n, n] as [number, number])(intOption('seed', opts.seed ?? '1', 0, 0xffff_ffff));
       const steps = intOption('steps', opts.steps, 1, 100_000_000);
@@ -77,6 +103,12 @@ export function register(program: Command): void {
         steps,
         variants: opts.canary,
         checkDeterminism: opts.checkDeterminism === true,
+        againstXstate: opts.againstXstate === true,
+        onDivergence: (d) => {
+          if (opts.json) return;
+          console.log(`seed ${d.seed}: the servers on compiled steps and on live xstate actors diverged: ${d.what}`);
+          console.log(`  replay: xferstate simulate --seed ${d.seed} --steps ${opts.steps} --against-xstate${opts.canary.map((c) => ` --canary ${c}`).join('')}`);
+        },
         onSeed: (r) => {
           if (opts.json) return;
           for (const v of r.violations) {
@@ -90,8 +122,10 @@ export function register(program: Command): void {
       if (opts.json) console.log(JSON.stringify(report));
       else {
         const range = from === to ? `seed ${from}` : `seeds ${from}..${to}`;
-        console.log(`${range}: ${report.steps} steps, ${report.stepsPerSecond} steps/s, ${report.violations.length} violation(s)${opts.checkDeterminism ? `, ${report.nondeterministic.length} nondeterministic` : ''}`);
+        console.log(
+          `${range}: ${report.steps} steps, ${report.stepsPerSecond} steps/s, ${report.violations.length} violation(s)${opts.checkDeterminism ? `, ${report.nondeterministic.length} nondeterministic` : ''}${opts.againstXstate ? `, ${report.divergedFromXstate.length} diverged from xstate` : ''}`,
+        );
       }
-      if (report.violations.length > 0 || report.nondeterministic.length > 0) process.exitCode = EXIT_VIOLATION;
+      if (report.violations.length > 0 || report.nondeterministic.length > 0 || report.divergedFromXstate.length > 0) process.exitCode = EXIT_VIOLATION;
     });
 }

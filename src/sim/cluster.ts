@@ -38,6 +38,12 @@ export interface SimShape {
    * take (every transition passed on); without it they take the quiet one. The schedule is the same.
    */
   timeInState?: boolean;
+  /**
+   * The servers' host of machines: 'pure' (the default, as deployed: compiled steps in place) or
+   * 'actors' (live xstate actors, the oracle the simulator compares the default with: `simulate
+   * --against-xstate`). Not drawn from the seed.
+   */
+  host?: 'pure' | 'actors';
 }
 
 export type StepKind = 'submit' | 'deliver' | 'loop' | 'native' | 'time';
@@ -110,7 +116,7 @@ export class SimCluster {
       chunkBytes: 4096,
       recvSlots: s.recvSlots,
       delays: burstDelays(s.kvTransferTimeoutMs),
-      host: 'pure',
+      host: s.host ?? 'pure',
       ...(s.timeInState ? { timeInState: true } : {}),
       ...(s.variants.length > 0 ? { variants: s.variants } : {}),
     };

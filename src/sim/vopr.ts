@@ -22,6 +22,8 @@ export interface SimOptions {
   keepSchedule?: boolean;
   /** Servers keep time-in-state histograms (the full transition observer; see SimShape.timeInState). */
   timeInState?: boolean;
+  /** The servers' host of machines (SimShape.host). */
+  host?: 'pure' | 'actors';
 }
 
 export interface SimViolation {
@@ -44,6 +46,10 @@ export interface SimResult {
   violations: SimViolation[];
   /** sha256 over the schedule and the end state: equal for two runs of one seed (determinism). */
   digest: string;
+  /** Every step's label and the world it left (see `noteWorld` in simulate), in order (only with `keepSchedule`). */
+  schedule?: string[];
+  /** Each request's transition count per side, as the digest covers them (`[id, counts]`, sorted by id). */
+  transitions: { context: [string, number[]][]; generation: [string, number[]][] };
 }
 
 const TAIL = 40;
@@ -92,11 +98,12 @@ const settle = async (cluster: SimCluster): Promise<void> => {
 };
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
-  const shape = { ...shapeFor(o.seed, o.variants ?? []), ...(o.timeInState ? { timeInState: true } : {}) };
+  const shape = { ...shapeFor(o.seed, o.variants ?? []), ...(o.timeInState ? { timeInState: true } : {}), ...(o.host !== undefined ? { host: o.host } : {}) };
   const rng = new Rng(o.seed);
   const cluster = new SimCluster(o.seed, shape, rng);
   const hash = createHash('sha256');
   const tail: string[] = [];
+  const schedule: string[] = [];
   const violations: SimViolation[] = [];
   const specs: RequestSpec[] = [];
   for (let i = 0; i < shape.requests; i++) specs.push({ id: `r${i + 1}`, number: i + 1, blocks: shape.blocksPerRequest, faults: [] });
@@ -117,6 +124,16 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     violations.push({ seed: o.seed, step, invariant, message, prefixTail: tail.slice(-TAIL) });
   };
   if (o.keepSchedule) cluster.onLog = (line) => tail.push(`    ${line}`);
+  /**
+   * With `keepSchedule`: the step's label and what the world looks like once it settled, from outside
+   * the hosts (requests live, blocks held, messages deliverable, the next deadline), so two runs that
+   * should agree are seen to part at the step where they did, not at the first choice it changed.
+   */
+  const noteWorld = (label: string) => {
+    if (!o.keepSchedule) return;
+    const side = (s: SimCluster['ctx'] | SimCluster['gen']) => `${s.requests.size}/${s.pool.stats().heldBlocks}`;
+    schedule.push(`${label} → ctx ${side(cluster.ctx)} gen ${side(cluster.gen)} links ${cluster.toGen.deliverable()}/${cluster.toCtx.deliverable()} next ${cluster.clock.nextAt() ?? '-'}`);
+  };
   const numberOf = (lease: string) => cluster.specs.get(lease)?.number;
 
   const check = () => {
@@ -206,6 +223,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
       record(choice.label);
       choice.run();
       await settle(cluster);
+      noteWorld(choice.label);
       check();
     }
     // Liveness phase: heal, stop injecting, and let the world settle within a bound of virtual time.
@@ -227,11 +245,13 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
         record(choice.label);
         choice.run();
         await settle(cluster);
+        noteWorld(choice.label);
         check();
         if (rng.chance(0.05)) {
           record('time jump');
           advanceTime(true);
           await settle(cluster);
+          noteWorld('time jump');
           check();
         }
         budget++;
@@ -264,8 +284,9 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     reasons[list[0]!.reason] = (reasons[list[0]!.reason] ?? 0) + 1;
   }
   // Each report's transition count too: the servers count them in their transition observer.
-  const counts = (side: 'context' | 'generation') => [...cluster.reports[side]].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, list]) => [id, list.map((r) => r.transitions)]);
-  hash.update(JSON.stringify([outcomes, cluster.clock.now(), violations.map((v) => [v.invariant, v.step]), counts('context'), counts('generation')]));
+  const counts = (side: 'context' | 'generation'): [string, number[]][] => [...cluster.reports[side]].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, list]) => [id, list.map((r) => r.transitions)]);
+  const transitions = { context: counts('context'), generation: counts('generation') };
+  hash.update(JSON.stringify([outcomes, cluster.clock.now(), violations.map((v) => [v.invariant, v.step]), transitions.context, transitions.generation]));
   return {
     seed: o.seed,
     steps: step - 1,
@@ -275,5 +296,32 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     crashes,
     violations,
     digest: hash.digest('hex').slice(0, 16),
+    ...(o.keepSchedule ? { schedule } : {}),
+    transitions,
   };
+}
+
+/** Where two runs of one seed parted (SimResults with `schedule`): the first step they chose differently, or what differs at the end. */
+export interface Divergence {
+  seed: number;
+  /** 1-based; null when the schedules agree and only the end differs (outcomes, final time, transition counts). */
+  step: number | null;
+  what: string;
+}
+
+export function divergence(a: SimResult, b: SimResult, names: [string, string]): Divergence | null {
+  if (a.digest === b.digest && a.steps === b.steps) return null;
+  const sa = a.schedule ?? [];
+  const sb = b.schedule ?? [];
+  for (let i = 0; i < Math.max(sa.length, sb.length); i++) {
+    if (sa[i] !== sb[i]) return { seed: a.seed, step: i + 1, what: `after step ${i + 1}, ${names[0]}: ${sa[i] ?? '(ended)'}; ${names[1]}: ${sb[i] ?? '(ended)'}` };
+  }
+  for (const side of ['context', 'generation'] as const) {
+    const tb = new Map(b.transitions[side]);
+    for (const [id, n] of a.transitions[side]) {
+      const m = tb.get(id);
+      if (JSON.stringify(m) !== JSON.stringify(n)) return { seed: a.seed, step: null, what: `same schedule; ${side} ${id} counted ${JSON.stringify(n)} transition(s) on ${names[0]}, ${JSON.stringify(m ?? null)} on ${names[1]}` };
+    }
+  }
+  return { seed: a.seed, step: null, what: `same schedule; the end differs: ${names[0]} ${JSON.stringify(a.requests)} at ${a.virtualMs} ms, ${names[1]} ${JSON.stringify(b.requests)} at ${b.virtualMs} ms` };
 }

@@ -81,7 +81,10 @@ describe('deterministic simulation of the real servers', () => {
     }
     const out = execFileSync(process.execPath, ['bin/xferstate.js', 'simulate', '--seeds', '1..2', '--steps', '300', '--json'], { encoding: 'utf8' });
     const j = JSON.parse(out) as Record<string, unknown>;
-    expect(Object.keys(j).sort()).toEqual(['nondeterministic', 'seeds', 'steps', 'stepsPerSecond', 'violations']);
+    expect(Object.keys(j).sort()).toEqual(['divergedFromXstate', 'nondeterministic', 'seeds', 'steps', 'stepsPerSecond', 'violations']);
     expect(j.seeds).toBe(2);
+    const against = cli(['--seeds', '1..2', '--steps', '300', '--against-xstate']);
+    expect(against.status).toBe(0);
+    expect(against.stdout).toMatch(/^seeds 1\.\.2: \d+ steps, \d+ steps\/s, 0 violation\(s\), 0 diverged from xstate\n$/);
   }, 60_000);
 });
