@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { assign, cancel, raise, setup } from 'xstate';
 import type { EventObject } from 'xstate';
 import { contextSendMachine, generationReceiveMachine, transferHandleMachine } from '../../machines/index.js';
-import type { Clock } from '../../src/core/clock.js';
 import { Deadlines } from '../../src/engine/deadlines.js';
 import type { ActorRef, PureHostCalls, PureHostOptions } from '../../src/engine/pureHost.js';
 import type { EmittedAction } from '../../src/explore/world.js';
@@ -11,37 +10,9 @@ import { PureHost } from '../../src/engine/pureHost.js';
 import type { Stepper } from '../../src/step/stepper.js';
 import { xstateStepper } from '../../src/step/xstate.js';
 import { CompiledStepper } from '../../src/step/compiled.js';
+import type { Clock } from '../../src/core/clock.js';
+import { TestClock as SimClock } from './testClock.js';
 
-/** Virtual time: timers fire only when the test advances it, in due order. */
-class SimClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { due: number; seq: number; fn: () => void }>();
-  setCalls = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): number {
-    this.setCalls++;
-    const id = ++this.seq;
-    this.timers.set(id, { due: this.t + ms, seq: id, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const next = [...this.timers.entries()].filter(([, x]) => x.due <= end).sort(([, a], [, b]) => a.due - b.due || a.seq - b.seq)[0];
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = Math.max(this.t, next[1].due);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 describe('Deadlines (one clock timer per host)', () => {
   it('fires in due order, ties in arming order, and never fires a cancelled deadline', () => {
