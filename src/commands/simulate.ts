@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { intOption } from './options.js';
 import type { Divergence, SimResult, SimViolation } from '../sim/vopr.js';
-import { divergence, simulate } from '../sim/vopr.js';
+import { divergence, sameRun, simulate } from '../sim/vopr.js';
 
 export interface SimulateReport {
   seeds: number;
@@ -66,7 +66,7 @@ export async function runSimulate(o: SimulateOptions): Promise<SimulateReport> {
     if (o.againstXstate === true) {
       const live = await simulate({ seed, steps: o.steps, variants: o.variants, host: 'actors' });
       steps += live.steps;
-      if (live.digest !== r.digest || live.steps !== r.steps) {
+      if (!sameRun(r, live)) {
         // Run both again keeping every step, to say where they parted (a divergence is rare: only then).
         const a = await simulate({ seed, steps: o.steps, variants: o.variants, keepSchedule: true });
         const b = await simulate({ seed, steps: o.steps, variants: o.variants, host: 'actors', keepSchedule: true });

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { EmittedAction, Env, MachineEvent, WorldOps, WorldState } from '../explore/world.js';
 import { isFinished, roleOf } from '../explore/world.js';
 import type { Deadline } from './deadlines.js';
-import { Deadlines } from './deadlines.js';
+import { Deadlines, newDeadline } from './deadlines.js';
 
 /**
  * Hosts live lifecycle actors and routes what they ask for. A machine's named engine actions are
@@ -83,25 +83,29 @@ export interface HostOptions {
 
 const INIT: EventObject = { type: 'xstate.init' };
 
+/** One of xstate's delayed events on the host's deadlines: `run` is xstate's relay of it. */
+interface RelayDeadline extends Deadline {
+  run: () => void;
+}
+
 export class ActorHost implements LifecycleHost {
   private readonly actors = new Map<string, AnyActorRef>();
   private readonly provided = new Map<string, AnyStateMachine>();
   private readonly emitted: Array<{ actor: string; action: EmittedAction }> = [];
   private readonly queue: Array<{ actor: string; event: EventObject }> = [];
   private readonly finished = new Set<string>();
-  private readonly lastValue = new Map<string, unknown>();
   /** The event being delivered to each actor by send(); anything else that changes it is a deadline. */
   private readonly sending = new Map<string, EventObject>();
   private routing = false;
   readonly env: Env;
 
   private readonly prefix: string;
-  /** The last snapshot object each actor was seen with: a step that left it the same is not a transition. */
+  /** The last snapshot object each actor was seen with (a step that left it the same is not a transition), and its value the next one's `from`. */
   private readonly lastSnap = new Map<string, AnyMachineSnapshot>();
   /** The machines' deadlines, on the given clock (see HostOptions.clock); null: xstate's own timers. */
   private readonly deadlines: Deadlines | null;
-  /** xstate's Clock over `deadlines`. */
-  private readonly xstateClock: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void } | undefined;
+  /** xstate's Clock (the Clock's timer half) over `deadlines`. */
+  private readonly xstateClock: Pick<Clock, 'setTimeout' | 'clearTimeout'> | undefined;
   /** Actors a deadline stepped since the clock's callback began (their actions are routed when it returns). */
   private readonly byDeadline: string[] = [];
 
@@ -117,12 +121,12 @@ export class ActorHost implements LifecycleHost {
       // xstate hands its relay of the delayed event as `fn`: it steps the actor now (the observer notes it
       // in byDeadline), then what that step asked for is routed, before the next deadline fires.
       const fire = (d: Deadline) => {
-        (d as Deadline & { run: () => void }).run();
+        (d as RelayDeadline).run();
         this.settleDeadlines();
       };
       this.xstateClock = {
-        setTimeout: (fn, ms) => Object.assign(deadlines.arm(ms, fire), { run: fn }),
-        clearTimeout: (id) => deadlines.cancel(id as Deadline),
+        setTimeout: (fn, ms) => deadlines.armAs<RelayDeadline>({ ...newDeadline(), run: fn }, ms, fire),
+        clearTimeout: (id) => deadlines.cancel(id as RelayDeadline),
       };
     }
   }
@@ -208,7 +212,6 @@ export class ActorHost implements LifecycleHost {
     a.stop();
     this.actors.delete(name);
     this.finished.delete(name);
-    this.lastValue.delete(name);
     this.lastSnap.delete(name);
   }
 
@@ -246,10 +249,10 @@ export class ActorHost implements LifecycleHost {
     // xstate notifies its observers of every event it processed, also of one that left the snapshot as it
     // was: that is no transition, as PureHost counts them (an observer that put the actor back in the
     // executor's ready set on each would have its loop offer it events forever).
-    if (this.lastSnap.get(name) !== snap) {
+    const last = this.lastSnap.get(name);
+    if (last !== snap) {
       this.lastSnap.set(name, snap);
-      const from = this.lastValue.get(name) ?? null;
-      this.lastValue.set(name, snap.value);
+      const from = last?.value ?? null;
       this.opts.onTransition?.({ actor: name, machine, event, from, to: snap.value, status: snap.status });
     }
     // A deadline fires outside send(): route what it asked for (on the host's clock, when its callback

@@ -301,7 +301,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   };
 }
 
-/** Where two runs of one seed parted (SimResults with `schedule`): the first step they chose differently, or what differs at the end. */
+/** Where two runs of one seed parted (SimResults with `schedule`): the first step after which their worlds differ, or what differs at the end. */
 export interface Divergence {
   seed: number;
   /** 1-based; null when the schedules agree and only the end differs (outcomes, final time, transition counts). */
@@ -309,8 +309,13 @@ export interface Divergence {
   what: string;
 }
 
+/** Whether two runs of one seed agree: the same schedule and end state (digest) over the same steps. */
+export function sameRun(a: SimResult, b: SimResult): boolean {
+  return a.digest === b.digest && a.steps === b.steps;
+}
+
 export function divergence(a: SimResult, b: SimResult, names: [string, string]): Divergence | null {
-  if (a.digest === b.digest && a.steps === b.steps) return null;
+  if (sameRun(a, b)) return null;
   const sa = a.schedule ?? [];
   const sb = b.schedule ?? [];
   for (let i = 0; i < Math.max(sa.length, sb.length); i++) {
