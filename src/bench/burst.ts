@@ -74,6 +74,12 @@ export interface RunResult {
   cpuPerRequestMs: number;
   /** The JS thread's share of cpuPerRequestMs (null where the platform does not say). */
   jsThreadCpuPerRequestMs: number | null;
+  /**
+   * Voluntary context switches of the process per request (every thread, those that ended included): how
+   * often a thread went to sleep with nothing to do. Where the native threads take several posts or
+   * notifications per wake-up (the second core busy), this falls and so does their CPU per request.
+   */
+  sleepsPerRequest: number;
   wallMs: number;
   /** Payload bytes delivered and verified. */
   bytes: number;
@@ -83,10 +89,11 @@ export interface RunResult {
   retainedBytesPerFinishedRequest: number | null;
 }
 
-function result(o: RunOptions, cpu: number, jsCpu: number | null, wallMs: number, heap: HeapSample | null): RunResult {
+function result(o: RunOptions, cpu: number, jsCpu: number | null, sleeps: number, wallMs: number, heap: HeapSample | null): RunResult {
   return {
     cpuPerRequestMs: cpu / o.requests,
     jsThreadCpuPerRequestMs: jsCpu === null ? null : jsCpu / o.requests,
+    sleepsPerRequest: sleeps / o.requests,
     wallMs,
     bytes: o.requests * o.blocksPerRequest * o.blockBytes,
     requestsPerSecond: o.requests / (wallMs / 1000),
@@ -102,7 +109,7 @@ function result(o: RunOptions, cpu: number, jsCpu: number | null, wallMs: number
  * what each finished request leaves behind; the full-window sample, less that, what an in-flight
  * request holds.
  */
-async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; jsCpu: number | null; wallMs: number; heap: HeapSample | null }> {
+async function drive(o: RunOptions, submit: (i: number) => void, finished: () => number, waitForProgress: () => Promise<void>): Promise<{ cpu: number; jsCpu: number | null; sleeps: number; wallMs: number; heap: HeapSample | null }> {
   let full: { heap: number; finished: number } | null = null;
   const heapNow = () => (gc(), process.memoryUsage().heapUsed);
   const start = o.sampleHeap ? heapNow() : 0;
@@ -110,6 +117,7 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
   const t0 = performance.now();
   const c0 = cpuMs();
   const j0 = jsThreadCpuMs();
+  const s0 = process.resourceUsage().voluntaryContextSwitches;
   let next = 0;
   while (finished() < o.requests) {
     while (next < o.requests && next - finished() < o.concurrency) submit(next++);
@@ -120,6 +128,7 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
   const cpu = cpuMs() - c0;
   const j1 = jsThreadCpuMs();
   const jsCpu = j0 === null || j1 === null ? null : j1 - j0;
+  const sleeps = process.resourceUsage().voluntaryContextSwitches - s0;
   const wallMs = performance.now() - t0;
   o.window?.end();
   let heap: HeapSample | null = null;
@@ -129,7 +138,7 @@ async function drive(o: RunOptions, submit: (i: number) => void, finished: () =>
     const perFinished = (heapNow() - start) / o.requests;
     heap = { perInFlight: (full.heap - start - full.finished * perFinished) / o.concurrency, perFinished };
   }
-  return { cpu, jsCpu, wallMs, heap };
+  return { cpu, jsCpu, sleeps, wallMs, heap };
 }
 
 interface HeapSample {
@@ -196,7 +205,7 @@ export async function engineRun(o: RunOptions): Promise<RunResult> {
       () => completed,
       waker.wait,
     );
-    return result(o, r.cpu, r.jsCpu, r.wallMs, r.heap);
+    return result(o, r.cpu, r.jsCpu, r.sleeps, r.wallMs, r.heap);
   } finally {
     ctx.close();
     gen.close();
@@ -300,7 +309,7 @@ export async function callbacksRun(o: RunOptions): Promise<RunResult> {
       waker.wait,
     );
     if (corrupted > 0) throw new Error(`baseline: ${corrupted} corrupted blocks`);
-    return result(o, r.cpu, r.jsCpu, r.wallMs, r.heap);
+    return result(o, r.cpu, r.jsCpu, r.sleeps, r.wallMs, r.heap);
   } finally {
     toCtx.close();
     server.close();
@@ -458,6 +467,9 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     result.overheadPairRatios = pairRatios(eng.map((r) => r.cpuPerRequestMs), base.map((r) => r.cpuPerRequestMs));
     // The JS thread's part of each (median of the same runs); null where the platform does not say.
     result.jsThreadCpuPerRequestMs = { engine: jsThreadMedian(eng), plainCallbacks: jsThreadMedian(base) };
+    // How often the threads slept (the same runs): equal on an idle machine; where the callbacks' fall
+    // further, their other threads batched more and took less CPU (docs/performance.md, 37th session).
+    result.sleepsPerRequest = { engine: round(median(eng.map((r) => r.sleepsPerRequest)), 2), plainCallbacks: round(median(base.map((r) => r.sleepsPerRequest)), 2) };
   }
   if (only.has('throughput')) {
     // Concurrency 128, 4 × 1 MiB per request, every byte filled and verified: same process, same work.
@@ -581,6 +593,8 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     if (js.engine !== null && js.plainCallbacks !== null) {
       console.log(`  of which JS thread  ${js.engine} ms vs ${js.plainCallbacks} ms; other threads (native copy and progress, GC and compiler helpers) ${round(cpu.engine - js.engine)} ms vs ${round(cpu.plainCallbacks - js.plainCallbacks)} ms`);
     }
+    const sl = result.sleepsPerRequest as { engine: number; plainCallbacks: number };
+    console.log(`  sleeps per request  ${sl.engine} vs ${sl.plainCallbacks}   (voluntary context switches, all threads: about equal on an idle machine; fewer where the other threads batch)`);
   }
   const t = result.throughput as Record<string, number> | undefined;
   if (t) {

@@ -28,6 +28,16 @@ describe('bench burst: what the figures measure', () => {
     expect(r.jsThreadCpuPerRequestMs!).toBeLessThanOrEqual(r.cpuPerRequestMs);
   }, 60_000);
 
+  it("sleeps per request: how often the process's threads went to sleep, per request", async () => {
+    // Each request's transfer completes on the native agents' threads, which wait on a futex or a
+    // condition variable between posts, one request at a time here: a figure that read nothing (zero) or
+    // a count not divided by the requests would fail.
+    const o: RunOptions = { requests: 400, concurrency: 1, blockBytes: 4096, blocksPerRequest: 1 };
+    const r = await engineRun(o);
+    expect(r.sleepsPerRequest).toBeGreaterThan(0.5);
+    expect(r.sleepsPerRequest).toBeLessThan(100);
+  }, 60_000);
+
   it('heap allocated per request: a run that allocates a known amount reads about that amount', async () => {
     const o: RunOptions = { requests: 2000, concurrency: 1, blockBytes: 4096, blocksPerRequest: 1 };
     const keep: unknown[] = [];
@@ -38,7 +48,7 @@ describe('bench burst: what the figures measure', () => {
         for (let j = 0; j < 16; j++) keep[(i * 16 + j) % 64] = new Array<number>(256).fill(i);
         if (i % 100 === 0) await new Promise((r) => setImmediate(r));
       }
-      return { cpuPerRequestMs: 0, jsThreadCpuPerRequestMs: null, wallMs: 0, bytes: 0, requestsPerSecond: 0, bytesPerInFlightRequest: null, retainedBytesPerFinishedRequest: null };
+      return { cpuPerRequestMs: 0, jsThreadCpuPerRequestMs: null, sleepsPerRequest: 0, wallMs: 0, bytes: 0, requestsPerSecond: 0, bytesPerInFlightRequest: null, retainedBytesPerFinishedRequest: null };
     };
     const a = await allocation(run, o, 2);
     const expected = 16 * 256 * 8;
