@@ -76,8 +76,8 @@ export interface RunResult {
   jsThreadCpuPerRequestMs: number | null;
   /**
    * Voluntary context switches of the process per request (every thread, those that ended included): how
-   * often a thread went to sleep with nothing to do. Where the native threads take several posts or
-   * notifications per wake-up (the second core busy), this falls and so does their CPU per request.
+   * often a thread went to sleep with nothing to do. It falls where the native threads take several posts
+   * or notifications per wake-up (at times when the second core is busy: docs/performance.md).
    */
   sleepsPerRequest: number;
   wallMs: number;
@@ -467,8 +467,8 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     result.overheadPairRatios = pairRatios(eng.map((r) => r.cpuPerRequestMs), base.map((r) => r.cpuPerRequestMs));
     // The JS thread's part of each (median of the same runs); null where the platform does not say.
     result.jsThreadCpuPerRequestMs = { engine: jsThreadMedian(eng), plainCallbacks: jsThreadMedian(base) };
-    // How often the threads slept (the same runs): equal on an idle machine; where the callbacks' fall
-    // further, their other threads batched more and took less CPU (docs/performance.md, 37th session).
+    // How often the threads slept (the same runs): about equal on an idle machine; where the two part,
+    // the executors' other threads batched differently (docs/performance.md, 37th session).
     result.sleepsPerRequest = { engine: round(median(eng.map((r) => r.sleepsPerRequest)), 2), plainCallbacks: round(median(base.map((r) => r.sleepsPerRequest)), 2) };
   }
   if (only.has('throughput')) {

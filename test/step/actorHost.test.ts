@@ -6,7 +6,6 @@ import { TestClock } from './testClock.js';
 import type { TransitionRecord } from '../../src/engine/host.js';
 import type { EmittedAction } from '../../src/explore/world.js';
 
-
 /** Waits for two deadlines (a short and a long one) and says which fired; BUMP assigns, NOPE is taken nowhere. */
 const waiter = setup({
   types: { context: {} as { bumps: number } },

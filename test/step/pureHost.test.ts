@@ -11,12 +11,12 @@ import type { Stepper } from '../../src/step/stepper.js';
 import { xstateStepper } from '../../src/step/xstate.js';
 import { CompiledStepper } from '../../src/step/compiled.js';
 import type { Clock } from '../../src/core/clock.js';
-import { TestClock as SimClock } from './testClock.js';
+import { TestClock } from './testClock.js';
 
 
 describe('Deadlines (one clock timer per host)', () => {
   it('fires in due order, ties in arming order, and never fires a cancelled deadline', () => {
-    const clock = new SimClock();
+    const clock = new TestClock();
     const d = new Deadlines(clock);
     const fired: string[] = [];
     d.arm(30, () => fired.push('c'));
@@ -42,7 +42,7 @@ describe('Deadlines (one clock timer per host)', () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-        const clock = new SimClock();
+        const clock = new TestClock();
         const d = new Deadlines(clock);
         const fired: number[] = [];
         const armed: { id: number; due: number; h: ReturnType<Deadlines['arm']> }[] = [];
@@ -75,7 +75,7 @@ describe('Deadlines (one clock timer per host)', () => {
   });
 
   it('arms one deadline object again and again: after a cancel, after it fired, and while it is armed', () => {
-    const clock = new SimClock();
+    const clock = new TestClock();
     const d = new Deadlines(clock);
     const fired: number[] = [];
     const fire = () => fired.push(clock.now());
@@ -99,7 +99,7 @@ describe('Deadlines (one clock timer per host)', () => {
   });
 
   it('keeps memory proportional to live deadlines when most are cancelled', () => {
-    const clock = new SimClock();
+    const clock = new TestClock();
     const d = new Deadlines(clock);
     for (let i = 0; i < 10_000; i++) d.cancel(d.arm(60_000 + i, () => {}));
     expect(d.live).toBe(0);
@@ -135,7 +135,7 @@ describe('Deadlines (one clock timer per host)', () => {
 
 /** Drive one transfer handle and one receiver through a fixed script; return everything observable. */
 function script(stepper: Stepper | undefined): { log: string[]; setCalls: number } {
-  const clock = new SimClock();
+  const clock = new TestClock();
   const log: string[] = [];
   const host: PureHost = new PureHost({
     machines: { handle: transferHandleMachine, recv: generationReceiveMachine, send: contextSendMachine },
@@ -170,7 +170,7 @@ function script(stepper: Stepper | undefined): { log: string[]; setCalls: number
 describe('PureHost over a Stepper and a Clock', () => {
   it('tryStep delivers only to an active actor that accepts the event, and says whether it changed', () => {
     const sent: string[] = [];
-    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: (_h, actor, a) => sent.push(`${actor} ${a.type}`) });
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new TestClock(), inPlace: true, route: (_h, actor, a) => sent.push(`${actor} ${a.type}`) });
     const semantics = { canAbortInFlight: false, releaseInFlightQuiesces: false };
     host.spawn('r1.handle', { handleId: 'h1', semantics });
     expect(host.tryStep('r9.handle', { type: 'POST' })).toBe(false); // no such actor
@@ -190,7 +190,7 @@ describe('PureHost over a Stepper and a Clock', () => {
       initial: 'shut',
       states: { shut: { on: { POLL: { guard: ({ context }) => context.open, target: 'passed' }, OPEN: { actions: assign({ open: true }) } } }, passed: {} },
     });
-    const host = new PureHost({ machines: { gate }, clock: new SimClock(), inPlace: true, route: () => {} });
+    const host = new PureHost({ machines: { gate }, clock: new TestClock(), inPlace: true, route: () => {} });
     host.spawn('r1.gate', undefined);
     const cm = (host.stepper as CompiledStepper).compile(gate as never);
     let steps = 0;
@@ -229,7 +229,7 @@ describe('PureHost over a Stepper and a Clock', () => {
       },
     });
     for (const stopped of ids) {
-      const clock = new SimClock();
+      const clock = new TestClock();
       const rang: string[] = [];
       const host = new PureHost({ machines: { alarms }, clock, inPlace: true, route: (_h, _actor, a) => rang.push((a.params as { id: string }).id) });
       host.spawn('r1.alarms', undefined);
@@ -252,7 +252,7 @@ describe('PureHost over a Stepper and a Clock', () => {
       const log: string[] = [];
       const host: PureHost = new PureHost({
         machines: { handle: transferHandleMachine },
-        clock: new SimClock(),
+        clock: new TestClock(),
         inPlace: true,
         // An effect that sends to another actor mid-step: that event waits behind the step, by name or by reference.
         route: (h, actor, a) => {
@@ -289,7 +289,7 @@ describe('PureHost over a Stepper and a Clock', () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.constantFrom('ref', 'ref', 'name', 'remove', 'removeRef', 'removeRef', 'lookup'), fc.integer({ min: 0, max: 3 })), { maxLength: 40 }), (ops) => {
-        const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {} });
+        const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new TestClock(), inPlace: true, route: () => {} });
         // The model: which names are live, and the reference each was spawned as (null: spawned by name).
         const live = new Map<string, ReturnType<PureHost['spawnRef']> | null>();
         const check = () => {
@@ -323,7 +323,7 @@ describe('PureHost over a Stepper and a Clock', () => {
       { numRuns: 500, examples: [[[['ref', 0], ['ref', 1], ['ref', 2], ['removeRef', 0], ['removeRef', 2]]]] },
     );
     // spawnRef does not look the name up: a duplicate is refused at the next lookup by name.
-    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {} });
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new TestClock(), inPlace: true, route: () => {} });
     host.spawnRef('r1.handle', { handleId: 'h1', semantics });
     host.spawnRef('r1.handle', { handleId: 'h1', semantics });
     expect(() => host.has('r1.handle')).toThrow(/actor r1.handle already exists/);
@@ -331,7 +331,7 @@ describe('PureHost over a Stepper and a Clock', () => {
 
   it('removes by reference as by name: only the live actor it was spawned as, once; its deadlines end and its record lets go', () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
-    const clock = new SimClock();
+    const clock = new TestClock();
     const seen: string[] = [];
     const host = new PureHost({ machines: { handle: transferHandleMachine }, clock, inPlace: true, route: () => {}, ownerOf: (n) => ({ n }), onChange: (ref, e) => seen.push(`${ref.name} ${e.type}`) });
     const a = host.spawnRef('r1.handle', { handleId: 'h1', semantics });
@@ -358,7 +358,7 @@ describe('PureHost over a Stepper and a Clock', () => {
   it('compiles every role at construction and refuses a role it was not given, by name or by key', () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
     expect(() => new PureHost({ machines: { handle: undefined as never }, route: () => {} })).toThrow(/no machine for role 'handle'/);
-    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {}, nameOf: String });
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new TestClock(), inPlace: true, route: () => {}, nameOf: String });
     expect(() => host.spawnAt(1, { handleId: 'h1', semantics }, 'lease')).toThrow(/no machine for role 'lease'/);
     expect(() => host.spawn('r1.lease', {})).toThrow(/no machine for role 'lease'/);
     // Nothing was half-made: the handle role still spawns, and no actor was left behind.
@@ -376,8 +376,8 @@ describe('PureHost over a Stepper and a Clock', () => {
       named.push(String(key));
       return `r${String(key)}.handle`;
     };
-    expect(() => new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: () => {} }).spawnAt(1, { handleId: 'h1', semantics }, 'handle')).toThrow(/needs the nameOf option/);
-    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new SimClock(), inPlace: true, route: (_h, actor, a) => routed.push(`${actor}|${a.type}`), ownerOf: (n) => ({ n }), nameOf });
+    expect(() => new PureHost({ machines: { handle: transferHandleMachine }, clock: new TestClock(), inPlace: true, route: () => {} }).spawnAt(1, { handleId: 'h1', semantics }, 'handle')).toThrow(/needs the nameOf option/);
+    const host = new PureHost({ machines: { handle: transferHandleMachine }, clock: new TestClock(), inPlace: true, route: (_h, actor, a) => routed.push(`${actor}|${a.type}`), ownerOf: (n) => ({ n }), nameOf });
     const a = host.spawnAt(1, { handleId: 'h1', semantics }, 'handle');
     const b = host.spawnAt(2, { handleId: 'h2', semantics }, 'handle');
     expect(a.owner).toEqual({ n: null });
@@ -406,7 +406,7 @@ describe('PureHost over a Stepper and a Clock', () => {
     let b: ActorRef | null = null;
     const host: PureHost = new PureHost({
       machines: { handle: transferHandleMachine },
-      clock: new SimClock(),
+      clock: new TestClock(),
       inPlace: true,
       route: (h, actor) => {
         // While r2's step is drained: an event for r1 by reference is queued, then r1 is replaced.
@@ -444,7 +444,7 @@ describe('PureHost over a Stepper and a Clock', () => {
     let sink: ActorRef | null = null;
     const host: PureHost = new PureHost({
       machines: { source: machine, sink: machine },
-      clock: new SimClock(),
+      clock: new TestClock(),
       inPlace: true,
       route: (h, _actor, a) => {
         const p = a.params as { k?: number; seq?: number };
@@ -471,7 +471,7 @@ describe('PureHost over a Stepper and a Clock', () => {
     // One scenario: a handle posted, a terminal status, its release accepted (done), and a second handle
     // left to its deadlines. Each callback logs what it got; owners are numbered by the log's length.
     const scenario = (opts: Partial<PureHostOptions>, log: string[]): void => {
-      const clock = new SimClock();
+      const clock = new TestClock();
       const host = new PureHost({ machines: { handle: transferHandleMachine }, clock, inPlace: true, nameOf: (k) => `${String(k)}.handle`, ...opts });
       const a = host.spawnAt('r1', { handleId: 'h1', semantics }, 'handle');
       host.sendRef(a, { type: 'POST' });
@@ -527,7 +527,7 @@ describe('PureHost over a Stepper and a Clock', () => {
 
   it("tells onChange which steps are a deadline's own event: its timer firing, or fire(), never an event sent by name", () => {
     const semantics = { canAbortInFlight: true, releaseInFlightQuiesces: false };
-    const clock = new SimClock();
+    const clock = new TestClock();
     const seen: string[] = [];
     const host = new PureHost({ machines: { handle: transferHandleMachine }, clock, inPlace: true, route: () => {}, ownerOf: (n) => ({ n }), onChange: (ref, e, _from, byTimer) => seen.push(`${e.type.startsWith('xstate.after') ? 'deadline' : e.type} ${byTimer}`) });
     const a = host.spawnRef('r1.handle', { handleId: 'h1', semantics });
