@@ -117,12 +117,12 @@ std::shared_ptr<Segment> Segment::open(const std::string& name, uint64_t minSize
 Segment::~Segment() {
   releaseNow();
   unlinkName();
-  if (fd_ >= 0) ::close(fd_);
 }
 
 bool Segment::sizeIntact() const noexcept {
   struct stat st {};
-  if (fd_ < 0 || ::fstat(fd_, &st) != 0) return false;
+  int fd = fd_.load(std::memory_order_acquire);
+  if (fd < 0 || ::fstat(fd, &st) != 0) return false;
   return static_cast<uint64_t>(st.st_size) >= size_;
 }
 
@@ -172,6 +172,8 @@ bool guardedAccess(void (*body)(void*), void* arg) noexcept {
 void Segment::releaseNow() noexcept {
   uint8_t* base = base_.exchange(nullptr, std::memory_order_acq_rel);
   if (base != nullptr) ::munmap(base, size_);
+  int fd = fd_.exchange(-1, std::memory_order_acq_rel);
+  if (fd >= 0) ::close(fd);
 }
 
 void Segment::unlinkName() noexcept {

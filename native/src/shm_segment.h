@@ -14,8 +14,8 @@
 namespace xfer::shm {
 
 // Owns one mapping of a shared-memory object. The creator (owner) also owns the name and
-// unlinks it; a mapping of a peer's segment never unlinks. munmap happens exactly once: in
-// releaseNow() or in the destructor, whichever comes first.
+// unlinks it; a mapping of a peer's segment never unlinks. munmap and the descriptor's close happen
+// exactly once: in releaseNow() or in the destructor, whichever comes first.
 class Segment final : public HostMemory {
  public:
   // Creates a new object (O_EXCL), reserves its pages (posix_fallocate, so a full /dev/shm is an
@@ -31,7 +31,10 @@ class Segment final : public HostMemory {
 
   uint8_t* data() const noexcept override { return base_.load(std::memory_order_acquire); }
   uint64_t size() const noexcept override { return size_; }
-  void releaseNow() noexcept override;  // munmap (idempotent)
+  // munmap and close the descriptor (idempotent). Like the munmap, the close needs every thread
+  // that could touch the mapping or call sizeIntact() to be done with this segment (the agent's
+  // threads joined): a closed descriptor's number may be reused by the next open.
+  void releaseNow() noexcept override;
   void unlinkName() noexcept;           // owner only (idempotent)
   const std::string& name() const noexcept { return name_; }
   // False once the object behind the mapping is smaller than the mapping (someone truncated it:
@@ -46,7 +49,9 @@ class Segment final : public HostMemory {
   uint64_t size_;
   bool owner_;
   std::atomic<bool> unlinked_{false};
-  int fd_;  // kept open for sizeIntact(); closed in the destructor
+  // Kept open for sizeIntact() while mapped; closed with the mapping (an explicit close of the agent
+  // then gives it back at once, not when the JS ArrayBuffer holding the segment is collected).
+  std::atomic<int> fd_;
 };
 
 // Runs body(arg) with SIGBUS turned into a `false` return instead of a dead process: the last

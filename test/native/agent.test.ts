@@ -1,3 +1,5 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Agent, availableBackends, XferError, type Region } from '../../src/native/index.js';
@@ -101,6 +103,30 @@ describe('native agent basics', () => {
     b.close();
     expect(segmentsOf()).toEqual(before);
     for (const r of regions) expect(r.bytes.byteLength).toBe(0);
+  });
+
+  // A segment's descriptor went back only when the JS ArrayBuffer holding it was collected: a
+  // simulation of thousands of seeds (servers closed, never collected in between) ran out of
+  // descriptors. Here the regions stay referenced, so only close() can give them back.
+  itHost('close() gives back the descriptors of every segment it mapped, with its regions still referenced', () => {
+    const shmFds = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`/dev/shm/xferstate-${process.pid}-`);
+        } catch {
+          return false; // the directory's own descriptor, gone by now
+        }
+      }).length;
+    const before = shmFds();
+    const a = agent('fd');
+    const regions = [a.registerMemory(4096), a.registerMemory(1 << 20)];
+    const b = agent('fd2');
+    b.loadRemoteMetadata(a.exportMetadata());
+    if (ON_SHM) expect(shmFds()).toBeGreaterThan(before);
+    a.close();
+    b.close();
+    expect(shmFds()).toBe(before);
+    expect(regions.map((r) => r.bytes.byteLength)).toEqual([0, 0]); // referenced to the end, and detached
   });
 
   it('throws CLOSED for any call after close()', () => {
