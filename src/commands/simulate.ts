@@ -76,6 +76,10 @@ export async function runSimulate(o: SimulateOptions): Promise<SimulateReport> {
       }
     }
     o.onSeed?.(r);
+    // A seed runs on virtual time, all in promise jobs: without a turn of the event loop between seeds,
+    // the finalizers Node defers to it (the native agents and regions of the seed's closed servers)
+    // never ran, and a long sweep's memory grew by about 31 KB per seed (545 MB after some 12,000 seeds).
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const seconds = (performance.now() - t0) / 1000;
   return { seeds: o.to - o.from + 1, steps, stepsPerSecond: Math.round(steps / Math.max(seconds, 1e-9)), violations, nondeterministic, divergedFromXstate };

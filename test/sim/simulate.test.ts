@@ -73,6 +73,17 @@ describe('deterministic simulation of the real servers', () => {
     120_000,
   );
 
+  it('a sweep turns the event loop between seeds, where Node runs the finalizers of the closed servers', async () => {
+    // Without that turn a long sweep never left promise jobs, the native agents and regions of every
+    // finished seed stayed allocated, and memory grew with each seed. An immediate queued before the
+    // sweep must have run by the second seed.
+    let turns = 0;
+    setImmediate(() => turns++);
+    const seen: number[] = [];
+    await runSimulate({ from: 1, to: 2, steps: 200, variants: [], checkDeterminism: false, onSeed: () => seen.push(turns) });
+    expect(seen).toEqual([0, 1]);
+  });
+
   it('CLI: bad input is one line and exit 2; --json has the documented shape', () => {
     for (const bad of [['--seeds', '5..1'], ['--steps', '1e3'], ['--seed', '0x10'], ['--seeds', '1-3'], ['--seed', '1', '--seeds', '1..2']]) {
       const r = cli(bad);
