@@ -12,6 +12,7 @@ import { GenerationServer } from '../executor/generationServer.js';
 import { isPoisoned, patternWord, POISON_WORD, sliceOf } from '../executor/pattern.js';
 import type { ServerBase } from '../executor/serverBase.js';
 import type { TransferHandle } from '../native/index.js';
+import { XferError } from '../native/index.js';
 import { SimClock } from '../sim/clock.js';
 import { NO_FAULTS, SimLink } from '../sim/network.js';
 import { Rng } from '../sim/rng.js';
@@ -177,7 +178,8 @@ class RealWorld {
    * flight may still land — the model explores that. To take those model steps, the context agent's
    * handles are wrapped: an abort is accepted and handed to the engine only when the model confirms
    * it (until then a write of the handle may land); a release of a transfer in flight (shm, which
-   * quiesces on release) first lets the chunk in flight land, as the model does.
+   * quiesces on release) first lets the chunk in flight land, as the model does; under ucx semantics
+   * it is accepted without quiescing and performed when the transfer ends.
    */
   private deferAborts(cfg: ComposedConfig): void {
     const agent = this.ctx.agent;
@@ -193,6 +195,20 @@ class RealWorld {
       h.release = () => {
         this.abortsWanted.delete(h);
         if (SEMANTICS[cfg.backend].releaseInFlightQuiesces) landChunks(h);
+        else if (h.status() === 'IN_PROGRESS') {
+          // A backend whose release in flight does not quiesce (ucx): the release is accepted, the bytes
+          // keep moving (the model's later steps land and end the transfer), and the handle waits for
+          // quiescence. The shm engine would stop at once, so the real release waits for the end.
+          void h.whenTerminal().then(() => {
+            try {
+              realRelease();
+            } catch (err) {
+              // The path ended and its world was closed first: nothing is left to release.
+              if (!(err instanceof XferError && err.code === 'CLOSED')) throw err;
+            }
+          });
+          return { accepted: true, quiesced: false };
+        }
         return realRelease();
       };
       return h;
