@@ -194,25 +194,44 @@ class RealWorld {
       };
       h.release = () => {
         this.abortsWanted.delete(h);
-        if (SEMANTICS[cfg.backend].releaseInFlightQuiesces) landChunks(h);
-        else if (h.status() === 'IN_PROGRESS') {
-          // A backend whose release in flight does not quiesce (ucx): the release is accepted, the bytes
-          // keep moving (the model's later steps land and end the transfer), and the handle waits for
-          // quiescence. The shm engine would stop at once, so the real release waits for the end.
-          void h.whenTerminal().then(() => {
-            try {
-              realRelease();
-            } catch (err) {
-              // The path ended and its world was closed first: nothing is left to release.
-              if (!(err instanceof XferError && err.code === 'CLOSED')) throw err;
-            }
-          });
-          return { accepted: true, quiesced: false };
+        if (SEMANTICS[cfg.backend].releaseInFlightQuiesces) {
+          landChunks(h);
+          return realRelease();
         }
-        return realRelease();
+        // A backend whose release in flight does not quiesce (ucx): the release is accepted, the bytes
+        // keep moving (the model's later steps land and end the transfer), and the handle waits for
+        // quiescence. The shm engine would stop at once, so the real release waits for the end. In
+        // flight for the model is also a transfer the engine ended whose end the driver still holds
+        // (its last chunk sent the notification and completed it): released once the end is told.
+        const status = h.status();
+        const heldEnd = status === 'DONE' || status === 'ERROR' ? this.heldEndOf(h) : undefined;
+        if (status !== 'IN_PROGRESS' && heldEnd === undefined) return realRelease();
+        const releaseLater = (): void => {
+          try {
+            realRelease();
+          } catch (err) {
+            // The path ended and its world was closed first: nothing is left to release.
+            if (!(err instanceof XferError && err.code === 'CLOSED')) throw err;
+          }
+        };
+        if (heldEnd === undefined) void h.whenTerminal().then(releaseLater);
+        else
+          this.held.set(heldEnd.key, () => {
+            heldEnd.deliver();
+            releaseLater();
+          });
+        return { accepted: true, quiesced: false };
       };
       return h;
     };
+  }
+
+  /** The held terminal status of this transfer, if the driver holds one (see `holdCompletions`). */
+  private heldEndOf(h: TransferHandle): { key: string; deliver: () => void } | undefined {
+    for (const [key, deliver] of this.held) {
+      if (key.startsWith('native:') && this.ctx.nativeOf(parseAddress(key.slice('native:'.length)) as never) === h) return { key, deliver };
+    }
+    return undefined;
   }
 
   /** Notifications put in the generation mailbox to keep a landed transfer from completing (see `jam`). */
