@@ -1,5 +1,7 @@
 import { expect, it } from 'vitest';
+import type { ConformReport } from '../../src/conform/conform.js';
 import { composedGraph, coveringPaths, runConform } from '../../src/conform/conform.js';
+import type { ComposedState } from '../../src/explore/composed.js';
 import { composedConfig } from '../../src/explore/composedCatalog.js';
 
 it('covering paths take every edge of the explored graph at least once', () => {
@@ -34,15 +36,21 @@ it('deeper paths (400 of a 1 000-world graph): no divergence, and the only steps
   for (const why of Object.keys(r.whyUnrealizable)) expect(why).toMatch(/^backend: r\*#\*\.handle ERROR: the transfer already completed/);
 }, 180_000);
 
+/** Conformance over the first 12 covering paths whose last model state passes `ends` (at least one must). */
+async function pathsEndingIn(scenario: string, maxStates: number, ends: (s: ComposedState) => boolean): Promise<ConformReport> {
+  const g = composedGraph(composedConfig(scenario, 'shipped'), maxStates);
+  const picked = coveringPaths(g)
+    .map((p, i) => (ends(g.states[g.edges[p[p.length - 1]!]!.to]!) ? i : -1))
+    .filter((i) => i >= 0)
+    .slice(0, 12);
+  expect(picked.length).toBeGreaterThan(0);
+  return runConform({ scenario, maxStates, pathIndices: picked });
+}
+
 // The model keeps a freed block's bytes and the pool poisons them; the comparison once took that for a
 // divergence (path 2571 of the 4 000-world graph: r1's slice left in the block r2 was given next).
 it('a block freed and given to the next request: leftover bytes in the model against poison in the pool', async () => {
-  const g = composedGraph(composedConfig('composed/reuse', 'shipped'), 4000);
-  const paths = coveringPaths(g);
-  const leftover = (p: number[]) => g.states[g.edges[p[p.length - 1]!]!.to]!.blocks.some((b) => b.owner !== null && b.chunks.some((c) => c !== '' && c !== b.owner));
-  const picked = paths.map((p, i) => (leftover(p) ? i : -1)).filter((i) => i >= 0).slice(0, 12);
-  expect(picked.length).toBeGreaterThan(0);
-  const r = await runConform({ scenario: 'composed/reuse', maxStates: 4000, pathIndices: picked });
+  const r = await pathsEndingIn('composed/reuse', 4000, (s) => s.blocks.some((b) => b.owner !== null && b.chunks.some((c) => c !== '' && c !== b.owner)));
   expect(r.divergences).toEqual([]);
 }, 180_000);
 
@@ -51,12 +59,7 @@ it('a block freed and given to the next request: leftover bytes in the model aga
 // transfer ends. Without that the real send told its peer 'stopped' where the model did not (paths 653,
 // 672, 951 and 970 of the 4 000-world graph of composed/handles).
 it('a release in flight under ucx semantics: accepted, not quiescent, the transfer goes on', async () => {
-  const g = composedGraph(composedConfig('composed/handles', 'shipped'), 4000);
-  const paths = coveringPaths(g);
-  const releasedInFlight = (p: number[]) => Object.values(g.states[g.edges[p[p.length - 1]!]!.to]!.nat).some((x) => x.releasedInFlight === true);
-  const picked = paths.map((p, i) => (releasedInFlight(p) ? i : -1)).filter((i) => i >= 0).slice(0, 12);
-  expect(picked.length).toBeGreaterThan(0);
-  const r = await runConform({ scenario: 'composed/handles', maxStates: 4000, pathIndices: picked });
+  const r = await pathsEndingIn('composed/handles', 4000, (s) => Object.values(s.nat).some((x) => x.releasedInFlight === true));
   expect(r.divergences).toEqual([]);
   expect(r.unrealizable).toBe(0);
 }, 180_000);
@@ -66,12 +69,7 @@ it('a release in flight under ucx semantics: accepted, not quiescent, the transf
 // step. Without the driver's hold on that release, paths 2334, 2372, 3464 and 3485 of the 12 000-world
 // graph gave an extra 'stopped'.
 it('a release in flight under ucx semantics after the write landed: the ended transfer counts as in flight until its end is told', async () => {
-  const g = composedGraph(composedConfig('composed/handles', 'shipped'), 12000);
-  const paths = coveringPaths(g);
-  const landedThenReleased = (p: number[]) => Object.values(g.states[g.edges[p[p.length - 1]!]!.to]!.nat).some((x) => x.releasedInFlight === true && x.landed);
-  const picked = paths.map((p, i) => (landedThenReleased(p) ? i : -1)).filter((i) => i >= 0).slice(0, 12);
-  expect(picked.length).toBeGreaterThan(0);
-  const r = await runConform({ scenario: 'composed/handles', maxStates: 12000, pathIndices: picked });
+  const r = await pathsEndingIn('composed/handles', 12000, (s) => Object.values(s.nat).some((x) => x.releasedInFlight === true && x.landed));
   expect(r.divergences).toEqual([]);
 }, 180_000);
 
