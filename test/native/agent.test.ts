@@ -2,7 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { Agent, availableBackends, XferError, type Region } from '../../src/native/index.js';
+import { Agent, availableBackends, SEGMENT_PREFIX, XferError, type Region } from '../../src/native/index.js';
 import {
   BACKEND,
   backendSemantics,
@@ -112,7 +112,7 @@ describe('native agent basics', () => {
     const shmFds = () =>
       readdirSync('/proc/self/fd').filter((fd) => {
         try {
-          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`/dev/shm/xferstate-${process.pid}-`);
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`/dev/shm/${SEGMENT_PREFIX}${process.pid}-`);
         } catch {
           return false; // the directory's own descriptor, gone by now
         }
