@@ -1053,9 +1053,25 @@ export abstract class ServerBase {
     const info = ref.owner as ActorInfo;
     const snap = ref.snap;
     const compiled = ref.compiled;
-    if (offerable(info, ref)) this.ready.add(info);
+    if (compiled === null) {
+      if (offerable(info, ref)) this.ready.add(info);
+      if (byTimer) this.schedule();
+      this.noteConfig(info, valueKeyOf(snap.value), snap.status === 'active');
+      return;
+    }
+    // What `offerable` and `noteConfig` decide, read off the configuration once: its loop-event bits
+    // (cached per configuration and list) and its key. The actor observed is the one just stepped, so
+    // it is alive; one that is not active takes no loop event.
+    const cfg = compiled.configOf(snap);
+    const active = snap.status === 'active';
+    const events = info.loopEvents;
+    if (active && events !== undefined && (cfg.acceptedList === events ? cfg.acceptedBits : compiled.acceptedOf(snap, events)) !== 0) this.ready.add(info);
     if (byTimer) this.schedule();
-    this.noteConfig(info, compiled !== null ? compiled.configOf(snap).valueKey : valueKeyOf(snap.value), snap.status === 'active');
+    const key = cfg.valueKey;
+    if (!active) return this.noteConfig(info, key, false);
+    const prevKey = info.key;
+    if (prevKey !== key && prevKey !== NO_KEY && info.entry !== null) info.entry.transitions++;
+    info.key = key;
   }
 
   /**
