@@ -52,6 +52,18 @@ export function callgrindAvailable(): boolean {
   }
 }
 
+/** A sample's instructions per request without what garbage collection ran in the window (it moves by thousands from run to run). */
+export const netOfGc = (s: InstructionsSample): number => s.perRequest - s.gc / Math.max(1, s.requests);
+
+/** The median and the range of a list of counts (rounds of the counter). */
+export function spreadOf(v: readonly number[]): { median: number; min: number; max: number } {
+  if (v.length === 0) throw new Error('spreadOf: no values');
+  const sorted = [...v].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median: Math.round(median), min: Math.round(sorted[0]!), max: Math.round(sorted[sorted.length - 1]!) };
+}
+
 /**
  * One thread's callgrind profile (its text format): the window's total (`summary:`), and what of it V8's
  * optimizing compiler and its garbage collector ran, by the functions' own (self) costs. Cost lines
@@ -99,12 +111,24 @@ function childEntry(): string {
   return entry;
 }
 
-/** Count the JS thread's instructions over `requests` requests of `mode`, after `warmRequests` (rounded up to runs of 2,000). */
-export async function jsThreadInstructions(mode: InstructionsMode, warmRequests: number, requests: number): Promise<InstructionsSample> {
+/**
+ * The instruction counter's child of another built checkout (`<dir>/dist/src/bench/_instructionsChild.js`),
+ * for counting that build's engine beside this one's; null when that checkout is not built.
+ */
+export function childOfBuild(dir: string): string | null {
+  const child = join(dir, 'dist', 'src', 'bench', '_instructionsChild.js');
+  return existsSync(child) ? child : null;
+}
+
+/**
+ * Count the JS thread's instructions over `requests` requests of `mode`, after `warmRequests` (rounded up
+ * to runs of 2,000). `child`: the counter's child to run, by default this build's (another build's:
+ * `childOfBuild`).
+ */
+export async function jsThreadInstructions(mode: InstructionsMode, warmRequests: number, requests: number, child: string = childEntry()): Promise<InstructionsSample> {
   const dir = mkdtempSync(join(os.tmpdir(), 'xferstate-callgrind-'));
   try {
     const out = join(dir, 'cg');
-    const child = childEntry();
     await execFileP(
       'valgrind',
       ['--tool=callgrind', '--separate-threads=yes', '--zero-before=*GetLoadAvg*', '--dump-before=*GetUptime*', `--callgrind-out-file=${out}`, process.execPath, '--expose-gc', child, mode, String(warmRequests), String(requests)],

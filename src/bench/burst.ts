@@ -14,7 +14,8 @@ import { GenerationServer } from '../executor/generationServer.js';
 import { fillBlock, PatternChecker } from '../executor/pattern.js';
 import { BlockPool } from '../executor/pool.js';
 import { Agent } from '../native/index.js';
-import { callgrindAvailable, jsThreadInstructions } from './_instructions.js';
+import { callgrindAvailable, childOfBuild, jsThreadInstructions, netOfGc, spreadOf } from './_instructions.js';
+import type { InstructionsSample } from './_instructions.js';
 
 export const description = 'machines executor vs a plain-callback executor doing the same native calls, fill and verify: CPU per request, throughput (4 × 1 MiB), scaling to concurrency 4096, heap allocated per request; with --only instructions, JS-thread instructions per request under callgrind';
 
@@ -424,6 +425,52 @@ export function pairRatios(a: readonly number[], b: readonly number[]): { ratios
 const jsThreadMedian = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.jsThreadCpuPerRequestMs!))) : null);
 const otherThreadsMedian = (rs: RunResult[]) => (rs.every((r) => r.jsThreadCpuPerRequestMs !== null) ? round(median(rs.map((r) => r.cpuPerRequestMs - r.jsThreadCpuPerRequestMs!))) : null);
 
+/** What `--only instructions` reports (see runBench). */
+type Spread = ReturnType<typeof spreadOf>;
+type InstructionsResult =
+  | { skipped: string }
+  | { warmRequests: number; requests: number; baselineBuild: string; rounds: { engine: number; baseline: number }[]; netOfGcPerRequest: { engine: Spread; baseline: Spread }; difference: number; ratioToBaseline: number }
+  | {
+      warmRequests: number;
+      requests: number;
+      perRequest: { engine: number; plainCallbacks: number };
+      ratio: number;
+      compilerPerRequest: { engine: number; plainCallbacks: number };
+      gcPerRequest: { engine: number; plainCallbacks: number };
+      rounds: { engine: number; plainCallbacks: number; netOfGc: { engine: number; plainCallbacks: number } }[];
+      netOfGcPerRequest: { engine: Spread; plainCallbacks: Spread };
+    };
+
+/** Most rounds of the instruction counter one command may ask for (each round takes minutes). */
+const MAX_INSTRUCTION_ROUNDS = 50;
+
+/**
+ * The instruction counter's options: `--rounds <n>` (rounds of the counter, median reported) and
+ * `--baseline-build <dir>` (another built checkout whose engine is counted beside this one's in every
+ * round, instead of the callbacks). Both only with the instructions part.
+ */
+export function instructionsOptions(args: readonly string[], instructions: boolean): { rounds: number; baselineChild: string | null; baselineBuild: string | null } {
+  const value = (flag: string): string | undefined => {
+    const k = args.indexOf(flag);
+    if (k < 0) return undefined;
+    const v = args[k + 1];
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`bench burst ${flag}: expected a value`);
+    return v;
+  };
+  const r = value('--rounds');
+  const b = value('--baseline-build');
+  if ((r !== undefined || b !== undefined) && !instructions) throw new UsageError('bench burst: --rounds and --baseline-build apply to the instruction counter; add --only instructions');
+  let rounds = 1;
+  if (r !== undefined) {
+    rounds = Number(r);
+    if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_INSTRUCTION_ROUNDS) throw new UsageError(`bench burst --rounds: expected a whole number from 1 to ${MAX_INSTRUCTION_ROUNDS}, got '${r}'`);
+  }
+  if (b === undefined) return { rounds, baselineChild: null, baselineBuild: null };
+  const child = childOfBuild(b);
+  if (child === null) throw new UsageError(`bench burst --baseline-build: ${b} is not a built checkout (no dist/src/bench/_instructionsChild.js: run 'npm ci' there)`);
+  return { rounds, baselineChild: child, baselineBuild: b };
+}
+
 export async function runBench({ json, args }: { json: boolean; args: string[] }): Promise<number> {
   // `--only overhead,throughput,scaling,allocation,instructions` runs a subset (the JSON then lacks the
   // others). `instructions` (valgrind, minutes) runs only when named.
@@ -431,6 +478,7 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
   const parts = ['overhead', 'throughput', 'scaling', 'allocation', 'instructions'];
   const only = new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : parts.filter((p) => p !== 'instructions'));
   for (const p of only) if (!parts.includes(p)) throw new UsageError(`bench burst --only: unknown part '${p}'; known: ${parts.join(', ')}`);
+  const { rounds, baselineChild, baselineBuild } = instructionsOptions(args, only.has('instructions'));
   const small = (requests: number, concurrency: number, sampleHeap = false): RunOptions => ({ requests, concurrency, blockBytes: SMALL, blocksPerRequest: 1, sampleHeap });
   const result: Record<string, unknown> = {};
   const n = 2000;
@@ -564,16 +612,46 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
   }
   if (only.has('instructions')) {
     if (!callgrindAvailable()) result.instructions = { skipped: 'valgrind is not installed' };
-    else {
-      // Both under callgrind at once (two processes; a count does not depend on what else runs).
-      const [e, c] = await Promise.all([jsThreadInstructions('engine', INSTRUCTIONS_WARM, n), jsThreadInstructions('callbacks', INSTRUCTIONS_WARM, n)]);
+    else if (baselineChild !== null) {
+      // This build's engine beside another build's, two processes per round (the counter's spread
+      // between rounds is about 1 %: a change of that size shows only over several).
+      const samples: { engine: InstructionsSample; baseline: InstructionsSample }[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const [engine, baseline] = await Promise.all([jsThreadInstructions('engine', INSTRUCTIONS_WARM, n), jsThreadInstructions('engine', INSTRUCTIONS_WARM, n, baselineChild)]);
+        samples.push({ engine, baseline });
+      }
+      const e = spreadOf(samples.map((x) => netOfGc(x.engine)));
+      const b = spreadOf(samples.map((x) => netOfGc(x.baseline)));
       result.instructions = {
-        warmRequests: e.warmRequests,
-        requests: e.requests,
-        perRequest: { engine: Math.round(e.perRequest), plainCallbacks: Math.round(c.perRequest) },
-        ratio: round(e.perRequest / c.perRequest, 2),
-        compilerPerRequest: { engine: Math.round(e.compiler / e.requests), plainCallbacks: Math.round(c.compiler / c.requests) },
-        gcPerRequest: { engine: Math.round(e.gc / e.requests), plainCallbacks: Math.round(c.gc / c.requests) },
+        warmRequests: samples[0]!.engine.warmRequests,
+        requests: n,
+        baselineBuild,
+        rounds: samples.map((x) => ({ engine: Math.round(netOfGc(x.engine)), baseline: Math.round(netOfGc(x.baseline)) })),
+        netOfGcPerRequest: { engine: e, baseline: b },
+        difference: e.median - b.median,
+        ratioToBaseline: round(e.median / b.median, 4),
+      };
+    } else {
+      // The engine and the callbacks under callgrind at once, round after round (two processes; a count
+      // does not depend on what else runs, but three or more at once on two cores left more code in
+      // V8's lower tiers in the window).
+      const samples: { e: InstructionsSample; c: InstructionsSample }[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const [e, c] = await Promise.all([jsThreadInstructions('engine', INSTRUCTIONS_WARM, n), jsThreadInstructions('callbacks', INSTRUCTIONS_WARM, n)]);
+        samples.push({ e, c });
+      }
+      const med = (f: (x: { e: InstructionsSample; c: InstructionsSample }) => number) => spreadOf(samples.map(f)).median;
+      const e = med((x) => x.e.perRequest);
+      const c = med((x) => x.c.perRequest);
+      result.instructions = {
+        warmRequests: samples[0]!.e.warmRequests,
+        requests: n,
+        perRequest: { engine: e, plainCallbacks: c },
+        ratio: round(e / c, 2),
+        compilerPerRequest: { engine: med((x) => x.e.compiler / x.e.requests), plainCallbacks: med((x) => x.c.compiler / x.c.requests) },
+        gcPerRequest: { engine: med((x) => x.e.gc / x.e.requests), plainCallbacks: med((x) => x.c.gc / x.c.requests) },
+        rounds: samples.map((x) => ({ engine: Math.round(x.e.perRequest), plainCallbacks: Math.round(x.c.perRequest), netOfGc: { engine: Math.round(netOfGc(x.e)), plainCallbacks: Math.round(netOfGc(x.c)) } })),
+        netOfGcPerRequest: { engine: spreadOf(samples.map((x) => netOfGc(x.e))), plainCallbacks: spreadOf(samples.map((x) => netOfGc(x.c))) },
       };
     }
   }
@@ -632,16 +710,23 @@ export async function runBench({ json, args }: { json: boolean; args: string[] }
     console.log(`  ratio               ${a.ratio}×`);
     console.log(`  executor's largest sites: ${a.engineSites.map((x) => `${x.site} ${Math.round(x.share * 100)}%`).join(', ')}`);
   }
-  const ins = result.instructions as
-    | { skipped: string }
-    | { warmRequests: number; requests: number; perRequest: { engine: number; plainCallbacks: number }; ratio: number; compilerPerRequest: { engine: number; plainCallbacks: number }; gcPerRequest: { engine: number; plainCallbacks: number } }
-    | undefined;
+  const ins = result.instructions as InstructionsResult | undefined;
   if (ins && 'skipped' in ins) console.log(`instructions: skipped, ${ins.skipped}`);
-  else if (ins) {
-    console.log(`JS-thread instructions per request (callgrind; 4 KiB, 1 block, concurrency 64; ${ins.requests} requests after ${ins.warmRequests} warm-up):`);
+  else if (ins && 'baselineBuild' in ins) {
+    const { engine: e, baseline: b } = ins.netOfGcPerRequest;
+    console.log(`JS-thread instructions per request, net of GC (callgrind; 4 KiB, 1 block, concurrency 64; ${ins.requests} requests after ${ins.warmRequests} warm-up; ${ins.rounds.length} round(s), two processes at once):`);
+    console.log(`  this build's engine   ${e.median}   (rounds ${ins.rounds.map((x) => x.engine).join(', ')})`);
+    console.log(`  baseline's engine     ${b.median}   (rounds ${ins.rounds.map((x) => x.baseline).join(', ')}; ${ins.baselineBuild})`);
+    console.log(`  difference            ${ins.difference > 0 ? '+' : ''}${ins.difference} per request, medians (${ins.ratioToBaseline}× the baseline; one round's spread is about 1 %)`);
+  } else if (ins) {
+    console.log(`JS-thread instructions per request (callgrind; 4 KiB, 1 block, concurrency 64; ${ins.requests} requests after ${ins.warmRequests} warm-up${ins.rounds.length > 1 ? `; median of ${ins.rounds.length} rounds` : ''}):`);
     console.log(`  machines executor   ${ins.perRequest.engine}   (of which optimizing compiler ${ins.compilerPerRequest.engine}, GC ${ins.gcPerRequest.engine})`);
     console.log(`  plain callbacks     ${ins.perRequest.plainCallbacks}   (of which optimizing compiler ${ins.compilerPerRequest.plainCallbacks}, GC ${ins.gcPerRequest.plainCallbacks})`);
     console.log(`  ratio               ${ins.ratio}×   (instructions, not time: cache misses and system calls, the same in both, weigh more in time)`);
+    if (ins.rounds.length > 1) {
+      const { engine: e, plainCallbacks: c } = ins.netOfGcPerRequest;
+      console.log(`  net of GC, by round engine ${ins.rounds.map((x) => x.netOfGc.engine).join(', ')} (${e.min}–${e.max}); callbacks ${ins.rounds.map((x) => x.netOfGc.plainCallbacks).join(', ')} (${c.min}–${c.max})`);
+    }
   }
   return 0;
 }

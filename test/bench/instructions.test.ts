@@ -1,5 +1,10 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { callgrindAvailable, jsThreadInstructions, parseCallgrind } from '../../src/bench/_instructions.js';
+import { callgrindAvailable, jsThreadInstructions, netOfGc, parseCallgrind, spreadOf } from '../../src/bench/_instructions.js';
+import { instructionsOptions } from '../../src/bench/burst.js';
+import { UsageError } from '../../src/errors.js';
 
 /**
  * `bench burst --only instructions`: JS-thread instructions per request under callgrind. Checked against
@@ -53,4 +58,39 @@ describe('bench burst: instructions per request', () => {
     },
     300_000,
   );
+
+  it('rounds: the median (of an even count, the mean of the middle two), the range, and a count net of GC', () => {
+    expect(spreadOf([283_715, 282_448, 285_486, 281_815, 283_984])).toEqual({ median: 283_715, min: 281_815, max: 285_486 });
+    expect(spreadOf([10, 40, 20, 30])).toEqual({ median: 25, min: 10, max: 40 });
+    expect(() => spreadOf([])).toThrow(/no values/);
+    expect(netOfGc({ mode: 'engine', warmRequests: 8000, requests: 2000, total: 2000 * 283_000, perRequest: 283_000, compiler: 0, gc: 2000 * 2_000 })).toBe(281_000);
+  });
+
+  it('--rounds and --baseline-build: only with the instruction counter; a bad value is one clear usage error', () => {
+    expect(instructionsOptions(['--only', 'instructions'], true)).toEqual({ rounds: 1, baselineChild: null, baselineBuild: null });
+    expect(instructionsOptions(['--rounds', '4'], true).rounds).toBe(4);
+    const usage = (args: string[], instructions = true): string => {
+      try {
+        instructionsOptions(args, instructions);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message;
+      }
+      throw new Error('no usage error');
+    };
+    expect(usage(['--rounds', '3'], false)).toMatch(/add --only instructions/);
+    for (const bad of ['0', '51', '2.5', 'x']) expect(usage(['--rounds', bad])).toMatch(/whole number from 1 to 50/);
+    expect(usage(['--rounds'])).toMatch(/expected a value/);
+    expect(usage(['--rounds', '--baseline-build'])).toMatch(/expected a value/);
+    const dir = mkdtempSync(join(os.tmpdir(), 'xferstate-build-'));
+    try {
+      expect(usage(['--baseline-build', dir])).toMatch(/not a built checkout/);
+      const child = join(dir, 'dist', 'src', 'bench', '_instructionsChild.js');
+      mkdirSync(join(dir, 'dist', 'src', 'bench'), { recursive: true });
+      writeFileSync(child, '');
+      expect(instructionsOptions(['--baseline-build', dir, '--rounds', '2'], true)).toEqual({ rounds: 2, baselineChild: child, baselineBuild: dir });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
