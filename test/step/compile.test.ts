@@ -89,6 +89,39 @@ describe('compiler', () => {
     }
   });
 
+  it("a compiled snapshot answers as xstate's does: its JSON, its own fields, matches, hasTag, can and getMeta", () => {
+    // The snapshot methods live on a shared prototype, not on each snapshot as in xstate: what a reader
+    // of a snapshot sees must not change. Each production machine from its start and after each event
+    // type it knows (where xstate starts it without an input).
+    const methods = ['matches', 'hasTag', 'can', 'getMeta', 'toJSON'];
+    const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
+    const compiled = new CompiledStepper();
+    let compared = 0;
+    for (const m of all) {
+      let a0;
+      try {
+        a0 = xstateStepper.initial(m, undefined);
+      } catch {
+        continue;
+      }
+      const b0 = compiled.initial(m, undefined);
+      const types = [...new Set((m.events as string[]).filter((t) => !t.startsWith('xstate.') && t !== '*'))];
+      const pairs = [[a0.snap, b0.snap]];
+      for (const type of types) pairs.push([xstateStepper.step(m, a0.snap, { type } as never).snap, compiled.step(m, b0.snap, { type } as never).snap]);
+      for (const [a, b] of pairs as unknown as Array<[Record<string, (...x: unknown[]) => unknown>, Record<string, (...x: unknown[]) => unknown>]>) {
+        expect(JSON.stringify(b), m.id).toBe(JSON.stringify(a));
+        expect(Object.keys(b), m.id).toEqual(Object.keys(a).filter((k) => !methods.includes(k)));
+        expect(b.matches!(a.value), m.id).toBe(true);
+        const tags = [...(a.tags as unknown as Set<string>), 'no such tag'];
+        for (const t of tags) expect(b.hasTag!(t), `${m.id} hasTag ${t}`).toBe(a.hasTag!(t));
+        for (const type of types) expect(b.can!({ type }), `${m.id} can ${type}`).toBe(a.can!({ type }));
+        expect(b.getMeta!(), m.id).toEqual(a.getMeta!());
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(20);
+  });
+
   it('generates code for every configuration of every production machine and variant, leaving no selection to the interpreter', () => {
     const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
     for (const m of [...all, ...machines.REGRESSION_VARIANTS.map((v) => v.machine)]) {
