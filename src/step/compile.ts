@@ -72,9 +72,10 @@ let sharedSnapshot: { methods: SnapshotMethods; cls: SnapshotClass } | null = nu
 /**
  * Compiled snapshots are instances of one class whose prototype holds xstate's snapshot methods. xstate
  * makes them own properties, 40 bytes more per snapshot: a request starts seven actors and keeps three
- * or four alive while in flight. Own are the fields, in xstate's order, so its `toJSON` (which spreads
- * the own fields, less the ones it names) gives the same object. One class for every machine whose
- * methods are the same functions (one xstate): the host's sites that read a snapshot see one shape.
+ * or four alive while in flight. The fields stay own properties, in xstate's order, so its `toJSON`
+ * (which spreads the own fields, less the ones it names) gives the same object. One class for every
+ * machine whose methods are the same functions (one xstate): the host's sites that read a snapshot
+ * see one shape.
  */
 function snapshotClassFor(m: SnapshotMethods): SnapshotClass {
   const s = sharedSnapshot;

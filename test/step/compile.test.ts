@@ -92,7 +92,7 @@ describe('compiler', () => {
   it("a compiled snapshot answers as xstate's does: its JSON, its own fields, matches, hasTag, can and getMeta", () => {
     // The snapshot methods live on a shared prototype, not on each snapshot as in xstate: what a reader
     // of a snapshot sees must not change. Each production machine from its start and after each event
-    // type it knows (where xstate starts it without an input).
+    // type it knows (every production machine and regression variant starts without an input today).
     const methods = ['matches', 'hasTag', 'can', 'getMeta', 'toJSON'];
     const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
     const compiled = new CompiledStepper();
