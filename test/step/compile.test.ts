@@ -92,18 +92,14 @@ describe('compiler', () => {
   it("a compiled snapshot answers as xstate's does: its JSON, its own fields, matches, hasTag, can and getMeta", () => {
     // The snapshot methods live on a shared prototype, not on each snapshot as in xstate: what a reader
     // of a snapshot sees must not change. Each production machine from its start and after each event
-    // type it knows (every production machine and regression variant starts without an input today).
+    // type it knows (every production machine and regression variant starts without an input; one that
+    // needs one fails here instead of being skipped).
     const methods = ['matches', 'hasTag', 'can', 'getMeta', 'toJSON'];
     const all = Object.values(machines).filter((m): m is AnyStateMachine => typeof m === 'object' && m !== null && 'root' in m);
     const compiled = new CompiledStepper();
     let compared = 0;
     for (const m of all) {
-      let a0;
-      try {
-        a0 = xstateStepper.initial(m, undefined);
-      } catch {
-        continue;
-      }
+      const a0 = xstateStepper.initial(m, undefined);
       const b0 = compiled.initial(m, undefined);
       const types = [...new Set((m.events as string[]).filter((t) => !t.startsWith('xstate.') && t !== '*'))];
       const pairs = [[a0.snap, b0.snap]];
