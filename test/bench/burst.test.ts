@@ -59,6 +59,18 @@ describe('bench burst: what the figures measure', () => {
     expect([...shares].sort((x, y) => y - x)).toEqual(shares);
   }, 60_000);
 
+  it('settleMs: each executor opens its window no sooner than that long after its pools are made', async () => {
+    // The throughput phase waits after making its 1 GiB pools (RunOptions.settleMs); a run that skipped
+    // the wait would open its window at once.
+    for (const run of [engineRun, callbacksRun]) {
+      const t0 = performance.now();
+      let opened = -1;
+      const o: RunOptions = { requests: 20, concurrency: 4, blockBytes: 4096, blocksPerRequest: 1, settleMs: 400, window: { start: () => void (opened = performance.now() - t0), end: () => undefined } };
+      await run(o);
+      expect(opened).toBeGreaterThanOrEqual(400);
+    }
+  }, 60_000);
+
   it('the callbacks baseline ends its window where the executor does: every request released by the sender and verified by the receiver', async () => {
     // The executor's window ends when both servers reported every request, the context server after its
     // release. Counted at the receiver alone, the baseline's last releases fell outside its window.
